@@ -1,0 +1,368 @@
+//! The v2 job DAG as it travels on the wire (`dag.md` §1–4, `api.md` §9.8).
+//!
+//! Shapes only: fields that FATE requires are still `Option` here, so that the validator in
+//! `ferroflow-core` can report every missing field at once instead of serde's first one.
+//! Serialising writes unset optional fields as explicit `null`s and always writes `kind`, which
+//! is what FATE Flow forwards between sites.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::lenient::{OneOrMany, OrderedMap, opt_int, opt_string, string_list};
+
+/// `{dag, schema_version, kind}`: what `/v2/job/submit` carries as `dag_schema`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DagSchema {
+    #[serde(default)]
+    pub dag: Option<DagSpec>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub schema_version: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DagSpec {
+    #[serde(default)]
+    pub parties: Option<Vec<PartySpec>>,
+    #[serde(default)]
+    pub conf: Option<JobConf>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub tasks: Option<OrderedMap<TaskSpec>>,
+    #[serde(default)]
+    pub party_tasks: Option<OrderedMap<PartyTaskSpec>>,
+}
+
+/// `{role, party_id: [..]}` as used in the DAG (a list of ids per role).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PartySpec {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub role: Option<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub party_id: Option<Vec<String>>,
+}
+
+impl PartySpec {
+    pub fn new(role: &str, party_ids: &[&str]) -> Self {
+        Self {
+            role: Some(role.to_string()),
+            party_id: Some(party_ids.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+}
+
+/// `dag.conf`. Unknown keys are dropped, as pydantic does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct JobConf {
+    #[serde(default, deserialize_with = "opt_int")]
+    pub priority: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub scheduler_party_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub initiator_party_id: Option<String>,
+    #[serde(default)]
+    pub inheritance: Option<Inheritance>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub cores: Option<i64>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub computing_partitions: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub sync_type: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub auto_retries: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub model_id: Option<String>,
+    /// `str | int` upstream; kept as text.
+    #[serde(default, deserialize_with = "opt_string")]
+    pub model_version: Option<String>,
+    #[serde(default)]
+    pub model_warehouse: Option<ModelWarehouseRef>,
+    #[serde(default)]
+    pub task: Option<TaskConf>,
+    #[serde(default)]
+    pub extra: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Inheritance {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub job_id: Option<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub task_list: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ModelWarehouseRef {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub model_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub model_version: Option<String>,
+}
+
+/// `dag.conf.task`: the job-wide task conf. Task-level confs are free-form maps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TaskConf {
+    #[serde(default)]
+    pub engine_run: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub provider: Option<String>,
+    #[serde(default, deserialize_with = "opt_int")]
+    pub timeout: Option<i64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub launcher_name: Option<String>,
+}
+
+impl TaskConf {
+    /// The keys that were set, as the map that task-level confs are merged into
+    /// (`dag.md` §6.4: the `launcher_name: default` schema default is dropped).
+    pub fn to_set_map(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(e) = &self.engine_run {
+            m.insert("engine_run".into(), Value::Object(e.clone()));
+        }
+        if let Some(p) = &self.provider {
+            m.insert("provider".into(), Value::from(p.clone()));
+        }
+        if let Some(t) = self.timeout {
+            m.insert("timeout".into(), Value::from(t));
+        }
+        if let Some(l) = self.launcher_name.as_deref().filter(|l| *l != "default") {
+            m.insert("launcher_name".into(), Value::from(l));
+        }
+        m
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TaskSpec {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub component_ref: Option<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub dependent_tasks: Option<Vec<String>>,
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub inputs: Option<Inputs>,
+    /// Output aliases: accepted and carried, never used (upstream does the same).
+    #[serde(default)]
+    pub outputs: Option<Value>,
+    #[serde(default)]
+    pub parties: Option<Vec<PartySpec>>,
+    #[serde(default)]
+    pub conf: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub stage: Option<String>,
+}
+
+/// `inputs: {data: {key: channels}, model: {key: channels}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Inputs {
+    #[serde(default)]
+    pub data: Option<OrderedMap<InputChannels>>,
+    #[serde(default)]
+    pub model: Option<OrderedMap<InputChannels>>,
+}
+
+/// The sources of one input key, by source type (`dag.md` §4.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct InputChannels {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_output_artifact: Option<OneOrMany<TaskOutputChannel>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_warehouse: Option<OneOrMany<ModelWarehouseChannel>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_warehouse: Option<OneOrMany<DataWarehouseChannel>>,
+}
+
+/// Output `output_artifact_key` of task `producer_task` of this job, on the same party.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TaskOutputChannel {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub producer_task: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub output_artifact_key: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub output_artifact_type_alias: Option<String>,
+    #[serde(default)]
+    pub parties: Option<Vec<PartySpec>>,
+}
+
+/// A model of an earlier job, by model id/version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModelWarehouseChannel {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub model_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub model_version: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub producer_task: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub output_artifact_key: Option<String>,
+    #[serde(default)]
+    pub parties: Option<Vec<PartySpec>>,
+}
+
+/// An existing table, or an output of another job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DataWarehouseChannel {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub job_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub producer_task: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub output_artifact_key: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub namespace: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    pub dataset_id: Option<String>,
+    #[serde(default)]
+    pub parties: Option<Vec<PartySpec>>,
+}
+
+/// A channel as it appears in a task CONFIG, without the source-type wrapper. Which kind it is
+/// follows from its fields, tried in FATE's order (each kind forbids the others' fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Channel {
+    TaskOutput(TaskOutputChannel),
+    ModelWarehouse(ModelWarehouseChannel),
+    DataWarehouse(DataWarehouseChannel),
+}
+
+/// `party_tasks.<site_name>`: per-party overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PartyTaskSpec {
+    #[serde(default)]
+    pub parties: Option<Vec<PartySpec>>,
+    #[serde(default)]
+    pub tasks: Option<OrderedMap<PartyTaskRef>>,
+    #[serde(default)]
+    pub conf: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PartyTaskRef {
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub conf: Option<Map<String, Value>>,
+}
+
+/// A DAG document that is not even shaped like a DAG: the path of the offending field and
+/// serde's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ShapeError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl DagSchema {
+    pub fn from_value(v: Value) -> Result<Self, ShapeError> {
+        serde_path_to_error::deserialize(v).map_err(|e| ShapeError {
+            path: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })
+    }
+
+    /// A DAG file in YAML or JSON (JSON is YAML).
+    pub fn from_yaml(text: &str) -> Result<Self, ShapeError> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| ShapeError {
+            path: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })
+    }
+
+    /// The FATE forward form: explicit nulls, `kind` always present.
+    pub fn to_value(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v
+            && m.get("kind").is_none_or(Value::is_null)
+        {
+            m.insert("kind".into(), Value::from("fate"));
+        }
+        v
+    }
+
+    pub fn conf(&self) -> Option<&JobConf> {
+        self.dag.as_ref()?.conf.as_ref()
+    }
+
+    pub fn conf_mut(&mut self) -> &mut JobConf {
+        let dag = self.dag.get_or_insert_with(Default::default);
+        dag.conf.get_or_insert_with(Default::default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fate_forward_form_round_trips() {
+        let v = json!({
+            "dag": {
+                "parties": [{"role": "guest", "party_id": ["9999"]}],
+                "conf": {"priority": null, "scheduler_party_id": "9999", "initiator_party_id": "9999",
+                         "inheritance": null, "cores": null, "computing_partitions": 8,
+                         "sync_type": "callback", "auto_retries": 0, "model_id": "1",
+                         "model_version": "0", "model_warehouse": null, "task": null, "extra": null},
+                "stage": "train",
+                "tasks": {"reader_0": {"component_ref": "reader", "dependent_tasks": null,
+                    "parameters": {}, "inputs": null, "outputs": null,
+                    "parties": [{"role": "guest", "party_id": ["9999"]}], "conf": null,
+                    "stage": "default"}},
+                "party_tasks": null
+            },
+            "schema_version": "2.2.0",
+            "kind": "fate"
+        });
+        let d = DagSchema::from_value(v.clone()).unwrap();
+        assert_eq!(d.to_value(), v);
+    }
+
+    #[test]
+    fn channels_are_told_apart_by_their_fields() {
+        let c: Channel = serde_json::from_value(json!({
+            "producer_task": "a", "output_artifact_key": "b", "output_artifact_type_alias": null,
+            "parties": null})).unwrap();
+        assert!(matches!(c, Channel::TaskOutput(_)));
+        let c: Channel = serde_json::from_value(json!({
+            "model_id": "m", "model_version": "0", "producer_task": "a",
+            "output_artifact_key": "b"})).unwrap();
+        assert!(matches!(c, Channel::ModelWarehouse(_)));
+        let c: Channel =
+            serde_json::from_value(json!({"namespace": "n", "name": "t"})).unwrap();
+        assert!(matches!(c, Channel::DataWarehouse(_)));
+    }
+
+    #[test]
+    fn shape_errors_name_the_path() {
+        let e = DagSchema::from_value(json!({"dag": {"tasks": {"a": {"parameters": 5}}}}))
+            .unwrap_err();
+        assert_eq!(e.path, "dag.tasks.a.parameters");
+    }
+
+    #[test]
+    fn yaml_keeps_task_order() {
+        let y = "schema_version: 2.0.0\ndag:\n  tasks:\n    z: {component_ref: a}\n    a: {component_ref: b}\n";
+        let d = DagSchema::from_yaml(y).unwrap();
+        let names: Vec<_> = d.dag.unwrap().tasks.unwrap().keys().cloned().collect();
+        assert_eq!(names, ["z", "a"]);
+    }
+
+    #[test]
+    fn kind_defaults_to_fate_on_forward() {
+        let d = DagSchema::from_value(json!({"dag": {}, "schema_version": "2"})).unwrap();
+        assert_eq!(d.to_value()["kind"], "fate");
+    }
+}

@@ -1,0 +1,80 @@
+//! api-4 bodies: requests to the site that schedules a job (`api.md` §13).
+
+use serde_json::Value;
+
+use crate::params::{FromParams, Invalid, Params};
+
+pub const JOB_CREATE: &str = "/scheduler/job/create";
+pub const JOB_STOP: &str = "/scheduler/job/stop";
+pub const JOB_RERUN: &str = "/scheduler/job/rerun";
+pub const TASK_REPORT: &str = "/scheduler/task/report";
+
+/// `/scheduler/job/create`: `{dag, schema_version, kind}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCreate {
+    pub dag: Value,
+    pub schema_version: String,
+    pub kind: Option<String>,
+    pub initiator_party_id: Option<String>,
+}
+
+impl FromParams for JobCreate {
+    fn from_params(p: &Params) -> Result<Self, Invalid> {
+        let j = p.json();
+        Ok(Self {
+            dag: Value::Object(j.object("dag")?),
+            schema_version: j.str("schema_version")?,
+            kind: j.opt_str("kind")?,
+            initiator_party_id: p.header("initiator-party-id").map(str::to_string),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStop {
+    pub job_id: String,
+    pub stop_status: Option<String>,
+}
+
+impl FromParams for JobStop {
+    fn from_params(p: &Params) -> Result<Self, Invalid> {
+        let j = p.json();
+        Ok(Self { job_id: j.str("job_id")?, stop_status: j.opt_str("stop_status")? })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRerun {
+    pub job_id: String,
+}
+
+impl FromParams for JobRerun {
+    fn from_params(p: &Params) -> Result<Self, Invalid> {
+        Ok(Self { job_id: p.json().str("job_id")? })
+    }
+}
+
+/// `/scheduler/task/report`: a participant's new party status of one task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    pub job_id: String,
+    pub role: String,
+    pub party_id: String,
+    pub task_id: String,
+    pub task_version: i64,
+    pub status: Option<String>,
+}
+
+impl FromParams for TaskReport {
+    fn from_params(p: &Params) -> Result<Self, Invalid> {
+        let j = p.json();
+        Ok(Self {
+            job_id: j.str("job_id")?,
+            role: j.str("role")?,
+            party_id: j.str("party_id")?,
+            task_id: j.str("task_id")?,
+            task_version: j.int("task_version")?,
+            status: j.opt_str("status")?,
+        })
+    }
+}

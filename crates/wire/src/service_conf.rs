@@ -1,0 +1,138 @@
+//! `service_conf.yaml` as written: FATE Flow's keys where they exist, plus ferroflow's own
+//! (`routes`, `scheduler`, `job_default`, `data_dir`). Everything is optional here; the
+//! server turns this into a typed config with defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawServiceConf {
+    /// The site's own party id (FATE writes it as a number or a string).
+    #[serde(default)]
+    pub party_id: Option<Value>,
+    #[serde(default)]
+    pub fateflow: Option<RawFateflow>,
+    #[serde(default)]
+    pub database: Option<RawDatabase>,
+    #[serde(default)]
+    pub default_engines: Option<RawDefaultEngines>,
+    #[serde(default)]
+    pub default_provider: Option<RawDefaultProvider>,
+    /// Engine sections keyed by engine name (`standalone: {cores: 32}`, ...).
+    #[serde(default)]
+    pub computing: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub federation: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub storage: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub model_store: Option<Value>,
+    /// Python logging level number (20 = INFO).
+    #[serde(default)]
+    pub log_level: Option<i64>,
+    /// ferroflow: where files live when not given on the command line.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// ferroflow: party id → base URL of the site that serves it. Parties not listed are
+    /// served by this site.
+    #[serde(default)]
+    pub routes: Option<BTreeMap<String, String>>,
+    /// ferroflow: scheduler tuning.
+    #[serde(default)]
+    pub scheduler: Option<RawScheduler>,
+    /// ferroflow: FATE's `job_default_config.yaml`, inline.
+    #[serde(default)]
+    pub job_default: Option<RawJobDefault>,
+    /// Every other top-level section, kept for `/v2/server/query/all`.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawFateflow {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub http_port: Option<u16>,
+    #[serde(default)]
+    pub grpc_port: Option<u16>,
+    #[serde(default)]
+    pub proxy_name: Option<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawDatabase {
+    #[serde(default)]
+    pub engine: Option<String>,
+    #[serde(default)]
+    pub sqlite: Option<RawSqlite>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawSqlite {
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawDefaultEngines {
+    #[serde(default)]
+    pub computing: Option<String>,
+    #[serde(default)]
+    pub federation: Option<String>,
+    #[serde(default)]
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawDefaultProvider {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawScheduler {
+    /// How often a polling scheduler collects task status (ms).
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// How often every unfinished job is re-examined even without an event (ms).
+    #[serde(default)]
+    pub resync_interval_ms: Option<u64>,
+    /// Per-attempt deadline of a command to another site (ms).
+    #[serde(default)]
+    pub command_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawJobDefault {
+    #[serde(default)]
+    pub job_cores: Option<i64>,
+    #[serde(default)]
+    pub computing_partitions: Option<i64>,
+    #[serde(default)]
+    pub task_cores: Option<i64>,
+    #[serde(default)]
+    pub task_timeout: Option<i64>,
+    #[serde(default)]
+    pub auto_retries: Option<i64>,
+    #[serde(default)]
+    pub sync_type: Option<String>,
+}
+
+impl RawServiceConf {
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+}
