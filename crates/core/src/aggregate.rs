@@ -35,7 +35,10 @@ pub fn federated_task_status(party_statuses: &[TaskStatus]) -> TaskStatus {
 pub struct Undecidable(pub Vec<TaskStatus>);
 
 /// The job status from its tasks' federated statuses and the round code (§4.2).
-pub fn job_status(task_statuses: &[TaskStatus], round: RoundCode) -> Result<JobStatus, Undecidable> {
+pub fn job_status(
+    task_statuses: &[TaskStatus],
+    round: RoundCode,
+) -> Result<JobStatus, Undecidable> {
     use TaskStatus::*;
     let set: Vec<TaskStatus> = dedup(task_statuses.iter().map(|s| s.normalized()));
     if set.len() == 1 {
@@ -118,7 +121,11 @@ mod tests {
             (&[Waiting, Failed], HaveNext, J::Running),
         ];
         for (input, round, want) in cases {
-            assert_eq!(job_status(input, *round).unwrap(), *want, "{input:?} {round:?}");
+            assert_eq!(
+                job_status(input, *round).unwrap(),
+                *want,
+                "{input:?} {round:?}"
+            );
         }
     }
 

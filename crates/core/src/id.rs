@@ -138,7 +138,10 @@ pub struct Party {
 
 impl Party {
     pub fn new(role: Role, party_id: impl Into<PartyId>) -> Self {
-        Self { role, party_id: party_id.into() }
+        Self {
+            role,
+            party_id: party_id.into(),
+        }
     }
 }
 
@@ -235,7 +238,15 @@ mod tests {
     use super::*;
 
     fn t(micros: u32) -> LocalTime {
-        LocalTime { year: 2024, month: 2, day: 27, hour: 11, minute: 12, second: 1, micros }
+        LocalTime {
+            year: 2024,
+            month: 2,
+            day: 27,
+            hour: 11,
+            minute: 12,
+            second: 1,
+            micros,
+        }
     }
 
     #[test]
@@ -264,8 +275,14 @@ mod tests {
             role: Role::Host,
             party_id: "9998".into(),
         };
-        assert_eq!(key.execution_id(), "202402271112016150790_psi_0_0_host_9998");
-        assert_eq!(federation_id(&key.task_id, 0), "202402271112016150790_psi_0_0");
+        assert_eq!(
+            key.execution_id(),
+            "202402271112016150790_psi_0_0_host_9998"
+        );
+        assert_eq!(
+            federation_id(&key.task_id, 0),
+            "202402271112016150790_psi_0_0"
+        );
     }
 
     #[test]

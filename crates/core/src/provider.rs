@@ -52,7 +52,11 @@ pub struct ProviderRef {
 
 impl ProviderRef {
     pub fn new(name: &str, version: &str, device: Device) -> Self {
-        Self { name: name.to_string(), version: version.to_string(), device }
+        Self {
+            name: name.to_string(),
+            version: version.to_string(),
+            device,
+        }
     }
 }
 
@@ -68,7 +72,11 @@ impl FromStr for ProviderRef {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let spec = ProviderSpec::parse(s)?;
         match (spec.name, spec.version, spec.device) {
-            (Some(n), Some(v), Some(d)) => Ok(ProviderRef { name: n, version: v, device: d.parse()? }),
+            (Some(n), Some(v), Some(d)) => Ok(ProviderRef {
+                name: n,
+                version: v,
+                device: d.parse()?,
+            }),
             _ => Err(ProviderError::Format(s.to_string())),
         }
     }
@@ -84,14 +92,21 @@ pub struct ProviderSpec {
 
 impl ProviderSpec {
     pub fn parse(s: &str) -> Result<Self, ProviderError> {
-        let (name, rest) = s.split_once(':').ok_or_else(|| ProviderError::Format(s.to_string()))?;
-        let (version, device) =
-            rest.split_once('@').ok_or_else(|| ProviderError::Format(s.to_string()))?;
+        let (name, rest) = s
+            .split_once(':')
+            .ok_or_else(|| ProviderError::Format(s.to_string()))?;
+        let (version, device) = rest
+            .split_once('@')
+            .ok_or_else(|| ProviderError::Format(s.to_string()))?;
         let part = |p: &str| {
             let p = p.trim();
             (!p.is_empty() && p != "*").then(|| p.to_string())
         };
-        Ok(Self { name: part(name), version: part(version), device: part(device) })
+        Ok(Self {
+            name: part(name),
+            version: part(version),
+            device: part(device),
+        })
     }
 }
 
@@ -110,7 +125,10 @@ pub enum ProviderError {
     #[error("device {0:?} not supported (local, docker or k8s)")]
     DeviceNotSupported(String),
     #[error("provider {wanted} is not registered{}", registered_hint(.registered))]
-    NotFound { wanted: String, registered: Vec<String> },
+    NotFound {
+        wanted: String,
+        registered: Vec<String>,
+    },
 }
 
 fn registered_hint(registered: &[String]) -> String {
@@ -173,7 +191,11 @@ impl Catalog {
             Some(_) if self.providers.iter().any(|e| e.provider == wanted) => Ok(wanted),
             _ => Err(ProviderError::NotFound {
                 wanted: wanted.to_string(),
-                registered: self.providers.iter().map(|e| e.provider.to_string()).collect(),
+                registered: self
+                    .providers
+                    .iter()
+                    .map(|e| e.provider.to_string())
+                    .collect(),
             }),
         }
     }
@@ -183,11 +205,19 @@ impl Catalog {
         self.providers
             .iter()
             .find(|e| &e.provider == provider)
-            .is_some_and(|e| e.components.as_ref().is_none_or(|c| c.iter().any(|x| x == component)))
+            .is_some_and(|e| {
+                e.components
+                    .as_ref()
+                    .is_none_or(|c| c.iter().any(|x| x == component))
+            })
     }
 
     pub fn components(&self, provider: &ProviderRef) -> Option<&[String]> {
-        self.providers.iter().find(|e| &e.provider == provider)?.components.as_deref()
+        self.providers
+            .iter()
+            .find(|e| &e.provider == provider)?
+            .components
+            .as_deref()
     }
 }
 
@@ -242,20 +272,29 @@ mod tests {
     fn defaults_fill_missing_parts() {
         let c = catalog();
         assert_eq!(c.resolve(None).unwrap().to_string(), "fate:2.2.0@local");
-        assert_eq!(c.resolve(Some("fate:@")).unwrap().to_string(), "fate:2.2.0@local");
+        assert_eq!(
+            c.resolve(Some("fate:@")).unwrap().to_string(),
+            "fate:2.2.0@local"
+        );
     }
 
     #[test]
     fn version_is_resolved_per_name() {
         let c = catalog();
-        assert_eq!(c.resolve(Some("demo:*@local")).unwrap().to_string(), "demo:0.10.0@local");
+        assert_eq!(
+            c.resolve(Some("demo:*@local")).unwrap().to_string(),
+            "demo:0.10.0@local"
+        );
     }
 
     #[test]
     fn unknown_provider_lists_what_is_registered() {
         let e = catalog().resolve(Some("fate:9.9@local")).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("fate:9.9@local") && text.contains("demo:0.1.0@local"), "{text}");
+        assert!(
+            text.contains("fate:9.9@local") && text.contains("demo:0.1.0@local"),
+            "{text}"
+        );
         assert!(matches!(
             catalog().resolve(Some("fate:2.2.0@gpu")),
             Err(ProviderError::DeviceNotSupported(_))

@@ -150,14 +150,23 @@ mod tests {
             name: name.into(),
             version: 0,
             status,
-            parties: parties.iter().enumerate().map(|(i, s)| (ps[i].clone(), *s)).collect(),
+            parties: parties
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (ps[i].clone(), *s))
+                .collect(),
             deps: deps.iter().map(|d| TaskName::from(*d)).collect(),
             auto_retries: 0,
         }
     }
 
     fn job(tasks: Vec<TaskView>) -> JobView {
-        JobView { status: JobStatus::Running, cancel_requested: false, progress: 0, tasks }
+        JobView {
+            status: JobStatus::Running,
+            cancel_requested: false,
+            progress: 0,
+            tasks,
+        }
     }
 
     #[test]
@@ -253,7 +262,10 @@ mod tests {
     fn retries_keep_the_job_running() {
         let mut t = task("a", Running, &[Failed, Success], &[]);
         t.auto_retries = 1;
-        let d = decide(&job(vec![t, task("b", Waiting, &[Waiting, Waiting], &["a"])]));
+        let d = decide(&job(vec![
+            t,
+            task("b", Waiting, &[Waiting, Waiting], &["a"]),
+        ]));
         assert_eq!(d.retry, vec![TaskName::from("a")]);
         assert_eq!(d.job_status, None);
         assert!(d.ready.is_empty());

@@ -71,11 +71,17 @@ impl JobStatus {
     }
 
     pub fn is_end(self) -> bool {
-        matches!(self, JobStatus::Canceled | JobStatus::Timeout | JobStatus::Failed | JobStatus::Success)
+        matches!(
+            self,
+            JobStatus::Canceled | JobStatus::Timeout | JobStatus::Failed | JobStatus::Success
+        )
     }
 
     pub fn is_interrupt(self) -> bool {
-        matches!(self, JobStatus::Canceled | JobStatus::Timeout | JobStatus::Failed)
+        matches!(
+            self,
+            JobStatus::Canceled | JobStatus::Timeout | JobStatus::Failed
+        )
     }
 
     /// The task status of the same spelling, for aggregation over task statuses.
@@ -136,7 +142,10 @@ impl TaskStatus {
     }
 
     pub fn is_interrupt(self) -> bool {
-        matches!(self, TaskStatus::Canceled | TaskStatus::Timeout | TaskStatus::Failed)
+        matches!(
+            self,
+            TaskStatus::Canceled | TaskStatus::Timeout | TaskStatus::Failed
+        )
     }
 
     pub fn is_success(self) -> bool {
@@ -150,7 +159,11 @@ impl TaskStatus {
 
     /// `pass` counts as `success` in every aggregation.
     pub fn normalized(self) -> TaskStatus {
-        if self == TaskStatus::Pass { TaskStatus::Success } else { self }
+        if self == TaskStatus::Pass {
+            TaskStatus::Success
+        } else {
+            self
+        }
     }
 }
 
@@ -186,7 +199,10 @@ mod tests {
     fn job_transition_table() {
         let allowed: &[(&str, &[&str])] = &[
             ("ready", &["waiting", "canceled", "timeout", "failed"]),
-            ("waiting", &["running", "canceled", "timeout", "failed", "success"]),
+            (
+                "waiting",
+                &["running", "canceled", "timeout", "failed", "success"],
+            ),
             ("running", &["canceled", "timeout", "failed", "success"]),
             ("canceled", &["waiting"]),
             ("timeout", &["failed", "success", "waiting"]),
@@ -196,7 +212,11 @@ mod tests {
         for from in JobStatus::ALL {
             let row = allowed.iter().find(|(f, _)| *f == from.as_str()).unwrap().1;
             for to in JobStatus::ALL {
-                assert_eq!(from.can_become(to), row.contains(&to.as_str()), "{from} -> {to}");
+                assert_eq!(
+                    from.can_become(to),
+                    row.contains(&to.as_str()),
+                    "{from} -> {to}"
+                );
             }
         }
     }
@@ -206,7 +226,10 @@ mod tests {
     fn task_transition_table() {
         let allowed: &[(&str, &[&str])] = &[
             ("waiting", &["running", "success"]),
-            ("running", &["canceled", "timeout", "failed", "pass", "success"]),
+            (
+                "running",
+                &["canceled", "timeout", "failed", "pass", "success"],
+            ),
             ("canceled", &["waiting"]),
             ("timeout", &["failed", "success"]),
             ("failed", &[]),
@@ -216,7 +239,11 @@ mod tests {
         for from in TaskStatus::ALL {
             let row = allowed.iter().find(|(f, _)| *f == from.as_str()).unwrap().1;
             for to in TaskStatus::ALL {
-                assert_eq!(from.can_become(to), row.contains(&to.as_str()), "{from} -> {to}");
+                assert_eq!(
+                    from.can_become(to),
+                    row.contains(&to.as_str()),
+                    "{from} -> {to}"
+                );
             }
         }
     }

@@ -1,1 +1,3 @@
-
+//! A ferroflow site.
+pub mod config;
+pub mod store;

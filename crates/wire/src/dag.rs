@@ -170,10 +170,37 @@ pub struct Inputs {
 pub struct InputChannels {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_output_artifact: Option<OneOrMany<TaskOutputChannel>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "warehouse_channels")]
     pub model_warehouse: Option<OneOrMany<ModelWarehouseChannel>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "warehouse_channels")]
     pub data_warehouse: Option<OneOrMany<DataWarehouseChannel>>,
+}
+
+/// Warehouse channels, accepting a null `output_artifact_type_alias`: FATE first parses every
+/// channel in the task-output shape, then re-reads warehouse channels without their unset
+/// fields, so the official pipeline client writes `model_warehouse` channels with that null
+/// alias. A non-null alias is still rejected, as FATE does.
+fn warehouse_channels<'de, D, T>(d: D) -> Result<Option<OneOrMany<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    fn strip_null_alias(v: &mut Value) {
+        if let Value::Object(m) = v
+            && m.get("output_artifact_type_alias").is_some_and(Value::is_null)
+        {
+            m.remove("output_artifact_type_alias");
+        }
+    }
+    let mut v = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    match &mut v {
+        Value::Array(items) => items.iter_mut().for_each(strip_null_alias),
+        one => strip_null_alias(one),
+    }
+    serde_json::from_value(v).map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Output `output_artifact_key` of task `producer_task` of this job, on the same party.
@@ -358,6 +385,21 @@ mod tests {
         let d = DagSchema::from_yaml(y).unwrap();
         let names: Vec<_> = d.dag.unwrap().tasks.unwrap().keys().cloned().collect();
         assert_eq!(names, ["z", "a"]);
+    }
+
+    #[test]
+    fn warehouse_channels_accept_a_null_type_alias() {
+        // As the pipeline client writes a predict job's model input (pipeline.jsonl).
+        let inputs: Inputs = serde_json::from_value(json!({"model": {"input_model": {
+            "model_warehouse": {"producer_task": "lr_0", "output_artifact_key": "output_model",
+                                "output_artifact_type_alias": null,
+                                "parties": [{"role": "guest", "party_id": ["9999"]}]}}}}))
+        .unwrap();
+        let c = inputs.model.unwrap().get("input_model").unwrap().model_warehouse.clone().unwrap();
+        assert_eq!(c.into_vec()[0].producer_task.as_deref(), Some("lr_0"));
+        let bad = serde_json::from_value::<Inputs>(json!({"model": {"m": {"model_warehouse": [
+            {"producer_task": "a", "output_artifact_key": "b", "output_artifact_type_alias": "x"}]}}}));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! `"0"` on its own (W3).
 
 pub mod config;
+#[cfg(test)]
+mod golden;
 mod order;
 mod plan;
 pub mod resource;
@@ -225,6 +227,36 @@ pub enum Channel {
     },
 }
 
+impl Channel {
+    /// The DAG's name for this kind of channel.
+    pub fn source_type(&self) -> &'static str {
+        match self {
+            Channel::TaskOutput { .. } => "task_output_artifact",
+            Channel::ModelWarehouse { .. } => "model_warehouse",
+            Channel::DataWarehouse { .. } => "data_warehouse",
+        }
+    }
+
+    pub fn parties(&self) -> Option<&[Party]> {
+        match self {
+            Channel::TaskOutput { parties, .. }
+            | Channel::ModelWarehouse { parties, .. }
+            | Channel::DataWarehouse { parties, .. } => parties.as_deref(),
+        }
+    }
+}
+
+/// Whether `channel` is read by `party` (`dag.md` §6.5): a channel with `parties` reaches
+/// only those; a task-output channel without them reaches every party that runs its producer
+/// (`runs` tells which tasks `party` runs); a warehouse channel without them reaches everyone.
+pub(crate) fn reaches(channel: &Channel, party: &Party, runs: impl Fn(&TaskName) -> bool) -> bool {
+    match (channel.parties(), channel) {
+        (Some(listed), _) => listed.contains(party),
+        (None, Channel::TaskOutput { producer_task, .. }) => runs(producer_task),
+        (None, _) => true,
+    }
+}
+
 /// `party_tasks.<site_name>`: overrides for the listed parties.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartyTasks {
@@ -232,7 +264,11 @@ pub struct PartyTasks {
     pub parties: Vec<Party>,
     pub conf: Option<Map<String, Value>>,
     /// task name → (parameters, conf) overrides, in document order.
-    pub tasks: Vec<(TaskName, Option<Map<String, Value>>, Option<Map<String, Value>>)>,
+    pub tasks: Vec<(
+        TaskName,
+        Option<Map<String, Value>>,
+        Option<Map<String, Value>>,
+    )>,
 }
 
 impl Dag {
@@ -292,7 +328,10 @@ pub struct DagError {
 
 impl DagError {
     pub fn new(path: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self { path: path.into(), problem: problem.into() }
+        Self {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
 }
 
@@ -309,7 +348,11 @@ pub struct DagErrors(pub Vec<DagError>);
 impl fmt::Display for DagErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(f, "invalid DAG ({n} problem{}): ", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "invalid DAG ({n} problem{}): ",
+            if n == 1 { "" } else { "s" }
+        )?;
         for (i, e) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;

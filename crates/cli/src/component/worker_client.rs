@@ -1,0 +1,428 @@
+//! A client of the site's worker API (api-3, `execution.md` §5), the only channel a task has
+//! to its site. Every answer is a FATE envelope; a non-zero `code` is an error carrying the
+//! code and message, whatever the HTTP status.
+//!
+//! Failures are split into *transient* (the request did not get an answer: connection refused,
+//! timeout, HTTP 5xx — the site may be restarting) and *final* (the site answered and said no).
+//! Ordinary calls retry transient failures a few times briefly; the final status report retries
+//! them until a deadline ([`ReportPolicy`]), because a task whose report is lost stays `running`
+//! on its site forever.
+
+use std::time::Duration;
+
+use ferroflow_wire::Envelope;
+use ferroflow_wire::worker::{
+    self, DataTableInfo, DataTrackingQuery, DataTrackingSave, MetricItem, ModelDownload, ModelSave,
+};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+/// How much of a non-envelope body an error quotes.
+const BODY_EXCERPT: usize = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No answer: the request may or may not have reached the site.
+    #[error("{what}: no answer from {url}")]
+    Transport {
+        what: &'static str,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{what}: {url} answered HTTP {status}: {body}")]
+    Http { what: &'static str, url: String, status: u16, body: String },
+    #[error("{what}: the site answered code {code}: {message}")]
+    Code { what: &'static str, code: i64, message: String },
+    #[error("{what}: unexpected answer: {detail}")]
+    Reply { what: &'static str, detail: String },
+}
+
+impl Error {
+    /// Worth trying again: the site did not answer, or answered that it is unavailable.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            // A request that could not even be built will not build next time either.
+            Error::Transport { source, .. } => !source.is_builder(),
+            Error::Http { status, .. } => *status >= 500,
+            Error::Code { .. } | Error::Reply { .. } => false,
+        }
+    }
+
+    /// Certainly not processed by the site, so even a non-idempotent call may be resent.
+    fn surely_undelivered(&self) -> bool {
+        match self {
+            Error::Transport { source, .. } => source.is_connect(),
+            Error::Http { status, .. } => *status == 503,
+            _ => false,
+        }
+    }
+}
+
+/// Exponential back-off: `initial`, doubled after every attempt, never above `cap`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, cap: Duration) -> Self {
+        Self { next: initial.min(cap), cap }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        Some(d)
+    }
+}
+
+/// How long the final status report keeps trying.
+#[derive(Debug, Clone)]
+pub struct ReportPolicy {
+    pub deadline: Duration,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl ReportPolicy {
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
+
+    pub fn with_deadline(deadline: Duration) -> Self {
+        Self { deadline, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) }
+    }
+}
+
+impl Default for ReportPolicy {
+    fn default() -> Self {
+        Self::with_deadline(Self::DEFAULT_DEADLINE)
+    }
+}
+
+/// Timeouts and the brief retry of ordinary calls.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Model uploads carry a file, so they get longer.
+    pub upload_timeout: Duration,
+    /// Attempts of an ordinary call (the first one included).
+    pub attempts: u32,
+    pub retry_backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(120),
+            attempts: 3,
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Which failures a call may be resent after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// The site ignores duplicates (tracking rows, model files, status).
+    Idempotent,
+    /// A duplicate would be stored twice (metrics): resend only what surely was not received.
+    Undelivered,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerClient {
+    http: reqwest::Client,
+    /// `<protocol>://<host>:<port>/<api_version>`, as `Mlmd::base_url` builds it.
+    base: String,
+    options: ClientOptions,
+}
+
+impl WorkerClient {
+    pub fn new(base_url: &str, options: ClientOptions) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().connect_timeout(options.connect_timeout).build()?;
+        Ok(Self { http, base: base_url.trim_end_matches('/').to_string(), options })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `GET /worker/data/tracking/query`: the tables a producer task recorded under an output
+    /// key, or one table by namespace and name.
+    pub async fn query_tracking(&self, query: &DataTrackingQuery) -> Result<Vec<DataTableInfo>, Error> {
+        const WHAT: &str = "data tracking query";
+        let url = self.url(worker::DATA_TRACKING_QUERY);
+        let pairs: Vec<(&str, &String)> = [
+            ("job_id", &query.job_id),
+            ("role", &query.role),
+            ("party_id", &query.party_id),
+            ("task_name", &query.task_name),
+            ("output_key", &query.output_key),
+            ("namespace", &query.namespace),
+            ("name", &query.name),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        let env = self
+            .call(WHAT, Resend::Idempotent, self.options.request_timeout, || {
+                self.http.get(&url).query(&pairs)
+            })
+            .await?;
+        let data = env.data.unwrap_or(Value::Array(Vec::new()));
+        serde_json::from_value(data).map_err(|e| Error::Reply { what: WHAT, detail: e.to_string() })
+    }
+
+    /// `POST /worker/data/tracking/save`: records one output table.
+    pub async fn save_tracking(&self, body: &DataTrackingSave) -> Result<(), Error> {
+        let url = self.url(worker::DATA_TRACKING_SAVE);
+        self.call("data tracking save", Resend::Idempotent, self.options.request_timeout, || {
+            self.http.post(&url).json(body)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `POST /worker/model/save`: the form fields FATE's wrapper sends, and the tar as part
+    /// `file` (filename `file`, as python-requests names it).
+    pub async fn save_model(&self, fields: &ModelSave, tar: Vec<u8>) -> Result<(), Error> {
+        let url = self.url(worker::MODEL_SAVE);
+        self.call("model save", Resend::Idempotent, self.options.upload_timeout, || {
+            let form = reqwest::multipart::Form::new()
+                .text("model_id", fields.model_id.clone())
+                .text("model_version", fields.model_version.clone())
+                .text("execution_id", fields.execution_id.clone())
+                .text("output_key", fields.output_key.clone())
+                .text("type_name", fields.type_name.clone())
+                .part("file", reqwest::multipart::Part::bytes(tar.clone()).file_name("file"));
+            self.http.post(&url).multipart(form)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `GET /worker/model/download`: the stored tar. The site answers JSON instead when it has
+    /// no such model; that is an error carrying its code and message.
+    pub async fn download_model(&self, query: &ModelDownload) -> Result<Vec<u8>, Error> {
+        const WHAT: &str = "model download";
+        let url = self.url(worker::MODEL_DOWNLOAD);
+        let mut backoff = Backoff::new(self.options.retry_backoff, self.options.retry_backoff * 4);
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let resp = self
+                    .http
+                    .get(&url)
+                    .query(query)
+                    .timeout(self.options.upload_timeout)
+                    .send()
+                    .await
+                    .map_err(|source| Error::Transport { what: WHAT, url: url.clone(), source })?;
+                let status = resp.status();
+                let is_json = resp
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("application/json"));
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|source| Error::Transport { what: WHAT, url: url.clone(), source })?;
+                if status.is_server_error() || (!is_json && !status.is_success()) {
+                    return Err(http_error(WHAT, &url, status.as_u16(), &body));
+                }
+                if is_json {
+                    let env = envelope(WHAT, &url, status.as_u16(), &body)?;
+                    return Err(Error::Code { what: WHAT, code: env.code, message: env.message });
+                }
+                Ok(body.to_vec())
+            }
+            .await;
+            match result {
+                Err(e) if e.is_transient() && attempt < self.options.attempts => {
+                    tracing::warn!(attempt, error = %super::error_chain(&e), "{WHAT} failed, retrying");
+                    tokio::time::sleep(backoff.next().unwrap_or_default()).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `POST /worker/metric/save/<execution_id>` with `{"data": [metric]}`: one metric per call,
+    /// as pyfate's restful metric writer does.
+    pub async fn save_metric(&self, execution_id: &str, metric: &MetricItem) -> Result<(), Error> {
+        let url = self.url(&format!("{}/{}", worker::METRIC_SAVE, execution_id));
+        let body = json!({ "data": [metric] });
+        self.call("metric save", Resend::Undelivered, self.options.request_timeout, || {
+            self.http.post(&url).json(&body)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `POST /worker/task/status`, retried on transient failures until the policy's deadline:
+    /// the task's last word must reach a site that may be restarting.
+    pub async fn report_status(
+        &self,
+        execution_id: &str,
+        status: &str,
+        error: &str,
+        policy: &ReportPolicy,
+    ) -> Result<(), Error> {
+        const WHAT: &str = "task status report";
+        let url = self.url(worker::TASK_STATUS);
+        let body = json!({"execution_id": execution_id, "status": status, "error": error});
+        let deadline = Instant::now() + policy.deadline;
+        let mut backoff = Backoff::new(policy.initial_backoff, policy.max_backoff);
+        let mut attempt: u32 = 1;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let timeout = self.options.request_timeout.min(left).max(Duration::from_millis(1));
+            let result = self.send(WHAT, timeout, || self.http.post(&url).json(&body)).await;
+            let e = match result {
+                Ok(_) => return Ok(()),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            let delay = backoff.next().unwrap_or_default();
+            if Instant::now() + delay >= deadline {
+                tracing::error!(attempt, error = %super::error_chain(&e), "{WHAT} failed, deadline reached");
+                return Err(e);
+            }
+            tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, error = %super::error_chain(&e), "{WHAT} failed, retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One call with the brief retry of ordinary calls.
+    async fn call(
+        &self,
+        what: &'static str,
+        resend: Resend,
+        timeout: Duration,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Envelope, Error> {
+        let mut backoff = Backoff::new(self.options.retry_backoff, self.options.retry_backoff * 4);
+        let mut attempt = 1;
+        loop {
+            match self.send(what, timeout, &build).await {
+                Err(e) if attempt < self.options.attempts && retryable(&e, resend) => {
+                    tracing::warn!(attempt, error = %super::error_chain(&e), "{what} failed, retrying");
+                    tokio::time::sleep(backoff.next().unwrap_or_default()).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt: send, then read the envelope; 5xx first, since a restarting site's
+    /// answer need not be an envelope.
+    async fn send(
+        &self,
+        what: &'static str,
+        timeout: Duration,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Envelope, Error> {
+        let request = build().timeout(timeout).build().map_err(|source| Error::Transport {
+            what,
+            url: String::new(),
+            source,
+        })?;
+        let url = request.url().to_string();
+        let resp = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|source| Error::Transport { what, url: url.clone(), source })?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|source| Error::Transport { what, url: url.clone(), source })?;
+        if status >= 500 {
+            return Err(http_error(what, &url, status, &body));
+        }
+        let env = envelope(what, &url, status, &body)?;
+        if env.code != 0 {
+            return Err(Error::Code { what, code: env.code, message: env.message });
+        }
+        Ok(env)
+    }
+}
+
+fn retryable(e: &Error, resend: Resend) -> bool {
+    match resend {
+        Resend::Idempotent => e.is_transient(),
+        Resend::Undelivered => e.surely_undelivered(),
+    }
+}
+
+fn envelope(what: &'static str, url: &str, status: u16, body: &[u8]) -> Result<Envelope, Error> {
+    serde_json::from_slice::<Envelope>(body).map_err(|e| {
+        if (200..300).contains(&status) {
+            Error::Reply { what, detail: format!("not an envelope ({e}): {}", excerpt(body)) }
+        } else {
+            http_error(what, url, status, body)
+        }
+    })
+}
+
+fn http_error(what: &'static str, url: &str, status: u16, body: &[u8]) -> Error {
+    Error::Http { what, url: url.to_string(), status, body: excerpt(body) }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    match text.char_indices().nth(BODY_EXCERPT) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let ms: Vec<u128> = b.take(9).map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+    }
+
+    #[test]
+    fn default_report_policy_is_the_contract() {
+        let p = ReportPolicy::default();
+        assert_eq!(p.deadline, Duration::from_secs(600));
+        assert_eq!(p.initial_backoff, Duration::from_millis(100));
+        assert_eq!(p.max_backoff, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn transient_classification() {
+        let http = |status| Error::Http { what: "x", url: String::new(), status, body: String::new() };
+        assert!(http(503).is_transient());
+        assert!(http(500).is_transient());
+        assert!(!http(404).is_transient());
+        assert!(http(503).surely_undelivered());
+        assert!(!http(500).surely_undelivered());
+        assert!(!Error::Code { what: "x", code: 2000, message: String::new() }.is_transient());
+        assert!(!Error::Reply { what: "x", detail: String::new() }.is_transient());
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let body = "é".repeat(BODY_EXCERPT + 5);
+        let e = excerpt(body.as_bytes());
+        assert_eq!(e.chars().count(), BODY_EXCERPT + 1);
+        assert!(e.ends_with('…'));
+        assert_eq!(excerpt(b"short"), "short");
+    }
+}

@@ -1,0 +1,314 @@
+//! The site's typed configuration: `service_conf.yaml` (FATE's keys plus ferroflow's) with
+//! defaults applied once, then passed down. Nothing reads the environment later.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferroflow_core::id::PartyId;
+use ferroflow_core::provider::{Device, ProviderDefaults};
+use ferroflow_wire::service_conf::RawServiceConf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The site's own party id.
+    pub party_id: PartyId,
+    pub host: String,
+    /// 0 lets the OS choose (tests); the bound port then replaces it.
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub data_dir: PathBuf,
+    /// An sqlx URL; `sqlite://<data_dir>/ferroflow.db` by default.
+    pub database_url: String,
+    pub engines: Engines,
+    pub default_provider: ProviderDefaults,
+    /// Cores of the local computing engine, shared by all jobs on this site.
+    pub computing_cores: i64,
+    /// Party id → base URL of the site serving it; absent parties are served here.
+    pub routes: BTreeMap<PartyId, String>,
+    pub scheduler: SchedulerConfig,
+    pub job_default: JobDefaults,
+    pub log_level: i64,
+    /// The executable the demo provider's components run as (`ferroflow component execute`).
+    pub component_exe: PathBuf,
+    pub raw: RawServiceConf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Engines {
+    pub computing: String,
+    pub federation: String,
+    pub storage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// How often a polling scheduler collects running tasks' status.
+    pub poll_interval: Duration,
+    /// How often every unfinished job is re-examined without an event (the safety net).
+    pub resync_interval: Duration,
+    /// Deadline of one command to another site.
+    pub command_timeout: Duration,
+    /// Whether the scheduler loop runs by itself; tests turn it off and tick explicitly.
+    pub autostart: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDefaults {
+    pub job_cores: i64,
+    pub task_cores: i64,
+    pub computing_partitions: i64,
+    pub task_timeout: i64,
+    pub auto_retries: i64,
+    pub sync_type: String,
+}
+
+impl Default for JobDefaults {
+    fn default() -> Self {
+        Self {
+            job_cores: 4,
+            task_cores: 4,
+            computing_partitions: 8,
+            task_timeout: 259_200,
+            auto_retries: 0,
+            sync_type: "callback".into(),
+        }
+    }
+}
+
+/// What the command line may override.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub port: Option<u16>,
+    pub host: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub party_id: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, Error> {
+        let raw = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|source| Error::Read { path: p.to_path_buf(), source })?;
+                RawServiceConf::from_yaml(&text)
+                    .map_err(|source| Error::Parse { path: p.to_path_buf(), source })?
+            }
+            None => RawServiceConf::default(),
+        };
+        Self::from_raw(raw, overrides)
+    }
+
+    pub fn from_raw(raw: RawServiceConf, o: &Overrides) -> Result<Self, Error> {
+        let party_id = match (&o.party_id, &raw.party_id) {
+            (Some(p), _) => p.clone(),
+            (None, Some(serde_yaml::Value::String(s))) => s.clone(),
+            (None, Some(serde_yaml::Value::Number(n))) => n.to_string(),
+            (None, None) => "9999".to_string(),
+            (None, Some(other)) => {
+                return Err(Error::Invalid(format!("party_id must be a string, got {other:?}")));
+            }
+        };
+        let ff = raw.fateflow.clone().unwrap_or_default();
+        let host = o.host.clone().or(ff.host).unwrap_or_else(|| "127.0.0.1".into());
+        let http_port = o.port.or(ff.http_port).unwrap_or(9380);
+        let grpc_port = ff.grpc_port.unwrap_or(9360);
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or_else(|| raw.data_dir.as_ref().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".ferroflow"));
+        let data_dir = absolute(&data_dir);
+
+        let db = raw.database.clone().unwrap_or_default();
+        let database_url = match db.engine.as_deref().unwrap_or("sqlite") {
+            "sqlite" => {
+                let path = db
+                    .sqlite
+                    .and_then(|s| s.path)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| data_dir.join("ferroflow.db"));
+                format!("sqlite://{}", absolute(&path).display())
+            }
+            other => {
+                return Err(Error::Invalid(format!(
+                    "database.engine {other:?} is not supported yet (sqlite)"
+                )));
+            }
+        };
+
+        let de = raw.default_engines.clone().unwrap_or_default();
+        let engines = Engines {
+            computing: de.computing.unwrap_or_else(|| "standalone".into()).to_lowercase(),
+            federation: de.federation.unwrap_or_else(|| "standalone".into()).to_lowercase(),
+            storage: de.storage.unwrap_or_else(|| "standalone".into()).to_lowercase(),
+        };
+        let computing_cores = raw
+            .computing
+            .as_ref()
+            .and_then(|c| c.get(&engines.computing))
+            .and_then(|e| e.get("cores"))
+            .and_then(serde_yaml::Value::as_i64)
+            .unwrap_or(32);
+
+        let dp = raw.default_provider.clone().unwrap_or_default();
+        let default_provider = ProviderDefaults {
+            name: dp.name.unwrap_or_else(|| "fate".into()),
+            version: dp.version.unwrap_or_else(|| "2.2.0".into()),
+            device: dp
+                .device
+                .as_deref()
+                .unwrap_or("local")
+                .parse::<Device>()
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+        };
+
+        let routes = raw
+            .routes
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (PartyId::new(k), v.trim_end_matches('/').to_string()))
+            .collect();
+
+        let s = raw.scheduler.clone().unwrap_or_default();
+        let scheduler = SchedulerConfig {
+            poll_interval: Duration::from_millis(s.poll_interval_ms.unwrap_or(200)),
+            resync_interval: Duration::from_millis(s.resync_interval_ms.unwrap_or(2_000)),
+            command_timeout: Duration::from_millis(s.command_timeout_ms.unwrap_or(10_000)),
+            autostart: true,
+        };
+
+        let jd = raw.job_default.clone().unwrap_or_default();
+        let d = JobDefaults::default();
+        let job_default = JobDefaults {
+            job_cores: jd.job_cores.unwrap_or(d.job_cores),
+            task_cores: jd.task_cores.unwrap_or(d.task_cores),
+            computing_partitions: jd.computing_partitions.unwrap_or(d.computing_partitions),
+            task_timeout: jd.task_timeout.unwrap_or(d.task_timeout),
+            auto_retries: jd.auto_retries.unwrap_or(d.auto_retries),
+            sync_type: jd.sync_type.unwrap_or(d.sync_type),
+        };
+        if !matches!(job_default.sync_type.as_str(), "callback" | "poll") {
+            return Err(Error::Invalid(format!(
+                "job_default.sync_type must be callback or poll, got {:?}",
+                job_default.sync_type
+            )));
+        }
+
+        let component_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ferroflow"));
+        Ok(Self {
+            party_id: PartyId::new(party_id),
+            host,
+            http_port,
+            grpc_port,
+            data_dir,
+            database_url,
+            engines,
+            default_provider,
+            computing_cores,
+            routes,
+            scheduler,
+            job_default,
+            log_level: raw.log_level.unwrap_or(20),
+            component_exe,
+            raw,
+        })
+    }
+
+    /// A standalone site in `data_dir` listening on an OS-chosen port: what tests start.
+    pub fn for_test(party_id: &str, data_dir: &Path) -> Self {
+        let mut c = Self::from_raw(
+            RawServiceConf::default(),
+            &Overrides {
+                port: Some(0),
+                data_dir: Some(data_dir.to_path_buf()),
+                party_id: Some(party_id.to_string()),
+                ..Default::default()
+            },
+        )
+        .expect("default config is valid");
+        c.scheduler.command_timeout = Duration::from_secs(5);
+        c
+    }
+
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.data_dir.join("jobs")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+    pub fn model_dir(&self) -> PathBuf {
+        self.data_dir.join("model")
+    }
+    /// `STANDALONE_DATA_HOME`: where tables of the standalone engine live.
+    pub fn standalone_data_dir(&self) -> PathBuf {
+        self.data_dir.join("data")
+    }
+
+    /// Whether the site runs in FATE's single-site ("standalone federation") mode.
+    pub fn is_standalone(&self) -> bool {
+        self.engines.federation == "standalone"
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fate_keys_and_routes() {
+        let raw = RawServiceConf::from_yaml(
+            "party_id: 9999\nfateflow: {host: 0.0.0.0, http_port: 9390}\n\
+             computing: {standalone: {cores: 8}}\nroutes: {'10000': 'http://127.0.0.1:9381/'}\n",
+        )
+        .unwrap();
+        let c = Config::from_raw(raw, &Overrides::default()).unwrap();
+        assert_eq!(c.party_id.as_str(), "9999");
+        assert_eq!(c.http_port, 9390);
+        assert_eq!(c.computing_cores, 8);
+        assert_eq!(c.routes[&PartyId::new("10000")], "http://127.0.0.1:9381");
+        assert!(c.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn command_line_wins() {
+        let o = Overrides { port: Some(1), party_id: Some("7".into()), ..Default::default() };
+        let c = Config::from_raw(RawServiceConf::default(), &o).unwrap();
+        assert_eq!((c.http_port, c.party_id.as_str()), (1, "7"));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let raw = RawServiceConf::from_yaml("job_default: {sync_type: sometimes}\n").unwrap();
+        assert!(Config::from_raw(raw, &Overrides::default()).is_err());
+        let raw = RawServiceConf::from_yaml("database: {engine: oracle}\n").unwrap();
+        assert!(Config::from_raw(raw, &Overrides::default()).is_err());
+    }
+}
