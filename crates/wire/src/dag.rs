@@ -170,9 +170,17 @@ pub struct Inputs {
 pub struct InputChannels {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_output_artifact: Option<OneOrMany<TaskOutputChannel>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "warehouse_channels")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "warehouse_channels"
+    )]
     pub model_warehouse: Option<OneOrMany<ModelWarehouseChannel>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "warehouse_channels")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "warehouse_channels"
+    )]
     pub data_warehouse: Option<OneOrMany<DataWarehouseChannel>>,
 }
 
@@ -187,7 +195,8 @@ where
 {
     fn strip_null_alias(v: &mut Value) {
         if let Value::Object(m) = v
-            && m.get("output_artifact_type_alias").is_some_and(Value::is_null)
+            && m.get("output_artifact_type_alias")
+                .is_some_and(Value::is_null)
         {
             m.remove("output_artifact_type_alias");
         }
@@ -200,7 +209,9 @@ where
         Value::Array(items) => items.iter_mut().for_each(strip_null_alias),
         one => strip_null_alias(one),
     }
-    serde_json::from_value(v).map(Some).map_err(serde::de::Error::custom)
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Output `output_artifact_key` of task `producer_task` of this job, on the same party.
@@ -361,21 +372,22 @@ mod tests {
     fn channels_are_told_apart_by_their_fields() {
         let c: Channel = serde_json::from_value(json!({
             "producer_task": "a", "output_artifact_key": "b", "output_artifact_type_alias": null,
-            "parties": null})).unwrap();
+            "parties": null}))
+        .unwrap();
         assert!(matches!(c, Channel::TaskOutput(_)));
         let c: Channel = serde_json::from_value(json!({
             "model_id": "m", "model_version": "0", "producer_task": "a",
-            "output_artifact_key": "b"})).unwrap();
+            "output_artifact_key": "b"}))
+        .unwrap();
         assert!(matches!(c, Channel::ModelWarehouse(_)));
-        let c: Channel =
-            serde_json::from_value(json!({"namespace": "n", "name": "t"})).unwrap();
+        let c: Channel = serde_json::from_value(json!({"namespace": "n", "name": "t"})).unwrap();
         assert!(matches!(c, Channel::DataWarehouse(_)));
     }
 
     #[test]
     fn shape_errors_name_the_path() {
-        let e = DagSchema::from_value(json!({"dag": {"tasks": {"a": {"parameters": 5}}}}))
-            .unwrap_err();
+        let e =
+            DagSchema::from_value(json!({"dag": {"tasks": {"a": {"parameters": 5}}}})).unwrap_err();
         assert_eq!(e.path, "dag.tasks.a.parameters");
     }
 
@@ -395,7 +407,14 @@ mod tests {
                                 "output_artifact_type_alias": null,
                                 "parties": [{"role": "guest", "party_id": ["9999"]}]}}}}))
         .unwrap();
-        let c = inputs.model.unwrap().get("input_model").unwrap().model_warehouse.clone().unwrap();
+        let c = inputs
+            .model
+            .unwrap()
+            .get("input_model")
+            .unwrap()
+            .model_warehouse
+            .clone()
+            .unwrap();
         assert_eq!(c.into_vec()[0].producer_task.as_deref(), Some("lr_0"));
         let bad = serde_json::from_value::<Inputs>(json!({"model": {"m": {"model_warehouse": [
             {"producer_task": "a", "output_artifact_key": "b", "output_artifact_type_alias": "x"}]}}}));

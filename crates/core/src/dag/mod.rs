@@ -7,7 +7,11 @@
 //! Departures from upstream, all documented in `docs/compat.md`: invalid DAGs are rejected
 //! at submit with every problem listed (W1, W2); `dependent_tasks` adds ordering edges (W4);
 //! `engine_run` and task cores are computed per task (W5, W6); `model_version` defaults to
-//! `"0"` on its own (W3).
+//! `"0"` on its own (W3). Beyond what upstream crashes or hangs on, validation also rejects a
+//! few documents FATE would run with surprising results: two source types of one input
+//! reaching the same party (FATE silently keeps one), a model_warehouse channel with no model
+//! anywhere (it would read this very job), channel parties that do not run the producer, and
+//! names unusable in paths or FATE's columns.
 
 pub mod config;
 #[cfg(test)]
@@ -25,7 +29,7 @@ use crate::id::{Party, PartyId, TaskName};
 use crate::provider::ProviderRef;
 
 pub use ferroflow_wire::dag::DagSchema;
-pub use plan::plan_party;
+pub use plan::{DEFAULT_TASK_TIMEOUT, plan_party};
 pub use validate::validate;
 
 /// The stage a task runs in; passed through to the algorithm.
@@ -263,13 +267,16 @@ pub struct PartyTasks {
     pub site_name: String,
     pub parties: Vec<Party>,
     pub conf: Option<Map<String, Value>>,
-    /// task name → (parameters, conf) overrides, in document order.
-    pub tasks: Vec<(
-        TaskName,
-        Option<Map<String, Value>>,
-        Option<Map<String, Value>>,
-    )>,
+    /// Overrides per task, in document order.
+    pub tasks: Vec<TaskOverride>,
 }
+
+/// `(task name, parameters, conf)` of one `party_tasks.<site>.tasks.<name>` entry.
+pub type TaskOverride = (
+    TaskName,
+    Option<Map<String, Value>>,
+    Option<Map<String, Value>>,
+);
 
 impl Dag {
     pub fn task(&self, name: &TaskName) -> Option<&TaskNode> {

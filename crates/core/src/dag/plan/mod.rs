@@ -93,7 +93,6 @@ pub fn plan_party(dag: &Dag, party: &Party, catalog: &Catalog) -> Result<PartyPl
 
 /// Parameters and conf of `task` on `party` (`dag.md` §6.4): job `conf.task` < task `conf` <
 /// party-site `conf` < party-site task `conf`, each a shallow update, sites in document order.
-/// A site-wide `conf` applies only to the tasks its parties run (upstream crashes otherwise).
 fn merge(dag: &Dag, task: &TaskNode, party: &Party) -> (Map<String, Value>, Map<String, Value>) {
     let mut parameters = task.parameters.clone();
     let mut conf = dag.conf.task.clone();
@@ -119,6 +118,17 @@ fn merge(dag: &Dag, task: &TaskNode, party: &Party) -> (Map<String, Value>, Map<
 fn misaddressed_overrides(dag: &Dag, party: &Party) -> Vec<DagError> {
     let mut errors = Vec::new();
     for site in dag.party_tasks.iter().filter(|s| s.parties.contains(party)) {
+        if site.conf.as_ref().is_some_and(|c| !c.is_empty()) {
+            for t in dag.tasks.iter().filter(|t| !t.runs_on(party)) {
+                errors.push(DagError::new(
+                    format!("dag.party_tasks.{}.conf", site.site_name),
+                    format!(
+                        "{party} does not run {}, and a site's conf applies to every task",
+                        t.name
+                    ),
+                ));
+            }
+        }
         for (name, _, _) in &site.tasks {
             let at = format!("dag.party_tasks.{}.tasks.{name}", site.site_name);
             match dag.task(name) {

@@ -208,15 +208,6 @@ fn conf_updates_are_shallow() {
 }
 
 #[test]
-fn a_site_conf_applies_to_the_tasks_its_parties_run() {
-    let v = changed(|v| {
-        v["dag"]["party_tasks"]["arb"] = json!({"parties": [arbiter()], "conf": {"timeout": 9}})
-    });
-    assert_eq!(task(&plan(v.clone(), a()), "lr_0").timeout, Some(9));
-    assert_eq!(task(&plan(v, g()), "lr_0").timeout, Some(3600));
-}
-
-#[test]
 fn timeouts() {
     // (dag.conf.task, task conf, expected): absent → default; an explicit null in a task-level
     // conf disables it; a null at job level is "unset" and dropped.
@@ -426,6 +417,18 @@ fn runtime_parties_are_the_tasks() {
     let gp = plan(base(), g());
     assert_eq!(task(&gp, "reader_0").runtime_parties, [g(), h()]);
     assert_eq!(task(&gp, "lr_0").runtime_parties, [g(), h(), a()]);
+}
+
+#[test]
+fn a_site_conf_in_a_hand_built_dag_must_reach_every_task() {
+    let mut dag = dag_of(base());
+    dag.party_tasks[0].parties.push(a());
+    dag.party_tasks[0].tasks.clear();
+    dag.party_tasks[0].conf = Some(json!({"timeout": 1}).as_object().cloned().unwrap());
+    let e = plan_party(&dag, &a(), &catalog()).unwrap_err();
+    assert_eq!(e.0.len(), 2, "{e}");
+    assert_eq!(e.0[0].path, "dag.party_tasks.guest_9999.conf");
+    assert!(plan_party(&dag, &g(), &catalog()).is_ok());
 }
 
 #[test]

@@ -61,37 +61,29 @@ fn sources(
     problems: &mut Problems,
 ) -> Vec<Source> {
     let mut out = Vec::new();
-    let mut any = false;
     if let Some(list) = &channels.task_output_artifact {
-        any = true;
-        each(
+        out.extend(each(
             path,
             "task_output_artifact",
             list,
             problems,
-            |at, c, problems| task_output(at, c, ctx, runs_on, problems),
-        )
-        .for_each(|s| out.push(s));
+            |at, c, p| task_output(at, c, ctx, runs_on, p),
+        ));
     }
     if let Some(list) = &channels.model_warehouse {
-        any = true;
-        each(
-            path,
-            "model_warehouse",
-            list,
-            problems,
-            |at, c, problems| model_warehouse(at, c, ctx, problems),
-        )
-        .for_each(|s| out.push(s));
+        out.extend(each(path, "model_warehouse", list, problems, |at, c, p| {
+            model_warehouse(at, c, ctx, p)
+        }));
     }
     if let Some(list) = &channels.data_warehouse {
-        any = true;
-        each(path, "data_warehouse", list, problems, |at, c, problems| {
-            data_warehouse(at, c, ctx, problems)
-        })
-        .for_each(|s| out.push(s));
+        out.extend(each(path, "data_warehouse", list, problems, |at, c, p| {
+            data_warehouse(at, c, ctx, p)
+        }));
     }
-    if !any {
+    let written = channels.task_output_artifact.is_some()
+        || channels.model_warehouse.is_some()
+        || channels.data_warehouse.is_some();
+    if !written {
         problems.add(
             path,
             "no source (task_output_artifact, model_warehouse or data_warehouse)",
@@ -108,7 +100,7 @@ fn each<T>(
     list: &OneOrMany<T>,
     problems: &mut Problems,
     mut check: impl FnMut(&str, &T, &mut Problems) -> Channel,
-) -> impl Iterator<Item = Source> {
+) -> Vec<Source> {
     let in_list = list.is_many();
     let mut out = Vec::new();
     match list {
@@ -129,7 +121,7 @@ fn each<T>(
             }
         }
     }
-    out.into_iter()
+    out
 }
 
 /// A channel's own `parties`, declared ones only; an empty list means "no restriction",

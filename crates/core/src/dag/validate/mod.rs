@@ -16,7 +16,7 @@ use ferroflow_wire::dag as wire;
 use crate::id::{Party, TaskName};
 
 use super::order::topological_order;
-use super::{Dag, DagError, DagErrors, DagSchema, PartyTasks, Stage, TaskNode};
+use super::{Dag, DagError, DagErrors, DagSchema, PartyTasks, Stage, TaskNode, TaskOverride};
 
 pub(in crate::dag) use conf::timeout;
 
@@ -115,13 +115,13 @@ pub fn validate(schema: &DagSchema) -> Result<Dag, DagErrors> {
     }
 
     let names: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
-    for (node, (name, _)) in tasks.iter().zip(&specs) {
-        for (i, d) in node.dependent_tasks.iter().enumerate() {
+    for (name, t) in &specs {
+        for (i, d) in t.dependent_tasks.iter().flatten().enumerate() {
             let at = format!("dag.tasks.{name}.dependent_tasks[{i}]");
-            if d.as_str() == *name {
+            if d == name {
                 problems.add(at, "a task cannot depend on itself");
             } else if !names.contains(&d.as_str()) {
-                problems.add(at, format!("unknown task {:?}", d.as_str()));
+                problems.add(at, format!("unknown task {d:?}"));
             }
         }
     }
@@ -304,7 +304,9 @@ fn order(tasks: &[TaskNode], problems: &mut Problems) -> Vec<usize> {
 }
 
 /// `party_tasks`: declared parties only, known tasks only, and only parties that run the
-/// task they override (upstream crashes on the others).
+/// task they override. A site-wide `conf` is applied by FATE to every task on every listed
+/// party, so its parties must run every task. Upstream crashes on the others while parsing,
+/// which makes job creation fail on every site.
 fn party_tasks(
     spec: Option<&ferroflow_wire::lenient::OrderedMap<wire::PartyTaskSpec>>,
     declared: &[Party],
@@ -327,16 +329,29 @@ fn party_tasks(
                 Vec::new()
             }
         };
-        if let Some(c) = &entry.conf {
+        if let Some(c) = entry.conf.as_ref().filter(|c| !c.is_empty()) {
             conf::task_conf(c, &format!("{at}.conf"), problems);
+            for p in parties.iter().filter(|p| declared.contains(p)) {
+                let skipped: Vec<&str> = tasks
+                    .iter()
+                    .filter(|t| !t.runs_on(p))
+                    .map(|t| t.name.as_str())
+                    .collect();
+                if !skipped.is_empty() {
+                    problems.add(
+                        format!("{at}.conf"),
+                        format!(
+                            "{p} does not run {}, and a site's conf applies to every task",
+                            skipped.join(", ")
+                        ),
+                    );
+                }
+            }
         }
-        let mut overrides = Vec::new();
+        let mut overrides: Vec<TaskOverride> = Vec::new();
         for (name, r) in entry.tasks.iter().flat_map(|m| m.iter()) {
             let task_at = format!("{at}.tasks.{name}");
-            if overrides
-                .iter()
-                .any(|(n, _, _): &(TaskName, _, _)| n.as_str() == name)
-            {
+            if overrides.iter().any(|(n, _, _)| n.as_str() == name) {
                 problems.add(&task_at, "task appears more than once");
                 continue;
             }
