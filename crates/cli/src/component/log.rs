@@ -31,10 +31,21 @@ pub fn file_targets(config: &Value) -> Vec<FileTarget> {
     let Some(handlers) = config.get("handlers").and_then(Value::as_object) else {
         return Vec::new();
     };
-    let root_level = config.pointer("/root/level").and_then(parse_level).unwrap_or(Level::INFO);
+    let root_level = config
+        .pointer("/root/level")
+        .and_then(parse_level)
+        .unwrap_or(Level::INFO);
     let names: Vec<String> = match config.pointer("/root/handlers").and_then(Value::as_array) {
-        Some(list) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        None => handlers.keys().filter(|k| k.starts_with("root_") || k.starts_with("global_")).cloned().collect(),
+        Some(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        None => handlers
+            .keys()
+            .filter(|k| k.starts_with("root_") || k.starts_with("global_"))
+            .cloned()
+            .collect(),
     };
     names
         .iter()
@@ -43,7 +54,10 @@ pub fn file_targets(config: &Value) -> Vec<FileTarget> {
             let path = PathBuf::from(h.get("filename")?.as_str()?);
             let level = h.get("level").and_then(parse_level).unwrap_or(Level::TRACE);
             // `min` in severity terms: the less verbose of the two.
-            Some(FileTarget { path, level: level.min(root_level) })
+            Some(FileTarget {
+                path,
+                level: level.min(root_level),
+            })
         })
         .collect()
 }
@@ -94,7 +108,13 @@ enum SinkState {
 impl TaskLog {
     /// `stderr`: the least severe level echoed to stderr, or `None` for none.
     pub fn new(stderr: Option<Level>, targets: Vec<FileTarget>) -> Self {
-        let files = targets.into_iter().map(|target| Sink { target, file: Mutex::new(SinkState::Closed) }).collect();
+        let files = targets
+            .into_iter()
+            .map(|target| Sink {
+                target,
+                file: Mutex::new(SinkState::Closed),
+            })
+            .collect();
         Self { stderr, files }
     }
 }
@@ -130,7 +150,11 @@ impl<S: Subscriber> Layer<S> for TaskLog {
         let meta = event.metadata();
         let level = *meta.level();
         let to_stderr = self.stderr.is_some_and(|l| level <= l);
-        let files: Vec<&Sink> = self.files.iter().filter(|s| level <= s.target.level).collect();
+        let files: Vec<&Sink> = self
+            .files
+            .iter()
+            .filter(|s| level <= s.target.level)
+            .collect();
         if !to_stderr && files.is_empty() {
             return;
         }
@@ -228,10 +252,22 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                FileTarget { path: "/l/j/guest/9/t/root/INFO".into(), level: Level::INFO },
-                FileTarget { path: "/l/j/guest/9/t/root/ERROR".into(), level: Level::ERROR },
-                FileTarget { path: "/l/j/guest/9/INFO".into(), level: Level::INFO },
-                FileTarget { path: "/l/j/guest/9/ERROR".into(), level: Level::ERROR },
+                FileTarget {
+                    path: "/l/j/guest/9/t/root/INFO".into(),
+                    level: Level::INFO
+                },
+                FileTarget {
+                    path: "/l/j/guest/9/t/root/ERROR".into(),
+                    level: Level::ERROR
+                },
+                FileTarget {
+                    path: "/l/j/guest/9/INFO".into(),
+                    level: Level::INFO
+                },
+                FileTarget {
+                    path: "/l/j/guest/9/ERROR".into(),
+                    level: Level::ERROR
+                },
             ]
         );
         assert!(file_targets(&json!({})).is_empty());
@@ -251,8 +287,14 @@ mod tests {
         assert_eq!(
             t,
             vec![
-                FileTarget { path: "/a".into(), level: Level::INFO },
-                FileTarget { path: "/b".into(), level: Level::ERROR },
+                FileTarget {
+                    path: "/a".into(),
+                    level: Level::INFO
+                },
+                FileTarget {
+                    path: "/b".into(),
+                    level: Level::ERROR
+                },
             ]
         );
     }
@@ -275,8 +317,14 @@ mod tests {
         assert_eq!(lines.len(), 2, "{info}");
         assert!(lines[0].starts_with("[INFO]["), "{info}");
         assert!(lines[0].ends_with("]: read table rows=3"), "{info}");
-        assert!(lines[0].contains(&format!("][{}][", std::process::id())), "{info}");
-        assert!(lines[1].starts_with("[ERROR]") && lines[1].ends_with("]: it broke"), "{info}");
+        assert!(
+            lines[0].contains(&format!("][{}][", std::process::id())),
+            "{info}"
+        );
+        assert!(
+            lines[1].starts_with("[ERROR]") && lines[1].ends_with("]: it broke"),
+            "{info}"
+        );
         assert_eq!(error.lines().count(), 1);
         assert_eq!(std::fs::read_to_string(party.join("INFO")).unwrap(), info);
         assert!(!task.join("component/INFO").exists());

@@ -1,8 +1,436 @@
-//! The built-in demo provider's components (placeholder; see docs/demo-provider.md).
+//! The built-in demo provider's components, run as `ferroflow component execute` processes
+//! under the algorithm-container contract (docs/demo-provider.md): read the task CONFIG,
+//! resolve inputs and write outputs through the site's worker API, and end by reporting
+//! `success` or `failed` exactly once.
+//!
+//! # Layout
+//! - this file: the CLI (`execute`, `list`), loading the CONFIG, dispatch, the final report.
+//! - [`worker_client`]: the api-3 client (envelopes, retries, the status report's deadline).
+//! - [`task`]: what components share — parameters, input resolution, writing tables,
+//!   saving models and metrics.
+//! - [`table`]: the CSV table format; [`lr`]: logistic regression, pure.
+//! - [`log`]: log lines to stderr and to the task's log files.
+//! - one file per component: [`reader`], [`transform`], [`train`], [`sleep`], [`fail`].
+//! - [`sample`]: the two-party sample data set.
+//!
+//! # Environment
+//! `CONFIG` (or the variable named by `--env-name`; `FATE_TASK_CONFIG` as a fallback), and
+//! [`REPORT_DEADLINE_ENV`] (seconds the final status report keeps retrying; default 600).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ferroflow_wire::task_config::{Mlmd, TaskConfig};
+use tracing::Level;
+use tracing_subscriber::layer::SubscriberExt;
+
+mod fail;
+mod log;
+mod lr;
+mod reader;
+pub mod sample;
+mod sleep;
+mod table;
+mod task;
+mod train;
+mod transform;
+mod worker_client;
+
+#[cfg(test)]
+mod fake_site;
+#[cfg(test)]
+mod tests;
+
+use task::Task;
+use worker_client::{ClientOptions, ReportPolicy, WorkerClient};
+
+pub const READER: &str = "demo_reader";
+pub const TRANSFORM: &str = "demo_transform";
+pub const TRAIN: &str = "demo_train";
+pub const SLEEP: &str = "demo_sleep";
+pub const FAIL: &str = "demo_fail";
+
+const COMPONENTS: &[&str] = &[READER, TRANSFORM, TRAIN, SLEEP, FAIL];
+
+/// The environment variable with the number of seconds (fractions allowed) the final status
+/// report keeps retrying while the site does not answer.
+pub const REPORT_DEADLINE_ENV: &str = "FERROFLOW_REPORT_DEADLINE_SECS";
+/// Where FATE's local wrapper puts the CONFIG; read when the default variable is unset.
+const FATE_TASK_CONFIG: &str = "FATE_TASK_CONFIG";
+const DEFAULT_ENV_NAME: &str = "CONFIG";
+
+/// The components of the demo provider, for the site to register.
+pub fn names() -> &'static [&'static str] {
+    COMPONENTS
+}
 
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Runs the task a CONFIG describes and reports its end status to the site.
+    Execute(ExecuteArgs),
+    /// Prints the names of the demo provider's components, one per line.
+    List,
+}
 
-pub fn run(command: Command) -> std::process::ExitCode {
-    match command {}
+#[derive(clap::Args)]
+pub struct ExecuteArgs {
+    /// Read the CONFIG (JSON or YAML) from this file instead of the environment.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The environment variable holding the CONFIG.
+    #[arg(long, value_name = "VAR", default_value = DEFAULT_ENV_NAME)]
+    env_name: String,
+}
+
+pub fn run(command: Command) -> ExitCode {
+    match command {
+        Command::List => {
+            for name in names() {
+                println!("{name}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Execute(args) => execute_process(args),
+    }
+}
+
+/// Everything a component can fail with. Messages name what went wrong; the causes follow in
+/// the source chain, which [`error_chain`] flattens for the status report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown component `{0}` (the demo provider has {list})", list = COMPONENTS.join(", "))]
+    UnknownComponent(String),
+    #[error("parameter `{name}`: {reason}")]
+    Param { name: String, reason: String },
+    #[error("input `{key}`: {reason}")]
+    Input { key: String, reason: String },
+    #[error("input `{key}`: cannot resolve it")]
+    InputQuery {
+        key: String,
+        #[source]
+        source: worker_client::Error,
+    },
+    #[error("table {path}")]
+    Table {
+        path: String,
+        #[source]
+        source: table::Error,
+    },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no data directory: the CONFIG has no conf.computing.metadata.options.data_dir")]
+    NoDataDir,
+    #[error(
+        "unsupported table location `{0}`: only file:// URIs and absolute paths are readable here"
+    )]
+    Uri(String),
+    #[error("{reason}")]
+    Data { reason: String },
+    #[error("cannot build the model archive")]
+    ModelTar(#[source] std::io::Error),
+    #[error(transparent)]
+    Worker(#[from] worker_client::Error),
+    /// The component was asked to fail (`demo_fail`, `demo_sleep`'s `fail_times`).
+    #[error("{0}")]
+    Requested(String),
+}
+
+/// An error and its causes on one line, skipping causes whose text is already there.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Knobs of a run, read from the environment once, at the top.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub client: ClientOptions,
+    pub report: ReportPolicy,
+}
+
+impl Options {
+    /// Options from the environment; an unreadable value is reported and replaced by its default.
+    fn from_env(get: &dyn Fn(&str) -> Option<String>) -> (Self, Option<String>) {
+        let mut options = Options::default();
+        let mut warning = None;
+        if let Some(v) = get(REPORT_DEADLINE_ENV) {
+            match v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            {
+                Some(d) => options.report.deadline = d,
+                None => {
+                    warning = Some(format!(
+                        "{REPORT_DEADLINE_ENV}={v:?} is not a number of seconds, using the default"
+                    ))
+                }
+            }
+        }
+        (options, warning)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    Failed,
+}
+
+impl Status {
+    /// The spelling the worker API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// How a run ended: its status, the error reported with it, and whether the site got it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    pub error: String,
+    pub reported: bool,
+}
+
+impl Outcome {
+    /// 0 only for a success the site knows about: a lost report must not look like success to
+    /// whoever watches the process.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.status == Status::Success && self.reported {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one task and reports its end status; never returns without having tried to report.
+pub async fn execute(config: TaskConfig, options: &Options) -> Outcome {
+    let execution_id = config.party_task_id.clone();
+    let component = config.component.clone();
+    let client = match WorkerClient::new(&config.mlmd.base_url(), options.client.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            let error = format!("cannot create the worker API client: {}", error_chain(&e));
+            tracing::error!(%error, "task failed");
+            return Outcome {
+                status: Status::Failed,
+                error,
+                reported: false,
+            };
+        }
+    };
+    tracing::info!(
+        component = %component,
+        execution_id = %execution_id,
+        task_version = %config.task_version,
+        site = %config.mlmd.base_url(),
+        "task start"
+    );
+    let client_for_report = client.clone();
+    let task = Task::new(config, client);
+    // Run as its own task so that a panic comes back as an error to report, not as a
+    // process that dies silently and leaves its task `running` on the site.
+    let joined = tokio::spawn(async move { dispatch(&task).await }).await;
+    let (status, error) = match joined {
+        Ok(Ok(())) => {
+            tracing::info!("task succeeded");
+            (Status::Success, String::new())
+        }
+        Ok(Err(e)) => {
+            let error = format!("{component}: {}", error_chain(&e));
+            tracing::error!(%error, "task failed");
+            (Status::Failed, error)
+        }
+        Err(e) => {
+            let error = format!("{component}: {}", panic_message(e));
+            tracing::error!(%error, "task failed");
+            (Status::Failed, error)
+        }
+    };
+    let reported = report(
+        &client_for_report,
+        &execution_id,
+        status,
+        &error,
+        &options.report,
+    )
+    .await;
+    Outcome {
+        status,
+        error,
+        reported,
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            format!("panicked: {text}")
+        }
+        Err(e) => format!("cancelled: {e}"),
+    }
+}
+
+async fn dispatch(task: &Task) -> Result<(), Error> {
+    match task.config.component.as_str() {
+        READER => reader::run(task).await,
+        TRANSFORM => transform::run(task).await,
+        TRAIN => train::run(task).await,
+        SLEEP => sleep::run(task).await,
+        FAIL => fail::run(task).await,
+        #[cfg(test)]
+        "test_panic" => panic!("as asked"),
+        other => Err(Error::UnknownComponent(other.to_string())),
+    }
+}
+
+async fn report(
+    client: &WorkerClient,
+    execution_id: &str,
+    status: Status,
+    error: &str,
+    policy: &ReportPolicy,
+) -> bool {
+    match client
+        .report_status(execution_id, status.as_str(), error, policy)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(status = status.as_str(), "status reported");
+            true
+        }
+        Err(e) => {
+            tracing::error!(status = status.as_str(), error = %error_chain(&e), "status report failed");
+            false
+        }
+    }
+}
+
+/// Why no CONFIG could be had.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("cannot read the CONFIG file {path}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no CONFIG: environment variable {0} is not set and --config was not given")]
+    Unset(String),
+}
+
+/// The CONFIG text: `--config FILE`, else the variable `--env-name` names, else (for the
+/// default name only) `FATE_TASK_CONFIG`, where FATE's local wrapper puts it.
+fn config_text(
+    args: &ExecuteArgs,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, LoadError> {
+    if let Some(path) = &args.config {
+        return std::fs::read_to_string(path).map_err(|source| LoadError::File {
+            path: path.clone(),
+            source,
+        });
+    }
+    get(&args.env_name)
+        .or_else(|| {
+            if args.env_name == DEFAULT_ENV_NAME {
+                get(FATE_TASK_CONFIG)
+            } else {
+                None
+            }
+        })
+        .ok_or_else(|| LoadError::Unset(args.env_name.clone()))
+}
+
+/// The two fields a failure report needs, from a CONFIG too broken to read whole, so that even
+/// then the site learns why its task died.
+#[derive(Debug, serde::Deserialize)]
+struct ReportTarget {
+    party_task_id: String,
+    mlmd: Mlmd,
+}
+
+impl ReportTarget {
+    fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str(text)
+            .ok()
+            .or_else(|| serde_yaml::from_str(text).ok())
+    }
+}
+
+fn execute_process(args: ExecuteArgs) -> ExitCode {
+    let get = |k: &str| std::env::var(k).ok();
+    let (options, warning) = Options::from_env(&get);
+    let text = config_text(&args, &get);
+    let config = match &text {
+        Ok(t) => TaskConfig::parse(t).map_err(|e| format!("cannot read the CONFIG: {e}")),
+        Err(e) => Err(error_chain(e)),
+    };
+    let files = config
+        .as_ref()
+        .map(|c| log::file_targets(&c.conf.logger.config))
+        .unwrap_or_default();
+    let subscriber =
+        tracing_subscriber::registry().with(log::TaskLog::new(Some(Level::INFO), files));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match config {
+            Ok(config) => execute(config, &options).await.exit_code(),
+            Err(error) => {
+                tracing::error!(%error, "task failed");
+                if let Some(target) = text.ok().as_deref().and_then(ReportTarget::parse)
+                    && let Ok(client) =
+                        WorkerClient::new(&target.mlmd.base_url(), options.client.clone())
+                {
+                    report(
+                        &client,
+                        &target.party_task_id,
+                        Status::Failed,
+                        &error,
+                        &options.report,
+                    )
+                    .await;
+                }
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

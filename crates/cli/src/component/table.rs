@@ -19,9 +19,17 @@ pub enum Error {
     NoColumn(String),
     /// Row numbers are 1-based data rows (the header is row 0), as a person counts them.
     #[error("column `{column}`, row {row}: `{value}` is not a number")]
-    NotNumeric { column: String, row: usize, value: String },
+    NotNumeric {
+        column: String,
+        row: usize,
+        value: String,
+    },
     #[error("column `{column}` has {got} values, the table has {want} rows")]
-    Length { column: String, got: usize, want: usize },
+    Length {
+        column: String,
+        got: usize,
+        want: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,14 +49,24 @@ impl Table {
                 return Err(Error::DuplicateColumn(h.clone()));
             }
         }
-        Ok(Self { header, rows: Vec::new() })
+        Ok(Self {
+            header,
+            rows: Vec::new(),
+        })
     }
 
     /// Parses CSV text. Every row must have as many cells as the header (the csv crate's
     /// strict mode), so that a truncated file is an error rather than a silent shift.
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
-        let header: Vec<String> = reader.headers().map_err(Error::Csv)?.iter().map(str::to_string).collect();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(text.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(Error::Csv)?
+            .iter()
+            .map(str::to_string)
+            .collect();
         if header.len() == 1 && header[0].is_empty() {
             return Err(Error::NoHeader);
         }
@@ -62,18 +80,22 @@ impl Table {
 
     /// The table as CSV bytes, header first, `\n` line ends.
     pub fn to_csv(&self) -> Result<Vec<u8>, Error> {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
         w.write_record(&self.header).map_err(Error::Csv)?;
         for row in &self.rows {
             w.write_record(row).map_err(Error::Csv)?;
         }
-        w.into_inner().map_err(|e| Error::Csv(e.into_error().into()))
+        w.into_inner()
+            .map_err(|e| Error::Csv(e.into_error().into()))
     }
 
     pub fn header(&self) -> &[String] {
         &self.header
     }
 
+    #[cfg(test)]
     pub fn rows(&self) -> &[Vec<String>] {
         &self.rows
     }
@@ -105,7 +127,11 @@ impl Table {
     /// Appends a row; it must have one cell per column.
     pub fn push_row(&mut self, row: Vec<String>) -> Result<(), Error> {
         if row.len() != self.header.len() {
-            return Err(Error::Length { column: "<row>".into(), got: row.len(), want: self.header.len() });
+            return Err(Error::Length {
+                column: "<row>".into(),
+                got: row.len(),
+                want: self.header.len(),
+            });
         }
         self.rows.push(row);
         Ok(())
@@ -113,7 +139,9 @@ impl Table {
 
     /// The values of a column as numbers; any cell that does not parse is an error naming it.
     pub fn numeric_column(&self, name: &str) -> Result<Vec<f64>, Error> {
-        let i = self.column_index(name).ok_or_else(|| Error::NoColumn(name.to_string()))?;
+        let i = self
+            .column_index(name)
+            .ok_or_else(|| Error::NoColumn(name.to_string()))?;
         self.rows
             .iter()
             .enumerate()
@@ -137,14 +165,24 @@ impl Table {
 
     /// The non-id columns whose cells are all numbers, in header order.
     pub fn numeric_columns(&self) -> Vec<String> {
-        self.header[1..].iter().filter(|h| self.is_numeric(h)).cloned().collect()
+        self.header[1..]
+            .iter()
+            .filter(|h| self.is_numeric(h))
+            .cloned()
+            .collect()
     }
 
     /// Replaces a column's cells by these numbers (written in Rust's shortest round-trip form).
     pub fn set_numeric_column(&mut self, name: &str, values: &[f64]) -> Result<(), Error> {
-        let i = self.column_index(name).ok_or_else(|| Error::NoColumn(name.to_string()))?;
+        let i = self
+            .column_index(name)
+            .ok_or_else(|| Error::NoColumn(name.to_string()))?;
         if values.len() != self.rows.len() {
-            return Err(Error::Length { column: name.to_string(), got: values.len(), want: self.rows.len() });
+            return Err(Error::Length {
+                column: name.to_string(),
+                got: values.len(),
+                want: self.rows.len(),
+            });
         }
         for (row, v) in self.rows.iter_mut().zip(values) {
             row[i] = format_number(*v);
@@ -162,8 +200,17 @@ impl Table {
                 Some(i) => keep[i] = false,
             }
         }
-        let pick = |row: &Vec<String>| row.iter().zip(&keep).filter(|(_, k)| **k).map(|(c, _)| c.clone()).collect();
-        Ok(Self { header: pick(&self.header), rows: self.rows.iter().map(pick).collect() })
+        let pick = |row: &Vec<String>| {
+            row.iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(c, _)| c.clone())
+                .collect()
+        };
+        Ok(Self {
+            header: pick(&self.header),
+            rows: self.rows.iter().map(pick).collect(),
+        })
     }
 
     /// The `meta_data` recorded with a table (docs/demo-provider.md).
@@ -184,7 +231,11 @@ fn parse_number(cell: &str) -> Option<f64> {
 /// Integral values are written without a fraction (`1`, not `1.0`), so that labels and counts
 /// look like the integers they are.
 pub fn format_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
 }
 
 #[cfg(test)]
@@ -234,25 +285,39 @@ mod tests {
         t.set_numeric_column("x0", &[1.0, 2.5, -3.0]).unwrap();
         assert_eq!(t.rows()[1][2], "2.5");
         assert_eq!(t.rows()[2][2], "-3");
-        assert!(matches!(t.set_numeric_column("x0", &[1.0]), Err(Error::Length { .. })));
+        assert!(matches!(
+            t.set_numeric_column("x0", &[1.0]),
+            Err(Error::Length { .. })
+        ));
         let d = t.drop_columns(&["name".into(), "y".into()]).unwrap();
         assert_eq!(d.header(), ["id", "x0"]);
         assert_eq!(d.rows()[0], ["1", "1"]);
-        assert!(matches!(t.drop_columns(&["id".into()]), Err(Error::NoColumn(_))));
-        assert!(matches!(t.drop_columns(&["zz".into()]), Err(Error::NoColumn(_))));
+        assert!(matches!(
+            t.drop_columns(&["id".into()]),
+            Err(Error::NoColumn(_))
+        ));
+        assert!(matches!(
+            t.drop_columns(&["zz".into()]),
+            Err(Error::NoColumn(_))
+        ));
     }
 
     #[test]
     fn rejects_bad_tables() {
         assert!(matches!(Table::parse(""), Err(Error::NoHeader)));
-        assert!(matches!(Table::parse("id,a,a\n1,2,3\n"), Err(Error::DuplicateColumn(c)) if c == "a"));
+        assert!(
+            matches!(Table::parse("id,a,a\n1,2,3\n"), Err(Error::DuplicateColumn(c)) if c == "a")
+        );
         assert!(matches!(Table::parse("id,a\n1,2\n3\n"), Err(Error::Csv(_))));
     }
 
     #[test]
     fn meta_and_overview() {
         let t = Table::parse(TEXT).unwrap();
-        assert_eq!(t.meta(), json!({"header": ["id", "y", "x0", "name"], "id_column": "id", "delimiter": ","}));
+        assert_eq!(
+            t.meta(),
+            json!({"header": ["id", "y", "x0", "name"], "id_column": "id", "delimiter": ","})
+        );
         let o = t.overview();
         assert_eq!(o["count"], 3);
         assert_eq!(o["samples"][0], json!(["1", "0", "0.5", "a"]));
@@ -260,7 +325,10 @@ mod tests {
         for i in 0..25 {
             big.push_row(vec![i.to_string()]).unwrap();
         }
-        assert_eq!(big.overview()["samples"].as_array().unwrap().len(), OVERVIEW_SAMPLES);
+        assert_eq!(
+            big.overview()["samples"].as_array().unwrap().len(),
+            OVERVIEW_SAMPLES
+        );
         assert!(big.push_row(vec![]).is_err());
     }
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use ferroflow_wire::dag::Channel;
 use ferroflow_wire::task_config::TaskConfig;
-use ferroflow_wire::worker::{DataTableInfo, DataTrackingQuery, DataTrackingSave, MetricItem, ModelSave};
+use ferroflow_wire::worker::{
+    DataTableInfo, DataTrackingQuery, DataTrackingSave, MetricItem, ModelSave,
+};
 use serde_json::{Map, Value, json};
 
 use super::Error;
@@ -42,53 +44,90 @@ impl Task {
     /// party no such input (FATE filters inputs per party: an arbiter gets none). As FATE's
     /// wrapper does, an input the site cannot find is dropped when the component declares it
     /// optional, and is an error otherwise.
-    pub async fn data_input(&self, key: &str, optional: bool) -> Result<Option<Vec<DataTableInfo>>, Error> {
-        let Some(channels) = self.config.input_artifacts.data.as_ref().and_then(|d| d.get(key)) else {
+    pub async fn data_input(
+        &self,
+        key: &str,
+        optional: bool,
+    ) -> Result<Option<Vec<DataTableInfo>>, Error> {
+        let Some(channels) = self
+            .config
+            .input_artifacts
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+        else {
             return Ok(None);
         };
         let mut tables = Vec::new();
-        for channel in channels.iter() {
+        // Collected first: the wire type's boxed iterator is not `Send`.
+        let channels: Vec<&Channel> = channels.iter().collect();
+        for channel in channels {
             let query = self.channel_query(key, channel)?;
             match self.client.query_tracking(&query).await {
                 Ok(found) if found.is_empty() && optional => {}
                 Ok(found) if found.is_empty() => {
-                    return Err(Error::Input { key: key.into(), reason: "the site knows no table for it".into() });
+                    return Err(Error::Input {
+                        key: key.into(),
+                        reason: "the site knows no table for it".into(),
+                    });
                 }
                 Ok(found) => tables.extend(found),
                 Err(e @ worker_client::Error::Code { .. }) if optional => {
                     tracing::warn!(input = key, error = %super::error_chain(&e), "optional input not found, going on without it");
                 }
-                Err(source) => return Err(Error::InputQuery { key: key.into(), source }),
+                Err(source) => {
+                    return Err(Error::InputQuery {
+                        key: key.into(),
+                        source,
+                    });
+                }
             }
         }
-        Ok(if tables.is_empty() && optional { None } else { Some(tables) })
+        Ok(if tables.is_empty() && optional {
+            None
+        } else {
+            Some(tables)
+        })
     }
 
     /// How the worker API is asked for a channel's table (`dag.md` §8.7).
     fn channel_query(&self, key: &str, channel: &Channel) -> Result<DataTrackingQuery, Error> {
         let c = &self.config;
-        let missing = |what: &str| Error::Input { key: key.into(), reason: format!("the channel has no {what}") };
-        let by_producer = |job_id: Option<&String>, producer: &Option<String>, output: &Option<String>| {
-            Ok(DataTrackingQuery {
-                job_id: Some(job_id.unwrap_or(&c.job_id).clone()),
-                role: Some(c.role.clone()),
-                party_id: Some(c.party_id.clone()),
-                task_name: Some(producer.clone().ok_or_else(|| missing("producer_task"))?),
-                output_key: Some(output.clone().ok_or_else(|| missing("output_artifact_key"))?),
-                ..Default::default()
-            })
+        let missing = |what: &str| Error::Input {
+            key: key.into(),
+            reason: format!("the channel has no {what}"),
         };
+        let by_producer =
+            |job_id: Option<&String>, producer: &Option<String>, output: &Option<String>| {
+                Ok(DataTrackingQuery {
+                    job_id: Some(job_id.unwrap_or(&c.job_id).clone()),
+                    role: Some(c.role.clone()),
+                    party_id: Some(c.party_id.clone()),
+                    task_name: Some(producer.clone().ok_or_else(|| missing("producer_task"))?),
+                    output_key: Some(
+                        output
+                            .clone()
+                            .ok_or_else(|| missing("output_artifact_key"))?,
+                    ),
+                    ..Default::default()
+                })
+            };
         match channel {
             Channel::TaskOutput(t) => by_producer(None, &t.producer_task, &t.output_artifact_key),
-            Channel::DataWarehouse(d) if d.namespace.is_some() || d.name.is_some() => Ok(DataTrackingQuery {
-                namespace: d.namespace.clone(),
-                name: d.name.clone(),
-                ..Default::default()
-            }),
-            Channel::DataWarehouse(d) => by_producer(d.job_id.as_ref(), &d.producer_task, &d.output_artifact_key),
-            Channel::ModelWarehouse(_) => {
-                Err(Error::Input { key: key.into(), reason: "a model channel cannot feed a data input".into() })
+            Channel::DataWarehouse(d) if d.namespace.is_some() || d.name.is_some() => {
+                Ok(DataTrackingQuery {
+                    namespace: d.namespace.clone(),
+                    name: d.name.clone(),
+                    ..Default::default()
+                })
             }
+            Channel::DataWarehouse(d) => {
+                by_producer(d.job_id.as_ref(), &d.producer_task, &d.output_artifact_key)
+            }
+            Channel::ModelWarehouse(_) => Err(Error::Input {
+                key: key.into(),
+                reason: "a model channel cannot feed a data input".into(),
+            }),
         }
     }
 
@@ -99,20 +138,41 @@ impl Task {
 
     /// Writes `table` as output `output_key` — `<data_dir>/<task_id>/<uuid>.csv` — and records
     /// it with the site. Returns what was recorded.
-    pub async fn write_table(&self, output_key: &str, table: &Table) -> Result<DataTrackingSave, Error> {
+    pub async fn write_table(
+        &self,
+        output_key: &str,
+        table: &Table,
+    ) -> Result<DataTrackingSave, Error> {
         let name = uuid::Uuid::new_v4().simple().to_string();
         let dir = self.data_dir()?.join(&self.config.task_id);
         let path = dir.join(format!("{name}.csv"));
-        let bytes = table.to_csv().map_err(|source| Error::Table { path: path.display().to_string(), source })?;
-        tokio::fs::create_dir_all(&dir).await.map_err(|source| Error::Io { action: "create", path: dir, source })?;
+        let bytes = table.to_csv().map_err(|source| Error::Table {
+            path: path.display().to_string(),
+            source,
+        })?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| Error::Io {
+                action: "create",
+                path: dir,
+                source,
+            })?;
         // Written aside, then renamed: a reader never sees half a table under the recorded name.
         let partial = path.with_extension("csv.partial");
         tokio::fs::write(&partial, bytes)
             .await
-            .map_err(|source| Error::Io { action: "write", path: partial.clone(), source })?;
+            .map_err(|source| Error::Io {
+                action: "write",
+                path: partial.clone(),
+                source,
+            })?;
         tokio::fs::rename(&partial, &path)
             .await
-            .map_err(|source| Error::Io { action: "rename", path: path.clone(), source })?;
+            .map_err(|source| Error::Io {
+                action: "rename",
+                path: path.clone(),
+                source,
+            })?;
         let save = DataTrackingSave {
             execution_id: self.execution_id().to_string(),
             meta_data: as_object(table.meta()),
@@ -133,7 +193,11 @@ impl Task {
 
     /// Records an existing table as output `output_key`, unchanged: same uri, namespace, name,
     /// meta, source and type, so that the site's view of the table stays what it was.
-    pub async fn pass_through(&self, output_key: &str, info: &DataTableInfo) -> Result<DataTrackingSave, Error> {
+    pub async fn pass_through(
+        &self,
+        output_key: &str,
+        info: &DataTableInfo,
+    ) -> Result<DataTrackingSave, Error> {
         // The site rewrites the table's overview from this record, so send the real one when
         // the table is readable here, and at least the count otherwise.
         let overview = match uri_path(&info.path) {
@@ -156,7 +220,11 @@ impl Task {
                 Value::Object(m) if !m.is_empty() => m.clone(),
                 _ => self.source(output_key),
             },
-            data_type: if info.data_type.is_empty() { DATAFRAME.to_string() } else { info.data_type.clone() },
+            data_type: if info.data_type.is_empty() {
+                DATAFRAME.to_string()
+            } else {
+                info.data_type.clone()
+            },
             index: 0,
         };
         self.client.save_tracking(&save).await?;
@@ -167,7 +235,8 @@ impl Task {
     /// Saves `model` as model output `output_key`: a `json_model` in an uncompressed tar with
     /// its FATE meta document (`execution.md` §5.4).
     pub async fn save_json_model(&self, output_key: &str, model: &Value) -> Result<(), Error> {
-        let tar = model_tar(output_key, model, &self.model_meta(output_key)).map_err(Error::ModelTar)?;
+        let tar =
+            model_tar(output_key, model, &self.model_meta(output_key)).map_err(Error::ModelTar)?;
         let fields = ModelSave {
             model_id: self.config.model_id.clone(),
             model_version: self.config.model_version.clone(),
@@ -227,12 +296,25 @@ impl Task {
     fn model_meta(&self, output_key: &str) -> Value {
         let c = &self.config;
         let mut parties: Map<String, Value> = Map::new();
-        if let Some(list) = c.conf.federation.metadata.pointer("/parties/parties").and_then(Value::as_array) {
+        if let Some(list) = c
+            .conf
+            .federation
+            .metadata
+            .get("parties")
+            .and_then(|p| p.get("parties"))
+            .and_then(Value::as_array)
+        {
             for p in list {
-                if let (Some(role), Some(id)) = (p.get("role").and_then(Value::as_str), p.get("partyid")) {
+                if let (Some(role), Some(id)) =
+                    (p.get("role").and_then(Value::as_str), p.get("partyid"))
+                {
                     let ids = parties.entry(role.to_string()).or_insert_with(|| json!([]));
                     if let Value::Array(a) = ids {
-                        a.push(Value::String(id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string())));
+                        a.push(Value::String(
+                            id.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| id.to_string()),
+                        ));
                     }
                 }
             }
@@ -272,13 +354,18 @@ impl Task {
 /// `<key>` (the model) and `<key>.meta.yaml`.
 pub fn model_tar(output_key: &str, model: &Value, meta: &Value) -> std::io::Result<Vec<u8>> {
     let model_bytes = serde_json::to_vec_pretty(model).map_err(std::io::Error::other)?;
-    let meta_bytes = serde_yaml::to_string(meta).map_err(std::io::Error::other)?.into_bytes();
+    let meta_bytes = serde_yaml::to_string(meta)
+        .map_err(std::io::Error::other)?
+        .into_bytes();
     let mtime = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let mut builder = tar::Builder::new(Vec::new());
-    for (name, bytes) in [(output_key.to_string(), model_bytes), (format!("{output_key}.meta.yaml"), meta_bytes)] {
+    for (name, bytes) in [
+        (output_key.to_string(), model_bytes),
+        (format!("{output_key}.meta.yaml"), meta_bytes),
+    ] {
         let mut header = tar::Header::new_ustar();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
@@ -291,17 +378,31 @@ pub fn model_tar(output_key: &str, model: &Value, meta: &Value) -> std::io::Resu
 
 /// A table location as a local path: `file://<abs>`, `file:<abs>`, or a bare absolute path.
 pub fn uri_path(uri: &str) -> Result<PathBuf, Error> {
-    let rest = uri.strip_prefix("file://").or_else(|| uri.strip_prefix("file:")).unwrap_or(uri);
+    let rest = uri
+        .strip_prefix("file://")
+        .or_else(|| uri.strip_prefix("file:"))
+        .unwrap_or(uri);
     // `file://localhost/abs` is the same file as `file:///abs`.
     let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    if rest.starts_with('/') { Ok(PathBuf::from(rest)) } else { Err(Error::Uri(uri.to_string())) }
+    if rest.starts_with('/') {
+        Ok(PathBuf::from(rest))
+    } else {
+        Err(Error::Uri(uri.to_string()))
+    }
 }
 
 pub async fn read_table_file(path: &Path) -> Result<Table, Error> {
     let text = tokio::fs::read_to_string(path)
         .await
-        .map_err(|source| Error::Io { action: "read", path: path.to_path_buf(), source })?;
-    Table::parse(&text).map_err(|source| Error::Table { path: path.display().to_string(), source })
+        .map_err(|source| Error::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Table::parse(&text).map_err(|source| Error::Table {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn as_object(v: Value) -> Map<String, Value> {
@@ -329,19 +430,28 @@ impl Params<'_> {
     }
 
     pub fn f64(&self, name: &str, default: f64) -> Result<f64, Error> {
-        let Some(v) = self.get(name) else { return Ok(default) };
+        let Some(v) = self.get(name) else {
+            return Ok(default);
+        };
         let n = match v {
             Value::Number(n) => n.as_f64(),
             Value::String(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         };
-        n.filter(|n| n.is_finite()).ok_or_else(|| param(name, format!("{v} is not a number")))
+        n.filter(|n| n.is_finite())
+            .ok_or_else(|| param(name, format!("{v} is not a number")))
     }
 
     pub fn u64(&self, name: &str, default: u64) -> Result<u64, Error> {
-        let Some(v) = self.get(name) else { return Ok(default) };
+        let Some(v) = self.get(name) else {
+            return Ok(default);
+        };
         let n = match v {
-            Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64)),
+            Value::Number(n) => n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            }),
             Value::String(s) => s.trim().parse::<u64>().ok(),
             _ => None,
         };
@@ -364,7 +474,11 @@ impl Params<'_> {
             Some(Value::String(s)) => Ok(vec![s.clone()]),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|i| i.as_str().map(str::to_string).ok_or_else(|| param(name, format!("{i} is not a string"))))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| param(name, format!("{i} is not a string")))
+                })
                 .collect(),
             Some(v) => Err(param(name, format!("{v} is not a list of strings"))),
         }
@@ -372,7 +486,10 @@ impl Params<'_> {
 }
 
 fn param(name: &str, reason: String) -> Error {
-    Error::Param { name: name.to_string(), reason }
+    Error::Param {
+        name: name.to_string(),
+        reason,
+    }
 }
 
 #[cfg(test)]
@@ -408,11 +525,26 @@ mod tests {
 
     #[test]
     fn uris_to_paths() {
-        assert_eq!(uri_path("file:///data/t/x.csv").unwrap(), PathBuf::from("/data/t/x.csv"));
-        assert_eq!(uri_path("file:/data/x.csv").unwrap(), PathBuf::from("/data/x.csv"));
-        assert_eq!(uri_path("file://localhost/data/x.csv").unwrap(), PathBuf::from("/data/x.csv"));
-        assert_eq!(uri_path("/data/x.csv").unwrap(), PathBuf::from("/data/x.csv"));
-        assert!(matches!(uri_path("standalone:///ns/name"), Err(Error::Uri(_))));
+        assert_eq!(
+            uri_path("file:///data/t/x.csv").unwrap(),
+            PathBuf::from("/data/t/x.csv")
+        );
+        assert_eq!(
+            uri_path("file:/data/x.csv").unwrap(),
+            PathBuf::from("/data/x.csv")
+        );
+        assert_eq!(
+            uri_path("file://localhost/data/x.csv").unwrap(),
+            PathBuf::from("/data/x.csv")
+        );
+        assert_eq!(
+            uri_path("/data/x.csv").unwrap(),
+            PathBuf::from("/data/x.csv")
+        );
+        assert!(matches!(
+            uri_path("standalone:///ns/name"),
+            Err(Error::Uri(_))
+        ));
         assert!(matches!(uri_path("relative.csv"), Err(Error::Uri(_))));
     }
 

@@ -22,18 +22,27 @@ const BODY_EXCERPT: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No answer: the request may or may not have reached the site.
-    #[error("{what}: no answer from {url}")]
+    /// No answer: the request may or may not have reached the site. (reqwest's message
+    /// names the URL.)
+    #[error("{what}: no answer")]
     Transport {
         what: &'static str,
-        url: String,
         #[source]
         source: reqwest::Error,
     },
     #[error("{what}: {url} answered HTTP {status}: {body}")]
-    Http { what: &'static str, url: String, status: u16, body: String },
+    Http {
+        what: &'static str,
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{what}: the site answered code {code}: {message}")]
-    Code { what: &'static str, code: i64, message: String },
+    Code {
+        what: &'static str,
+        code: i64,
+        message: String,
+    },
     #[error("{what}: unexpected answer: {detail}")]
     Reply { what: &'static str, detail: String },
 }
@@ -68,7 +77,10 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, cap: Duration) -> Self {
-        Self { next: initial.min(cap), cap }
+        Self {
+            next: initial.min(cap),
+            cap,
+        }
     }
 }
 
@@ -93,7 +105,11 @@ impl ReportPolicy {
     pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
     pub fn with_deadline(deadline: Duration) -> Self {
-        Self { deadline, initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(5) }
+        Self {
+            deadline,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
     }
 }
 
@@ -146,8 +162,14 @@ pub struct WorkerClient {
 
 impl WorkerClient {
     pub fn new(base_url: &str, options: ClientOptions) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().connect_timeout(options.connect_timeout).build()?;
-        Ok(Self { http, base: base_url.trim_end_matches('/').to_string(), options })
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .build()?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            options,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -156,7 +178,10 @@ impl WorkerClient {
 
     /// `GET /worker/data/tracking/query`: the tables a producer task recorded under an output
     /// key, or one table by namespace and name.
-    pub async fn query_tracking(&self, query: &DataTrackingQuery) -> Result<Vec<DataTableInfo>, Error> {
+    pub async fn query_tracking(
+        &self,
+        query: &DataTrackingQuery,
+    ) -> Result<Vec<DataTableInfo>, Error> {
         const WHAT: &str = "data tracking query";
         let url = self.url(worker::DATA_TRACKING_QUERY);
         let pairs: Vec<(&str, &String)> = [
@@ -172,20 +197,29 @@ impl WorkerClient {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect();
         let env = self
-            .call(WHAT, Resend::Idempotent, self.options.request_timeout, || {
-                self.http.get(&url).query(&pairs)
-            })
+            .call(
+                WHAT,
+                Resend::Idempotent,
+                self.options.request_timeout,
+                || self.http.get(&url).query(&pairs),
+            )
             .await?;
         let data = env.data.unwrap_or(Value::Array(Vec::new()));
-        serde_json::from_value(data).map_err(|e| Error::Reply { what: WHAT, detail: e.to_string() })
+        serde_json::from_value(data).map_err(|e| Error::Reply {
+            what: WHAT,
+            detail: e.to_string(),
+        })
     }
 
     /// `POST /worker/data/tracking/save`: records one output table.
     pub async fn save_tracking(&self, body: &DataTrackingSave) -> Result<(), Error> {
         let url = self.url(worker::DATA_TRACKING_SAVE);
-        self.call("data tracking save", Resend::Idempotent, self.options.request_timeout, || {
-            self.http.post(&url).json(body)
-        })
+        self.call(
+            "data tracking save",
+            Resend::Idempotent,
+            self.options.request_timeout,
+            || self.http.post(&url).json(body),
+        )
         .await
         .map(drop)
     }
@@ -194,22 +228,34 @@ impl WorkerClient {
     /// `file` (filename `file`, as python-requests names it).
     pub async fn save_model(&self, fields: &ModelSave, tar: Vec<u8>) -> Result<(), Error> {
         let url = self.url(worker::MODEL_SAVE);
-        self.call("model save", Resend::Idempotent, self.options.upload_timeout, || {
-            let form = reqwest::multipart::Form::new()
-                .text("model_id", fields.model_id.clone())
-                .text("model_version", fields.model_version.clone())
-                .text("execution_id", fields.execution_id.clone())
-                .text("output_key", fields.output_key.clone())
-                .text("type_name", fields.type_name.clone())
-                .part("file", reqwest::multipart::Part::bytes(tar.clone()).file_name("file"));
-            self.http.post(&url).multipart(form)
-        })
+        self.call(
+            "model save",
+            Resend::Idempotent,
+            self.options.upload_timeout,
+            || {
+                let form = reqwest::multipart::Form::new()
+                    .text("model_id", fields.model_id.clone())
+                    .text("model_version", fields.model_version.clone())
+                    .text("execution_id", fields.execution_id.clone())
+                    .text("output_key", fields.output_key.clone())
+                    .text("type_name", fields.type_name.clone())
+                    .part(
+                        "file",
+                        reqwest::multipart::Part::bytes(tar.clone()).file_name("file"),
+                    );
+                self.http.post(&url).multipart(form)
+            },
+        )
         .await
         .map(drop)
     }
 
     /// `GET /worker/model/download`: the stored tar. The site answers JSON instead when it has
     /// no such model; that is an error carrying its code and message.
+    #[allow(
+        dead_code,
+        reason = "part of the worker API; no demo component takes a model input yet"
+    )]
     pub async fn download_model(&self, query: &ModelDownload) -> Result<Vec<u8>, Error> {
         const WHAT: &str = "model download";
         let url = self.url(worker::MODEL_DOWNLOAD);
@@ -224,7 +270,7 @@ impl WorkerClient {
                     .timeout(self.options.upload_timeout)
                     .send()
                     .await
-                    .map_err(|source| Error::Transport { what: WHAT, url: url.clone(), source })?;
+                    .map_err(|source| Error::Transport { what: WHAT, source })?;
                 let status = resp.status();
                 let is_json = resp
                     .headers()
@@ -234,13 +280,17 @@ impl WorkerClient {
                 let body = resp
                     .bytes()
                     .await
-                    .map_err(|source| Error::Transport { what: WHAT, url: url.clone(), source })?;
+                    .map_err(|source| Error::Transport { what: WHAT, source })?;
                 if status.is_server_error() || (!is_json && !status.is_success()) {
                     return Err(http_error(WHAT, &url, status.as_u16(), &body));
                 }
                 if is_json {
                     let env = envelope(WHAT, &url, status.as_u16(), &body)?;
-                    return Err(Error::Code { what: WHAT, code: env.code, message: env.message });
+                    return Err(Error::Code {
+                        what: WHAT,
+                        code: env.code,
+                        message: env.message,
+                    });
                 }
                 Ok(body.to_vec())
             }
@@ -261,9 +311,12 @@ impl WorkerClient {
     pub async fn save_metric(&self, execution_id: &str, metric: &MetricItem) -> Result<(), Error> {
         let url = self.url(&format!("{}/{}", worker::METRIC_SAVE, execution_id));
         let body = json!({ "data": [metric] });
-        self.call("metric save", Resend::Undelivered, self.options.request_timeout, || {
-            self.http.post(&url).json(&body)
-        })
+        self.call(
+            "metric save",
+            Resend::Undelivered,
+            self.options.request_timeout,
+            || self.http.post(&url).json(&body),
+        )
         .await
         .map(drop)
     }
@@ -285,8 +338,14 @@ impl WorkerClient {
         let mut attempt: u32 = 1;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let timeout = self.options.request_timeout.min(left).max(Duration::from_millis(1));
-            let result = self.send(WHAT, timeout, || self.http.post(&url).json(&body)).await;
+            let timeout = self
+                .options
+                .request_timeout
+                .min(left)
+                .max(Duration::from_millis(1));
+            let result = self
+                .send(WHAT, timeout, || self.http.post(&url).json(&body))
+                .await;
             let e = match result {
                 Ok(_) => return Ok(()),
                 Err(e) if !e.is_transient() => return Err(e),
@@ -333,25 +392,31 @@ impl WorkerClient {
         timeout: Duration,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Envelope, Error> {
-        let request = build().timeout(timeout).build().map_err(|source| Error::Transport {
-            what,
-            url: String::new(),
-            source,
-        })?;
+        let request = build()
+            .timeout(timeout)
+            .build()
+            .map_err(|source| Error::Transport { what, source })?;
         let url = request.url().to_string();
         let resp = self
             .http
             .execute(request)
             .await
-            .map_err(|source| Error::Transport { what, url: url.clone(), source })?;
+            .map_err(|source| Error::Transport { what, source })?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|source| Error::Transport { what, url: url.clone(), source })?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|source| Error::Transport { what, source })?;
         if status >= 500 {
             return Err(http_error(what, &url, status, &body));
         }
         let env = envelope(what, &url, status, &body)?;
         if env.code != 0 {
-            return Err(Error::Code { what, code: env.code, message: env.message });
+            return Err(Error::Code {
+                what,
+                code: env.code,
+                message: env.message,
+            });
         }
         Ok(env)
     }
@@ -367,7 +432,10 @@ fn retryable(e: &Error, resend: Resend) -> bool {
 fn envelope(what: &'static str, url: &str, status: u16, body: &[u8]) -> Result<Envelope, Error> {
     serde_json::from_slice::<Envelope>(body).map_err(|e| {
         if (200..300).contains(&status) {
-            Error::Reply { what, detail: format!("not an envelope ({e}): {}", excerpt(body)) }
+            Error::Reply {
+                what,
+                detail: format!("not an envelope ({e}): {}", excerpt(body)),
+            }
         } else {
             http_error(what, url, status, body)
         }
@@ -375,7 +443,12 @@ fn envelope(what: &'static str, url: &str, status: u16, body: &[u8]) -> Result<E
 }
 
 fn http_error(what: &'static str, url: &str, status: u16, body: &[u8]) -> Error {
-    Error::Http { what, url: url.to_string(), status, body: excerpt(body) }
+    Error::Http {
+        what,
+        url: url.to_string(),
+        status,
+        body: excerpt(body),
+    }
 }
 
 fn excerpt(body: &[u8]) -> String {
@@ -407,14 +480,32 @@ mod tests {
 
     #[test]
     fn transient_classification() {
-        let http = |status| Error::Http { what: "x", url: String::new(), status, body: String::new() };
+        let http = |status| Error::Http {
+            what: "x",
+            url: String::new(),
+            status,
+            body: String::new(),
+        };
         assert!(http(503).is_transient());
         assert!(http(500).is_transient());
         assert!(!http(404).is_transient());
         assert!(http(503).surely_undelivered());
         assert!(!http(500).surely_undelivered());
-        assert!(!Error::Code { what: "x", code: 2000, message: String::new() }.is_transient());
-        assert!(!Error::Reply { what: "x", detail: String::new() }.is_transient());
+        assert!(
+            !Error::Code {
+                what: "x",
+                code: 2000,
+                message: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !Error::Reply {
+                what: "x",
+                detail: String::new()
+            }
+            .is_transient()
+        );
     }
 
     #[test]
