@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 mod component;
 
 #[derive(Parser)]
-#[command(name = "ferroflow", version, about = "A FATE Flow 2.2 compatible federated-learning job scheduler")]
+#[command(
+    name = "ferroflow",
+    version,
+    about = "A FATE Flow 2.2 compatible federated-learning job scheduler"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
