@@ -1,9 +1,14 @@
-//! The `ferroflow` binary: the site (`serve`), the demo (`demo`), and the algorithm side
+//! The `ferroflow` binary: a site (`serve`), the demo (`demo`), and the algorithm side
 //! (`component execute`, the built-in demo provider's components).
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod component;
+mod demo;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a site: FATE Flow's HTTP API, the scheduler, the task launcher.
+    Serve(serve::Args),
+    /// Run a three-party demo job on a fresh standalone site and show the result.
+    Demo(demo::Args),
     /// Algorithm-side commands of the built-in demo provider.
     Component {
         #[command(subcommand)]
@@ -25,9 +34,54 @@ enum Command {
     },
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Component { command } => component::run(command),
+        Command::Serve(args) => {
+            init_logging("info");
+            block_on(async { serve::run(args).await.map(|_| true) })
+        }
+        Command::Demo(args) => {
+            init_logging("warn");
+            block_on(demo::run(args))
+        }
     }
+}
+
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<bool>>) -> ExitCode {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime builds");
+    match rt.block_on(f) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+/// The providers every site registers at start: the demo components, run by this binary.
+pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "ferroflow".into());
+    vec![ferroflow_server::controller::provider::Builtin {
+        name: "demo".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        entrypoint: vec![exe, "component".into(), "execute".into()],
+        components: component::names().iter().map(|s| s.to_string()).collect(),
+    }]
 }

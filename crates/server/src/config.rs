@@ -107,10 +107,14 @@ impl Config {
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, Error> {
         let raw = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| Error::Read { path: p.to_path_buf(), source })?;
-                RawServiceConf::from_yaml(&text)
-                    .map_err(|source| Error::Parse { path: p.to_path_buf(), source })?
+                let text = std::fs::read_to_string(p).map_err(|source| Error::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                RawServiceConf::from_yaml(&text).map_err(|source| Error::Parse {
+                    path: p.to_path_buf(),
+                    source,
+                })?
             }
             None => RawServiceConf::default(),
         };
@@ -124,11 +128,17 @@ impl Config {
             (None, Some(serde_yaml::Value::Number(n))) => n.to_string(),
             (None, None) => "9999".to_string(),
             (None, Some(other)) => {
-                return Err(Error::Invalid(format!("party_id must be a string, got {other:?}")));
+                return Err(Error::Invalid(format!(
+                    "party_id must be a string, got {other:?}"
+                )));
             }
         };
         let ff = raw.fateflow.clone().unwrap_or_default();
-        let host = o.host.clone().or(ff.host).unwrap_or_else(|| "127.0.0.1".into());
+        let host = o
+            .host
+            .clone()
+            .or(ff.host)
+            .unwrap_or_else(|| "127.0.0.1".into());
         let http_port = o.port.or(ff.http_port).unwrap_or(9380);
         let grpc_port = ff.grpc_port.unwrap_or(9360);
         let data_dir = o
@@ -157,9 +167,18 @@ impl Config {
 
         let de = raw.default_engines.clone().unwrap_or_default();
         let engines = Engines {
-            computing: de.computing.unwrap_or_else(|| "standalone".into()).to_lowercase(),
-            federation: de.federation.unwrap_or_else(|| "standalone".into()).to_lowercase(),
-            storage: de.storage.unwrap_or_else(|| "standalone".into()).to_lowercase(),
+            computing: de
+                .computing
+                .unwrap_or_else(|| "standalone".into())
+                .to_lowercase(),
+            federation: de
+                .federation
+                .unwrap_or_else(|| "standalone".into())
+                .to_lowercase(),
+            storage: de
+                .storage
+                .unwrap_or_else(|| "standalone".into())
+                .to_lowercase(),
         };
         let computing_cores = raw
             .computing
@@ -274,7 +293,9 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -299,7 +320,11 @@ mod tests {
 
     #[test]
     fn command_line_wins() {
-        let o = Overrides { port: Some(1), party_id: Some("7".into()), ..Default::default() };
+        let o = Overrides {
+            port: Some(1),
+            party_id: Some("7".into()),
+            ..Default::default()
+        };
         let c = Config::from_raw(RawServiceConf::default(), &o).unwrap();
         assert_eq!((c.http_port, c.party_id.as_str()), (1, "7"));
     }

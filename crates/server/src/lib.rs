@@ -1,3 +1,26 @@
-//! A ferroflow site.
+//! A ferroflow site: FATE Flow 2.2's four API groups over one store, an event-driven
+//! scheduler, and launchers for task processes.
+//!
+//! # Layout
+//! - [`config`]: `service_conf.yaml` → typed [`config::Config`].
+//! - [`store`]: the database (migrations per backend, compare-and-swap status writes).
+//! - [`launcher`]: starting and stopping task processes.
+//! - [`federation`]: commands to other sites (and to this one, over the same HTTP).
+//! - [`controller`]: the use cases, one module per FATE page.
+//! - [`scheduler`]: the scheduling loop; [`reporter`]: callback-mode status delivery.
+//! - [`http`]: FATE's routes, envelopes and quirks.
+//! - [`site`]: assembles and runs all of it; [`app`]: the shared state.
+
+pub mod app;
+pub mod clock;
 pub mod config;
+pub mod controller;
+pub mod federation;
+pub mod http;
+pub mod launcher;
+pub mod reporter;
+pub mod scheduler;
+pub mod site;
 pub mod store;
+
+pub use site::{Options, Site};

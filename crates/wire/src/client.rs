@@ -62,7 +62,9 @@ pub struct JobIdBody {
 
 impl FromParams for JobIdBody {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
-        Ok(Self { job_id: p.json().str("job_id")? })
+        Ok(Self {
+            job_id: p.json().str("job_id")?,
+        })
     }
 }
 
@@ -196,7 +198,11 @@ pub struct JobPartyQuery {
 impl FromParams for JobPartyQuery {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let q = p.query();
-        Ok(Self { job_id: q.str("job_id")?, role: q.str("role")?, party_id: q.str("party_id")? })
+        Ok(Self {
+            job_id: q.str("job_id")?,
+            role: q.str("role")?,
+            party_id: q.str("party_id")?,
+        })
     }
 }
 

@@ -27,7 +27,10 @@ impl Envelope {
     }
 
     pub fn ok_data(data: impl Into<Value>) -> Self {
-        Self { data: Some(data.into()), ..Self::ok() }
+        Self {
+            data: Some(data.into()),
+            ..Self::ok()
+        }
     }
 
     /// A success whose message is not `success` (e.g. provider `create success`).
@@ -40,7 +43,11 @@ impl Envelope {
     }
 
     pub fn raw(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), ..Default::default() }
+        Self {
+            code,
+            message: message.into(),
+            ..Default::default()
+        }
     }
 
     /// A typed error: the code's base message followed by `k[v]` details.
@@ -50,7 +57,10 @@ impl Envelope {
 
     /// The reply a caller substitutes for a party it could not reach (`federation.md` §3).
     pub fn federated_error(detail: impl std::fmt::Display) -> Self {
-        Self::with_code(RetCode::FederatedError, format!("Federated schedule error, {detail}"))
+        Self::with_code(
+            RetCode::FederatedError,
+            format!("Federated schedule error, {detail}"),
+        )
     }
 
     pub fn with_data(mut self, data: impl Into<Value>) -> Self {
@@ -121,7 +131,13 @@ impl Envelope {
             Some(Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
         };
-        Ok(Self { code, message, data, job_id, extra: map })
+        Ok(Self {
+            code,
+            message,
+            data,
+            job_id,
+            extra: map,
+        })
     }
 }
 
@@ -145,7 +161,10 @@ mod tests {
 
     #[test]
     fn absent_data_and_job_id_are_omitted() {
-        assert_eq!(Envelope::ok().to_value(), json!({"code": 0, "message": "success"}));
+        assert_eq!(
+            Envelope::ok().to_value(),
+            json!({"code": 0, "message": "success"})
+        );
         let e = Envelope::ok().with_data(Value::Null);
         assert_eq!(e.to_value(), json!({"code": 0, "message": "success"}));
     }
@@ -153,7 +172,10 @@ mod tests {
     #[test]
     fn empty_data_is_kept() {
         let e = Envelope::ok_data(json!([]));
-        assert_eq!(e.to_value(), json!({"code": 0, "message": "success", "data": []}));
+        assert_eq!(
+            e.to_value(),
+            json!({"code": 0, "message": "success", "data": []})
+        );
         let e = Envelope::ok_data(json!(false));
         assert_eq!(e.to_value()["data"], json!(false));
     }
@@ -162,7 +184,10 @@ mod tests {
     fn keys_are_sorted() {
         let e = Envelope::ok_data(json!({"model_id": "1"})).with_job_id("1");
         let text = serde_json::to_string(&e).unwrap();
-        assert_eq!(text, r#"{"code":0,"data":{"model_id":"1"},"job_id":"1","message":"success"}"#);
+        assert_eq!(
+            text,
+            r#"{"code":0,"data":{"model_id":"1"},"job_id":"1","message":"success"}"#
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
             .parse::<i64>()
             .map(Some)
             .map_err(|_| de::Error::custom(format!("value is not a valid integer: {s:?}"))),
-        Some(other) => Err(de::Error::custom(format!("value is not a valid integer: {other}"))),
+        Some(other) => Err(de::Error::custom(format!(
+            "value is not a valid integer: {other}"
+        ))),
     }
 }
 
@@ -53,7 +55,9 @@ pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(other) => Err(de::Error::custom(format!("value is not a valid list: {other}"))),
+        Some(other) => Err(de::Error::custom(format!(
+            "value is not a valid list: {other}"
+        ))),
     }
 }
 
@@ -104,7 +108,9 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
                 })
                 .collect::<Result<Vec<T>, _>>()
                 .map(OneOrMany::Many),
-            v => serde_json::from_value(v).map(OneOrMany::One).map_err(de::Error::custom),
+            v => serde_json::from_value(v)
+                .map(OneOrMany::One)
+                .map_err(de::Error::custom),
         }
     }
 }

@@ -50,7 +50,11 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(location: Location, field: &str, message: &str) -> Self {
-        Self { location, field: field.to_string(), messages: vec![message.to_string()] }
+        Self {
+            location,
+            field: field.to_string(),
+            messages: vec![message.to_string()],
+        }
     }
 
     pub fn to_envelope(&self) -> Envelope {
@@ -59,9 +63,17 @@ impl Invalid {
     }
 }
 
+impl std::error::Error for Invalid {}
+
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}: {}", self.location.as_str(), self.field, self.messages.join(" "))
+        write!(
+            f,
+            "{}.{}: {}",
+            self.location.as_str(),
+            self.field,
+            self.messages.join(" ")
+        )
     }
 }
 
@@ -84,32 +96,50 @@ impl Params {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        Self { json, ..Default::default() }
+        Self {
+            json,
+            ..Default::default()
+        }
     }
 
     pub fn from_query(query: &[(&str, &str)]) -> Self {
         Self {
-            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            query: query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..Default::default()
         }
     }
 
     pub fn json(&self) -> Fields<'_> {
-        Fields { loc: Location::Json, params: self }
+        Fields {
+            loc: Location::Json,
+            params: self,
+        }
     }
 
     pub fn query(&self) -> Fields<'_> {
-        Fields { loc: Location::Query, params: self }
+        Fields {
+            loc: Location::Query,
+            params: self,
+        }
     }
 
     pub fn form(&self) -> Fields<'_> {
-        Fields { loc: Location::Form, params: self }
+        Fields {
+            loc: Location::Form,
+            params: self,
+        }
     }
 
     /// A header by name, matched case-insensitively with `-` and `_` alike.
     pub fn header(&self, name: &str) -> Option<&str> {
         let want = normalize_header(name);
-        self.headers.iter().find(|(k, _)| *k == want).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == want)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has_file(&self, name: &str) -> bool {
@@ -167,14 +197,16 @@ impl<'a> Fields<'a> {
 
     pub fn str(&self, name: &str) -> Result<String, Invalid> {
         let raw = self.required(name)?;
-        self.to_str(name, raw)
+        self.coerce_str(name, raw)
     }
 
     pub fn opt_str(&self, name: &str) -> Result<Option<String>, Invalid> {
-        self.present(name).map(|r| self.to_str(name, r)).transpose()
+        self.present(name)
+            .map(|r| self.coerce_str(name, r))
+            .transpose()
     }
 
-    fn to_str(&self, name: &str, raw: Raw<'_>) -> Result<String, Invalid> {
+    fn coerce_str(&self, name: &str, raw: Raw<'_>) -> Result<String, Invalid> {
         match raw {
             Raw::Text(s) => Ok(s.to_string()),
             Raw::Json(Value::String(s)) => Ok(s.clone()),
@@ -184,20 +216,26 @@ impl<'a> Fields<'a> {
 
     pub fn int(&self, name: &str) -> Result<i64, Invalid> {
         let raw = self.required(name)?;
-        self.to_int(name, raw)
+        self.coerce_int(name, raw)
     }
 
     pub fn opt_int(&self, name: &str) -> Result<Option<i64>, Invalid> {
-        self.present(name).map(|r| self.to_int(name, r)).transpose()
+        self.present(name)
+            .map(|r| self.coerce_int(name, r))
+            .transpose()
     }
 
-    fn to_int(&self, name: &str, raw: Raw<'_>) -> Result<i64, Invalid> {
+    fn coerce_int(&self, name: &str, raw: Raw<'_>) -> Result<i64, Invalid> {
         let bad = || self.invalid(name, NOT_INTEGER);
         match raw {
             Raw::Text(s) => s.trim().parse::<i64>().map_err(|_| bad()),
             Raw::Json(Value::Number(n)) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.is_finite())
+                        .map(|f| f.trunc() as i64)
+                })
                 .ok_or_else(bad),
             Raw::Json(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| bad()),
             Raw::Json(_) => Err(bad()),
@@ -206,14 +244,16 @@ impl<'a> Fields<'a> {
 
     pub fn float(&self, name: &str) -> Result<f64, Invalid> {
         let raw = self.required(name)?;
-        self.to_float(name, raw)
+        self.coerce_float(name, raw)
     }
 
     pub fn opt_float(&self, name: &str) -> Result<Option<f64>, Invalid> {
-        self.present(name).map(|r| self.to_float(name, r)).transpose()
+        self.present(name)
+            .map(|r| self.coerce_float(name, r))
+            .transpose()
     }
 
-    fn to_float(&self, name: &str, raw: Raw<'_>) -> Result<f64, Invalid> {
+    fn coerce_float(&self, name: &str, raw: Raw<'_>) -> Result<f64, Invalid> {
         let bad = || self.invalid(name, NOT_NUMBER);
         match raw {
             Raw::Text(s) => s.trim().parse::<f64>().map_err(|_| bad()),
@@ -225,14 +265,16 @@ impl<'a> Fields<'a> {
 
     pub fn bool(&self, name: &str) -> Result<bool, Invalid> {
         let raw = self.required(name)?;
-        self.to_bool(name, raw)
+        self.coerce_bool(name, raw)
     }
 
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, Invalid> {
-        self.present(name).map(|r| self.to_bool(name, r)).transpose()
+        self.present(name)
+            .map(|r| self.coerce_bool(name, r))
+            .transpose()
     }
 
-    fn to_bool(&self, name: &str, raw: Raw<'_>) -> Result<bool, Invalid> {
+    fn coerce_bool(&self, name: &str, raw: Raw<'_>) -> Result<bool, Invalid> {
         let bad = || self.invalid(name, NOT_BOOLEAN);
         match raw {
             Raw::Text(s) => parse_bool(s).ok_or_else(bad),
@@ -250,14 +292,16 @@ impl<'a> Fields<'a> {
     /// A JSON object. Query and form values are text and can never be one (FATE quirk).
     pub fn object(&self, name: &str) -> Result<Map<String, Value>, Invalid> {
         let raw = self.required(name)?;
-        self.to_object(name, raw)
+        self.coerce_object(name, raw)
     }
 
     pub fn opt_object(&self, name: &str) -> Result<Option<Map<String, Value>>, Invalid> {
-        self.present(name).map(|r| self.to_object(name, r)).transpose()
+        self.present(name)
+            .map(|r| self.coerce_object(name, r))
+            .transpose()
     }
 
-    fn to_object(&self, name: &str, raw: Raw<'_>) -> Result<Map<String, Value>, Invalid> {
+    fn coerce_object(&self, name: &str, raw: Raw<'_>) -> Result<Map<String, Value>, Invalid> {
         match raw {
             Raw::Json(Value::Object(m)) => Ok(m.clone()),
             _ => Err(self.invalid(name, NOT_MAPPING)),
@@ -281,8 +325,11 @@ impl<'a> Fields<'a> {
                 } else {
                     &self.params.form
                 };
-                let all: Vec<String> =
-                    src.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect();
+                let all: Vec<String> = src
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .collect();
                 Ok(if all.is_empty() { None } else { Some(all) })
             }
             _ => match self.present(name) {
@@ -318,7 +365,11 @@ impl<'a> Fields<'a> {
 }
 
 fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// marshmallow's truthy/falsy spellings.
@@ -374,7 +425,10 @@ mod tests {
 
     #[test]
     fn booleans_follow_marshmallow() {
-        let p = Params { form: vec![("head".into(), "True".into())], ..Default::default() };
+        let p = Params {
+            form: vec![("head".into(), "True".into())],
+            ..Default::default()
+        };
         assert!(p.form().bool("head").unwrap());
         let p = Params::from_json(json!({"a": "no", "b": 1, "c": "maybe"}));
         assert!(!p.json().bool("a").unwrap());
@@ -385,13 +439,19 @@ mod tests {
     #[test]
     fn query_objects_never_validate() {
         let q = Params::from_query(&[("filters", "{}")]);
-        assert_eq!(q.query().opt_object("filters").unwrap_err().messages, [NOT_MAPPING]);
+        assert_eq!(
+            q.query().opt_object("filters").unwrap_err().messages,
+            [NOT_MAPPING]
+        );
     }
 
     #[test]
     fn repeated_query_keys_make_lists() {
         let q = Params::from_query(&[("role", "guest"), ("role", "host")]);
-        assert_eq!(q.query().opt_str_list("role").unwrap().unwrap(), ["guest", "host"]);
+        assert_eq!(
+            q.query().opt_str_list("role").unwrap().unwrap(),
+            ["guest", "host"]
+        );
     }
 
     #[test]

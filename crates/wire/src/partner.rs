@@ -33,7 +33,11 @@ pub struct JobTarget {
 impl FromParams for JobTarget {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let j = p.json();
-        Ok(Self { job_id: j.str("job_id")?, role: j.str("role")?, party_id: j.str("party_id")? })
+        Ok(Self {
+            job_id: j.str("job_id")?,
+            role: j.str("role")?,
+            party_id: j.str("party_id")?,
+        })
     }
 }
 
@@ -75,7 +79,12 @@ impl FromParams for JobCreate {
         let dag = Value::Object(j.object("dag")?);
         let schema_version = j.str("schema_version")?;
         let target = JobTarget::from_params(p)?;
-        Ok(Self { dag, schema_version, kind: j.opt_str("kind")?, target })
+        Ok(Self {
+            dag,
+            schema_version,
+            kind: j.opt_str("kind")?,
+            target,
+        })
     }
 }
 
@@ -89,7 +98,10 @@ pub struct StatusUpdate<T> {
 impl<T: FromParams> FromParams for StatusUpdate<T> {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let target = T::from_params(p)?;
-        Ok(Self { target, status: p.json().str("status")? })
+        Ok(Self {
+            target,
+            status: p.json().str("status")?,
+        })
     }
 }
 
@@ -104,7 +116,10 @@ pub struct JobStop {
 impl FromParams for JobStop {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let target = JobTarget::from_params(p)?;
-        Ok(Self { target, stop_status: p.json().opt_str("stop_status")? })
+        Ok(Self {
+            target,
+            stop_status: p.json().opt_str("stop_status")?,
+        })
     }
 }
 
@@ -118,7 +133,10 @@ pub struct TaskStop {
 impl FromParams for TaskStop {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let target = TaskTarget::from_params(p)?;
-        Ok(Self { target, status: p.json().opt_str("status")? })
+        Ok(Self {
+            target,
+            status: p.json().opt_str("status")?,
+        })
     }
 }
 
@@ -132,7 +150,10 @@ pub struct TaskRerun {
 impl FromParams for TaskRerun {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let target = TaskTarget::from_params(p)?;
-        Ok(Self { target, new_version: p.json().int("new_version")? })
+        Ok(Self {
+            target,
+            new_version: p.json().int("new_version")?,
+        })
     }
 }
 
@@ -146,7 +167,10 @@ pub struct JobUpdate {
 impl FromParams for JobUpdate {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let target = JobTarget::from_params(p)?;
-        Ok(Self { target, progress: p.json().float("progress")? })
+        Ok(Self {
+            target,
+            progress: p.json().float("progress")?,
+        })
     }
 }
 

@@ -39,7 +39,10 @@ pub struct JobStop {
 impl FromParams for JobStop {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let j = p.json();
-        Ok(Self { job_id: j.str("job_id")?, stop_status: j.opt_str("stop_status")? })
+        Ok(Self {
+            job_id: j.str("job_id")?,
+            stop_status: j.opt_str("stop_status")?,
+        })
     }
 }
 
@@ -50,7 +53,9 @@ pub struct JobRerun {
 
 impl FromParams for JobRerun {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
-        Ok(Self { job_id: p.json().str("job_id")? })
+        Ok(Self {
+            job_id: p.json().str("job_id")?,
+        })
     }
 }
 

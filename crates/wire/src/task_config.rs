@@ -106,8 +106,9 @@ impl TaskConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
         match serde_json::from_str(text) {
             Ok(c) => Ok(c),
-            Err(json_err) => serde_yaml::from_str(text)
-                .map_err(|yaml_err| format!("not a task config (json: {json_err}; yaml: {yaml_err})")),
+            Err(json_err) => serde_yaml::from_str(text).map_err(|yaml_err| {
+                format!("not a task config (json: {json_err}; yaml: {yaml_err})")
+            }),
         }
     }
 
@@ -119,7 +120,12 @@ impl TaskConfig {
             .logger
             .config
             .pointer("/handlers/root_info/filename")
-            .or_else(|| self.conf.logger.config.pointer("/handlers/root_error/filename"))?
+            .or_else(|| {
+                self.conf
+                    .logger
+                    .config
+                    .pointer("/handlers/root_error/filename")
+            })?
             .as_str()?;
         let p = std::path::Path::new(file);
         Some(p.parent()?.parent()?.to_string_lossy().into_owned())

@@ -68,9 +68,8 @@ impl MetricSave {
             None => Some(j.str("execution_id")?),
         };
         let data = match j.opt_value("data") {
-            Some(v) => serde_json::from_value::<Vec<MetricItem>>(v).map_err(|e| {
-                Invalid::new(crate::params::Location::Json, "data", &e.to_string())
-            })?,
+            Some(v) => serde_json::from_value::<Vec<MetricItem>>(v)
+                .map_err(|e| Invalid::new(crate::params::Location::Json, "data", &e.to_string()))?,
             None => Vec::new(),
         };
         Ok(Self { execution_id, data })

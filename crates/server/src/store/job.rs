@@ -49,7 +49,11 @@ pub struct JobRow {
 
 impl JobRow {
     pub fn key(&self) -> JobKey {
-        JobKey { job_id: self.job_id.clone(), role: self.role, party_id: self.party_id.clone() }
+        JobKey {
+            job_id: self.job_id.clone(),
+            role: self.role,
+            party_id: self.party_id.clone(),
+        }
     }
 
     fn from_row(r: &AnyRow) -> Result<Self> {
@@ -135,9 +139,15 @@ pub struct JobListFilter {
 pub enum Apply {
     Applied,
     /// More cores than the engine has at all: can never run (FATE's 1006).
-    LimitExceeded { needed: i64, total: i64 },
+    LimitExceeded {
+        needed: i64,
+        total: i64,
+    },
     /// Not now: the engine's free cores are taken by other jobs.
-    Busy { needed: i64, remaining: i64 },
+    Busy {
+        needed: i64,
+        remaining: i64,
+    },
     NotFound,
 }
 
@@ -160,14 +170,15 @@ impl Store {
     /// Returns false (and changes nothing) if the job row exists: a repeated create is a no-op.
     pub async fn create_job(&self, job: &NewJob, tasks: &[NewTask], now: i64) -> Result<bool> {
         let mut tx = self.write.begin().await?;
-        let exists = sqlx::query(self.sql(
-            "SELECT 1 AS x FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
-        ))
-        .bind(job.key.job_id.to_string())
-        .bind(job.key.role.as_str())
-        .bind(job.key.party_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let exists =
+            sqlx::query(self.sql(
+                "SELECT 1 AS x FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
+            ))
+            .bind(job.key.job_id.to_string())
+            .bind(job.key.role.as_str())
+            .bind(job.key.party_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_some() {
             return Ok(false);
         }
@@ -296,19 +307,29 @@ impl Store {
             q = q.bind(a);
         }
         let rows = q.fetch_all(&self.read).await?;
-        Ok((count, rows.iter().map(JobRow::from_row).collect::<Result<_>>()?))
+        Ok((
+            count,
+            rows.iter().map(JobRow::from_row).collect::<Result<_>>()?,
+        ))
     }
 
     /// Moves a job row to `to` if the transition table allows it from its current status.
     /// Entering `running` stamps the start; an end status stamps the end, tags the row
     /// `job_end` and returns the job's cores to the engine, all in one transaction.
-    pub async fn set_job_status(&self, key: &JobKey, to: JobStatus, now: i64) -> Result<Cas<JobStatus>> {
+    pub async fn set_job_status(
+        &self,
+        key: &JobKey,
+        to: JobStatus,
+        now: i64,
+    ) -> Result<Cas<JobStatus>> {
         let mut tx = self.write.begin().await?;
         let Some(current) = self.job_status_in(&mut tx, key).await? else {
             return Ok(Cas::Rejected { current: None });
         };
         if !current.can_become(to) {
-            return Ok(Cas::Rejected { current: Some(current) });
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
         }
         let changed = sqlx::query(self.sql(
             "UPDATE t_job SET f_status = ?, f_update_time = ?,
@@ -335,7 +356,9 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Ok(Cas::Rejected { current: Some(current) });
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
         }
         if to.is_end() {
             self.return_job_resource_in(&mut tx, key, now).await?;
@@ -357,7 +380,9 @@ impl Store {
         .bind(key.party_id.to_string())
         .fetch_optional(&mut **tx)
         .await?;
-        row.as_ref().map(|r| get_parsed::<JobStatus>(r, "f_status")).transpose()
+        row.as_ref()
+            .map(|r| get_parsed::<JobStatus>(r, "f_status"))
+            .transpose()
     }
 
     /// Progress only grows.
@@ -416,10 +441,16 @@ impl Store {
         if cores > 0 {
             let (total, remaining) = self.engine_cores_in(&mut tx, engine).await?;
             if cores > total {
-                return Ok(Apply::LimitExceeded { needed: cores, total });
+                return Ok(Apply::LimitExceeded {
+                    needed: cores,
+                    total,
+                });
             }
             if cores > remaining {
-                return Ok(Apply::Busy { needed: cores, remaining });
+                return Ok(Apply::Busy {
+                    needed: cores,
+                    remaining,
+                });
             }
             sqlx::query(self.sql(
                 "UPDATE t_engine_registry SET f_remaining_cores = f_remaining_cores - ?, f_update_time = ?
@@ -512,5 +543,7 @@ impl Store {
 
 /// A LIKE pattern matching `s` literally (with `ESCAPE '\'`).
 pub(super) fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -5,8 +5,11 @@ use sqlx::Row;
 
 use super::{Backend, Result, Store};
 
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/sqlite/0001_init.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
 
 impl Store {
     pub(super) async fn migrate(&self) -> Result<()> {

@@ -33,8 +33,8 @@ pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
 pub use output::{MetricRow, ModelMetaRow, TableMetaRow, TrackingRow};
 pub use provider::{ComponentRow, ProviderFilter, ProviderRow};
 pub use schedule::{
-    NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, SchedulePartyRow, ScheduleTaskRow,
-    TaskStatusRow,
+    NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, SchedulePartyRow,
+    ScheduleTaskRow, TaskStatusRow,
 };
 pub use task::{NewTask, RunInfo, TaskFilter, TaskRow};
 
@@ -60,7 +60,9 @@ pub enum Cas<S> {
     Applied,
     /// The transition was refused (by the table or because the row moved on); `None` when
     /// the row does not exist.
-    Rejected { current: Option<S> },
+    Rejected {
+        current: Option<S>,
+    },
 }
 
 impl<S> Cas<S> {
@@ -83,7 +85,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -94,9 +98,16 @@ impl Store {
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
-            return Err(Error::Corrupt { column: "database url", value: url.to_string() });
+            return Err(Error::Corrupt {
+                column: "database url",
+                value: url.to_string(),
+            });
         };
-        let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+        let url = if url.contains('?') {
+            url.to_string()
+        } else {
+            format!("{url}?mode=rwc")
+        };
         // WAL lets readers run beside the writer; NORMAL sync in WAL mode survives a crash of
         // this process (what `kill -9` tests), only an OS crash can lose the last commits.
         let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -112,7 +123,11 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Store { read: write.clone(), write, backend };
+        let store = Store {
+            read: write.clone(),
+            write,
+            backend,
+        };
         store.migrate().await?;
         let read = AnyPoolOptions::new()
             .max_connections(8)
@@ -201,18 +216,27 @@ fn get_json(row: &AnyRow, col: &'static str) -> Result<serde_json::Value> {
     if text.is_empty() {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_json::from_str(&text).map_err(|_| Error::Corrupt { column: col, value: text })
+    serde_json::from_str(&text).map_err(|_| Error::Corrupt {
+        column: col,
+        value: text,
+    })
 }
 
 fn get_parsed<T: FromStr>(row: &AnyRow, col: &'static str) -> Result<T> {
     let s = get_str(row, col)?;
-    s.parse::<T>().map_err(|_| Error::Corrupt { column: col, value: s })
+    s.parse::<T>().map_err(|_| Error::Corrupt {
+        column: col,
+        value: s,
+    })
 }
 
 fn get_opt_parsed<T: FromStr>(row: &AnyRow, col: &'static str) -> Result<Option<T>> {
     match get_opt_str(row, col)? {
         None => Ok(None),
-        Some(s) => s.parse::<T>().map(Some).map_err(|_| Error::Corrupt { column: col, value: s }),
+        Some(s) => s.parse::<T>().map(Some).map_err(|_| Error::Corrupt {
+            column: col,
+            value: s,
+        }),
     }
 }
 

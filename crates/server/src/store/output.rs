@@ -4,7 +4,9 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_str, to_json};
+use super::{
+    Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_str, to_json,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackingRow {
@@ -243,11 +245,13 @@ impl Store {
     /// Creates or replaces a table's meta (the data itself is not touched).
     pub async fn upsert_table_meta(&self, t: &TableMetaRow, now: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(self.sql("DELETE FROM t_storage_table_meta WHERE f_namespace = ? AND f_name = ?"))
-            .bind(t.namespace.clone())
-            .bind(t.name.clone())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            self.sql("DELETE FROM t_storage_table_meta WHERE f_namespace = ? AND f_name = ?"),
+        )
+        .bind(t.namespace.clone())
+        .bind(t.name.clone())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(self.sql(
             "INSERT INTO t_storage_table_meta (f_namespace, f_name, f_address, f_engine, f_options,
                 f_partitions, f_delimiter, f_have_head, f_extend_sid, f_data_meta, f_count, f_part_of_data,
@@ -344,11 +348,13 @@ impl Store {
 
     pub async fn upsert_model_meta(&self, m: &ModelMetaRow, now: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(self.sql("DELETE FROM t_model_meta WHERE f_storage_key = ? AND f_task_version = ?"))
-            .bind(m.storage_key.clone())
-            .bind(m.task_version)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            self.sql("DELETE FROM t_model_meta WHERE f_storage_key = ? AND f_task_version = ?"),
+        )
+        .bind(m.storage_key.clone())
+        .bind(m.task_version)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(self.sql(
             "INSERT INTO t_model_meta (f_storage_key, f_task_version, f_model_id, f_model_version, f_job_id,
                 f_role, f_party_id, f_task_name, f_output_key, f_type_name, f_meta_data, f_storage_engine,
@@ -404,7 +410,10 @@ impl Store {
         let sql = self.dynamic(format!(
             "{MODEL_META} WHERE f_storage_key = ? ORDER BY f_task_version DESC LIMIT 1"
         ));
-        let row = sqlx::query(&sql).bind(storage_key.to_string()).fetch_optional(&self.read).await?;
+        let row = sqlx::query(&sql)
+            .bind(storage_key.to_string())
+            .fetch_optional(&self.read)
+            .await?;
         row.as_ref().map(ModelMetaRow::from_row).transpose()
     }
 }

@@ -57,10 +57,12 @@ impl Store {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
-        let existed = sqlx::query(self.sql("SELECT f_create_time FROM t_provider_info WHERE f_provider_name = ?"))
-            .bind(p.provider_name.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let existed = sqlx::query(
+            self.sql("SELECT f_create_time FROM t_provider_info WHERE f_provider_name = ?"),
+        )
+        .bind(p.provider_name.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
         let created = existed.is_none();
         sqlx::query(self.sql("DELETE FROM t_provider_info WHERE f_provider_name = ?"))
             .bind(p.provider_name.clone())
@@ -124,8 +126,12 @@ impl Store {
 
     /// Deletes matching providers and their components; returns how many providers went.
     pub async fn delete_providers(&self, f: &ProviderFilter) -> Result<u64> {
-        let names: Vec<String> =
-            self.query_providers(f).await?.into_iter().map(|p| p.provider_name).collect();
+        let names: Vec<String> = self
+            .query_providers(f)
+            .await?
+            .into_iter()
+            .map(|p| p.provider_name)
+            .collect();
         let mut tx = self.write.begin().await?;
         for n in &names {
             for table in ["t_provider_info", "t_component_info"] {

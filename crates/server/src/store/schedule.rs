@@ -102,14 +102,20 @@ pub struct NewScheduleTask {
 }
 
 fn party_of(r: &AnyRow) -> Result<Party> {
-    Ok(Party::new(get_parsed::<Role>(r, "f_role")?, PartyId::new(get_str(r, "f_party_id")?)))
+    Ok(Party::new(
+        get_parsed::<Role>(r, "f_role")?,
+        PartyId::new(get_str(r, "f_party_id")?),
+    ))
 }
 
 impl ScheduleJobRow {
     fn from_row(r: &AnyRow) -> Result<Self> {
         let parties_json = get_json(r, "f_parties")?;
-        let parties: Vec<Party> = serde_json::from_value(parties_json.clone())
-            .map_err(|_| Error::Corrupt { column: "f_parties", value: parties_json.to_string() })?;
+        let parties: Vec<Party> =
+            serde_json::from_value(parties_json.clone()).map_err(|_| Error::Corrupt {
+                column: "f_parties",
+                value: parties_json.to_string(),
+            })?;
         Ok(Self {
             job_id: JobId::new(get_str(r, "f_job_id")?),
             priority: get_i64(r, "f_priority")?,
@@ -152,8 +158,11 @@ impl ScheduleTaskRow {
 impl TaskStatusRow {
     fn from_row(r: &AnyRow) -> Result<Self> {
         let deps_json = get_json(r, "f_deps")?;
-        let deps: Vec<TaskName> = serde_json::from_value(deps_json.clone())
-            .map_err(|_| Error::Corrupt { column: "f_deps", value: deps_json.to_string() })?;
+        let deps: Vec<TaskName> =
+            serde_json::from_value(deps_json.clone()).map_err(|_| Error::Corrupt {
+                column: "f_deps",
+                value: deps_json.to_string(),
+            })?;
         Ok(Self {
             job_id: JobId::new(get_str(r, "f_job_id")?),
             task_id: TaskId::new(get_str(r, "f_task_id")?),
@@ -216,7 +225,8 @@ impl Store {
             .await?;
         }
         for t in &job.tasks {
-            self.insert_schedule_task(&mut tx, &job.job_id, t, now).await?;
+            self.insert_schedule_task(&mut tx, &job.job_id, t, now)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -269,7 +279,12 @@ impl Store {
     }
 
     /// Adds a new version of a task (rerun): its federated row and one row per party.
-    pub async fn add_schedule_task_version(&self, job_id: &JobId, t: &NewScheduleTask, now: i64) -> Result<()> {
+    pub async fn add_schedule_task_version(
+        &self,
+        job_id: &JobId,
+        t: &NewScheduleTask,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         self.insert_schedule_task(&mut tx, job_id, t, now).await?;
         tx.commit().await?;
@@ -279,7 +294,10 @@ impl Store {
     pub async fn schedule_job(&self, job_id: &JobId) -> Result<Option<ScheduleJobRow>> {
         let sql = format!("{SCHEDULE_JOB} WHERE f_job_id = ?");
         let sql = self.dynamic(sql);
-        let row = sqlx::query(&sql).bind(job_id.to_string()).fetch_optional(&self.read).await?;
+        let row = sqlx::query(&sql)
+            .bind(job_id.to_string())
+            .fetch_optional(&self.read)
+            .await?;
         row.as_ref().map(ScheduleJobRow::from_row).transpose()
     }
 
@@ -288,7 +306,10 @@ impl Store {
         let sql = self.dynamic(format!(
             "{SCHEDULE_JOB} WHERE f_status = ? ORDER BY f_priority DESC, f_create_time ASC, f_job_id ASC"
         ));
-        let rows = sqlx::query(&sql).bind(status.as_str()).fetch_all(&self.read).await?;
+        let rows = sqlx::query(&sql)
+            .bind(status.as_str())
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(ScheduleJobRow::from_row).collect()
     }
 
@@ -305,21 +326,46 @@ impl Store {
         ))
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(|r| Ok(JobId::new(get_str(r, "f_job_id")?))).collect()
+        rows.iter()
+            .map(|r| Ok(JobId::new(get_str(r, "f_job_id")?)))
+            .collect()
+    }
+
+    /// Running jobs with a task whose status the scheduler must collect (poll mode).
+    pub async fn polling_schedule_jobs(&self) -> Result<Vec<JobId>> {
+        let rows = sqlx::query(self.sql(
+            "SELECT DISTINCT j.f_job_id FROM t_schedule_job j JOIN t_schedule_task_status s
+               ON s.f_job_id = j.f_job_id
+             WHERE j.f_status = 'running' AND s.f_sync_type = 'poll' AND s.f_status = 'running'",
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(JobId::new(get_str(r, "f_job_id")?)))
+            .collect()
     }
 
     /// Moves the federated job status if the table allows it; `running` stamps the start,
     /// an end status the end.
-    pub async fn set_schedule_job_status(&self, job_id: &JobId, to: JobStatus, now: i64) -> Result<Cas<JobStatus>> {
+    pub async fn set_schedule_job_status(
+        &self,
+        job_id: &JobId,
+        to: JobStatus,
+        now: i64,
+    ) -> Result<Cas<JobStatus>> {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(self.sql("SELECT f_status FROM t_schedule_job WHERE f_job_id = ?"))
             .bind(job_id.to_string())
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(row) = row else { return Ok(Cas::Rejected { current: None }) };
+        let Some(row) = row else {
+            return Ok(Cas::Rejected { current: None });
+        };
         let current: JobStatus = get_parsed(&row, "f_status")?;
         if !current.can_become(to) {
-            return Ok(Cas::Rejected { current: Some(current) });
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
         }
         let end = to.is_end() as i64;
         sqlx::query(self.sql(
@@ -361,7 +407,61 @@ impl Store {
         Ok(n > 0)
     }
 
-    pub async fn set_schedule_job_progress(&self, job_id: &JobId, progress: i64, now: i64) -> Result<()> {
+    pub async fn clear_cancel_signal(&self, job_id: &JobId, now: i64) -> Result<()> {
+        sqlx::query(self.sql(
+            "UPDATE t_schedule_job SET f_cancel_signal = 0, f_update_time = ? WHERE f_job_id = ?",
+        ))
+        .bind(now)
+        .bind(job_id.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// An ended job goes back to `waiting` for a rerun: its parties must acknowledge again,
+    /// get their cores again and be started again.
+    pub async fn reopen_schedule_job(&self, job_id: &JobId, now: i64) -> Result<Cas<JobStatus>> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(self.sql("SELECT f_status FROM t_schedule_job WHERE f_job_id = ?"))
+            .bind(job_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Cas::Rejected { current: None });
+        };
+        let current: JobStatus = get_parsed(&row, "f_status")?;
+        if !current.can_become(JobStatus::Waiting) {
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
+        }
+        sqlx::query(self.sql(
+            "UPDATE t_schedule_job SET f_status = 'waiting', f_end_time = NULL, f_elapsed = NULL,
+                f_update_time = ? WHERE f_job_id = ? AND f_status = ?",
+        ))
+        .bind(now)
+        .bind(job_id.to_string())
+        .bind(current.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(self.sql(
+            "UPDATE t_schedule_party SET f_resource_applied = 0, f_started = 0, f_stopped = 0,
+                f_update_time = ? WHERE f_job_id = ?",
+        ))
+        .bind(now)
+        .bind(job_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Cas::Applied)
+    }
+
+    pub async fn set_schedule_job_progress(
+        &self,
+        job_id: &JobId,
+        progress: i64,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(self.sql(
             "UPDATE t_schedule_job SET f_progress = ?, f_update_time = ? WHERE f_job_id = ? AND f_progress < ?",
         ))
@@ -375,7 +475,12 @@ impl Store {
     }
 
     /// Records why the job waits; `None` clears it. Unchanged reasons are not rewritten.
-    pub async fn set_job_wait_reason(&self, job_id: &JobId, reason: Option<&str>, now: i64) -> Result<bool> {
+    pub async fn set_job_wait_reason(
+        &self,
+        job_id: &JobId,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
         let n = sqlx::query(self.sql(
             "UPDATE t_schedule_job SET f_wait_reason = ?, f_update_time = ?
              WHERE f_job_id = ? AND COALESCE(f_wait_reason, '') <> COALESCE(?, '')",
@@ -415,7 +520,13 @@ impl Store {
     }
 
     /// Updates what a participant acknowledged. Each argument left `None` is kept.
-    pub async fn update_schedule_party(&self, job_id: &JobId, party: &Party, u: &PartyUpdate, now: i64) -> Result<()> {
+    pub async fn update_schedule_party(
+        &self,
+        job_id: &JobId,
+        party: &Party,
+        u: &PartyUpdate,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(self.sql(
             "UPDATE t_schedule_party SET
                 f_pushed_status = COALESCE(?, f_pushed_status),
@@ -450,7 +561,10 @@ impl Store {
                FROM t_schedule_task_status v WHERE v.f_job_id = s.f_job_id AND v.f_task_id = s.f_task_id)
              ORDER BY s.f_order"
         ));
-        let rows = sqlx::query(&sql).bind(job_id.to_string()).fetch_all(&self.read).await?;
+        let rows = sqlx::query(&sql)
+            .bind(job_id.to_string())
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(TaskStatusRow::from_row).collect()
     }
 
@@ -460,7 +574,10 @@ impl Store {
         let sql = self.dynamic(format!(
             "{SCHEDULE_TASK} WHERE f_job_id = ? ORDER BY f_create_time, f_task_id, f_task_version"
         ));
-        let rows = sqlx::query(&sql).bind(job_id.to_string()).fetch_all(&self.read).await?;
+        let rows = sqlx::query(&sql)
+            .bind(job_id.to_string())
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(ScheduleTaskRow::from_row).collect()
     }
 
@@ -482,10 +599,14 @@ impl Store {
         .bind(version as i64)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(Cas::Rejected { current: None }) };
+        let Some(row) = row else {
+            return Ok(Cas::Rejected { current: None });
+        };
         let current: TaskStatus = get_parsed(&row, "f_status")?;
         if !current.can_become(to) {
-            return Ok(Cas::Rejected { current: Some(current) });
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
         }
         sqlx::query(self.sql(
             "UPDATE t_schedule_task_status SET f_status = ?, f_update_time = ?,
@@ -536,7 +657,8 @@ impl Store {
         to: TaskStatus,
         now: i64,
     ) -> Result<Cas<TaskStatus>> {
-        let (job_id, task_id, version, party) = (&key.job_id, &key.task_id, key.task_version, key.party());
+        let (job_id, task_id, version, party) =
+            (&key.job_id, &key.task_id, key.task_version, key.party());
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(self.sql(
             "SELECT f_status FROM t_schedule_task
@@ -549,10 +671,14 @@ impl Store {
         .bind(party.party_id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else { return Ok(Cas::Rejected { current: None }) };
+        let Some(row) = row else {
+            return Ok(Cas::Rejected { current: None });
+        };
         let current: TaskStatus = get_parsed(&row, "f_status")?;
         if !current.can_become(to) {
-            return Ok(Cas::Rejected { current: Some(current) });
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
         }
         let end = to.is_end() as i64;
         sqlx::query(self.sql(
@@ -591,7 +717,8 @@ impl Store {
         start_acked: Option<bool>,
         now: i64,
     ) -> Result<()> {
-        let (job_id, task_id, version, party) = (&key.job_id, &key.task_id, key.task_version, key.party());
+        let (job_id, task_id, version, party) =
+            (&key.job_id, &key.task_id, key.task_version, key.party());
         sqlx::query(self.sql(
             "UPDATE t_schedule_task SET f_pushed_status = COALESCE(?, f_pushed_status),
                 f_start_acked = COALESCE(?, f_start_acked), f_update_time = ?

@@ -70,7 +70,11 @@ impl TaskRow {
     }
 
     pub fn job_key(&self) -> JobKey {
-        JobKey { job_id: self.job_id.clone(), role: self.role, party_id: self.party_id.clone() }
+        JobKey {
+            job_id: self.job_id.clone(),
+            role: self.role,
+            party_id: self.party_id.clone(),
+        }
     }
 
     fn from_row(r: &AnyRow) -> Result<Self> {
@@ -328,7 +332,13 @@ impl Store {
     }
 
     /// `/v2/job/task/list/query`: every version, newest first, with the total count.
-    pub async fn list_tasks(&self, f: &TaskFilter, limit: i64, offset: i64, asc: bool) -> Result<(i64, Vec<TaskRow>)> {
+    pub async fn list_tasks(
+        &self,
+        f: &TaskFilter,
+        limit: i64,
+        offset: i64,
+        asc: bool,
+    ) -> Result<(i64, Vec<TaskRow>)> {
         let mut cond = String::from(" WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         for (col, v) in [
@@ -349,7 +359,10 @@ impl Store {
         }
         let count = get_i64(&cq.fetch_one(&self.read).await?, "n")?;
         let dir = if asc { "ASC" } else { "DESC" };
-        let mut sql = format!("{}{cond} ORDER BY f_create_time {dir}, f_task_version {dir}", task_select!(""));
+        let mut sql = format!(
+            "{}{cond} ORDER BY f_create_time {dir}, f_task_version {dir}",
+            task_select!("")
+        );
         if limit > 0 {
             sql.push_str(&format!(" LIMIT {limit} OFFSET {}", offset.max(0)));
         }
@@ -359,7 +372,10 @@ impl Store {
             q = q.bind(a);
         }
         let rows = q.fetch_all(&self.read).await?;
-        Ok((count, rows.iter().map(TaskRow::from_row).collect::<Result<_>>()?))
+        Ok((
+            count,
+            rows.iter().map(TaskRow::from_row).collect::<Result<_>>()?,
+        ))
     }
 
     /// Moves a party status to `to` if the transition table allows it. Entering `running`
@@ -378,7 +394,9 @@ impl Store {
         };
         let current = task.party_status;
         if !current.can_become(to) {
-            return Ok(Cas::Rejected { current: Some(current) });
+            return Ok(Cas::Rejected {
+                current: Some(current),
+            });
         }
         let end = to.is_end() as i64;
         sqlx::query(self.sql(
@@ -416,13 +434,20 @@ impl Store {
     }
 
     /// Moves the federated status (pushed by the scheduler) if the table allows it.
-    pub async fn set_task_status(&self, key: &TaskKey, to: TaskStatus, now: i64) -> Result<Cas<TaskStatus>> {
+    pub async fn set_task_status(
+        &self,
+        key: &TaskKey,
+        to: TaskStatus,
+        now: i64,
+    ) -> Result<Cas<TaskStatus>> {
         let mut tx = self.write.begin().await?;
         let Some(task) = self.task_in(&mut tx, key).await? else {
             return Ok(Cas::Rejected { current: None });
         };
         if !task.status.can_become(to) {
-            return Ok(Cas::Rejected { current: Some(task.status) });
+            return Ok(Cas::Rejected {
+                current: Some(task.status),
+            });
         }
         sqlx::query(self.sql(
             "UPDATE t_task SET f_status = ?, f_update_time = ?
@@ -483,7 +508,12 @@ impl Store {
     }
 
     /// Records that the scheduler acknowledged `status` for this task.
-    pub async fn set_reported_status(&self, key: &TaskKey, status: TaskStatus, now: i64) -> Result<()> {
+    pub async fn set_reported_status(
+        &self,
+        key: &TaskKey,
+        status: TaskStatus,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(self.sql(
             "UPDATE t_task SET f_reported_status = ?, f_update_time = ?
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?",

@@ -13,7 +13,11 @@ async fn open() -> (tempfile::TempDir, Store) {
 }
 
 fn job_key() -> JobKey {
-    JobKey { job_id: "202401010000000000000".into(), role: Role::Guest, party_id: "9999".into() }
+    JobKey {
+        job_id: "202401010000000000000".into(),
+        role: Role::Guest,
+        party_id: "9999".into(),
+    }
 }
 
 fn new_job(cores: i64) -> NewJob {
@@ -62,44 +66,96 @@ fn new_task(name: &str, cores: i64) -> NewTask {
 #[tokio::test]
 async fn create_is_idempotent_and_rows_read_back() {
     let (_d, s) = open().await;
-    assert!(s.create_job(&new_job(4), &[new_task("a", 4)], 1).await.unwrap());
-    assert!(!s.create_job(&new_job(4), &[new_task("a", 4)], 2).await.unwrap());
+    assert!(
+        s.create_job(&new_job(4), &[new_task("a", 4)], 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.create_job(&new_job(4), &[new_task("a", 4)], 2)
+            .await
+            .unwrap()
+    );
     let job = s.job(&job_key()).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Ready);
     assert_eq!((job.cores, job.remaining_cores), (4, 4));
     let task = s.task(&task_key("a")).await.unwrap().unwrap();
     assert_eq!(task.party_status, TaskStatus::Waiting);
     assert_eq!(task.component_parameters, json!({"k": 1}));
-    assert_eq!(task.execution_id, format!("{}_a_0_guest_9999", job_key().job_id));
+    assert_eq!(
+        task.execution_id,
+        format!("{}_a_0_guest_9999", job_key().job_id)
+    );
     assert!(!task.resource_in_use);
 }
 
 #[tokio::test]
 async fn status_changes_follow_the_table() {
     let (_d, s) = open().await;
-    s.create_job(&new_job(4), &[new_task("a", 4)], 1).await.unwrap();
+    s.create_job(&new_job(4), &[new_task("a", 4)], 1)
+        .await
+        .unwrap();
     let k = job_key();
     assert_eq!(
         s.set_job_status(&k, JobStatus::Running, 2).await.unwrap(),
-        Cas::Rejected { current: Some(JobStatus::Ready) }
+        Cas::Rejected {
+            current: Some(JobStatus::Ready)
+        }
     );
-    assert!(s.set_job_status(&k, JobStatus::Waiting, 2).await.unwrap().applied());
-    assert!(s.set_job_status(&k, JobStatus::Running, 3).await.unwrap().applied());
-    assert!(s.set_job_status(&k, JobStatus::Success, 10).await.unwrap().applied());
+    assert!(
+        s.set_job_status(&k, JobStatus::Waiting, 2)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(
+        s.set_job_status(&k, JobStatus::Running, 3)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(
+        s.set_job_status(&k, JobStatus::Success, 10)
+            .await
+            .unwrap()
+            .applied()
+    );
     let job = s.job(&k).await.unwrap().unwrap();
-    assert_eq!((job.start_time, job.end_time, job.elapsed), (Some(3), Some(10), Some(7)));
+    assert_eq!(
+        (job.start_time, job.end_time, job.elapsed),
+        (Some(3), Some(10), Some(7))
+    );
     assert_eq!(job.tag, "job_end");
 
     let t = task_key("a");
-    assert!(!s.set_party_status(&t, TaskStatus::Failed, None, 4).await.unwrap().applied());
-    assert!(s.set_party_status(&t, TaskStatus::Running, None, 4).await.unwrap().applied());
-    assert!(s.set_party_status(&t, TaskStatus::Failed, Some("boom"), 6).await.unwrap().applied());
+    assert!(
+        !s.set_party_status(&t, TaskStatus::Failed, None, 4)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(
+        s.set_party_status(&t, TaskStatus::Running, None, 4)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(
+        s.set_party_status(&t, TaskStatus::Failed, Some("boom"), 6)
+            .await
+            .unwrap()
+            .applied()
+    );
     let task = s.task(&t).await.unwrap().unwrap();
     assert_eq!(task.error_report, "boom");
     assert_eq!(task.elapsed, Some(2));
     assert_eq!(
-        s.set_party_status(&t, TaskStatus::Success, None, 7).await.unwrap(),
-        Cas::Rejected { current: Some(TaskStatus::Failed) }
+        s.set_party_status(&t, TaskStatus::Success, None, 7)
+            .await
+            .unwrap(),
+        Cas::Rejected {
+            current: Some(TaskStatus::Failed)
+        }
     );
 }
 
@@ -107,21 +163,49 @@ async fn status_changes_follow_the_table() {
 async fn cores_are_taken_and_given_back() {
     let (_d, s) = open().await;
     s.register_engine("standalone", 6, 0).await.unwrap();
-    s.create_job(&new_job(4), &[new_task("a", 4), new_task("b", 4)], 1).await.unwrap();
+    s.create_job(&new_job(4), &[new_task("a", 4), new_task("b", 4)], 1)
+        .await
+        .unwrap();
     let k = job_key();
-    assert_eq!(s.apply_job_resource(&k, "standalone", 2).await.unwrap(), Apply::Applied);
-    assert_eq!(s.apply_job_resource(&k, "standalone", 2).await.unwrap(), Apply::Applied, "idempotent");
+    assert_eq!(
+        s.apply_job_resource(&k, "standalone", 2).await.unwrap(),
+        Apply::Applied
+    );
+    assert_eq!(
+        s.apply_job_resource(&k, "standalone", 2).await.unwrap(),
+        Apply::Applied,
+        "idempotent"
+    );
     assert_eq!(s.engine_cores("standalone").await.unwrap(), (6, 2));
 
-    assert_eq!(s.apply_task_resource(&task_key("a"), 3).await.unwrap(), Some(true));
-    assert_eq!(s.apply_task_resource(&task_key("b"), 3).await.unwrap(), Some(false), "job budget spent");
-    s.set_party_status(&task_key("a"), TaskStatus::Running, None, 4).await.unwrap();
-    s.set_party_status(&task_key("a"), TaskStatus::Success, None, 5).await.unwrap();
-    assert_eq!(s.apply_task_resource(&task_key("b"), 6).await.unwrap(), Some(true), "a gave its cores back");
+    assert_eq!(
+        s.apply_task_resource(&task_key("a"), 3).await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        s.apply_task_resource(&task_key("b"), 3).await.unwrap(),
+        Some(false),
+        "job budget spent"
+    );
+    s.set_party_status(&task_key("a"), TaskStatus::Running, None, 4)
+        .await
+        .unwrap();
+    s.set_party_status(&task_key("a"), TaskStatus::Success, None, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.apply_task_resource(&task_key("b"), 6).await.unwrap(),
+        Some(true),
+        "a gave its cores back"
+    );
 
     s.set_job_status(&k, JobStatus::Waiting, 7).await.unwrap();
     s.set_job_status(&k, JobStatus::Failed, 8).await.unwrap();
-    assert_eq!(s.engine_cores("standalone").await.unwrap(), (6, 6), "an ended job returns its cores");
+    assert_eq!(
+        s.engine_cores("standalone").await.unwrap(),
+        (6, 6),
+        "an ended job returns its cores"
+    );
 
     s.register_engine("standalone", 8, 9).await.unwrap();
     assert_eq!(s.engine_cores("standalone").await.unwrap(), (8, 8));
@@ -133,8 +217,13 @@ async fn limit_exceeded_is_told_apart_from_busy() {
     s.register_engine("standalone", 4, 0).await.unwrap();
     s.create_job(&new_job(8), &[], 1).await.unwrap();
     assert_eq!(
-        s.apply_job_resource(&job_key(), "standalone", 2).await.unwrap(),
-        Apply::LimitExceeded { needed: 8, total: 4 }
+        s.apply_job_resource(&job_key(), "standalone", 2)
+            .await
+            .unwrap(),
+        Apply::LimitExceeded {
+            needed: 8,
+            total: 4
+        }
     );
 }
 
@@ -143,7 +232,9 @@ async fn a_restarted_store_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let s = Store::open(&url).await.unwrap();
-    s.create_job(&new_job(4), &[new_task("a", 4)], 1).await.unwrap();
+    s.create_job(&new_job(4), &[new_task("a", 4)], 1)
+        .await
+        .unwrap();
     s.close().await;
     let s = Store::open(&url).await.unwrap();
     assert!(s.job(&job_key()).await.unwrap().is_some());

@@ -1,0 +1,170 @@
+//! A small api-1 client, as any FATE tool would call a site: used by the demo and the bench.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use ferroflow_wire::Envelope;
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client builds");
+        Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Envelope> {
+        let r = self
+            .http
+            .get(format!("{}/v2{path}", self.base))
+            .query(query)
+            .send()
+            .await?;
+        Ok(r.json::<Envelope>()
+            .await
+            .with_context(|| format!("GET {path}"))?)
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Envelope> {
+        let r = self
+            .http
+            .post(format!("{}/v2{path}", self.base))
+            .json(body)
+            .send()
+            .await?;
+        Ok(r.json::<Envelope>()
+            .await
+            .with_context(|| format!("POST {path}"))?)
+    }
+
+    /// Submits a DAG schema; returns the job id.
+    pub async fn submit(&self, dag_schema: &Value) -> Result<String> {
+        let e = self
+            .post("/job/submit", &json!({ "dag_schema": dag_schema }))
+            .await?;
+        if !e.is_ok() {
+            bail!("submit refused ({}): {}", e.code, e.message);
+        }
+        e.job_id.context("no job id in the answer")
+    }
+
+    /// Every local row of a job.
+    pub async fn jobs(&self, job_id: &str) -> Result<Vec<Value>> {
+        let e = self.get("/job/query", &[("job_id", job_id)]).await?;
+        if !e.is_ok() {
+            bail!("job query ({}): {}", e.code, e.message);
+        }
+        Ok(e.data
+            .and_then(|d| d.as_array().cloned())
+            .unwrap_or_default())
+    }
+
+    pub async fn tasks(&self, job_id: &str) -> Result<Vec<Value>> {
+        let e = self.get("/job/task/query", &[("job_id", job_id)]).await?;
+        if !e.is_ok() {
+            bail!("task query ({}): {}", e.code, e.message);
+        }
+        Ok(e.data
+            .and_then(|d| d.as_array().cloned())
+            .unwrap_or_default())
+    }
+
+    pub async fn stop(&self, job_id: &str) -> Result<Envelope> {
+        self.post("/job/stop", &json!({ "job_id": job_id })).await
+    }
+
+    pub async fn metrics(
+        &self,
+        job_id: &str,
+        role: &str,
+        party_id: &str,
+        task: &str,
+    ) -> Result<Vec<Value>> {
+        let q = [
+            ("job_id", job_id),
+            ("role", role),
+            ("party_id", party_id),
+            ("task_name", task),
+        ];
+        let e = self.get("/output/metric/query", &q).await?;
+        Ok(e.data
+            .and_then(|d| d.as_array().cloned())
+            .unwrap_or_default())
+    }
+
+    pub async fn models(
+        &self,
+        job_id: &str,
+        role: &str,
+        party_id: &str,
+        task: &str,
+    ) -> Result<Value> {
+        let q = [
+            ("job_id", job_id),
+            ("role", role),
+            ("party_id", party_id),
+            ("task_name", task),
+        ];
+        let e = self.get("/output/model/query", &q).await?;
+        if !e.is_ok() {
+            bail!("model query ({}): {}", e.code, e.message);
+        }
+        Ok(e.data.unwrap_or(Value::Null))
+    }
+
+    /// Waits until every local row of the job has an end status, calling `progress` with the
+    /// task rows whenever they change.
+    pub async fn wait(
+        &self,
+        job_id: &str,
+        deadline: Duration,
+        mut progress: impl FnMut(&[Value]),
+    ) -> Result<String> {
+        let start = std::time::Instant::now();
+        let mut last = Vec::new();
+        loop {
+            let tasks = self.tasks(job_id).await.unwrap_or_default();
+            let summary: Vec<(String, String)> = tasks
+                .iter()
+                .map(|t| (t["execution_id"].to_string(), t["party_status"].to_string()))
+                .collect();
+            if summary != last {
+                progress(&tasks);
+                last = summary;
+            }
+            let jobs = self.jobs(job_id).await?;
+            let statuses: Vec<&str> = jobs.iter().filter_map(|j| j["status"].as_str()).collect();
+            if !statuses.is_empty()
+                && statuses
+                    .iter()
+                    .all(|s| matches!(*s, "success" | "failed" | "canceled" | "timeout"))
+            {
+                let worst = ["failed", "timeout", "canceled", "success"]
+                    .into_iter()
+                    .find(|w| statuses.contains(w))
+                    .unwrap_or("success");
+                return Ok(worst.to_string());
+            }
+            if start.elapsed() > deadline {
+                bail!("job {job_id} not finished after {deadline:?} (statuses {statuses:?})");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `ferroflow serve`: one site, until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ferroflow_server::config::{Config, Overrides};
+use ferroflow_server::{Options, Site};
+
+use crate::builtins;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A service_conf.yaml (FATE's keys plus ferroflow's).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// HTTP port (default: fateflow.http_port, or 9380).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on (default: fateflow.host, or 127.0.0.1).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Where the database, logs, models and data live (default: data_dir, or ./.ferroflow).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The site's party id (default: party_id, or 9999).
+    #[arg(long)]
+    pub party_id: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let overrides = Overrides {
+        port: args.port,
+        host: args.host,
+        data_dir: args.data_dir,
+        party_id: args.party_id,
+    };
+    let config = Config::load(args.config.as_deref(), &overrides)?;
+    let addr = format!("{}:{}", config.host, config.http_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let mut opts = Options::new(config);
+    opts.builtins = builtins();
+    let site = Site::start(opts, listener).await?;
+    println!(
+        "ferroflow site {} serving party {} at {}",
+        env!("CARGO_PKG_VERSION"),
+        site.app.config.party_id,
+        site.url
+    );
+    println!("data in {}", site.app.config.data_dir.display());
+    shutdown_signal().await;
+    println!("stopping");
+    site.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

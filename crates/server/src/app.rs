@@ -1,0 +1,227 @@
+//! The application: everything a request or the scheduler needs, in one place, and the
+//! events that keep the loops moving.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use ferroflow_core::dag::config::SiteEnv;
+use ferroflow_core::dag::resource::ResourceDefaults;
+use ferroflow_core::id::{JobId, JobIdGenerator};
+use ferroflow_core::provider::{Catalog, CatalogEntry, ProviderRef};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::federation::Federation;
+use crate::launcher::Launcher;
+use crate::store::{self, ProviderFilter, Store};
+
+/// Something changed that a background loop must look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A job the scheduler should re-examine.
+    Job(JobId),
+    /// Cores were freed or a job was queued: try to admit waiting jobs.
+    Admission,
+    /// A party status changed that the scheduler has not been told of.
+    Report,
+}
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub fed: Federation,
+    pub launcher: Arc<dyn Launcher>,
+    pub clock: Arc<dyn Clock>,
+    /// This site's contribution to every task CONFIG.
+    pub site_env: SiteEnv,
+    pub resource_defaults: ResourceDefaults,
+    /// The base URL this site answers on.
+    pub own_url: String,
+    job_ids: Mutex<JobIdGenerator>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("party_id", &self.config.party_id)
+            .field("url", &self.own_url)
+            .finish()
+    }
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        store: Store,
+        launcher: Arc<dyn Launcher>,
+        clock: Arc<dyn Clock>,
+        own_url: String,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
+        let fed = Federation::new(
+            own_url.clone(),
+            config.routes.clone(),
+            config.scheduler.command_timeout,
+        );
+        let site_env = site_env(&config);
+        let resource_defaults = ResourceDefaults {
+            job_cores: config.job_default.job_cores,
+            task_cores: config.job_default.task_cores,
+            computing_engine: config.engines.computing.clone(),
+            ..ResourceDefaults::default()
+        };
+        Self {
+            config,
+            store,
+            fed,
+            launcher,
+            clock,
+            site_env,
+            resource_defaults,
+            own_url,
+            job_ids: Mutex::new(JobIdGenerator::default()),
+            events,
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn next_job_id(&self) -> JobId {
+        let t = self.clock.local_time();
+        self.job_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next(t)
+    }
+
+    pub fn emit(&self, e: Event) {
+        // The receiver lives as long as the site; a send after shutdown is harmless.
+        let _ = self.events.send(e);
+    }
+
+    pub fn wake_job(&self, job_id: &JobId) {
+        self.emit(Event::Job(job_id.clone()));
+    }
+
+    /// The provider registry as validation needs it.
+    pub async fn catalog(&self) -> Result<Catalog, store::Error> {
+        let providers = self
+            .store
+            .query_providers(&ProviderFilter::default())
+            .await?;
+        let components = self.store.components().await?;
+        let entries = providers
+            .into_iter()
+            .filter_map(|p| {
+                let provider: ProviderRef = p.provider_name.parse().ok()?;
+                let names: Vec<String> = components
+                    .iter()
+                    .filter(|c| c.provider_name == p.provider_name)
+                    .map(|c| c.component_name.clone())
+                    .collect();
+                Some(CatalogEntry {
+                    provider,
+                    components: (!names.is_empty()).then_some(names),
+                })
+            })
+            .collect();
+        Ok(Catalog {
+            defaults: Some(self.config.default_provider.clone()),
+            providers: entries,
+        })
+    }
+}
+
+fn site_env(c: &Config) -> SiteEnv {
+    let engine_section =
+        |section: &Option<std::collections::BTreeMap<String, serde_yaml::Value>>, name: &str| {
+            section
+                .as_ref()
+                .and_then(|s| s.get(name))
+                .and_then(|v| serde_json::to_value(v).ok())
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default()
+        };
+    let mut computing_metadata = Map::new();
+    match c.engines.computing.as_str() {
+        "eggroll" => {
+            let e = engine_section(&c.raw.computing, "eggroll");
+            computing_metadata.insert(
+                "host".into(),
+                e.get("host").cloned().unwrap_or(json!("127.0.0.1")),
+            );
+            computing_metadata.insert("port".into(), e.get("port").cloned().unwrap_or(json!(4670)));
+            computing_metadata.insert("config_options".into(), Value::Null);
+            computing_metadata.insert("config_properties_file".into(), Value::Null);
+            computing_metadata.insert("options".into(), json!({}));
+        }
+        "spark" => {
+            let e = engine_section(&c.raw.computing, "spark");
+            computing_metadata.insert(
+                "options".into(),
+                json!({"home": e.get("home").cloned().unwrap_or(Value::Null)}),
+            );
+        }
+        _ => {
+            let dir = c.standalone_data_dir().to_string_lossy().into_owned();
+            computing_metadata.insert("options".into(), json!({ "data_dir": dir }));
+        }
+    }
+    let (federation_engine, federation_metadata) =
+        federation_env(c, &engine_section(&c.raw.federation, &c.engines.federation));
+    SiteEnv {
+        computing_engine: c.engines.computing.clone(),
+        computing_metadata,
+        federation_engine,
+        federation_metadata,
+        storage_engine: c.engines.storage.to_lowercase(),
+        device: "CPU".into(),
+        mlmd_host: c.host.clone(),
+        mlmd_port: c.http_port,
+        mlmd_protocol: c
+            .raw
+            .fateflow
+            .as_ref()
+            .and_then(|f| f.protocol.clone())
+            .unwrap_or_else(|| "http".into()),
+        log_dir: c.logs_dir().to_string_lossy().into_owned(),
+        log_level: c.log_level,
+    }
+}
+
+/// The federation section of a task CONFIG (`dag.md` §8.4); OSX in stream mode is presented
+/// as rollsite, as upstream does.
+fn federation_env(c: &Config, section: &Map<String, Value>) -> (String, Map<String, Value>) {
+    let mut m = Map::new();
+    let engine = c.engines.federation.clone();
+    let host_port = |s: &Map<String, Value>| {
+        json!({"host": s.get("host").cloned().unwrap_or(json!("127.0.0.1")),
+               "port": s.get("port").cloned().unwrap_or(json!(9370))})
+    };
+    match engine.as_str() {
+        "rollsite" => {
+            m.insert("rollsite_config".into(), host_port(section));
+            ("rollsite".into(), m)
+        }
+        "osx" if section.get("mode").and_then(Value::as_str) == Some("stream") => {
+            m.insert("rollsite_config".into(), host_port(section));
+            ("rollsite".into(), m)
+        }
+        "osx" => {
+            let mut cfg = host_port(section);
+            cfg["max_message_size"] = section
+                .get("max_message_size")
+                .cloned()
+                .unwrap_or(Value::Null);
+            m.insert("osx_config".into(), cfg);
+            ("osx".into(), m)
+        }
+        // standalone needs nothing more; brokers (rabbitmq, pulsar) come with interconnection.
+        other => (other.to_string(), m),
+    }
+}

@@ -1,0 +1,360 @@
+//! api-4: what the scheduling site does when asked to create, stop or rerun a job, or told of
+//! a party's task status (`api.md` §13). The scheduling itself is in `crate::scheduler`.
+
+use serde_json::{Value, json};
+
+use ferroflow_core::dag::{self, DagSchema};
+use ferroflow_core::id::{JobId, Party, PartyId, TaskId, TaskKey};
+use ferroflow_core::status::{JobStatus, TaskStatus};
+use ferroflow_wire::scheduler as wire;
+use ferroflow_wire::{Envelope, RetCode, partner};
+
+use super::partner::role;
+use super::{Error, Result};
+use crate::app::{App, Event};
+use crate::federation::undelivered;
+use crate::store::{Cas, NewScheduleJob, NewScheduleTask, PartyUpdate};
+
+/// `/scheduler/job/create`: gives the job its id and defaults, records it, and has every
+/// participant create it. Nothing is sent before the job is durable here; if a participant
+/// refuses, every party gets `failed` and the answer names who refused and why.
+pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
+    let mut schema = DagSchema::from_value(json!({
+        "dag": req.dag, "schema_version": req.schema_version, "kind": req.kind,
+    }))
+    .map_err(|e| Error::with_message(RetCode::JobParamsError, format!("invalid DAG: {e}")))?;
+    let job_id = app.next_job_id();
+    {
+        let jd = &app.config.job_default;
+        let conf = schema.conf_mut();
+        if conf.sync_type.as_deref().is_none_or(str::is_empty) {
+            conf.sync_type = Some(jd.sync_type.clone());
+        }
+        // Upstream fills the version only with the id (W3); each has its own default here.
+        if conf.model_id.as_deref().is_none_or(str::is_empty) {
+            conf.model_id = Some(job_id.to_string());
+        }
+        if conf.model_version.as_deref().is_none_or(str::is_empty) {
+            conf.model_version = Some("0".into());
+        }
+        if conf.auto_retries.is_none_or(|n| n == 0) {
+            conf.auto_retries = Some(jd.auto_retries);
+        }
+        if conf.initiator_party_id.is_none() {
+            conf.initiator_party_id = req.initiator_party_id.clone().filter(|s| !s.is_empty());
+        }
+        if conf.scheduler_party_id.is_none() {
+            conf.scheduler_party_id = Some(app.config.party_id.to_string());
+        }
+    }
+    let dag = dag::validate(&schema)?;
+    let conf = &dag.conf;
+    let model_id = conf.model_id.clone().unwrap_or_default();
+    let model_version = conf.model_version.clone().unwrap_or_default();
+    let data = json!({"model_id": model_id, "model_version": model_version});
+    let sync_type = conf
+        .sync_type
+        .map(|s| s.as_str())
+        .unwrap_or("callback")
+        .to_string();
+    let tasks = dag
+        .ordered_tasks()
+        .enumerate()
+        .map(|(i, t)| NewScheduleTask {
+            task_id: TaskId::of(&job_id, &t.name),
+            task_name: t.name.clone(),
+            component: t.component.clone(),
+            version: 0,
+            parties: t.parties.clone(),
+            order: i as i64,
+            deps: t.dependencies(),
+            auto_retries: conf.auto_retries.unwrap_or(0),
+            sync_type: sync_type.clone(),
+        })
+        .collect();
+    let initiator = conf
+        .initiator_party_id
+        .clone()
+        .unwrap_or_else(|| app.config.party_id.clone());
+    let scheduler = conf
+        .scheduler_party_id
+        .clone()
+        .unwrap_or_else(|| app.config.party_id.clone());
+    let new = NewScheduleJob {
+        job_id: job_id.clone(),
+        priority: conf.priority,
+        dag: schema.to_value(),
+        parties: dag.parties.clone(),
+        initiator_party_id: initiator.clone(),
+        scheduler_party_id: scheduler,
+        tasks,
+    };
+    let now = app.now();
+    app.store.create_schedule_job(&new, now).await?;
+
+    let schema_value = schema.to_value();
+    let replies = fan_out(
+        app,
+        &dag.parties,
+        partner::JOB_CREATE,
+        initiator.as_str(),
+        |p| {
+            let mut body = schema_value.clone();
+            body["job_id"] = json!(job_id);
+            body["role"] = json!(p.role);
+            body["party_id"] = json!(p.party_id);
+            body
+        },
+    )
+    .await;
+    let refused: Vec<String> = replies
+        .iter()
+        .filter(|(_, r)| !r.is_ok())
+        .map(|(p, r)| format!("{p}: {}", r.message))
+        .collect();
+    if !refused.is_empty() {
+        tracing::warn!(job_id = %job_id, refused = ?refused, "job creation refused");
+        push_job_status(app, &job_id, &dag.parties, JobStatus::Failed).await;
+        app.store
+            .set_schedule_job_status(&job_id, JobStatus::Failed, app.now())
+            .await?;
+        return Ok(Envelope::with_code(
+            RetCode::JobCreateFailed,
+            format!("Create job failed: {}", refused.join("; ")),
+        )
+        .with_job_id(job_id.to_string())
+        .with_data(data));
+    }
+    push_job_status(app, &job_id, &dag.parties, JobStatus::Waiting).await;
+    app.store
+        .set_schedule_job_status(&job_id, JobStatus::Waiting, app.now())
+        .await?;
+    app.emit(Event::Admission);
+    tracing::info!(job_id = %job_id, parties = dag.parties.len(), "job created");
+    Ok(Envelope::ok_data(data).with_job_id(job_id.to_string()))
+}
+
+/// Pushes a job status to parties and records who acknowledged it (any answer but 104).
+pub(crate) async fn push_job_status(
+    app: &App,
+    job_id: &JobId,
+    parties: &[Party],
+    status: JobStatus,
+) {
+    let replies = fan_out(app, parties, partner::JOB_STATUS_UPDATE, "", |p| {
+        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "status": status.as_str()})
+    })
+    .await;
+    for (p, r) in replies {
+        let u = if undelivered(&r) {
+            PartyUpdate {
+                last_error: Some(Some(r.message.clone())),
+                ..Default::default()
+            }
+        } else {
+            PartyUpdate {
+                pushed_status: Some(status),
+                last_error: Some(None),
+                ..Default::default()
+            }
+        };
+        if let Err(e) = app
+            .store
+            .update_schedule_party(job_id, &p, &u, app.now())
+            .await
+        {
+            tracing::error!(job_id = %job_id, error = %e, "cannot record a push");
+        }
+    }
+}
+
+/// Sends one command to several parties at once; replies in party order.
+pub(crate) async fn fan_out(
+    app: &App,
+    parties: &[Party],
+    path: &str,
+    initiator: &str,
+    body: impl Fn(&Party) -> Value,
+) -> Vec<(Party, Envelope)> {
+    let sends = parties.iter().map(|p| {
+        let b = body(p);
+        async move {
+            (
+                p.clone(),
+                app.fed.send(&p.party_id, path, &b, initiator).await,
+            )
+        }
+    });
+    futures::future::join_all(sends).await
+}
+
+/// `/scheduler/job/stop`: a cancel is remembered (no new task starts, a waiting job is
+/// canceled), and every participant stops its tasks. ferroflow participants are told the
+/// stop status; FATE ones ignore it and use `failed`, which the aggregation rules reconcile.
+pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<Envelope> {
+    let job_id = JobId::new(&req.job_id);
+    let Some(job) = app.store.schedule_job(&job_id).await? else {
+        return Err(Error::job_not_found(&req.job_id));
+    };
+    let status = match req.stop_status.as_deref() {
+        None | Some("") => JobStatus::Canceled,
+        Some(s) => s.parse::<JobStatus>().map_err(|_| {
+            Error::with_message(
+                RetCode::InvalidParameter,
+                format!("unknown stop status {s:?}"),
+            )
+        })?,
+    };
+    if status == JobStatus::Canceled {
+        app.store.set_cancel_signal(&job_id, app.now()).await?;
+    }
+    let replies = fan_out(app, &job.parties, partner::JOB_STOP, "", |p| {
+        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "stop_status": status.as_str()})
+    })
+    .await;
+    app.wake_job(&job_id);
+    app.emit(Event::Admission);
+    let failed: Vec<&(Party, Envelope)> = replies.iter().filter(|(_, r)| !r.is_ok()).collect();
+    if failed.is_empty() {
+        return Ok(Envelope::ok());
+    }
+    let detail: serde_json::Map<String, Value> = replies
+        .iter()
+        .map(|(p, r)| (format!("{p}"), r.to_value()))
+        .collect();
+    Ok(Envelope::with_code(
+        RetCode::JobKillFailed,
+        Value::Object(detail).to_string(),
+    ))
+}
+
+/// `/scheduler/task/report`: a participant's party status of one task run.
+pub async fn report_task(app: &App, req: &wire::TaskReport) -> Result<()> {
+    let key = TaskKey {
+        job_id: JobId::new(&req.job_id),
+        task_id: TaskId::new(&req.task_id),
+        task_version: u32::try_from(req.task_version).map_err(|_| {
+            Error::with_message(
+                RetCode::InvalidParameter,
+                "task_version must not be negative",
+            )
+        })?,
+        role: role(&req.role)?,
+        party_id: PartyId::new(&req.party_id),
+    };
+    let details = |status: &str| {
+        RetCode::TaskUpdateFailed.message(&[
+            ("job_id", key.job_id.as_str()),
+            ("role", key.role.as_str()),
+            ("party_id", key.party_id.as_str()),
+            ("task_id", key.task_id.as_str()),
+            ("task_version", &key.task_version.to_string()),
+            ("status", status),
+        ])
+    };
+    let Some(status) = req.status.as_deref() else {
+        return Err(Error::with_message(
+            RetCode::TaskUpdateFailed,
+            details("False"),
+        ));
+    };
+    let to: TaskStatus = status.parse().map_err(|_| {
+        Error::with_message(
+            RetCode::InvalidParameter,
+            format!("unknown task status {status:?}"),
+        )
+    })?;
+    let cas = app
+        .store
+        .set_schedule_task_status(&key, to, app.now())
+        .await?;
+    app.wake_job(&key.job_id);
+    match cas {
+        Cas::Applied => Ok(()),
+        Cas::Rejected { current: None } => Err(Error::with_message(
+            RetCode::TaskNotFound,
+            format!(
+                "No found task: job_id[{}],task_id[{}],task_version[{}],role[{}],party_id[{}]",
+                key.job_id, key.task_id, key.task_version, key.role, key.party_id
+            ),
+        )),
+        Cas::Rejected { current: Some(_) } => Err(Error::with_message(
+            RetCode::TaskUpdateFailed,
+            details(status),
+        )),
+    }
+}
+
+/// `/scheduler/job/rerun`: every task that ended without success gets a new version on all
+/// its parties; an ended job goes back to `waiting` and through admission again. Earlier
+/// versions keep their rows, logs and outputs.
+pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
+    let job_id = JobId::new(&req.job_id);
+    let Some(job) = app.store.schedule_job(&job_id).await? else {
+        return Err(Error::job_not_found(&req.job_id));
+    };
+    let statuses = app.store.latest_task_statuses(&job_id).await?;
+    let rows = app.store.schedule_tasks_of(&job_id).await?;
+    let mut rerun = 0;
+    for s in statuses.iter().filter(|s| s.status.is_interrupt()) {
+        let parties: Vec<Party> = rows
+            .iter()
+            .filter(|r| r.task_id == s.task_id && r.task_version == s.task_version)
+            .map(|r| r.party.clone())
+            .collect();
+        let new_version = s.task_version + 1;
+        let target = |p: &Party| {
+            json!({"job_id": job_id, "role": p.role, "party_id": p.party_id,
+                   "task_id": s.task_id, "task_version": s.task_version})
+        };
+        fan_out(app, &parties, partner::TASK_STOP, "", |p| {
+            let mut b = target(p);
+            b["status"] = json!(s.status.as_str());
+            b
+        })
+        .await;
+        let replies = fan_out(app, &parties, partner::TASK_RERUN, "", |p| {
+            let mut b = target(p);
+            b["new_version"] = json!(new_version);
+            b
+        })
+        .await;
+        if let Some((p, r)) = replies.iter().find(|(_, r)| !r.is_ok()) {
+            return Ok(Envelope::with_code(
+                RetCode::TaskUpdateFailed,
+                format!("rerun of {} refused by {p}: {}", s.task_name, r.message),
+            ));
+        }
+        let new = NewScheduleTask {
+            task_id: s.task_id.clone(),
+            task_name: s.task_name.clone(),
+            component: rows
+                .iter()
+                .find(|r| r.task_id == s.task_id)
+                .map(|r| r.component.clone())
+                .unwrap_or_default(),
+            version: new_version,
+            parties,
+            order: s.order,
+            deps: s.deps.clone(),
+            auto_retries: s.auto_retries,
+            sync_type: s.sync_type.clone(),
+        };
+        app.store
+            .add_schedule_task_version(&job_id, &new, app.now())
+            .await?;
+        rerun += 1;
+    }
+    if rerun == 0 {
+        return Ok(Envelope::ok());
+    }
+    app.store.clear_cancel_signal(&job_id, app.now()).await?;
+    if job.status.is_end() {
+        app.store.reopen_schedule_job(&job_id, app.now()).await?;
+        push_job_status(app, &job_id, &job.parties, JobStatus::Waiting).await;
+        app.emit(Event::Admission);
+    }
+    app.wake_job(&job_id);
+    tracing::info!(job_id = %job_id, tasks = rerun, "job rerun");
+    Ok(Envelope::ok())
+}

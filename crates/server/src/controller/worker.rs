@@ -1,0 +1,397 @@
+//! api-3: what task processes tell their own site (`api.md` §12, `execution.md` §5). Never
+//! authenticated; untyped failures become 5008 at the edge.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use ferroflow_core::status::TaskStatus;
+use ferroflow_wire::RetCode;
+use ferroflow_wire::worker::{self as wire, DataTableInfo};
+
+use super::{Error, Result};
+use crate::app::{App, Event};
+use crate::store::{MetricRow, ModelMetaRow, TableMetaRow, TaskFilter, TaskRow, TrackingRow};
+
+async fn task_of(app: &App, execution_id: &str) -> Result<TaskRow> {
+    app.store
+        .task_by_execution_id(execution_id)
+        .await?
+        .ok_or_else(|| Error::fate(RetCode::TaskNotFound, &[("execution_id", execution_id)]))
+}
+
+/// `/worker/task/status`: the task's own verdict. A worker that reports before it was marked
+/// running (or a failure of a task never marked running) still lands in a valid end status.
+pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()> {
+    let task = task_of(app, &req.execution_id).await?;
+    let to: TaskStatus = req.status.parse().map_err(|_| {
+        Error::with_message(
+            RetCode::InvalidParameter,
+            format!("unknown task status {:?}", req.status),
+        )
+    })?;
+    let key = task.key();
+    let error = req.error.as_deref().filter(|e| !e.is_empty());
+    let now = app.now();
+    if task.party_status == TaskStatus::Waiting && !TaskStatus::Waiting.can_become(to) {
+        app.store
+            .set_party_status(&key, TaskStatus::Running, None, now)
+            .await?;
+    }
+    let cas = app.store.set_party_status(&key, to, error, now).await?;
+    if cas.applied() {
+        tracing::info!(execution_id = %req.execution_id, status = %to, "task reported");
+    } else {
+        tracing::debug!(execution_id = %req.execution_id, status = %to, ?cas, "task report not applied");
+    }
+    app.emit(Event::Report);
+    Ok(())
+}
+
+/// A process ended. If it never reported, it failed: say how, with the end of its output.
+pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<()> {
+    let Some(task) = app.store.task_by_execution_id(&exit.execution_id).await? else {
+        return Ok(());
+    };
+    if task.party_status != TaskStatus::Running || task.run_pid != Some(exit.handle.pid) {
+        return Ok(());
+    }
+    let log = super::partner::stdout_file(app, &task);
+    let tail = tail_lines(&log, 20);
+    let mut msg = format!(
+        "task process ended without reporting its status ({})",
+        exit.describe()
+    );
+    if !tail.is_empty() {
+        msg.push_str("; last output:\n");
+        msg.push_str(&tail);
+    }
+    if app
+        .store
+        .set_party_status(&task.key(), TaskStatus::Failed, Some(&msg), app.now())
+        .await?
+        .applied()
+    {
+        tracing::warn!(execution_id = %exit.execution_id, "{}", exit.describe());
+        app.emit(Event::Report);
+    }
+    Ok(())
+}
+
+fn tail_lines(path: &std::path::Path, n: usize) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `/worker/data/tracking/save`: records an output and registers its table.
+pub async fn save_tracking(app: &App, req: &wire::DataTrackingSave) -> Result<()> {
+    let task = task_of(app, &req.execution_id).await?;
+    let now = app.now();
+    app.store
+        .save_tracking(
+            &TrackingRow {
+                job_id: task.job_id.to_string(),
+                task_id: task.task_id.to_string(),
+                task_version: i64::from(task.task_version),
+                task_name: task.task_name.to_string(),
+                role: task.role.to_string(),
+                party_id: task.party_id.to_string(),
+                output_key: req.output_key.clone(),
+                index: req.index,
+                uri: req.uri.clone(),
+                namespace: req.namespace.clone(),
+                name: req.name.clone(),
+            },
+            now,
+        )
+        .await?;
+    if !req.uri.is_empty() {
+        let engine = req.uri.split("://").next().unwrap_or("file").to_string();
+        let meta = TableMetaRow {
+            namespace: req.namespace.clone(),
+            name: req.name.clone(),
+            address: json!({"path": req.uri}),
+            engine,
+            options: json!({}),
+            partitions: req.partitions.unwrap_or(1),
+            delimiter: req
+                .meta_data
+                .get("delimiter")
+                .and_then(Value::as_str)
+                .unwrap_or(",")
+                .to_string(),
+            have_head: true,
+            extend_sid: false,
+            data_meta: Value::Object(req.meta_data.clone()),
+            count: req.overview.get("count").and_then(Value::as_i64),
+            part_of_data: req.overview.get("samples").cloned().unwrap_or(json!([])),
+            source: Value::Object(req.source.clone()),
+            data_type: req.data_type.clone(),
+            disable: false,
+            description: String::new(),
+            create_time: now,
+            update_time: now,
+        };
+        app.store.upsert_table_meta(&meta, now).await?;
+    }
+    Ok(())
+}
+
+fn table_info(t: &TableMetaRow, uri: Option<&str>) -> DataTableInfo {
+    let path = uri
+        .filter(|u| !u.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            t.address
+                .get("path")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    DataTableInfo {
+        namespace: t.namespace.clone(),
+        name: t.name.clone(),
+        count: t.count,
+        meta: t.data_meta.clone(),
+        engine: t.engine.clone(),
+        path,
+        source: t.source.clone(),
+        data_type: t.data_type.clone(),
+    }
+}
+
+/// `/worker/data/tracking/query`: by table, or by producer task (its latest version).
+pub async fn query_tracking(app: &App, q: &wire::DataTrackingQuery) -> Result<Vec<DataTableInfo>> {
+    if q.namespace.is_some() || q.name.is_some() {
+        let (ns, name) = (
+            q.namespace.clone().unwrap_or_default(),
+            q.name.clone().unwrap_or_default(),
+        );
+        let t = app.store.table_meta(&ns, &name).await?.ok_or_else(|| {
+            Error::fate(
+                RetCode::TableNotFound,
+                &[("namespace", &ns), ("name", &name)],
+            )
+        })?;
+        return Ok(vec![table_info(&t, None)]);
+    }
+    let filter = TaskFilter {
+        job_id: q.job_id.clone(),
+        role: q.role.clone(),
+        party_id: q.party_id.clone(),
+        task_name: q.task_name.clone(),
+        ..Default::default()
+    };
+    let task = app
+        .store
+        .query_tasks(&filter)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::fate(
+                RetCode::TaskNotFound,
+                &[
+                    ("job_id", q.job_id.as_deref().unwrap_or("")),
+                    ("role", q.role.as_deref().unwrap_or("")),
+                    ("party_id", q.party_id.as_deref().unwrap_or("")),
+                    ("task_name", q.task_name.as_deref().unwrap_or("")),
+                ],
+            )
+        })?;
+    let rows = app
+        .store
+        .tracking_of(
+            task.job_id.as_str(),
+            task.task_id.as_str(),
+            i64::from(task.task_version),
+            task.role.as_str(),
+            task.party_id.as_str(),
+            q.output_key.as_deref(),
+        )
+        .await?;
+    if rows.is_empty() {
+        return Err(Error::with_message(
+            RetCode::TaskNoFoundModelOutput,
+            "failed",
+        ));
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        match app.store.table_meta(&r.namespace, &r.name).await? {
+            Some(t) => out.push(table_info(&t, Some(&r.uri))),
+            None => out.push(DataTableInfo {
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+                count: None,
+                meta: json!({}),
+                engine: r.uri.split("://").next().unwrap_or_default().to_string(),
+                path: r.uri.clone(),
+                source: json!({}),
+                data_type: "data_unresolved".into(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// `{model_id}/{model_version}/{role}/{party_id}/{task_name}/{output_key}`.
+pub fn storage_key(
+    model_id: &str,
+    model_version: &str,
+    role: &str,
+    party_id: &str,
+    task_name: &str,
+    output_key: &str,
+) -> String {
+    format!("{model_id}/{model_version}/{role}/{party_id}/{task_name}/{output_key}")
+}
+
+/// Where a model archive lives: one file per task version, so reruns keep the old ones.
+pub fn model_path(app: &App, storage_key: &str, version: i64) -> PathBuf {
+    app.config
+        .model_dir()
+        .join(storage_key)
+        .join(format!("{version}.tar"))
+}
+
+/// `/worker/model/save`: stores the tar (atomically) and its metas.
+pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<()> {
+    let task = task_of(app, &req.execution_id).await?;
+    let key = storage_key(
+        &req.model_id,
+        &req.model_version,
+        task.role.as_str(),
+        task.party_id.as_str(),
+        task.task_name.as_str(),
+        &req.output_key,
+    );
+    let version = i64::from(task.task_version);
+    let metas = tar_metas(tar).map_err(|e| Error::Internal(format!("model archive: {e}")))?;
+    let path = model_path(app, &key, version);
+    write_atomically(&path, tar)
+        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+    let now = app.now();
+    app.store
+        .upsert_model_meta(
+            &ModelMetaRow {
+                storage_key: key,
+                task_version: version,
+                model_id: req.model_id.clone(),
+                model_version: req.model_version.clone(),
+                job_id: task.job_id.to_string(),
+                role: task.role.to_string(),
+                party_id: task.party_id.to_string(),
+                task_name: task.task_name.to_string(),
+                output_key: req.output_key.clone(),
+                type_name: req.type_name.clone(),
+                meta_data: Value::Array(metas),
+                storage_engine: "file".into(),
+                create_time: now,
+            },
+            now,
+        )
+        .await?;
+    Ok(())
+}
+
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The `*.meta.yaml` members of a model tar, as JSON.
+fn tar_metas(tar: &[u8]) -> std::io::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if name.ends_with(".meta.yaml") {
+            let mut text = String::new();
+            entry.read_to_string(&mut text)?;
+            if let Ok(v) = serde_yaml::from_str::<Value>(&text) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The stored models of a tar, by member name (metas excluded), JSON-decoded when possible.
+pub fn tar_models(tar: &[u8]) -> std::io::Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path()?.to_string_lossy().into_owned();
+        if name.ends_with(".meta.yaml") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes)?;
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+/// `/worker/model/download`: the newest archive stored under the key.
+pub async fn download_model(app: &App, q: &wire::ModelDownload) -> Result<(String, Vec<u8>)> {
+    let key = storage_key(
+        &q.model_id,
+        &q.model_version,
+        &q.role,
+        &q.party_id,
+        &q.task_name,
+        &q.output_key,
+    );
+    let meta = app
+        .store
+        .model_by_key(&key)
+        .await?
+        .ok_or_else(|| Error::Internal("No found model".into()))?;
+    let path = model_path(app, &key, meta.task_version);
+    let bytes =
+        std::fs::read(&path).map_err(|e| Error::Internal(format!("No found model: {e}")))?;
+    Ok((q.output_key.clone(), bytes))
+}
+
+/// `/worker/metric/save[/<execution_id>]`.
+pub async fn save_metrics(app: &App, req: &wire::MetricSave) -> Result<()> {
+    let execution_id = req.execution_id.clone().unwrap_or_default();
+    let task = task_of(app, &execution_id).await?;
+    if req.data.is_empty() {
+        return Err(Error::Internal("no metric data".into()));
+    }
+    let rows: Vec<MetricRow> = req
+        .data
+        .iter()
+        .map(|m| MetricRow {
+            job_id: task.job_id.to_string(),
+            role: task.role.to_string(),
+            party_id: task.party_id.to_string(),
+            task_name: task.task_name.to_string(),
+            task_id: task.task_id.to_string(),
+            task_version: i64::from(task.task_version),
+            name: m.name.clone(),
+            kind: m.kind.clone(),
+            groups: serde_json::to_value(&m.groups).unwrap_or(json!([])),
+            step_axis: m.step_axis.clone(),
+            data: m.data.clone(),
+        })
+        .collect();
+    app.store.insert_metrics(&rows, app.now()).await?;
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Reads a request into FATE's parameter locations (`api.md` §2).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::header;
+
+use ferroflow_wire::params::{Params, normalize_header};
+use ferroflow_wire::{Envelope, RetCode};
+
+use super::{ApiError, Reply};
+use crate::app::App;
+use crate::controller::Error;
+
+/// A request's parameters, its `file` part if any, and its URL (for worker error messages).
+pub struct Req {
+    pub params: Params,
+    pub file: Option<Bytes>,
+    pub url: String,
+}
+
+impl FromRequest<Arc<App>> for Req {
+    type Rejection = Reply;
+
+    async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let url = format!("{}{}", state.own_url, req.uri().path());
+        let mut params = Params::default();
+        if let Some(q) = req.uri().query() {
+            params.query =
+                serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default();
+        }
+        params.headers = req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((normalize_header(k.as_str()), v.to_str().ok()?.to_string())))
+            .collect();
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let mut file = None;
+        if mime == "multipart/form-data" {
+            let mut mp = Multipart::from_request(req, state)
+                .await
+                .map_err(|_| bad_request())?;
+            while let Ok(Some(field)) = mp.next_field().await {
+                let name = field.name().unwrap_or_default().to_string();
+                if field.file_name().is_some() {
+                    let bytes = field.bytes().await.map_err(|_| bad_request())?;
+                    if name == "file" {
+                        file = Some(bytes);
+                    }
+                    params.files.push(name);
+                } else {
+                    let text = field.text().await.map_err(|_| bad_request())?;
+                    params.form.push((name, text));
+                }
+            }
+        } else {
+            let body = Bytes::from_request(req, state)
+                .await
+                .map_err(|_| bad_request())?;
+            if is_json(&mime) {
+                if !body.iter().all(u8::is_ascii_whitespace) {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&body).map_err(|_| bad_request())?;
+                    params = Params {
+                        json: v.as_object().cloned().unwrap_or_default(),
+                        ..params
+                    };
+                }
+            } else if mime == "application/x-www-form-urlencoded" {
+                params.form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(Req { params, file, url })
+    }
+}
+
+fn is_json(mime: &str) -> bool {
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn bad_request() -> Reply {
+    Envelope::with_code(RetCode::ServerException, "<BadRequest '400: Bad Request'>").into()
+}
+
+impl Req {
+    /// Reads a typed request from the parameters.
+    pub fn parse<T: ferroflow_wire::FromParams>(&self) -> Result<T, ApiError> {
+        T::from_params(&self.params).map_err(|i| ApiError::from(Error::Invalid(i)))
+    }
+}

@@ -1,0 +1,228 @@
+//! The HTTP edge: FATE Flow 2.2's routes, envelopes and quirks, one module per FATE page.
+//! Handlers parse parameters, call one controller function and wrap its result; this is the
+//! only place where errors become return codes. The quirks (see `docs/compat.md`):
+//! - every answer is HTTP 200, errors carry a non-zero `code` (unknown route and wrong method
+//!   included, as FATE's generic handler answers them);
+//! - `//` in a path is merged and a trailing `/` ignored before routing (FATE's task client
+//!   calls `/v2//worker/...`; FATE answers 308, we route directly);
+//! - JSON bodies are read only with a JSON content type;
+//! - two output routes answer a bare object, downloads answer files.
+
+mod extract;
+mod job;
+mod output;
+mod partner;
+mod provider;
+mod scheduler;
+mod site;
+mod worker;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Request, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use ferroflow_wire::{Envelope, RetCode};
+
+use crate::app::App;
+use crate::controller::Error;
+
+pub use extract::Req;
+
+/// A handler's answer.
+pub enum Reply {
+    Envelope(Envelope),
+    /// A JSON object without the envelope (`/v2/output/data/table|display`).
+    Bare(Value),
+    File {
+        content_type: &'static str,
+        filename: String,
+        bytes: Vec<u8>,
+    },
+}
+
+impl From<Envelope> for Reply {
+    fn from(e: Envelope) -> Self {
+        Reply::Envelope(e)
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        match self {
+            Reply::Envelope(e) => json_response(&e.to_value()),
+            Reply::Bare(v) => json_response(&v),
+            Reply::File {
+                content_type,
+                filename,
+                bytes,
+            } => {
+                let mut r = (StatusCode::OK, bytes).into_response();
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+                {
+                    h.insert(header::CONTENT_DISPOSITION, v);
+                }
+                r
+            }
+        }
+    }
+}
+
+fn json_response(v: &Value) -> Response {
+    let mut body = serde_json::to_vec(v).unwrap_or_default();
+    body.push(b'\n');
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// A failed call, answered as FATE would: HTTP 200 and a code.
+pub struct ApiError {
+    error: Error,
+    /// Worker routes report untyped failures as 5008 with the request URL.
+    worker_url: Option<String>,
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            worker_url: None,
+        }
+    }
+}
+
+impl From<ferroflow_wire::Invalid> for ApiError {
+    fn from(i: ferroflow_wire::Invalid) -> Self {
+        Error::Invalid(i).into()
+    }
+}
+
+impl ApiError {
+    pub fn for_worker(self, url: &str) -> Self {
+        Self {
+            worker_url: Some(url.to_string()),
+            ..self
+        }
+    }
+
+    fn envelope(&self) -> Envelope {
+        match &self.error {
+            Error::Fate { code, message } => Envelope::with_code(*code, message.clone()),
+            Error::Invalid(i) => i.to_envelope(),
+            Error::Dag(d) => Envelope::with_code(RetCode::JobParamsError, d.to_string()),
+            Error::Store(e) => {
+                tracing::error!(error = %e, detail = ?e, "storage failure");
+                self.untyped("database error")
+            }
+            Error::Internal(m) => self.untyped(m),
+        }
+    }
+
+    fn untyped(&self, message: &str) -> Envelope {
+        match &self.worker_url {
+            Some(url) => Envelope::with_code(
+                RetCode::ComponentOutputException,
+                format!("Request uri {url} failed: {message}"),
+            ),
+            None => Envelope::with_code(RetCode::ServerException, message.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(&self.envelope().to_value())
+    }
+}
+
+pub type ApiResult = Result<Reply, ApiError>;
+
+pub fn ok(e: Envelope) -> ApiResult {
+    Ok(Reply::Envelope(e))
+}
+
+/// Every route of the site.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .merge(job::routes())
+        .merge(provider::routes())
+        .merge(site::routes())
+        .merge(output::routes())
+        .merge(partner::routes())
+        .merge(scheduler::routes())
+        .merge(worker::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(1 << 30))
+        .with_state(app)
+}
+
+async fn not_found() -> Reply {
+    Envelope::with_code(RetCode::ServerException, "<NotFound '404: Not Found'>").into()
+}
+
+async fn method_not_allowed() -> Reply {
+    Envelope::with_code(
+        RetCode::ServerException,
+        "<MethodNotAllowed '405: Method Not Allowed'>",
+    )
+    .into()
+}
+
+/// Merges repeated slashes and drops a trailing one, keeping the query.
+pub fn normalize_path<B>(mut req: Request<B>) -> Request<B> {
+    let path = req.uri().path();
+    if !(path.contains("//") || (path.len() > 1 && path.ends_with('/'))) {
+        return req;
+    }
+    let mut clean = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '/' && clean.ends_with('/') {
+            continue;
+        }
+        clean.push(c);
+    }
+    if clean.len() > 1 && clean.ends_with('/') {
+        clean.pop();
+    }
+    let pq = match req.uri().query() {
+        Some(q) => format!("{clean}?{q}"),
+        None => clean,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized() {
+        let n = |p: &str| {
+            normalize_path(Request::builder().uri(p).body(()).unwrap())
+                .uri()
+                .to_string()
+        };
+        assert_eq!(n("/v2//worker/task/status"), "/v2/worker/task/status");
+        assert_eq!(n("/v2/job/query/?job_id=1"), "/v2/job/query?job_id=1");
+        assert_eq!(n("/v2/job/query"), "/v2/job/query");
+        assert_eq!(n("/"), "/");
+    }
+}

@@ -1,0 +1,50 @@
+//! `/v2/output/*` (metrics and models so far).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde_json::json;
+
+use ferroflow_wire::Envelope;
+use ferroflow_wire::client::OutputTask;
+
+use super::{ApiResult, Reply, Req, ok};
+use crate::app::App;
+use crate::controller::output;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/v2/output/metric/query", get(metric_query))
+        .route("/v2/output/metric/key/query", get(metric_keys))
+        .route("/v2/output/model/query", get(model_query))
+        .route("/v2/output/model/download", get(model_download))
+}
+
+async fn metric_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_query(&req.params)?;
+    ok(Envelope::ok_data(json!(output::metrics(&app, &q).await?)))
+}
+
+async fn metric_keys(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_query(&req.params)?;
+    ok(Envelope::ok_data(json!(
+        output::metric_keys(&app, &q).await?
+    )))
+}
+
+async fn model_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_query(&req.params)?;
+    ok(Envelope::ok_data(output::models(&app, &q).await?))
+}
+
+async fn model_download(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_query(&req.params)?;
+    let (filename, bytes) = output::model_archive(&app, &q).await?;
+    Ok(Reply::File {
+        content_type: "application/x-tar",
+        filename,
+        bytes,
+    })
+}

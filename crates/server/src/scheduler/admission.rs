@@ -1,0 +1,182 @@
+//! Starting waiting jobs: highest priority first, then oldest. A job that cannot get its
+//! cores does not hold up jobs on other parties (upstream only ever tries the queue head,
+//! W-sched-2); jobs that need a party that just said "no cores" wait behind the earlier job
+//! instead of overtaking it, so a big job is not starved by small ones.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use ferroflow_core::id::Party;
+use ferroflow_core::status::JobStatus;
+use ferroflow_wire::{Envelope, RetCode, partner};
+
+use crate::app::App;
+use crate::controller::scheduler::{fan_out, push_job_status};
+use crate::federation::undelivered;
+use crate::store::{self, PartyUpdate, ScheduleJobRow};
+
+pub async fn run(app: &App) -> Result<(), store::Error> {
+    let mut full: BTreeSet<Party> = BTreeSet::new();
+    for job in app.store.schedule_jobs_in(JobStatus::Waiting).await? {
+        if job.cancel_signal {
+            cancel(app, &job).await?;
+            continue;
+        }
+        let reason = match admit(app, &job, &mut full).await? {
+            None => continue,
+            Some(reason) => reason,
+        };
+        if app
+            .store
+            .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
+            .await?
+        {
+            tracing::info!(job_id = %job.job_id, reason, "job waits");
+        }
+    }
+    Ok(())
+}
+
+/// Tries to start one job; the reason it waits otherwise.
+async fn admit(
+    app: &App,
+    job: &ScheduleJobRow,
+    full: &mut BTreeSet<Party>,
+) -> Result<Option<String>, store::Error> {
+    let parties = app.store.schedule_parties(&job.job_id).await?;
+    let unaware: Vec<Party> = parties
+        .iter()
+        .filter(|p| p.pushed_status.is_none())
+        .map(|p| p.party.clone())
+        .collect();
+    if !unaware.is_empty() {
+        push_job_status(app, &job.job_id, &unaware, JobStatus::Waiting).await;
+        let still: Vec<String> = app
+            .store
+            .schedule_parties(&job.job_id)
+            .await?
+            .into_iter()
+            .filter(|p| p.pushed_status.is_none())
+            .map(|p| {
+                format!(
+                    "{} unreachable: {}",
+                    p.party,
+                    p.last_error.unwrap_or_default()
+                )
+            })
+            .collect();
+        if !still.is_empty() {
+            return Ok(Some(still.join("; ")));
+        }
+    }
+    if let Some(p) = job.parties.iter().find(|p| full.contains(p)) {
+        return Ok(Some(format!("queued for cores on {p} behind earlier jobs")));
+    }
+
+    let replies = fan_out(
+        app,
+        &job.parties,
+        partner::JOB_RESOURCE_APPLY,
+        "",
+        |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+    )
+    .await;
+    let got: Vec<Party> = replies
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let refused: Vec<&(Party, Envelope)> = replies.iter().filter(|(_, r)| !r.is_ok()).collect();
+    if !refused.is_empty() {
+        // Give back what was taken: holding part of a job's cores while waiting for the rest
+        // could deadlock two jobs that each hold one party.
+        fan_out(
+            app,
+            &got,
+            partner::JOB_RESOURCE_RETURN,
+            "",
+            |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+        )
+        .await;
+        if let Some((p, r)) = refused
+            .iter()
+            .find(|(_, r)| r.ret_code() == Some(RetCode::JobResourceLimitExceeded))
+        {
+            let reason = format!("{p}: {}", r.message);
+            tracing::warn!(job_id = %job.job_id, reason, "job can never get its cores");
+            app.store
+                .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
+                .await?;
+            push_job_status(app, &job.job_id, &job.parties, JobStatus::Failed).await;
+            app.store
+                .set_schedule_job_status(&job.job_id, JobStatus::Failed, app.now())
+                .await?;
+            app.wake_job(&job.job_id);
+            return Ok(None);
+        }
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|(p, r)| {
+                if r.ret_code() == Some(RetCode::JobResourceException) {
+                    full.insert(p.clone());
+                    format!("no free cores on {p} ({})", r.message)
+                } else if undelivered(r) {
+                    format!("{p} unreachable: {}", r.message)
+                } else {
+                    format!("{p} refused its cores: {}", r.message)
+                }
+            })
+            .collect();
+        return Ok(Some(reasons.join("; ")));
+    }
+
+    let now = app.now();
+    for p in &job.parties {
+        let u = PartyUpdate {
+            resource_applied: Some(true),
+            ..Default::default()
+        };
+        app.store
+            .update_schedule_party(&job.job_id, p, &u, now)
+            .await?;
+    }
+    let started = fan_out(
+        app,
+        &job.parties,
+        partner::JOB_START,
+        "",
+        |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+    )
+    .await;
+    for (p, r) in &started {
+        if r.is_ok() {
+            let u = PartyUpdate {
+                started: Some(true),
+                pushed_status: Some(JobStatus::Running),
+                ..Default::default()
+            };
+            app.store
+                .update_schedule_party(&job.job_id, p, &u, app.now())
+                .await?;
+        }
+    }
+    app.store
+        .set_job_wait_reason(&job.job_id, None, app.now())
+        .await?;
+    app.store
+        .set_schedule_job_status(&job.job_id, JobStatus::Running, app.now())
+        .await?;
+    tracing::info!(job_id = %job.job_id, "job running");
+    app.wake_job(&job.job_id);
+    Ok(None)
+}
+
+async fn cancel(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
+    push_job_status(app, &job.job_id, &job.parties, JobStatus::Canceled).await;
+    app.store
+        .set_schedule_job_status(&job.job_id, JobStatus::Canceled, app.now())
+        .await?;
+    app.wake_job(&job.job_id);
+    Ok(())
+}

@@ -1,0 +1,512 @@
+//! One scheduling step for one job: load, decide, commit, act.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use ferroflow_core::id::{JobId, Party, TaskId, TaskKey, TaskName};
+use ferroflow_core::schedule::{self, JobView, TaskView};
+use ferroflow_core::status::{JobStatus, TaskStatus};
+use ferroflow_wire::partner::{self, Collected};
+use ferroflow_wire::{Envelope, RetCode};
+
+use crate::app::{App, Event};
+use crate::controller::scheduler::{fan_out, push_job_status};
+use crate::federation::undelivered;
+use crate::store::{self, PartyUpdate, ScheduleJobRow, ScheduleTaskRow, TaskStatusRow};
+
+pub async fn run(app: &App, job_id: &JobId) -> Result<(), store::Error> {
+    let Some(job) = app.store.schedule_job(job_id).await? else {
+        return Ok(());
+    };
+    match job.status {
+        // Creation in progress: the create request finishes it.
+        JobStatus::Ready => Ok(()),
+        JobStatus::Waiting => {
+            // Admission starts waiting jobs; a step only delivers what parties missed.
+            sync_parties(app, &job).await
+        }
+        JobStatus::Running => running(app, job).await,
+        _ => finish(app, &job).await,
+    }
+}
+
+/// The latest version of each task and its parties' rows.
+struct Tasks {
+    statuses: Vec<TaskStatusRow>,
+    rows: Vec<ScheduleTaskRow>,
+}
+
+impl Tasks {
+    async fn load(app: &App, job_id: &JobId) -> Result<Self, store::Error> {
+        let statuses = app.store.latest_task_statuses(job_id).await?;
+        let latest: HashMap<&TaskId, u32> = statuses
+            .iter()
+            .map(|s| (&s.task_id, s.task_version))
+            .collect();
+        let rows = app
+            .store
+            .schedule_tasks_of(job_id)
+            .await?
+            .into_iter()
+            .filter(|r| latest.get(&r.task_id) == Some(&r.task_version))
+            .collect();
+        Ok(Self { statuses, rows })
+    }
+
+    fn parties_of<'a>(
+        &'a self,
+        s: &'a TaskStatusRow,
+    ) -> impl Iterator<Item = &'a ScheduleTaskRow> + 'a {
+        self.rows.iter().filter(move |r| r.task_id == s.task_id)
+    }
+
+    fn by_name(&self, name: &TaskName) -> Option<&TaskStatusRow> {
+        self.statuses.iter().find(|s| &s.task_name == name)
+    }
+}
+
+fn key_of(r: &ScheduleTaskRow) -> TaskKey {
+    TaskKey {
+        job_id: r.job_id.clone(),
+        task_id: r.task_id.clone(),
+        task_version: r.task_version,
+        role: r.party.role,
+        party_id: r.party.party_id.clone(),
+    }
+}
+
+/// `T`: the body of a task command for one party.
+fn task_body(r: &ScheduleTaskRow) -> Value {
+    json!({
+        "job_id": r.job_id, "role": r.party.role, "party_id": r.party.party_id,
+        "task_id": r.task_id, "task_version": r.task_version,
+    })
+}
+
+async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
+    let mut tasks = Tasks::load(app, &job.job_id).await?;
+    if tasks.statuses.iter().any(|s| s.sync_type == "poll") {
+        collect(app, &mut tasks).await?;
+    }
+    let view = JobView {
+        status: job.status,
+        cancel_requested: job.cancel_signal,
+        progress: job.progress as u32,
+        tasks: tasks
+            .statuses
+            .iter()
+            .map(|s| TaskView {
+                name: s.task_name.clone(),
+                version: s.task_version,
+                status: s.status,
+                parties: tasks
+                    .parties_of(s)
+                    .map(|r| (r.party.clone(), r.status))
+                    .collect(),
+                deps: s.deps.clone(),
+                auto_retries: s.auto_retries.max(0) as u32,
+            })
+            .collect(),
+    };
+    let d = schedule::decide(&view);
+    let now = app.now();
+
+    // Commit the decision before acting on it.
+    for (name, status) in &d.task_status {
+        if let Some(s) = tasks.statuses.iter_mut().find(|s| &s.task_name == name)
+            && app
+                .store
+                .set_federated_task_status(&job.job_id, &s.task_id, s.task_version, *status, now)
+                .await?
+                .applied()
+        {
+            s.status = *status;
+        }
+    }
+    if let Some(p) = d.progress {
+        app.store
+            .set_schedule_job_progress(&job.job_id, i64::from(p), now)
+            .await?;
+    }
+
+    push_task_statuses(app, &tasks).await?;
+    for (name, status) in &d.stop {
+        if let Some(s) = tasks.by_name(name) {
+            let rows: Vec<&ScheduleTaskRow> = tasks.parties_of(s).collect();
+            stop_task(app, &rows, *status).await;
+        }
+    }
+    resend_starts(app, &tasks).await?;
+
+    let mut blocked = None;
+    for name in &d.ready {
+        let Some(s) = tasks.by_name(name) else {
+            continue;
+        };
+        let rows: Vec<ScheduleTaskRow> = tasks.parties_of(s).cloned().collect();
+        match start_task(app, s, &rows).await? {
+            Started::Yes => {}
+            Started::No(reason) => {
+                app.store
+                    .set_task_wait_reason(
+                        &job.job_id,
+                        &s.task_id,
+                        s.task_version,
+                        Some(&reason),
+                        app.now(),
+                    )
+                    .await?;
+                blocked = Some(reason);
+                break;
+            }
+        }
+    }
+    // Tasks that wait for their inputs say so.
+    for s in &tasks.statuses {
+        if s.status == TaskStatus::Waiting && !d.ready.contains(&s.task_name) {
+            let reason = waiting_for(&tasks, s, job.cancel_signal);
+            app.store
+                .set_task_wait_reason(
+                    &job.job_id,
+                    &s.task_id,
+                    s.task_version,
+                    Some(&reason),
+                    app.now(),
+                )
+                .await?;
+        }
+    }
+    if let Some(reason) = &blocked {
+        tracing::debug!(job_id = %job.job_id, reason, "task waits");
+    }
+
+    if let Some(status) = d.job_status {
+        if app
+            .store
+            .set_schedule_job_status(&job.job_id, status, app.now())
+            .await?
+            .applied()
+        {
+            tracing::info!(job_id = %job.job_id, status = %status, "job status");
+        }
+        if let Some(job) = app.store.schedule_job(&job.job_id).await? {
+            if job.status.is_end() {
+                return finish(app, &job).await;
+            }
+            return sync_parties(app, &job).await;
+        }
+    }
+    let job = app.store.schedule_job(&job.job_id).await?.unwrap_or(job);
+    sync_parties(app, &job).await
+}
+
+fn waiting_for(tasks: &Tasks, s: &TaskStatusRow, canceled: bool) -> String {
+    if canceled {
+        return "the job is being canceled".into();
+    }
+    let pending: Vec<String> = s
+        .deps
+        .iter()
+        .filter(|d| tasks.by_name(d).is_none_or(|t| !t.status.is_success()))
+        .map(|d| d.to_string())
+        .collect();
+    if pending.is_empty() {
+        "waiting for an earlier task to fail or finish".into()
+    } else {
+        format!("waiting for inputs from {}", pending.join(", "))
+    }
+}
+
+/// Poll mode: ask each party of every unfinished task for its party status.
+async fn collect(app: &App, tasks: &mut Tasks) -> Result<(), store::Error> {
+    let targets: Vec<ScheduleTaskRow> = tasks
+        .statuses
+        .iter()
+        .filter(|s| s.sync_type == "poll" && s.status == TaskStatus::Running)
+        .flat_map(|s| {
+            tasks
+                .parties_of(s)
+                .filter(|r| r.status.is_ongoing())
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let replies = futures::future::join_all(targets.iter().map(|r| async move {
+        (
+            r,
+            app.fed
+                .send(&r.party.party_id, partner::TASK_COLLECT, &task_body(r), "")
+                .await,
+        )
+    }))
+    .await;
+    for (r, reply) in replies {
+        if !reply.is_ok() {
+            continue;
+        }
+        let Some(c) = reply
+            .data
+            .and_then(|d| serde_json::from_value::<Collected>(d).ok())
+        else {
+            continue;
+        };
+        let Ok(status) = c.party_status.parse::<TaskStatus>() else {
+            continue;
+        };
+        if status != r.status
+            && app
+                .store
+                .set_schedule_task_status(&key_of(r), status, app.now())
+                .await?
+                .applied()
+        {
+            if let Some(row) = tasks
+                .rows
+                .iter_mut()
+                .find(|x| x.task_id == r.task_id && x.party == r.party)
+            {
+                row.status = status;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Delivers each task's federated status to the parties that have not acknowledged it.
+async fn push_task_statuses(app: &App, tasks: &Tasks) -> Result<(), store::Error> {
+    let mut sends = Vec::new();
+    for s in &tasks.statuses {
+        for r in tasks.parties_of(s) {
+            if r.pushed_status.unwrap_or(TaskStatus::Waiting) != s.status {
+                sends.push((r, s.status));
+            }
+        }
+    }
+    let replies = futures::future::join_all(sends.into_iter().map(|(r, status)| async move {
+        let mut body = task_body(r);
+        body["status"] = json!(status.as_str());
+        (
+            r,
+            status,
+            app.fed
+                .send(&r.party.party_id, partner::TASK_STATUS_UPDATE, &body, "")
+                .await,
+        )
+    }))
+    .await;
+    for (r, status, reply) in replies {
+        if !undelivered(&reply) {
+            app.store
+                .update_schedule_task(&key_of(r), Some(status), None, app.now())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// An ended task is stopped on every party: kills leftovers, lets parties clean up.
+async fn stop_task(app: &App, rows: &[&ScheduleTaskRow], status: TaskStatus) {
+    futures::future::join_all(rows.iter().map(|r| {
+        let mut body = task_body(r);
+        body["status"] = json!(status.as_str());
+        async move {
+            app.fed
+                .send(&r.party.party_id, partner::TASK_STOP, &body, "")
+                .await
+        }
+    }))
+    .await;
+}
+
+/// A running task whose start did not reach a party gets it again (starts are idempotent).
+async fn resend_starts(app: &App, tasks: &Tasks) -> Result<(), store::Error> {
+    let missing: Vec<&ScheduleTaskRow> = tasks
+        .statuses
+        .iter()
+        .filter(|s| s.status == TaskStatus::Running)
+        .flat_map(|s| {
+            tasks
+                .parties_of(s)
+                .filter(|r| !r.start_acked && r.status == TaskStatus::Waiting)
+        })
+        .collect();
+    for r in missing {
+        let reply = app
+            .fed
+            .send(&r.party.party_id, partner::TASK_START, &task_body(r), "")
+            .await;
+        if !undelivered(&reply) {
+            app.store
+                .update_schedule_task(&key_of(r), None, Some(true), app.now())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+enum Started {
+    Yes,
+    No(String),
+}
+
+/// Resources on every party, then `running` (durable, then pushed), then the start command.
+async fn start_task(
+    app: &App,
+    s: &TaskStatusRow,
+    rows: &[ScheduleTaskRow],
+) -> Result<Started, store::Error> {
+    let parties: Vec<Party> = rows.iter().map(|r| r.party.clone()).collect();
+    let body_of = |p: &Party| {
+        rows.iter()
+            .find(|r| &r.party == p)
+            .map(task_body)
+            .unwrap_or(Value::Null)
+    };
+    let applied = fan_out(app, &parties, partner::TASK_RESOURCE_APPLY, "", body_of).await;
+    let refused: Vec<&(Party, Envelope)> = applied.iter().filter(|(_, r)| !r.is_ok()).collect();
+    if !refused.is_empty() {
+        let got: Vec<Party> = applied
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(p, _)| p.clone())
+            .collect();
+        fan_out(app, &got, partner::TASK_RESOURCE_RETURN, "", body_of).await;
+        let reason = refused
+            .iter()
+            .map(|(p, r)| match r.ret_code() {
+                Some(RetCode::TaskResourceException) => {
+                    format!("no cores left in the job's budget on {p}")
+                }
+                Some(RetCode::FederatedError) => format!("{p} unreachable: {}", r.message),
+                _ => format!("{p} refused: {}", r.message),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Ok(Started::No(reason));
+    }
+    let now = app.now();
+    if !app
+        .store
+        .set_federated_task_status(
+            &s.job_id,
+            &s.task_id,
+            s.task_version,
+            TaskStatus::Running,
+            now,
+        )
+        .await?
+        .applied()
+    {
+        return Ok(Started::Yes);
+    }
+    let pushes = fan_out(app, &parties, partner::TASK_STATUS_UPDATE, "", |p| {
+        let mut b = body_of(p);
+        b["status"] = json!("running");
+        b
+    })
+    .await;
+    for (p, reply) in &pushes {
+        if let Some(r) = rows.iter().find(|r| &r.party == p)
+            && !undelivered(reply)
+        {
+            app.store
+                .update_schedule_task(&key_of(r), Some(TaskStatus::Running), None, app.now())
+                .await?;
+        }
+    }
+    let starts = fan_out(app, &parties, partner::TASK_START, "", body_of).await;
+    for (p, reply) in &starts {
+        let Some(r) = rows.iter().find(|r| &r.party == p) else {
+            continue;
+        };
+        if undelivered(reply) {
+            tracing::warn!(task = %s.task_name, party = %p, error = %reply.message, "start not delivered; will retry");
+            continue;
+        }
+        if !reply.is_ok() {
+            // The party answered: it recorded the failure and reports it like any other.
+            tracing::warn!(task = %s.task_name, party = %p, error = %reply.message, "start refused");
+        }
+        app.store
+            .update_schedule_task(&key_of(r), None, Some(true), app.now())
+            .await?;
+    }
+    tracing::info!(job_id = %s.job_id, task = %s.task_name, version = s.task_version, "task started");
+    Ok(Started::Yes)
+}
+
+/// Delivers the job's status and progress to every party that has not acknowledged them.
+pub(super) async fn sync_parties(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
+    let parties = app.store.schedule_parties(&job.job_id).await?;
+    let behind: Vec<Party> = parties
+        .iter()
+        .filter(|p| {
+            p.pushed_status.is_some_and(|s| s != job.status)
+                || (p.pushed_status.is_none() && job.status != JobStatus::Ready)
+        })
+        .map(|p| p.party.clone())
+        .collect();
+    if !behind.is_empty() {
+        push_job_status(app, &job.job_id, &behind, job.status).await;
+    }
+    let lagging: Vec<Party> = parties
+        .iter()
+        .filter(|p| p.pushed_progress < job.progress)
+        .map(|p| p.party.clone())
+        .collect();
+    if !lagging.is_empty() {
+        let replies = fan_out(app, &lagging, partner::JOB_UPDATE, "", |p| {
+            json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id, "progress": job.progress as f64})
+        })
+        .await;
+        for (p, r) in replies {
+            if !undelivered(&r) {
+                let u = PartyUpdate {
+                    pushed_progress: Some(job.progress),
+                    ..Default::default()
+                };
+                app.store
+                    .update_schedule_party(&job.job_id, &p, &u, app.now())
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An ended job: every party learns the final status, then is told to stop (which kills
+/// whatever still runs and returns the job's cores).
+async fn finish(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
+    sync_parties(app, job).await?;
+    let parties = app.store.schedule_parties(&job.job_id).await?;
+    let to_stop: Vec<Party> = parties
+        .iter()
+        .filter(|p| !p.stopped && p.pushed_status == Some(job.status))
+        .map(|p| p.party.clone())
+        .collect();
+    if to_stop.is_empty() {
+        return Ok(());
+    }
+    let stop_status = match job.status {
+        JobStatus::Success => "success",
+        s => s.as_str(),
+    };
+    let replies = fan_out(app, &to_stop, partner::JOB_STOP, "", |p| {
+        json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id, "stop_status": stop_status})
+    })
+    .await;
+    for (p, r) in replies {
+        if !undelivered(&r) {
+            let u = PartyUpdate {
+                stopped: Some(true),
+                ..Default::default()
+            };
+            app.store
+                .update_schedule_party(&job.job_id, &p, &u, app.now())
+                .await?;
+        }
+    }
+    app.emit(Event::Admission);
+    Ok(())
+}

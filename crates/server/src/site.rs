@@ -1,0 +1,212 @@
+//! A running site: the store, the HTTP server, the scheduler loop and the exit watcher, started
+//! on a listener the caller bound (so tests bind port 0) and stopped by [`Site::shutdown`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::app::{App, Event};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::controller::provider::{self, Builtin};
+use crate::controller::worker;
+use crate::launcher::{Exits, Launcher, ProcessLauncher};
+use crate::scheduler::Scheduler;
+use crate::store::{self, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot prepare {path}")]
+    Dir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database")]
+    Store(#[from] store::Error),
+    #[error("cannot register the built-in providers: {0}")]
+    Builtins(String),
+    #[error("listener")]
+    Listener(#[source] std::io::Error),
+}
+
+/// What a site is made of; defaults are the real parts.
+pub struct Options {
+    pub config: Config,
+    /// The launcher and its exit channel; a local-process launcher when `None`.
+    pub launcher: Option<(Arc<dyn Launcher>, Exits)>,
+    pub clock: Option<Arc<dyn Clock>>,
+    pub builtins: Vec<Builtin>,
+}
+
+impl Options {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            launcher: None,
+            clock: None,
+            builtins: Vec::new(),
+        }
+    }
+}
+
+pub struct Site {
+    pub app: Arc<App>,
+    /// `http://host:port`, the base this site answers on.
+    pub url: String,
+    pub addr: SocketAddr,
+    scheduler: Arc<Scheduler>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site").field("url", &self.url).finish()
+    }
+}
+
+impl Site {
+    pub async fn start(opts: Options, listener: TcpListener) -> Result<Site, Error> {
+        let Options {
+            mut config,
+            launcher,
+            clock,
+            builtins,
+        } = opts;
+        let addr = listener.local_addr().map_err(Error::Listener)?;
+        config.http_port = addr.port();
+        let ip = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        if config.host == "0.0.0.0" {
+            config.host = ip.clone();
+        }
+        let url = format!("http://{ip}:{}", addr.port());
+        for dir in [
+            config.data_dir.clone(),
+            config.jobs_dir(),
+            config.logs_dir(),
+            config.model_dir(),
+            config.standalone_data_dir(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Dir {
+                path: dir.clone(),
+                source,
+            })?;
+        }
+        let store = Store::open(&config.database_url).await?;
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        store
+            .register_engine(
+                &config.engines.computing,
+                config.computing_cores,
+                clock.now_ms(),
+            )
+            .await?;
+        let (launcher, exits) = match launcher {
+            Some(l) => l,
+            None => {
+                let (l, exits) = ProcessLauncher::new();
+                (Arc::new(l) as Arc<dyn Launcher>, exits)
+            }
+        };
+        let autostart = config.scheduler.autostart;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let app = Arc::new(App::new(
+            config,
+            store,
+            launcher,
+            clock,
+            url.clone(),
+            events_tx,
+        ));
+        provider::register_builtins(&app, &builtins)
+            .await
+            .map_err(|e| Error::Builtins(e.to_string()))?;
+
+        let (shutdown, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let svc = tower::ServiceBuilder::new()
+            .map_request(crate::http::normalize_path::<axum::body::Body>)
+            .service(crate::http::router(app.clone()));
+        let stop = wait_for(shutdown.subscribe());
+        tasks.push(tokio::spawn(async move {
+            let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(svc);
+            if let Err(e) = axum::serve(listener, make)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        }));
+        let scheduler = Arc::new(Scheduler::new(app.clone(), events_rx));
+        if autostart {
+            let s = scheduler.clone();
+            let stop = wait_for(shutdown.subscribe());
+            tasks.push(tokio::spawn(async move { s.run(stop).await }));
+        }
+        tasks.push(tokio::spawn(watch_exits(
+            app.clone(),
+            exits,
+            shutdown.subscribe(),
+        )));
+        // Pick up where a previous run left off: queued jobs, undelivered reports.
+        app.emit(Event::Admission);
+        app.emit(Event::Report);
+        tracing::info!(url, party_id = %app.config.party_id, "site started");
+        Ok(Site {
+            app,
+            url,
+            addr,
+            scheduler,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// One scheduler pass over everything pending and every unsettled job (for tests that
+    /// drive the scheduler themselves).
+    pub async fn tick(&self) {
+        self.scheduler.tick(true).await;
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.app.store.close().await;
+    }
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn watch_exits(app: Arc<App>, mut exits: Exits, stop: watch::Receiver<bool>) {
+    let stop = wait_for(stop);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            e = exits.recv() => match e {
+                Some(exit) => {
+                    if let Err(e) = worker::process_exited(&app, &exit).await {
+                        tracing::error!(error = %e, "cannot record a task exit");
+                    }
+                }
+                None => return,
+            },
+        }
+    }
+}
