@@ -36,9 +36,9 @@ impl Client {
             .query(query)
             .send()
             .await?;
-        Ok(r.json::<Envelope>()
+        r.json::<Envelope>()
             .await
-            .with_context(|| format!("GET {path}"))?)
+            .with_context(|| format!("GET {path}"))
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Envelope> {
@@ -48,9 +48,9 @@ impl Client {
             .json(body)
             .send()
             .await?;
-        Ok(r.json::<Envelope>()
+        r.json::<Envelope>()
             .await
-            .with_context(|| format!("POST {path}"))?)
+            .with_context(|| format!("POST {path}"))
     }
 
     /// Submits a DAG schema; returns the job id.

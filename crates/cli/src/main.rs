@@ -5,10 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod client;
-mod component;
-mod demo;
-mod serve;
+use ferroflow::{component, demo, serve};
 
 #[derive(Parser)]
 #[command(
@@ -71,17 +68,4 @@ fn init_logging(default: &str) {
         .with_env_filter(filter)
         .with_target(false)
         .try_init();
-}
-
-/// The providers every site registers at start: the demo components, run by this binary.
-pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {
-    let exe = std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "ferroflow".into());
-    vec![ferroflow_server::controller::provider::Builtin {
-        name: "demo".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        entrypoint: vec![exe, "component".into(), "execute".into()],
-        components: component::names().iter().map(|s| s.to_string()).collect(),
-    }]
 }

@@ -310,6 +310,23 @@ impl DagSchema {
         })
     }
 
+    /// The `dag_schema` of a `/v2/job/submit` body, read from the body's text so that keys
+    /// repeated in the document (two tasks of one name) are seen, not silently merged.
+    pub fn from_submit_body(body: &[u8]) -> Result<Option<Self>, ShapeError> {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default)]
+            dag_schema: Option<DagSchema>,
+        }
+        let mut de = serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize::<_, Body>(&mut de)
+            .map(|b| b.dag_schema)
+            .map_err(|e| ShapeError {
+                path: e.path().to_string(),
+                reason: e.inner().to_string(),
+            })
+    }
+
     /// A DAG file in YAML or JSON (JSON is YAML).
     pub fn from_yaml(text: &str) -> Result<Self, ShapeError> {
         let de = serde_yaml::Deserializer::from_str(text);
@@ -425,5 +442,17 @@ mod tests {
     fn kind_defaults_to_fate_on_forward() {
         let d = DagSchema::from_value(json!({"dag": {}, "schema_version": "2"})).unwrap();
         assert_eq!(d.to_value()["kind"], "fate");
+    }
+}
+
+#[cfg(test)]
+mod submit_tests {
+    use super::*;
+
+    #[test]
+    fn repeated_task_names_survive_to_the_validator() {
+        let body = br#"{"dag_schema": {"schema_version": "2", "dag": {"tasks": {"a": {"component_ref": "x"}, "a": {"component_ref": "y"}}}}}"#;
+        let d = DagSchema::from_submit_body(body).unwrap().unwrap();
+        assert_eq!(d.dag.unwrap().tasks.unwrap().len(), 2);
     }
 }

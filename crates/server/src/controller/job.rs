@@ -9,6 +9,7 @@ use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::client::{
     self as wire, JobListQuery, JobQuery, NotesAdd, TaskListQuery, TaskQuery,
 };
+use ferroflow_wire::dag::ShapeError;
 use ferroflow_wire::records::{JobRecord, TaskRecord};
 use ferroflow_wire::task_config::InputArtifacts;
 use ferroflow_wire::{Envelope, RetCode, scheduler as sched};
@@ -21,8 +22,8 @@ use crate::store::{JobFilter, JobListFilter, JobRow, TaskFilter, TaskRow};
 /// `/v2/job/submit`: fill the initiator's defaults, validate everything this site can check
 /// (the DAG itself, and providers and components of the parties it serves), then ask the
 /// scheduler to create the job. The scheduler's answer is the answer.
-pub async fn submit(app: &App, req: wire::JobSubmit) -> Result<Envelope> {
-    let mut schema = DagSchema::from_value(req.dag_schema)
+pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<Envelope> {
+    let mut schema = schema
         .map_err(|e| Error::with_message(RetCode::JobParamsError, format!("invalid DAG: {e}")))?;
     let own = app.config.party_id.clone();
     {

@@ -278,9 +278,9 @@ pub async fn return_job_resource(app: &App, target: &JobTarget) -> Result<()> {
     if app.store.job(&key).await?.is_none() {
         return Err(Error::job_not_found(key.job_id.as_str()));
     }
-    if app.store.return_job_resource(&key, app.now()).await? {
-        app.emit(Event::Admission);
-    }
+    // A returned job is a rolled-back admission: no new room for anyone, so no event (one
+    // would make admission retry the same job at once, forever).
+    app.store.return_job_resource(&key, app.now()).await?;
     Ok(())
 }
 

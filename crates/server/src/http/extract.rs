@@ -18,6 +18,8 @@ pub struct Req {
     pub params: Params,
     pub file: Option<Bytes>,
     pub url: String,
+    /// The JSON body as sent, for readers that must see it before it becomes a map.
+    pub raw_json: Option<Bytes>,
 }
 
 impl FromRequest<Arc<App>> for Req {
@@ -48,6 +50,7 @@ impl FromRequest<Arc<App>> for Req {
             .trim()
             .to_string();
         let mut file = None;
+        let mut raw_json = None;
         if mime == "multipart/form-data" {
             let mut mp = Multipart::from_request(req, state)
                 .await
@@ -77,13 +80,19 @@ impl FromRequest<Arc<App>> for Req {
                         json: v.as_object().cloned().unwrap_or_default(),
                         ..params
                     };
+                    raw_json = Some(body);
                 }
             } else if mime == "application/x-www-form-urlencoded" {
                 params.form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
                     .unwrap_or_default();
             }
         }
-        Ok(Req { params, file, url })
+        Ok(Req {
+            params,
+            file,
+            url,
+            raw_json,
+        })
     }
 }
 

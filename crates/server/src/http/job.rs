@@ -11,6 +11,7 @@ use ferroflow_wire::Envelope;
 use ferroflow_wire::client::{
     JobIdBody, JobListQuery, JobPartyQuery, JobQuery, JobSubmit, NotesAdd, TaskListQuery, TaskQuery,
 };
+use ferroflow_wire::dag::DagSchema;
 
 use super::{ApiResult, Req, ok};
 use crate::app::App;
@@ -32,7 +33,11 @@ pub fn routes() -> Router<Arc<App>> {
 
 async fn submit(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r: JobSubmit = req.parse()?;
-    ok(job::submit(&app, r).await?)
+    let schema = match &req.raw_json {
+        Some(raw) => DagSchema::from_submit_body(raw).map(Option::unwrap_or_default),
+        None => DagSchema::from_value(r.dag_schema),
+    };
+    ok(job::submit(&app, schema).await?)
 }
 
 async fn query(State(app): State<Arc<App>>, req: Req) -> ApiResult {

@@ -260,14 +260,12 @@ async fn collect(app: &App, tasks: &mut Tasks) -> Result<(), store::Error> {
                 .set_schedule_task_status(&key_of(r), status, app.now())
                 .await?
                 .applied()
-        {
-            if let Some(row) = tasks
+            && let Some(row) = tasks
                 .rows
                 .iter_mut()
                 .find(|x| x.task_id == r.task_id && x.party == r.party)
-            {
-                row.status = status;
-            }
+        {
+            row.status = status;
         }
     }
     Ok(())

@@ -1,0 +1,294 @@
+//! FATE's HTTP conventions on a real listener: codes, envelopes, quirks, validation.
+
+use serde_json::{Value, json};
+
+use super::support::{SiteSpec, TestSite, sleep_dag};
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_200_with_6000() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let r = site
+        .http
+        .get(format!("{}/v2/nothing/here", site.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"code": 6000, "message": "<NotFound '404: Not Found'>"})
+    );
+    let r = site
+        .http
+        .get(format!("{}/v2/job/submit", site.url()))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"code": 6000, "message": "<MethodNotAllowed '405: Method Not Allowed'>"})
+    );
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn json_is_read_only_with_a_json_content_type() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let r = site
+        .http
+        .post(format!("{}/v2/job/stop", site.url()))
+        .header("content-type", "text/plain")
+        .body(r#"{"job_id": "1"}"#)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"code": 5001, "message": "Invalid request.", "data": {"json": {"job_id": ["Missing data for required field."]}}})
+    );
+    let r = site
+        .http
+        .post(format!("{}/v2/job/stop", site.url()))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"code": 6000, "message": "<BadRequest '400: Bad Request'>"})
+    );
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn double_slashes_and_trailing_slashes_reach_the_route() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    for path in ["/v2//job/query", "/v2/job/query/", "/v2//job//query/"] {
+        let r = site
+            .http
+            .get(format!("{}{path}?job_id=1", site.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["code"], 1001, "{path}: {v}");
+        assert_eq!(v["message"], "No found job: job_id[1]");
+    }
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn queries_without_filters_find_nothing() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    assert_eq!(site.get("/v2/job/query", &[]).await.code, 1001);
+    assert_eq!(site.get("/v2/job/task/query", &[]).await.code, 2000);
+    let e = site.get("/v2/provider/query", &[]).await;
+    assert_eq!((e.code, e.data), (0, Some(json!([]))));
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn standalone_sites_say_so() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let e = site.get("/v2/site/info/query", &[]).await;
+    assert_eq!((e.code, e.message.as_str()), (3000, "Site is standalone"));
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn providers_register_query_and_delete() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let e = site.get("/v2/provider/query", &[("name", "demo")]).await;
+    let data = e.data.unwrap();
+    assert_eq!(data[0]["provider_name"], "demo:0.1.0@local");
+
+    let reg = json!({"name": "algo", "device": "docker", "version": "1.0", "metadata": {"base_url": "", "image": "algo:1.0"}});
+    let e = site.post("/v2/provider/register", reg.clone()).await;
+    assert_eq!((e.code, e.message.as_str()), (0, "create success"));
+    let e = site.post("/v2/provider/register", reg).await;
+    assert_eq!(e.message, "update success");
+    let e = site
+        .post(
+            "/v2/provider/register",
+            json!({"name": "x", "device": "gpu", "version": "1", "metadata": {}}),
+        )
+        .await;
+    assert_eq!(e.code, 4001);
+    let e = site.post("/v2/provider/register", json!({"name": "x", "device": "local", "version": "1", "metadata": {"path": "/no/such/dir"}})).await;
+    assert_eq!(e.code, 8001);
+    let e = site
+        .post(
+            "/v2/provider/register",
+            json!({"name": "x", "device": "local"}),
+        )
+        .await;
+    assert_eq!(
+        e.data.unwrap(),
+        json!({"json": {"version": ["Missing data for required field."]}})
+    );
+
+    let e = site
+        .get(
+            "/v2/provider/query",
+            &[("provider_name", "algo:1.0@docker")],
+        )
+        .await;
+    assert_eq!(e.data.unwrap()[0]["metadata"]["image"], "algo:1.0");
+    assert_eq!(
+        site.post("/v2/provider/delete", json!({"name": "algo"}))
+            .await
+            .data,
+        Some(json!(true))
+    );
+    assert_eq!(
+        site.get("/v2/provider/query", &[("name", "algo")])
+            .await
+            .data,
+        Some(json!([]))
+    );
+    site.stop().await;
+}
+
+/// Each invalid DAG is refused with 1000 and a message naming the problem, and nothing is
+/// created: the job table stays empty.
+#[tokio::test]
+async fn invalid_dags_are_refused_before_anything_is_created() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let base = || {
+        sleep_dag(
+            &[("a", "demo_sleep", &[]), ("b", "demo_sleep", &["a"])],
+            json!({}),
+        )
+    };
+    let mut cases: Vec<(&str, Value, Vec<&str>)> = Vec::new();
+
+    let mut cycle = base();
+    cycle["dag"]["tasks"]["a"]["inputs"] = json!({"data": {"input_data": {"task_output_artifact": {"producer_task": "b", "output_artifact_key": "output_data"}}}});
+    cases.push(("cycle", cycle, vec!["cycle", "a -> b -> a"]));
+
+    let mut unknown = base();
+    unknown["dag"]["tasks"]["b"]["inputs"]["data"]["input_data"]["task_output_artifact"][0]["producer_task"] =
+        json!("nope");
+    cases.push(("unknown producer", unknown, vec!["dag.tasks.b", "nope"]));
+
+    let mut undeclared = base();
+    undeclared["dag"]["tasks"]["a"]["parties"] = json!([{"role": "arbiter", "party_id": ["9999"]}]);
+    cases.push((
+        "undeclared party",
+        undeclared,
+        vec!["dag.tasks.a", "arbiter"],
+    ));
+
+    let mut bad_role = base();
+    bad_role["dag"]["parties"][1]["role"] = json!("watcher");
+    cases.push(("unknown role", bad_role, vec!["watcher"]));
+
+    let mut provider = base();
+    provider["dag"]["conf"]["task"]["provider"] = json!("nosuch:1.0@local");
+    cases.push(("unknown provider", provider, vec!["nosuch:1.0@local"]));
+
+    let mut component = base();
+    component["dag"]["tasks"]["a"]["component_ref"] = json!("psi");
+    cases.push(("unknown component", component, vec!["dag.tasks.a", "psi"]));
+
+    let mut missing = base();
+    missing["dag"]["tasks"]["a"]
+        .as_object_mut()
+        .unwrap()
+        .remove("component_ref");
+    missing["dag"]["tasks"]["b"]
+        .as_object_mut()
+        .unwrap()
+        .remove("component_ref");
+    cases.push((
+        "missing fields, all reported",
+        missing,
+        vec!["dag.tasks.a", "dag.tasks.b", "component_ref"],
+    ));
+
+    let dup = r#"{"dag_schema": {"schema_version": "2.2.0", "dag": {
+        "parties": [{"role": "guest", "party_id": ["9999"]}], "stage": "default",
+        "conf": {"task": {"provider": "demo:0.1.0@local"}},
+        "tasks": {"a": {"component_ref": "demo_sleep"}, "a": {"component_ref": "demo_sleep"}}}}}"#;
+
+    for (what, dag, needles) in cases {
+        let e = site
+            .post("/v2/job/submit", json!({"dag_schema": dag}))
+            .await;
+        assert_eq!(e.code, 1000, "{what}: {}", e.message);
+        for n in needles {
+            assert!(
+                e.message.contains(n),
+                "{what}: {n:?} not in {:?}",
+                e.message
+            );
+        }
+    }
+    let r = site
+        .http
+        .post(format!("{}/v2/job/submit", site.url()))
+        .header("content-type", "application/json")
+        .body(dup)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], 1000, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("dag.tasks.a: task name appears more than once"),
+        "{v}"
+    );
+
+    let e = site.get("/v2/job/list/query", &[]).await;
+    assert_eq!(e.data.unwrap()["count"], 0, "no job row anywhere");
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn list_and_notes_and_dependency() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let job = site
+        .submit(sleep_dag(
+            &[("a", "demo_sleep", &[]), ("b", "demo_sleep", &["a"])],
+            json!({}),
+        ))
+        .await;
+    let e = site.get("/v2/job/list/query", &[("limit", "1")]).await;
+    let data = e.data.unwrap();
+    assert_eq!(data["count"], 2, "one row per party");
+    assert_eq!(data["data"].as_array().unwrap().len(), 1);
+    assert!(data["data"][0]["partners"].is_array());
+
+    let e = site
+        .post(
+            "/v2/job/notes/add",
+            json!({"job_id": job, "role": "guest", "party_id": "9999", "notes": "hello"}),
+        )
+        .await;
+    assert_eq!(e.code, 0);
+    let e = site
+        .get("/v2/job/query", &[("job_id", &job), ("role", "guest")])
+        .await;
+    assert_eq!(e.data.unwrap()[0]["description"], "hello");
+
+    let e = site
+        .get(
+            "/v2/job/dag/dependency",
+            &[("job_id", &job), ("role", "guest"), ("party_id", "9999")],
+        )
+        .await;
+    let d = e.data.unwrap();
+    assert_eq!(d["component_list"], json!(["a", "b"]));
+    assert_eq!(d["dependencies"]["a"], json!([{"up_output_info": []}]));
+    assert_eq!(d["dependencies"]["b"][0]["component_name"], "a");
+    site.stop().await;
+}

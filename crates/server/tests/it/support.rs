@@ -1,0 +1,337 @@
+//! Test harness: sites in this process on 127.0.0.1:0, each in its own temp dir with its own
+//! SQLite database, with a fake launcher whose "processes" the test finishes through the real
+//! worker API, and a scheduler the test ticks explicitly.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use ferroflow_server::config::Config;
+use ferroflow_server::controller::provider::Builtin;
+use ferroflow_server::launcher::{Error, Exit, Handle, Launcher, Spec};
+use ferroflow_server::{Options, Site};
+use ferroflow_wire::Envelope;
+
+/// Records launches; a launched task "runs" until the test reports for it or kills it.
+pub struct FakeLauncher {
+    next_pid: AtomicI64,
+    launched: Mutex<Vec<(Spec, Handle)>>,
+    alive: Mutex<Vec<i64>>,
+    exits: mpsc::UnboundedSender<Exit>,
+}
+
+impl FakeLauncher {
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<Exit>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let l = Arc::new(Self {
+            next_pid: AtomicI64::new(1_000_000),
+            launched: Mutex::new(Vec::new()),
+            alive: Mutex::new(Vec::new()),
+            exits: tx,
+        });
+        (l, rx)
+    }
+
+    /// Execution ids launched so far, in order.
+    pub fn launched(&self) -> Vec<String> {
+        self.launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, _)| s.execution_id.clone())
+            .collect()
+    }
+
+    pub fn spec(&self, execution_id: &str) -> Option<Spec> {
+        self.launched
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s.execution_id == execution_id)
+            .map(|(s, _)| s.clone())
+    }
+
+    pub fn alive_count(&self) -> usize {
+        self.alive.lock().unwrap().len()
+    }
+
+    /// Ends a task's process as if it exited on its own (without reporting).
+    pub fn exit(&self, execution_id: &str, code: i32) {
+        let l = self.launched.lock().unwrap();
+        let (spec, h) = l
+            .iter()
+            .find(|(s, _)| s.execution_id == execution_id)
+            .expect("launched");
+        self.alive.lock().unwrap().retain(|p| *p != h.pid);
+        let _ = self.exits.send(Exit {
+            execution_id: spec.execution_id.clone(),
+            handle: h.clone(),
+            code: Some(code),
+            signal: None,
+        });
+    }
+}
+
+impl Launcher for FakeLauncher {
+    fn launch(&self, spec: Spec) -> BoxFuture<'_, Result<Handle, Error>> {
+        let pid = self.next_pid.fetch_add(1, Ordering::SeqCst);
+        let h = Handle {
+            pid,
+            start_ticks: 1,
+        };
+        self.launched.lock().unwrap().push((spec, h.clone()));
+        self.alive.lock().unwrap().push(pid);
+        async move { Ok(h) }.boxed()
+    }
+
+    fn kill(&self, handle: &Handle) -> BoxFuture<'_, Result<(), Error>> {
+        let was = {
+            let mut a = self.alive.lock().unwrap();
+            let was = a.contains(&handle.pid);
+            a.retain(|p| *p != handle.pid);
+            was
+        };
+        if was {
+            let id = self
+                .launched
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, h)| h.pid == handle.pid)
+                .map(|(s, _)| s.execution_id.clone())
+                .unwrap_or_default();
+            let _ = self.exits.send(Exit {
+                execution_id: id,
+                handle: handle.clone(),
+                code: None,
+                signal: Some(9),
+            });
+        }
+        async { Ok(()) }.boxed()
+    }
+
+    fn is_alive(&self, handle: &Handle) -> BoxFuture<'_, bool> {
+        let alive = self.alive.lock().unwrap().contains(&handle.pid);
+        async move { alive }.boxed()
+    }
+}
+
+pub struct TestSite {
+    pub site: Site,
+    pub launcher: Arc<FakeLauncher>,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// The demo provider's components, registered under a fake entry point.
+pub fn demo_builtin() -> Builtin {
+    Builtin {
+        name: "demo".into(),
+        version: "0.1.0".into(),
+        entrypoint: vec!["/bin/true".into()],
+        components: [
+            "demo_reader",
+            "demo_transform",
+            "demo_train",
+            "demo_sleep",
+            "demo_fail",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    }
+}
+
+pub struct SiteSpec {
+    pub party_id: &'static str,
+    pub routes: BTreeMap<String, String>,
+    pub autostart: bool,
+    pub cores: Option<i64>,
+}
+
+impl SiteSpec {
+    pub fn standalone() -> Self {
+        Self {
+            party_id: "9999",
+            routes: BTreeMap::new(),
+            autostart: false,
+            cores: None,
+        }
+    }
+}
+
+impl TestSite {
+    pub async fn start(spec: SiteSpec) -> TestSite {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(spec, dir, listener).await
+    }
+
+    pub async fn start_on(
+        spec: SiteSpec,
+        dir: tempfile::TempDir,
+        listener: tokio::net::TcpListener,
+    ) -> TestSite {
+        let mut config = Config::for_test(spec.party_id, dir.path());
+        config.scheduler.autostart = spec.autostart;
+        config.routes = spec
+            .routes
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect();
+        if let Some(c) = spec.cores {
+            config.computing_cores = c;
+        }
+        let (launcher, exits) = FakeLauncher::new();
+        let mut opts = Options::new(config);
+        opts.launcher = Some((launcher.clone() as Arc<dyn Launcher>, exits));
+        opts.builtins = vec![demo_builtin()];
+        let site = Site::start(opts, listener).await.unwrap();
+        TestSite {
+            site,
+            launcher,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.site.url
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Envelope {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Envelope {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url()))
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn tick(&self) {
+        self.site.tick().await;
+    }
+
+    pub async fn submit(&self, dag: Value) -> String {
+        let e = self
+            .post("/v2/job/submit", json!({ "dag_schema": dag }))
+            .await;
+        assert_eq!(e.code, 0, "submit: {}", e.message);
+        e.job_id.expect("job id")
+    }
+
+    /// The task rows of a job, as `(task_name, role, party_id) -> record`.
+    pub async fn tasks(&self, job_id: &str) -> BTreeMap<(String, String, String), Value> {
+        let e = self.get("/v2/job/task/query", &[("job_id", job_id)]).await;
+        assert_eq!(e.code, 0, "{}", e.message);
+        e.data
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let s = |k: &str| t[k].as_str().unwrap().to_string();
+                ((s("task_name"), s("role"), s("party_id")), t.clone())
+            })
+            .collect()
+    }
+
+    pub async fn job_statuses(&self, job_id: &str) -> Vec<(String, String, String)> {
+        let e = self.get("/v2/job/query", &[("job_id", job_id)]).await;
+        assert_eq!(e.code, 0, "{}", e.message);
+        e.data
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| {
+                let s = |k: &str| j[k].as_str().unwrap().to_string();
+                (s("role"), s("party_id"), s("status"))
+            })
+            .collect()
+    }
+
+    /// Reports a launched task's result through the worker API, as its process would.
+    pub async fn report(&self, execution_id: &str, status: &str, error: &str) {
+        let e = self
+            .post(
+                "/v2//worker/task/status",
+                json!({"execution_id": execution_id, "status": status, "error": error}),
+            )
+            .await;
+        assert_eq!(e.code, 0, "{}", e.message);
+    }
+
+    pub async fn stop(self) {
+        self.site.shutdown().await;
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("not reached within {deadline:?}: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A DAG of `demo_sleep`/`demo_fail` tasks over guest 9999 and host 10000, given as
+/// `(name, component, producers)`.
+pub fn sleep_dag(tasks: &[(&str, &str, &[&str])], conf: Value) -> Value {
+    let mut ts = serde_json::Map::new();
+    for (name, comp, producers) in tasks {
+        let mut t = json!({"component_ref": comp, "parameters": {"seconds": 0}});
+        if !producers.is_empty() {
+            let chans: Vec<Value> = producers
+                .iter()
+                .map(|p| json!({"producer_task": p, "output_artifact_key": "output_data"}))
+                .collect();
+            t["inputs"] = json!({"data": {"input_data": {"task_output_artifact": chans}}});
+        }
+        ts.insert(name.to_string(), t);
+    }
+    let mut conf = conf;
+    if conf.get("task").is_none() {
+        conf["task"] = json!({"provider": "demo:0.1.0@local"});
+    }
+    json!({
+        "schema_version": "2.2.0",
+        "dag": {
+            "parties": [{"role": "guest", "party_id": ["9999"]}, {"role": "host", "party_id": ["10000"]}],
+            "conf": conf,
+            "stage": "default",
+            "tasks": ts,
+        }
+    })
+}
