@@ -137,6 +137,19 @@ impl TaskStatus {
         !self.is_ongoing()
     }
 
+    /// The allowed steps from `self` to `to`: the direct transition, or one through
+    /// `running` (a party reports only its latest status, so a fast task can go from
+    /// `waiting` to `failed` between two reports). `None` when `to` cannot be reached.
+    pub fn path_to(self, to: TaskStatus) -> Option<Vec<TaskStatus>> {
+        if self.can_become(to) {
+            Some(vec![to])
+        } else if self.can_become(TaskStatus::Running) && TaskStatus::Running.can_become(to) {
+            Some(vec![TaskStatus::Running, to])
+        } else {
+            None
+        }
+    }
+
     pub fn is_ongoing(self) -> bool {
         matches!(self, TaskStatus::Waiting | TaskStatus::Running)
     }
@@ -257,6 +270,16 @@ mod tests {
             assert_eq!(s.as_str().parse::<TaskStatus>().unwrap(), s);
         }
         assert!("finished".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn paths_go_through_running_when_needed() {
+        use TaskStatus::*;
+        assert_eq!(Waiting.path_to(Failed), Some(vec![Running, Failed]));
+        assert_eq!(Waiting.path_to(Success), Some(vec![Success]));
+        assert_eq!(Running.path_to(Canceled), Some(vec![Canceled]));
+        assert_eq!(Failed.path_to(Success), None);
+        assert_eq!(Waiting.path_to(Waiting), None);
     }
 
     #[test]

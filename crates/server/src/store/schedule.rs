@@ -650,7 +650,9 @@ impl Store {
         Ok(())
     }
 
-    /// A party's reported status of a task run, if the transition table allows it.
+    /// A party's reported status of a task run. A report carries the party's latest status,
+    /// so a task that went from `waiting` to an end status between two reports is moved
+    /// through `running`; anything the table does not allow is refused.
     pub async fn set_schedule_task_status(
         &self,
         key: &TaskKey,
@@ -674,37 +676,40 @@ impl Store {
         let Some(row) = row else {
             return Ok(Cas::Rejected { current: None });
         };
-        let current: TaskStatus = get_parsed(&row, "f_status")?;
-        if !current.can_become(to) {
+        let mut current: TaskStatus = get_parsed(&row, "f_status")?;
+        let Some(path) = current.path_to(to) else {
             return Ok(Cas::Rejected {
                 current: Some(current),
             });
+        };
+        for step in path {
+            let end = step.is_end() as i64;
+            sqlx::query(self.sql(
+                "UPDATE t_schedule_task SET f_status = ?, f_update_time = ?,
+                    f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
+                    f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
+                    f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END
+                 WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?
+                   AND f_status = ?",
+            ))
+            .bind(step.as_str())
+            .bind(now)
+            .bind(step.as_str())
+            .bind(now)
+            .bind(end)
+            .bind(now)
+            .bind(end)
+            .bind(now)
+            .bind(job_id.to_string())
+            .bind(task_id.to_string())
+            .bind(version as i64)
+            .bind(party.role.as_str())
+            .bind(party.party_id.to_string())
+            .bind(current.as_str())
+            .execute(&mut *tx)
+            .await?;
+            current = step;
         }
-        let end = to.is_end() as i64;
-        sqlx::query(self.sql(
-            "UPDATE t_schedule_task SET f_status = ?, f_update_time = ?,
-                f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END
-             WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?
-               AND f_status = ?",
-        ))
-        .bind(to.as_str())
-        .bind(now)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(end)
-        .bind(now)
-        .bind(end)
-        .bind(now)
-        .bind(job_id.to_string())
-        .bind(task_id.to_string())
-        .bind(version as i64)
-        .bind(party.role.as_str())
-        .bind(party.party_id.to_string())
-        .bind(current.as_str())
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(Cas::Applied)
     }

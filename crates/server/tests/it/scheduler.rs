@@ -416,3 +416,30 @@ async fn rerun_runs_what_failed_as_a_new_version() {
     assert_eq!(v0.data.unwrap()[0]["error_report"], "first try");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn a_report_that_skips_running_still_lands() {
+    // A fast task can fail before its `running` report was delivered: the scheduler then
+    // hears `failed` for a party it still has as `waiting`.
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let job = site
+        .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
+        .await;
+    let e = site
+        .post(
+            "/v2/scheduler/task/report",
+            json!({"job_id": job, "role": "guest", "party_id": "9999", "task_id": format!("{job}_a"),
+                   "task_version": 0, "status": "failed"}),
+        )
+        .await;
+    assert_eq!(e.code, 0, "{}", e.message);
+    let e = site
+        .post(
+            "/v2/scheduler/task/report",
+            json!({"job_id": job, "role": "guest", "party_id": "9999", "task_id": format!("{job}_a"),
+                   "task_version": 0, "status": "success"}),
+        )
+        .await;
+    assert_eq!(e.code, 2002, "an end status is final");
+    site.stop().await;
+}

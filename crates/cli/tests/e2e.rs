@@ -1,0 +1,461 @@
+//! End to end with real parts: `ferroflow serve` as a real process, jobs submitted with plain
+//! `curl`, the demo components as real task processes, two sites as two processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const GUEST_CSV: &str = include_str!("../data/demo_guest.csv");
+const HOST_CSV: &str = include_str!("../data/demo_host.csv");
+
+/// A `ferroflow serve` process on an OS-chosen port.
+struct Server {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    async fn start(dir: &Path, party_id: &str, config: Option<&str>) -> Server {
+        Self::start_on(dir, party_id, config, 0).await
+    }
+
+    async fn start_on(dir: &Path, party_id: &str, config: Option<&str>, port: u16) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferroflow"));
+        cmd.args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--party-id",
+            party_id,
+            "--data-dir",
+        ])
+        .arg(dir.join("site"));
+        if let Some(c) = config {
+            let path = dir.join("service_conf.yaml");
+            std::fs::write(&path, c).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::from(
+            std::fs::File::create(dir.join("server.log")).unwrap(),
+        ));
+        cmd.kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(i) = line.find("http://") {
+                    return line[i..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                }
+            }
+            panic!("server exited before listening");
+        })
+        .await
+        .expect("server listening within 30 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `curl` as a user would type it.
+    fn curl_post(&self, path: &str, body: &Value) -> Value {
+        let file = self
+            .dir
+            .join(format!("body-{}.json", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&file, body.to_string()).unwrap();
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+            ])
+            .arg(format!("@{}", file.display()))
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .expect("curl runs");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{path}: {e}: {:?}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    fn curl_get(&self, path: &str) -> Value {
+        let out = std::process::Command::new("curl")
+            .args(["-s"])
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn tasks(&self, job: &str) -> Vec<Value> {
+        let v = self.get(&format!("/v2/job/task/query?job_id={job}")).await;
+        v["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn job_statuses(&self, job: &str) -> Vec<String> {
+        let v = self.get(&format!("/v2/job/query?job_id={job}")).await;
+        v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|j| j["status"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Waits until every local row of the job has one of `statuses`.
+    async fn wait_job(&self, job: &str, statuses: &[&str], deadline: Duration) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let s = self.job_statuses(job).await;
+            if !s.is_empty() && s.iter().all(|x| statuses.contains(&x.as_str())) {
+                return s;
+            }
+            if start.elapsed() > deadline {
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                panic!(
+                    "job {job} still {s:?} after {deadline:?}\n{}",
+                    tail(&log, 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn parties(list: &[(&str, &str)]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|(r, p)| json!({"role": r, "party_id": [p]}))
+            .collect(),
+    )
+}
+
+/// Five tasks with fan-out and fan-in; the arbiter takes part in the last two only:
+/// reader_0 → (transform_a, transform_b) → join_0 (+arbiter) → train_0 (+arbiter).
+fn fan_dag(dir: &Path, sync_type: &str) -> Value {
+    let (g, h) = (dir.join("guest.csv"), dir.join("host.csv"));
+    std::fs::write(&g, GUEST_CSV).unwrap();
+    std::fs::write(&h, HOST_CSV).unwrap();
+    let data = parties(&[("guest", "9999"), ("host", "10000")]);
+    let out = |p: &str| json!({"producer_task": p, "output_artifact_key": "output_data", "parties": data});
+    json!({
+        "schema_version": "2.2.0",
+        "dag": {
+            "parties": parties(&[("guest", "9999"), ("host", "10000"), ("arbiter", "9999")]),
+            "conf": {"sync_type": sync_type, "cores": 8, "task": {"provider": "demo:*@local", "engine_run": {"cores": 4}}},
+            "stage": "default",
+            "tasks": {
+                "reader_0": {"component_ref": "demo_reader", "parties": data},
+                "transform_a": {"component_ref": "demo_transform", "parties": data, "parameters": {"scale": 1.0},
+                    "inputs": {"data": {"input_data": {"task_output_artifact": out("reader_0")}}}},
+                "transform_b": {"component_ref": "demo_transform", "parties": data, "parameters": {"scale": 2.0},
+                    "inputs": {"data": {"input_data": {"task_output_artifact": out("reader_0")}}}},
+                "join_0": {"component_ref": "demo_sleep", "parameters": {"seconds": 0},
+                    "inputs": {"data": {"input_data": {"task_output_artifact": [out("transform_a"), out("transform_b")]}}}},
+                "train_0": {"component_ref": "demo_train", "stage": "train",
+                    "parameters": {"max_iter": 10, "learning_rate": 0.1, "label": "y"},
+                    "inputs": {"data": {"train_data": {"task_output_artifact": out("join_0")}}}}
+            },
+            "party_tasks": {
+                "guest_9999": {"parties": parties(&[("guest", "9999")]), "tasks": {"reader_0": {"parameters": {"path": g}}}},
+                "host_10000": {"parties": parties(&[("host", "10000")]), "tasks": {"reader_0": {"parameters": {"path": h}}}}
+            }
+        }
+    })
+}
+
+async fn run_fan_job(sync_type: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "9999", None).await;
+    let reply = server.curl_post(
+        "/v2/job/submit",
+        &json!({"dag_schema": fan_dag(dir.path(), sync_type)}),
+    );
+    assert_eq!(reply["code"], 0, "{reply}");
+    let job = reply["job_id"].as_str().unwrap().to_string();
+    assert_eq!(reply["data"]["model_id"], job);
+    server
+        .wait_job(
+            &job,
+            &["success", "failed", "canceled"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        server.job_statuses(&job).await,
+        vec!["success"; 3],
+        "guest, host, arbiter"
+    );
+
+    let tasks = server.curl_get(&format!("/v2/job/task/query?job_id={job}"));
+    let tasks = tasks["data"].as_array().unwrap();
+    // reader, 2 transforms on 2 parties; join and train on 3.
+    assert_eq!(tasks.len(), 2 + 4 + 3 + 3);
+    for t in tasks {
+        assert_eq!(
+            (t["status"].as_str(), t["party_status"].as_str()),
+            (Some("success"), Some("success")),
+            "{}",
+            t["execution_id"]
+        );
+        let (s, e) = (
+            t["start_time"].as_i64().unwrap(),
+            t["end_time"].as_i64().unwrap(),
+        );
+        assert!(s <= e, "{}", t["execution_id"]);
+        assert_eq!(t["sync_type"], sync_type);
+    }
+    let arbiter: Vec<&str> = tasks
+        .iter()
+        .filter(|t| t["role"] == "arbiter")
+        .map(|t| t["task_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(arbiter.len(), 2);
+    assert!(arbiter.contains(&"join_0") && arbiter.contains(&"train_0"));
+
+    // The model, through api-1 and through api-3.
+    let q = format!("job_id={job}&role=guest&party_id=9999&task_name=train_0");
+    let models = server.curl_get(&format!("/v2/output/model/query?{q}"));
+    assert_eq!(models["code"], 0, "{models}");
+    let model = &models["data"]["output_model"];
+    assert_eq!(model["coefficients"].as_array().unwrap().len(), 5);
+    let tar = reqwest::get(format!(
+        "{}/v2/worker/model/download?model_id={job}&model_version=0&role=guest&party_id=9999&task_name=train_0&output_key=output_model",
+        server.url
+    ))
+    .await
+    .unwrap();
+    assert_eq!(tar.headers()["content-type"], "application/x-tar");
+    let bytes = tar.bytes().await.unwrap();
+    let mut names = Vec::new();
+    for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        names.push(
+            entry
+                .unwrap()
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    assert!(
+        names.iter().any(|n| n.ends_with("output_model.meta.yaml")),
+        "{names:?}"
+    );
+
+    // One loss per iteration, decreasing.
+    let metrics = server.curl_get(&format!("/v2/output/metric/query?{q}"));
+    let losses: Vec<f64> = metrics["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "loss")
+        .map(|m| m["data"][0]["metric"][0].as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 10);
+    assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_fan_out_fan_in_dag_submitted_with_curl_succeeds_for_every_party() {
+    run_fan_job("callback").await;
+}
+
+#[tokio::test]
+async fn the_same_dag_succeeds_in_poll_mode() {
+    run_fan_job("poll").await;
+}
+
+fn sleep_dag(seconds: f64, component: &str, extra: Value) -> Value {
+    let mut params = json!({"seconds": seconds});
+    if let Value::Object(m) = extra {
+        params.as_object_mut().unwrap().extend(m);
+    }
+    json!({
+        "schema_version": "2.2.0",
+        "dag": {
+            "parties": parties(&[("guest", "9999"), ("host", "10000")]),
+            "conf": {"task": {"provider": "demo:*@local"}},
+            "stage": "default",
+            "tasks": {"only_0": {"component_ref": component, "parameters": params}}
+        }
+    })
+}
+
+fn process_gone(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                == Some("Z")
+        }
+    }
+}
+
+#[tokio::test]
+async fn stop_cancels_a_running_job_on_every_party_and_its_processes_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "9999", None).await;
+    let reply = server.curl_post(
+        "/v2/job/submit",
+        &json!({"dag_schema": sleep_dag(60.0, "demo_sleep", json!({}))}),
+    );
+    let job = reply["job_id"].as_str().unwrap().to_string();
+    let pids = {
+        let start = Instant::now();
+        loop {
+            let tasks = server.tasks(&job).await;
+            let pids: Vec<i64> = tasks.iter().filter_map(|t| t["run_pid"].as_i64()).collect();
+            if pids.len() == 2 && tasks.iter().all(|t| t["party_status"] == "running") {
+                break pids;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "tasks never ran: {tasks:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    assert!(pids.iter().all(|p| !process_gone(*p)));
+    let stopped_at = Instant::now();
+    let reply = server.curl_post("/v2/job/stop", &json!({"job_id": job}));
+    assert_eq!(reply["code"], 0, "{reply}");
+    server
+        .wait_job(&job, &["canceled"], Duration::from_secs(10))
+        .await;
+    while !pids.iter().all(|p| process_gone(*p)) {
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(2),
+            "task processes outlived the stop by 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The scheduler's verdict reaches every party's task rows too.
+    let start = Instant::now();
+    loop {
+        let tasks = server.tasks(&job).await;
+        if tasks.iter().all(|t| t["status"] == "canceled" && t["party_status"] == "canceled") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "tasks not canceled: {tasks:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_task_fails_the_job_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), "9999", None).await;
+    let dag = sleep_dag(
+        0.0,
+        "demo_fail",
+        json!({"message": "the data is not what I expected"}),
+    );
+    let reply = server.curl_post("/v2/job/submit", &json!({"dag_schema": dag}));
+    let job = reply["job_id"].as_str().unwrap().to_string();
+    server
+        .wait_job(&job, &["failed"], Duration::from_secs(30))
+        .await;
+    let tasks = server.curl_get(&format!("/v2/job/task/query?job_id={job}"));
+    for t in tasks["data"].as_array().unwrap() {
+        assert_eq!(t["party_status"], "failed");
+        assert!(
+            t["error_report"]
+                .as_str()
+                .unwrap()
+                .contains("the data is not what I expected"),
+            "{}",
+            t["error_report"]
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_sites_as_two_processes_run_one_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each site learns the other's address from its route table; start B first on a port
+    // chosen by the OS, then A pointing at it, then restart B pointing at A.
+    let b0 = Server::start(&dir.path().join("b0"), "10000", None).await;
+    let b_url = b0.url.clone();
+    b0.stop().await;
+    let a = Server::start(
+        &dir.path().join("a"),
+        "9999",
+        Some(&format!("routes:\n  '10000': {b_url}\n")),
+    )
+    .await;
+    let b_port: u16 = b_url.rsplit(':').next().unwrap().parse().unwrap();
+    let b = Server::start_on(
+        &dir.path().join("b"),
+        "10000",
+        Some(&format!("routes:\n  '9999': {}\n", a.url)),
+        b_port,
+    )
+    .await;
+    let _ = &b;
+    let dag = fan_dag(dir.path(), "callback");
+    let reply = a.curl_post("/v2/job/submit", &json!({"dag_schema": dag}));
+    assert_eq!(reply["code"], 0, "{reply}");
+    let job = reply["job_id"].as_str().unwrap().to_string();
+    a.wait_job(&job, &["success", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        a.job_statuses(&job).await,
+        vec!["success"; 2],
+        "guest and arbiter on A"
+    );
+    b.wait_job(&job, &["success", "failed"], Duration::from_secs(30))
+        .await;
+    assert_eq!(b.job_statuses(&job).await, vec!["success"], "host on B");
+    let host_tasks = b.tasks(&job).await;
+    assert_eq!(host_tasks.len(), 5);
+    assert!(
+        host_tasks
+            .iter()
+            .all(|t| t["role"] == "host" && t["party_status"] == "success")
+    );
+    a.stop().await;
+    b.stop().await;
+}
