@@ -142,12 +142,15 @@ pub async fn run(args: Args) -> Result<bool> {
     } else {
         show_result(&client, &job_id).await?;
     }
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "ferroflow".into());
     println!(
         "\nThe site's files are kept in {}. To look further:",
         site_dir.display()
     );
     println!(
-        "  ferroflow serve --data-dir {} --port 9380",
+        "  {exe} serve --data-dir {} --port 9380",
         site_dir.display()
     );
     let q = format!("job_id={job_id}&role=guest&party_id=9999&task_name=train_0");

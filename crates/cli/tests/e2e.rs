@@ -374,10 +374,16 @@ async fn stop_cancels_a_running_job_on_every_party_and_its_processes_are_gone() 
     let start = Instant::now();
     loop {
         let tasks = server.tasks(&job).await;
-        if tasks.iter().all(|t| t["status"] == "canceled" && t["party_status"] == "canceled") {
+        if tasks
+            .iter()
+            .all(|t| t["status"] == "canceled" && t["party_status"] == "canceled")
+        {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "tasks not canceled: {tasks:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "tasks not canceled: {tasks:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.stop().await;

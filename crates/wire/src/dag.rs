@@ -110,8 +110,19 @@ pub struct TaskConf {
     pub provider: Option<String>,
     #[serde(default, deserialize_with = "opt_int")]
     pub timeout: Option<i64>,
-    #[serde(default, deserialize_with = "opt_string")]
+    /// `"default"` when absent, as FATE's model fills it (an explicit `null` stays `None`).
+    #[serde(default = "default_launcher", deserialize_with = "opt_string")]
     pub launcher_name: Option<String>,
+}
+
+fn default_launcher() -> Option<String> {
+    Some("default".into())
+}
+
+/// `Some(empty)` for a key that is absent, as FATE's `= {}` defaults (an explicit `null`
+/// stays `None`).
+fn some_empty<T: Default>() -> Option<T> {
+    Some(T::default())
 }
 
 impl TaskConf {
@@ -186,8 +197,8 @@ pub struct InputChannels {
 
 /// Warehouse channels, accepting a null `output_artifact_type_alias`: FATE first parses every
 /// channel in the task-output shape, then re-reads warehouse channels without their unset
-/// fields, so the official pipeline client writes `model_warehouse` channels with that null
-/// alias. A non-null alias is still rejected, as FATE does.
+/// fields, so the DAG it forwards carries `model_warehouse` channels with that null alias
+/// (see [`task_output_shape`]). A non-null alias is still rejected, as FATE does.
 fn warehouse_channels<'de, D, T>(d: D) -> Result<Option<OneOrMany<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -228,8 +239,9 @@ pub struct TaskOutputChannel {
     pub parties: Option<Vec<PartySpec>>,
 }
 
-/// A model of an earlier job, by model id/version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// A model of an earlier job, by model id/version. Written in the task-output shape when it
+/// names no model (see [`task_output_shape`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ModelWarehouseChannel {
     #[serde(default, deserialize_with = "opt_string")]
@@ -244,8 +256,9 @@ pub struct ModelWarehouseChannel {
     pub parties: Option<Vec<PartySpec>>,
 }
 
-/// An existing table, or an output of another job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// An existing table, or an output of another job. Written in the task-output shape when it
+/// names no job, table or dataset (see [`task_output_shape`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DataWarehouseChannel {
     #[serde(default, deserialize_with = "opt_string")]
@@ -264,6 +277,101 @@ pub struct DataWarehouseChannel {
     pub parties: Option<Vec<PartySpec>>,
 }
 
+/// FATE reads every channel, whatever its source-type key, through one union tried in order
+/// (task output, model warehouse, data warehouse: `RuntimeInputArtifacts`, channel models
+/// forbid extra keys) and writes it back in the shape that matched first. A warehouse channel
+/// that only names `producer_task`, `output_artifact_key` and `parties` matches the task-output
+/// shape, so FATE forwards it as one, with `output_artifact_type_alias: null` and without the
+/// warehouse keys (the pipeline client's `model_warehouse` inputs of predict jobs). Writing
+/// the same shape reproduces FATE's forward form. (FATE would keep the warehouse shape for a
+/// channel that spells its unset warehouse keys as explicit `null`s; that distinction is not
+/// kept here.)
+fn task_output_shape<'a>(
+    producer_task: &'a Option<String>,
+    output_artifact_key: &'a Option<String>,
+    parties: &'a Option<Vec<PartySpec>>,
+) -> Option<TaskOutputShape<'a>> {
+    (producer_task.is_some() && output_artifact_key.is_some()).then_some(TaskOutputShape {
+        producer_task,
+        output_artifact_key,
+        output_artifact_type_alias: None,
+        parties,
+    })
+}
+
+#[derive(Serialize)]
+struct TaskOutputShape<'a> {
+    producer_task: &'a Option<String>,
+    output_artifact_key: &'a Option<String>,
+    output_artifact_type_alias: Option<&'a str>,
+    parties: &'a Option<Vec<PartySpec>>,
+}
+
+impl Serialize for ModelWarehouseChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            model_id: &'a Option<String>,
+            model_version: &'a Option<String>,
+            producer_task: &'a Option<String>,
+            output_artifact_key: &'a Option<String>,
+            parties: &'a Option<Vec<PartySpec>>,
+        }
+        let names_no_model = self.model_id.is_none() && self.model_version.is_none();
+        match task_output_shape(
+            &self.producer_task,
+            &self.output_artifact_key,
+            &self.parties,
+        ) {
+            Some(shape) if names_no_model => shape.serialize(s),
+            _ => Shape {
+                model_id: &self.model_id,
+                model_version: &self.model_version,
+                producer_task: &self.producer_task,
+                output_artifact_key: &self.output_artifact_key,
+                parties: &self.parties,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+impl Serialize for DataWarehouseChannel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            job_id: &'a Option<String>,
+            producer_task: &'a Option<String>,
+            output_artifact_key: &'a Option<String>,
+            namespace: &'a Option<String>,
+            name: &'a Option<String>,
+            dataset_id: &'a Option<String>,
+            parties: &'a Option<Vec<PartySpec>>,
+        }
+        let names_no_source = self.job_id.is_none()
+            && self.namespace.is_none()
+            && self.name.is_none()
+            && self.dataset_id.is_none();
+        match task_output_shape(
+            &self.producer_task,
+            &self.output_artifact_key,
+            &self.parties,
+        ) {
+            Some(shape) if names_no_source => shape.serialize(s),
+            _ => Shape {
+                job_id: &self.job_id,
+                producer_task: &self.producer_task,
+                output_artifact_key: &self.output_artifact_key,
+                namespace: &self.namespace,
+                name: &self.name,
+                dataset_id: &self.dataset_id,
+                parties: &self.parties,
+            }
+            .serialize(s),
+        }
+    }
+}
+
 /// A channel as it appears in a task CONFIG, without the source-type wrapper. Which kind it is
 /// follows from its fields, tried in FATE's order (each kind forbids the others' fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,14 +382,15 @@ pub enum Channel {
     DataWarehouse(DataWarehouseChannel),
 }
 
-/// `party_tasks.<site_name>`: per-party overrides.
+/// `party_tasks.<site_name>`: per-party overrides. `tasks` and `conf` read as `{}` when
+/// absent, so they are forwarded as `{}` like FATE does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct PartyTaskSpec {
     #[serde(default)]
     pub parties: Option<Vec<PartySpec>>,
-    #[serde(default)]
+    #[serde(default = "some_empty")]
     pub tasks: Option<OrderedMap<PartyTaskRef>>,
-    #[serde(default)]
+    #[serde(default = "some_empty")]
     pub conf: Option<Map<String, Value>>,
 }
 
@@ -418,7 +527,7 @@ mod tests {
 
     #[test]
     fn warehouse_channels_accept_a_null_type_alias() {
-        // As the pipeline client writes a predict job's model input (pipeline.jsonl).
+        // As FATE forwards a predict job's model input (pipeline.jsonl).
         let inputs: Inputs = serde_json::from_value(json!({"model": {"input_model": {
             "model_warehouse": {"producer_task": "lr_0", "output_artifact_key": "output_model",
                                 "output_artifact_type_alias": null,
@@ -436,6 +545,72 @@ mod tests {
         let bad = serde_json::from_value::<Inputs>(json!({"model": {"m": {"model_warehouse": [
             {"producer_task": "a", "output_artifact_key": "b", "output_artifact_type_alias": "x"}]}}}));
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn warehouse_channels_naming_no_source_are_forwarded_as_task_outputs() {
+        // pipeline.jsonl: the client submits a predict job's model input without model id;
+        // FATE forwards it in the task-output shape.
+        let parties = json!([{"role": "guest", "party_id": ["9999"]}]);
+        let submitted = json!({"producer_task": "lr_0", "output_artifact_key": "output_model",
+                               "parties": parties});
+        let forwarded = json!({"producer_task": "lr_0", "output_artifact_key": "output_model",
+                               "output_artifact_type_alias": null, "parties": parties});
+        for kind in ["model_warehouse", "data_warehouse"] {
+            for given in [&submitted, &forwarded] {
+                let inputs: Inputs =
+                    serde_json::from_value(json!({"model": {"m": {kind: given}}})).unwrap();
+                let written = serde_json::to_value(&inputs).unwrap();
+                assert_eq!(written["model"]["m"][kind], forwarded, "{kind}");
+            }
+        }
+        // Naming a model, or a table, keeps the warehouse shape.
+        let model = json!({"model_id": "1", "model_version": "0", "producer_task": "lr_0",
+                           "output_artifact_key": "output_model", "parties": null});
+        let c: ModelWarehouseChannel = serde_json::from_value(model.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap(), model);
+        let table = json!({"job_id": null, "producer_task": null, "output_artifact_key": null,
+                           "namespace": "ns", "name": "t", "dataset_id": null, "parties": null});
+        let c: DataWarehouseChannel =
+            serde_json::from_value(json!({"namespace": "ns", "name": "t"})).unwrap();
+        assert_eq!(serde_json::to_value(&c).unwrap(), table);
+        // In a task CONFIG the model id is filled in, so the channel stays a model channel.
+        let c = Channel::ModelWarehouse(ModelWarehouseChannel {
+            model_id: Some("1".into()),
+            model_version: Some("0".into()),
+            producer_task: Some("lr_0".into()),
+            output_artifact_key: Some("output_model".into()),
+            parties: None,
+        });
+        assert_eq!(serde_json::to_value(&c).unwrap()["model_id"], "1");
+    }
+
+    #[test]
+    fn absent_party_task_maps_are_forwarded_as_empty_objects() {
+        // dag.jsonl: `party_tasks.guest_9999` is submitted without `conf`; FATE forwards
+        // `"conf": {}` (pydantic default `= {}`), and keeps an explicit null.
+        let p: PartyTaskSpec =
+            serde_json::from_value(json!({"parties": [{"role": "guest", "party_id": ["9999"]}]}))
+                .unwrap();
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["conf"], json!({}));
+        assert_eq!(v["tasks"], json!({}));
+        let p: PartyTaskSpec =
+            serde_json::from_value(json!({"parties": [], "tasks": null, "conf": null})).unwrap();
+        assert_eq!((p.tasks, p.conf), (None, None));
+    }
+
+    #[test]
+    fn job_task_conf_launcher_defaults_to_default() {
+        let t: TaskConf = serde_json::from_value(json!({"timeout": 10})).unwrap();
+        assert_eq!(t.launcher_name.as_deref(), Some("default"));
+        assert_eq!(
+            serde_json::to_value(&t).unwrap()["launcher_name"],
+            "default"
+        );
+        assert!(!t.to_set_map().contains_key("launcher_name"));
+        let t: TaskConf = serde_json::from_value(json!({"launcher_name": null})).unwrap();
+        assert_eq!(t.launcher_name, None);
     }
 
     #[test]

@@ -98,3 +98,39 @@ pub struct ProviderRecord {
     pub create_time: i64,
     pub update_time: i64,
 }
+
+/// An item of `/v2/job/list/query`: the job record plus `partners`, the sorted ids of every
+/// party of the job other than this row's (`api.md` §10.3.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobListItem {
+    #[serde(flatten)]
+    pub record: JobRecord,
+    pub partners: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn list_items_carry_partners_next_to_the_record() {
+        // outputs.jsonl, `/v2/job/list/query`.
+        let item = json!({
+            "apply_resource_time": null, "cores": 4, "create_time": 1, "dag": {},
+            "description": "", "elapsed": null, "end_time": null, "engine_name": "standalone",
+            "flow_id": "", "inheritance": {}, "initiator_party_id": "9999", "job_id": "j",
+            "memory": 0, "model_id": "j", "model_version": "0",
+            "parties": [{"party_id": ["9999"], "role": "guest"}], "party_id": "9999",
+            "partners": ["10000"], "progress": 0, "protocol": "fate", "remaining_cores": 4,
+            "remaining_memory": 0, "resource_in_use": false, "return_resource_time": null,
+            "role": "guest", "scheduler_party_id": "9999", "start_time": null,
+            "status": "waiting", "status_code": null, "tag": "", "update_time": 2,
+            "user_name": ""
+        });
+        let parsed: JobListItem = serde_json::from_value(item.clone()).unwrap();
+        assert_eq!(parsed.partners, ["10000"]);
+        assert_eq!(parsed.record.job_id, "j");
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), item);
+    }
+}

@@ -130,15 +130,8 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
             .await?;
     }
 
-    push_task_statuses(app, &tasks).await?;
-    for (name, status) in &d.stop {
-        if let Some(s) = tasks.by_name(name) {
-            let rows: Vec<&ScheduleTaskRow> = tasks.parties_of(s).collect();
-            stop_task(app, &rows, *status).await;
-        }
-    }
-    resend_starts(app, &tasks).await?;
-
+    // Starting what is ready comes first: it is what the job waits for. Telling parties what
+    // they already know (a task's end, cleanup) can follow.
     let mut blocked = None;
     for name in &d.ready {
         let Some(s) = tasks.by_name(name) else {
@@ -162,6 +155,15 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
             }
         }
     }
+    push_task_statuses(app, &tasks).await?;
+    for (name, status) in &d.stop {
+        if let Some(s) = tasks.by_name(name) {
+            let rows: Vec<&ScheduleTaskRow> = tasks.parties_of(s).collect();
+            stop_task(app, &rows, *status).await;
+        }
+    }
+    resend_starts(app, &tasks).await?;
+
     // Tasks that wait for their inputs say so.
     for s in &tasks.statuses {
         if s.status == TaskStatus::Waiting && !d.ready.contains(&s.task_name) {

@@ -1,0 +1,204 @@
+//! Scheduling benchmarks (not tests): prints figures, never asserts on them.
+//!
+//! `chain`: a chain of 10 `demo_sleep seconds: 0` tasks over guest 9999 and host 10000 on one
+//! standalone site with the real process launcher. Prints submit-to-success time and, per
+//! task, the gap between its producer ending (the last party's end) and its own start.
+//!
+//! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- chain --runs 5`
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use ferroflow::client::Client;
+use ferroflow_server::config::{Config, Overrides};
+use ferroflow_server::controller::provider::Builtin;
+use ferroflow_server::{Options, Site};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// A chain of demo_sleep(0) tasks over two parties.
+    Chain {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 10)]
+        tasks: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.bench {
+        Bench::Chain { runs, tasks } => rt.block_on(chain(runs, tasks)),
+    }
+}
+
+/// The `ferroflow` binary built next to this one runs the demo components.
+fn ferroflow_exe() -> Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let exe = me.with_file_name("ferroflow");
+    if !exe.exists() {
+        bail!(
+            "{} not found: build the ferroflow binary first (cargo build --release -p ferroflow)",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
+
+fn chain_dag(n: usize) -> Value {
+    let mut tasks = serde_json::Map::new();
+    for i in 0..n {
+        let mut t = json!({"component_ref": "demo_sleep", "parameters": {"seconds": 0}});
+        if i > 0 {
+            t["inputs"] = json!({"data": {"input_data": {"task_output_artifact": {
+                "producer_task": format!("t{}", i - 1), "output_artifact_key": "output_data"}}}});
+        }
+        tasks.insert(format!("t{i}"), t);
+    }
+    json!({
+        "schema_version": "2.2.0",
+        "dag": {
+            "parties": [{"role": "guest", "party_id": ["9999"]}, {"role": "host", "party_id": ["10000"]}],
+            "conf": {"task": {"provider": "demo:*@local"}},
+            "stage": "default",
+            "tasks": tasks,
+        }
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn chain(runs: usize, n: usize) -> Result<()> {
+    let exe = ferroflow_exe()?;
+    let dir = tempfile::tempdir()?;
+    let config = Config::load(
+        None,
+        &Overrides {
+            port: Some(0),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+    )?;
+    let mut opts = Options::new(config);
+    opts.builtins = vec![Builtin {
+        name: "demo".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        entrypoint: vec![
+            exe.to_string_lossy().into_owned(),
+            "component".into(),
+            "execute".into(),
+        ],
+        components: [
+            "demo_reader",
+            "demo_transform",
+            "demo_train",
+            "demo_sleep",
+            "demo_fail",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    }];
+    let site = Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    let client = Client::new(&site.url);
+
+    let mut totals = Vec::new();
+    let mut gaps = Vec::new();
+    let mut first_starts = Vec::new();
+    // One warm-up run so that the binary and the database are in the page cache.
+    for run in 0..=runs {
+        let started = Instant::now();
+        let job = client.submit(&chain_dag(n)).await?;
+        let submitted_ms =
+            chrono::Utc::now().timestamp_millis() - started.elapsed().as_millis() as i64;
+        let status = client
+            .wait(&job, Duration::from_secs(120), |_| {})
+            .await
+            .context("waiting for the chain")?;
+        let total = started.elapsed().as_secs_f64() * 1000.0;
+        if status != "success" {
+            bail!("job {job} ended {status}");
+        }
+        if run == 0 {
+            continue;
+        }
+        totals.push(total);
+        let tasks = client.tasks(&job).await?;
+        let time = |name: &str, key: &str| -> Vec<i64> {
+            tasks
+                .iter()
+                .filter(|t| t["task_name"] == name)
+                .filter_map(|t| t[key].as_i64())
+                .collect()
+        };
+        first_starts
+            .push((time("t0", "start_time").into_iter().min().unwrap_or(0) - submitted_ms) as f64);
+        for i in 1..n {
+            let producer_end = time(&format!("t{}", i - 1), "end_time")
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+            for start in time(&format!("t{i}"), "start_time") {
+                gaps.push((start - producer_end) as f64);
+            }
+        }
+    }
+    site.shutdown().await;
+
+    for v in [&mut totals, &mut gaps, &mut first_starts] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    println!(
+        "chain of {n} demo_sleep(seconds: 0) tasks, guest 9999 + host 10000, one standalone site, {runs} runs"
+    );
+    println!("(each task is a real `ferroflow component execute` process per party)\n");
+    println!("{:<44} {:>10} {:>10}", "", "p50", "p99");
+    println!(
+        "{:<44} {:>8.1}ms {:>8.1}ms",
+        "submit -> success (whole chain)",
+        percentile(&totals, 50.0),
+        percentile(&totals, 99.0)
+    );
+    println!(
+        "{:<44} {:>8.1}ms {:>8.1}ms",
+        "submit -> first task started",
+        percentile(&first_starts, 50.0),
+        percentile(&first_starts, 99.0)
+    );
+    println!(
+        "{:<44} {:>8.1}ms {:>8.1}ms   (n = {})",
+        "producer ended -> next task started",
+        percentile(&gaps, 50.0),
+        percentile(&gaps, 99.0),
+        gaps.len()
+    );
+    println!(
+        "\nFATE Flow 2.2 on a 2-core machine (shared/reference README): producer ended -> next task"
+    );
+    println!("started 176-553 ms; job create -> first task start 1.93 s (2 s scheduling tick).");
+    let p50 = percentile(&gaps, 50.0).max(1.0);
+    println!(
+        "ratio (FATE's best case 176 ms / ferroflow p50): {:.0}x",
+        176.0 / p50
+    );
+    Ok(())
+}
