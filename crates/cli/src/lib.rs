@@ -18,10 +18,52 @@ pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {
     let exe = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "ferroflow".into());
+    demo_provider(&exe)
+}
+
+/// The demo provider with its components' inputs and outputs, run by `exe`.
+pub fn demo_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::Builtin> {
+    use serde_json::json;
+    let desc = |inputs: serde_json::Value, outputs: serde_json::Value| json!({"inputs": inputs, "outputs": outputs});
+    let components = vec![
+        (
+            component::READER,
+            desc(json!({"data": []}), json!({"data": ["output_data"]})),
+        ),
+        (
+            component::TRANSFORM,
+            desc(
+                json!({"data": ["input_data"]}),
+                json!({"data": ["output_data"]}),
+            ),
+        ),
+        (
+            component::TRAIN,
+            desc(
+                json!({"data": ["train_data"]}),
+                json!({"data": ["train_output_data"], "model": ["output_model"], "metric": ["loss"]}),
+            ),
+        ),
+        (
+            component::SLEEP,
+            desc(
+                json!({"data": ["input_data"]}),
+                json!({"data": ["output_data"]}),
+            ),
+        ),
+        (
+            component::FAIL,
+            desc(json!({"data": []}), json!({"data": []})),
+        ),
+    ];
+    debug_assert_eq!(components.len(), component::names().len());
     vec![ferroflow_server::controller::provider::Builtin {
         name: "demo".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        entrypoint: vec![exe, "component".into(), "execute".into()],
-        components: component::names().iter().map(|s| s.to_string()).collect(),
+        entrypoint: vec![exe.to_string(), "component".into(), "execute".into()],
+        components: components
+            .into_iter()
+            .map(|(n, d)| (n.to_string(), d))
+            .collect(),
     }]
 }

@@ -4,6 +4,7 @@
 //! upstream (W8), an omitted version is resolved per provider name: the configured default
 //! version for the default provider, else the newest registered version of that name.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -151,6 +152,15 @@ pub struct CatalogEntry {
     pub provider: ProviderRef,
     /// The components it offers; `None` when unknown (any component is accepted).
     pub components: Option<Vec<String>>,
+    /// Declared inputs and outputs per component, where the provider describes them.
+    pub io: BTreeMap<String, ComponentIo>,
+}
+
+/// A component's artifact names, data and model alike.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentIo {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
 }
 
 impl Catalog {
@@ -212,6 +222,15 @@ impl Catalog {
             })
     }
 
+    /// What a component declares it reads and writes, when its provider says.
+    pub fn io(&self, provider: &ProviderRef, component: &str) -> Option<&ComponentIo> {
+        self.providers
+            .iter()
+            .find(|e| &e.provider == provider)?
+            .io
+            .get(component)
+    }
+
     pub fn components(&self, provider: &ProviderRef) -> Option<&[String]> {
         self.providers
             .iter()
@@ -246,14 +265,17 @@ mod tests {
                 CatalogEntry {
                     provider: ProviderRef::new("fate", "2.2.0", Device::Local),
                     components: None,
+                    io: BTreeMap::new(),
                 },
                 CatalogEntry {
                     provider: ProviderRef::new("demo", "0.1.0", Device::Local),
                     components: Some(vec!["demo_reader".into()]),
+                    io: BTreeMap::new(),
                 },
                 CatalogEntry {
                     provider: ProviderRef::new("demo", "0.10.0", Device::Local),
                     components: Some(vec!["demo_reader".into()]),
+                    io: BTreeMap::new(),
                 },
             ],
         }

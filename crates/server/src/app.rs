@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use ferroflow_core::dag::config::SiteEnv;
 use ferroflow_core::dag::resource::ResourceDefaults;
 use ferroflow_core::id::{JobId, JobIdGenerator};
-use ferroflow_core::provider::{Catalog, CatalogEntry, ProviderRef};
+use ferroflow_core::provider::{Catalog, CatalogEntry, ComponentIo, ProviderRef};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -119,14 +119,19 @@ impl App {
             .into_iter()
             .filter_map(|p| {
                 let provider: ProviderRef = p.provider_name.parse().ok()?;
-                let names: Vec<String> = components
+                let mine: Vec<&crate::store::ComponentRow> = components
                     .iter()
                     .filter(|c| c.provider_name == p.provider_name)
-                    .map(|c| c.component_name.clone())
+                    .collect();
+                let names: Vec<String> = mine.iter().map(|c| c.component_name.clone()).collect();
+                let io = mine
+                    .iter()
+                    .filter_map(|c| Some((c.component_name.clone(), component_io(&c.description)?)))
                     .collect();
                 Some(CatalogEntry {
                     provider,
                     components: (!names.is_empty()).then_some(names),
+                    io,
                 })
             })
             .collect();
@@ -135,6 +140,26 @@ impl App {
             providers: entries,
         })
     }
+}
+
+/// The artifact names a component description declares (`{inputs: {data, model}, outputs:
+/// {data, model}}`); `None` when it declares nothing, so the component is taken on trust.
+fn component_io(desc: &Value) -> Option<ComponentIo> {
+    let names = |side: &str| -> Option<Vec<String>> {
+        let s = desc.get(side)?.as_object()?;
+        Some(
+            ["data", "model"]
+                .iter()
+                .filter_map(|class| s.get(*class)?.as_array())
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+        )
+    };
+    Some(ComponentIo {
+        inputs: names("inputs")?,
+        outputs: names("outputs")?,
+    })
 }
 
 fn site_env(c: &Config) -> SiteEnv {

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use ferroflow::client::Client;
 use ferroflow_server::config::{Config, Overrides};
-use ferroflow_server::controller::provider::Builtin;
 use ferroflow_server::{Options, Site};
 
 #[derive(Parser)]
@@ -99,25 +98,7 @@ async fn chain(runs: usize, n: usize) -> Result<()> {
         },
     )?;
     let mut opts = Options::new(config);
-    opts.builtins = vec![Builtin {
-        name: "demo".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        entrypoint: vec![
-            exe.to_string_lossy().into_owned(),
-            "component".into(),
-            "execute".into(),
-        ],
-        components: [
-            "demo_reader",
-            "demo_transform",
-            "demo_train",
-            "demo_sleep",
-            "demo_fail",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    }];
+    opts.builtins = ferroflow::demo_provider(&exe.to_string_lossy());
     let site = Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
     let client = Client::new(&site.url);
 

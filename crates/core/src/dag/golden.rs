@@ -62,6 +62,7 @@ fn catalog() -> Catalog {
         providers: vec![CatalogEntry {
             provider: ProviderRef::new("fate", "2.2.0", Device::Local),
             components: None,
+            io: Default::default(),
         }],
     }
 }

@@ -38,16 +38,25 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
     }
     let dag = dag::validate(&schema)?;
     let catalog = app.catalog().await?;
-    let mut problems = Vec::new();
+    // The same problem on several parties is listed once, naming them all.
+    let mut problems: Vec<(ferroflow_core::dag::DagError, Vec<String>)> = Vec::new();
     for party in dag.parties.iter().filter(|p| app.fed.is_local(&p.party_id)) {
-        if let Err(DagErrors(mut e)) = dag::plan_party(&dag, party, &catalog) {
-            for err in &mut e {
-                err.problem = format!("{} ({party})", err.problem);
+        if let Err(DagErrors(errors)) = dag::plan_party(&dag, party, &catalog) {
+            for e in errors {
+                match problems.iter_mut().find(|(p, _)| *p == e) {
+                    Some((_, parties)) => parties.push(party.to_string()),
+                    None => problems.push((e, vec![party.to_string()])),
+                }
             }
-            problems.extend(e);
         }
     }
-    problems.dedup();
+    let problems: Vec<ferroflow_core::dag::DagError> = problems
+        .into_iter()
+        .map(|(mut e, parties)| {
+            e.problem = format!("{} (on {})", e.problem, parties.join(", "));
+            e
+        })
+        .collect();
     if !problems.is_empty() {
         return Err(DagErrors(problems).into());
     }
@@ -519,4 +528,53 @@ pub async fn clean_queue(app: &App) -> Result<Value> {
         out.insert(r.job_id.to_string(), reply.to_value());
     }
     Ok(Value::Object(out))
+}
+
+/// `/v2/job/clean`: stop the job, then remove everything it left on this site, every task
+/// version included: rows, metrics, models and the tables its tasks wrote (not the tables it
+/// only read). Upstream keeps older versions' tables (W-out-5).
+pub async fn clean(app: &App, job_id: &str) -> Result<()> {
+    let id = JobId::new(job_id);
+    if app.store.jobs_of(&id).await?.is_empty() {
+        return Err(Error::job_not_found(job_id));
+    }
+    let reply = stop(app, job_id).await?;
+    if !reply.is_ok() {
+        tracing::warn!(job_id, code = reply.code, message = %reply.message, "stop before clean incomplete");
+    }
+    let outputs = app.store.tracking_of_job(job_id).await?;
+    // Tables written by this job's tasks live in a namespace named after the task id; a
+    // reader's output only points at a table that belongs to someone else.
+    let produced: Vec<&crate::store::TrackingRow> = outputs
+        .iter()
+        .filter(|t| !t.uri.is_empty() && t.namespace == t.task_id)
+        .collect();
+    let data_dir = app.config.standalone_data_dir();
+    for t in &produced {
+        if let Some(path) = t.uri.strip_prefix("file://").map(std::path::PathBuf::from)
+            && path.starts_with(&data_dir)
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let models = app.store.models_of_job(job_id).await?;
+    for m in &models {
+        let _ = std::fs::remove_file(super::worker::model_path(
+            app,
+            &m.storage_key,
+            m.task_version,
+        ));
+    }
+    let tables: Vec<(String, String)> = produced
+        .iter()
+        .map(|t| (t.namespace.clone(), t.name.clone()))
+        .collect();
+    app.store.delete_job(job_id, &tables).await?;
+    tracing::info!(
+        job_id,
+        tables = tables.len(),
+        models = models.len(),
+        "job cleaned"
+    );
+    Ok(())
 }

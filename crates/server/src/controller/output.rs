@@ -121,3 +121,57 @@ pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>
         bytes,
     ))
 }
+
+/// `/v2/output/data/table`: `{output_key: [{namespace, name}, ...]}` (a bare object).
+pub async fn data_tables(app: &App, q: &OutputTask) -> Result<Value> {
+    let t = latest(app, q).await?;
+    let rows = app
+        .store
+        .tracking_of(
+            t.job_id.as_str(),
+            t.task_id.as_str(),
+            i64::from(t.task_version),
+            &q.role,
+            &q.party_id,
+            None,
+        )
+        .await?;
+    let mut out = serde_json::Map::new();
+    for r in rows {
+        let list = out.entry(r.output_key.clone()).or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(json!({"namespace": r.namespace, "name": r.name}));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// `/v2/output/data/display`: `{output_key: [{data: sample rows, metadata, total}, ...]}`
+/// for the task's table outputs (a bare object).
+pub async fn data_display(app: &App, q: &OutputTask) -> Result<Value> {
+    let t = latest(app, q).await?;
+    let rows = app
+        .store
+        .tracking_of(
+            t.job_id.as_str(),
+            t.task_id.as_str(),
+            i64::from(t.task_version),
+            &q.role,
+            &q.party_id,
+            None,
+        )
+        .await?;
+    let mut out = serde_json::Map::new();
+    for r in rows {
+        let Some(meta) = app.store.table_meta(&r.namespace, &r.name).await? else {
+            continue;
+        };
+        let list = out.entry(r.output_key.clone()).or_insert_with(|| json!([]));
+        if let Some(a) = list.as_array_mut() {
+            a.push(
+                json!({"data": meta.part_of_data, "metadata": meta.data_meta, "total": meta.count}),
+            );
+        }
+    }
+    Ok(Value::Object(out))
+}

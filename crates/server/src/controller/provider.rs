@@ -20,7 +20,10 @@ pub struct Builtin {
     pub version: String,
     /// The command its components run with.
     pub entrypoint: Vec<String>,
-    pub components: Vec<String>,
+    /// Each component's name and description: `{inputs: {data: [..], model: [..]},
+    /// outputs: {data: [..], model: [..], metric: [..]}}`, which lets a DAG's input and output
+    /// keys be checked at submit.
+    pub components: Vec<(String, Value)>,
 }
 
 /// Registers or replaces a provider. Returns FATE's message (`create success` /
@@ -90,12 +93,7 @@ pub async fn register_builtins(app: &App, builtins: &[Builtin]) -> Result<()> {
         metadata.insert("path".into(), json!(dir));
         metadata.insert("venv".into(), Value::Null);
         metadata.insert("entrypoint".into(), json!(b.entrypoint));
-        let components: Vec<(String, Value)> = b
-            .components
-            .iter()
-            .map(|c| (c.clone(), json!({"name": c, "provider": b.name})))
-            .collect();
-        save(app, &p, metadata, &components).await?;
+        save(app, &p, metadata, &b.components).await?;
         tracing::info!(provider = %p, "built-in provider registered");
     }
     Ok(())

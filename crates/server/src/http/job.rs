@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v2/job/task/list/query", get(task_list))
         .route("/v2/job/notes/add", post(notes_add))
         .route("/v2/job/dag/dependency", get(dependency))
+        .route("/v2/job/clean", post(clean))
         .route("/v2/job/queue/clean", post(queue_clean))
 }
 
@@ -79,6 +80,12 @@ async fn notes_add(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 async fn dependency(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let q: JobPartyQuery = req.parse()?;
     ok(Envelope::ok_data(job::dependency(&app, &q).await?))
+}
+
+async fn clean(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let b: JobIdBody = req.parse()?;
+    job::clean(&app, &b.job_id).await?;
+    ok(Envelope::ok())
 }
 
 async fn queue_clean(State(app): State<Arc<App>>) -> ApiResult {

@@ -20,6 +20,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v2/output/metric/key/query", get(metric_keys))
         .route("/v2/output/model/query", get(model_query))
         .route("/v2/output/model/download", get(model_download))
+        .route("/v2/output/data/table", get(data_table))
+        .route("/v2/output/data/display", get(data_display))
 }
 
 async fn metric_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
@@ -47,4 +49,15 @@ async fn model_download(State(app): State<Arc<App>>, req: Req) -> ApiResult {
         filename,
         bytes,
     })
+}
+
+/// A bare object, no envelope (FATE quirk); errors still come as envelopes.
+async fn data_table(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_query(&req.params)?;
+    Ok(Reply::Bare(output::data_tables(&app, &q).await?))
+}
+
+async fn data_display(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_query(&req.params)?;
+    Ok(Reply::Bare(output::data_display(&app, &q).await?))
 }

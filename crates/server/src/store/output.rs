@@ -416,4 +416,56 @@ impl Store {
             .await?;
         row.as_ref().map(ModelMetaRow::from_row).transpose()
     }
+
+    /// Every output of every version of a job's tasks on this site (for `job/clean`).
+    pub async fn tracking_of_job(&self, job_id: &str) -> Result<Vec<TrackingRow>> {
+        let sql = self.dynamic(format!(
+            "{TRACKING} WHERE f_job_id = ? ORDER BY f_task_id, f_task_version"
+        ));
+        let rows = sqlx::query(&sql)
+            .bind(job_id.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(TrackingRow::from_row).collect()
+    }
+
+    pub async fn models_of_job(&self, job_id: &str) -> Result<Vec<ModelMetaRow>> {
+        let sql = self.dynamic(format!("{MODEL_META} WHERE f_job_id = ?"));
+        let rows = sqlx::query(&sql)
+            .bind(job_id.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(ModelMetaRow::from_row).collect()
+    }
+
+    /// Deletes a job's rows on this site, every version: participant rows, outputs, metrics,
+    /// model metas, and the metas of the tables its tasks produced. One transaction; the
+    /// files are the caller's to remove.
+    pub async fn delete_job(&self, job_id: &str, tables: &[(String, String)]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for table in [
+            "t_job",
+            "t_task",
+            "t_tracking_data_output",
+            "t_tracking_metric",
+            "t_model_meta",
+        ] {
+            let sql = self.dynamic(format!("DELETE FROM {table} WHERE f_job_id = ?"));
+            sqlx::query(&sql)
+                .bind(job_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (ns, name) in tables {
+            sqlx::query(
+                self.sql("DELETE FROM t_storage_table_meta WHERE f_namespace = ? AND f_name = ?"),
+            )
+            .bind(ns.clone())
+            .bind(name.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }

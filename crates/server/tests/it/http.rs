@@ -177,6 +177,28 @@ async fn invalid_dags_are_refused_before_anything_is_created() {
         json!("nope");
     cases.push(("unknown producer", unknown, vec!["dag.tasks.b", "nope"]));
 
+    let mut key = base();
+    key["dag"]["tasks"]["b"]["inputs"]["data"]["input_data"]["task_output_artifact"][0]["output_artifact_key"] =
+        json!("model_out");
+    cases.push((
+        "unknown output key",
+        key,
+        vec![
+            "dag.tasks.b.inputs.data.input_data",
+            "no output \"model_out\"",
+            "output_data",
+        ],
+    ));
+
+    let mut input = base();
+    let chans = input["dag"]["tasks"]["b"]["inputs"]["data"]["input_data"].take();
+    input["dag"]["tasks"]["b"]["inputs"]["data"] = json!({"train_data": chans});
+    cases.push((
+        "unknown input key",
+        input,
+        vec!["dag.tasks.b.inputs.data.train_data", "no input"],
+    ));
+
     let mut undeclared = base();
     undeclared["dag"]["tasks"]["a"]["parties"] = json!([{"role": "arbiter", "party_id": ["9999"]}]);
     cases.push((

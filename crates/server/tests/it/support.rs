@@ -48,15 +48,6 @@ impl FakeLauncher {
             .collect()
     }
 
-    pub fn spec(&self, execution_id: &str) -> Option<Spec> {
-        self.launched
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(s, _)| s.execution_id == execution_id)
-            .map(|(s, _)| s.clone())
-    }
-
     pub fn alive_count(&self) -> usize {
         self.alive.lock().unwrap().len()
     }
@@ -129,22 +120,29 @@ pub struct TestSite {
     _dir: tempfile::TempDir,
 }
 
+fn io(inputs: &[&str], outputs: &[&str]) -> Value {
+    json!({"inputs": {"data": inputs}, "outputs": {"data": outputs}})
+}
+
 /// The demo provider's components, registered under a fake entry point.
 pub fn demo_builtin() -> Builtin {
     Builtin {
         name: "demo".into(),
         version: "0.1.0".into(),
         entrypoint: vec!["/bin/true".into()],
-        components: [
-            "demo_reader",
-            "demo_transform",
-            "demo_train",
-            "demo_sleep",
-            "demo_fail",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        components: vec![
+            ("demo_reader".into(), io(&[], &["output_data"])),
+            (
+                "demo_transform".into(),
+                io(&["input_data"], &["output_data"]),
+            ),
+            (
+                "demo_train".into(),
+                io(&["train_data"], &["train_output_data", "output_model"]),
+            ),
+            ("demo_sleep".into(), io(&["input_data"], &["output_data"])),
+            ("demo_fail".into(), io(&[], &[])),
+        ],
     }
 }
 

@@ -81,6 +81,7 @@ pub fn plan_party(dag: &Dag, party: &Party, catalog: &Catalog) -> Result<PartyPl
             upstream,
         });
     }
+    errors.extend(io_mismatches(dag, &tasks, catalog));
     if errors.is_empty() {
         Ok(PartyPlan {
             party: party.clone(),
@@ -88,6 +89,74 @@ pub fn plan_party(dag: &Dag, party: &Party, catalog: &Catalog) -> Result<PartyPl
         })
     } else {
         Err(DagErrors(errors))
+    }
+}
+
+/// Input keys a component does not read, and task outputs a producer does not write, where
+/// the providers describe their components (others are taken on trust, as upstream does).
+fn io_mismatches(dag: &Dag, planned: &[PlannedTask], catalog: &Catalog) -> Vec<DagError> {
+    let mut errors = Vec::new();
+    for t in planned {
+        let Some(node) = dag.task(&t.name) else {
+            continue;
+        };
+        let io = catalog.io(&t.provider, &t.component);
+        for input in &node.inputs {
+            let at = format!(
+                "dag.tasks.{}.inputs.{}.{}",
+                t.name,
+                input.class.as_str(),
+                input.key
+            );
+            if let Some(io) = io
+                && !io.inputs.contains(&input.key)
+            {
+                errors.push(DagError::new(
+                    &at,
+                    format!(
+                        "component {} has no input {:?} (it has: {})",
+                        t.component,
+                        input.key,
+                        listed(&io.inputs)
+                    ),
+                ));
+            }
+            for s in &input.sources {
+                let Channel::TaskOutput {
+                    producer_task,
+                    output_artifact_key,
+                    ..
+                } = &s.channel
+                else {
+                    continue;
+                };
+                let Some(producer) = planned.iter().find(|p| &p.name == producer_task) else {
+                    continue;
+                };
+                if let Some(pio) = catalog.io(&producer.provider, &producer.component)
+                    && !pio.outputs.contains(output_artifact_key)
+                {
+                    errors.push(DagError::new(
+                        format!("{at}.task_output_artifact"),
+                        format!(
+                            "task {producer_task} ({}) has no output {output_artifact_key:?} (it has: {})",
+                            producer.component,
+                            listed(&pio.outputs)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    errors.dedup();
+    errors
+}
+
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -60,6 +60,7 @@ fn catalog() -> Catalog {
     let entry = |name: &str, version: &str, components: Option<&[&str]>| CatalogEntry {
         provider: ProviderRef::new(name, version, Device::Local),
         components: components.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        io: Default::default(),
     };
     Catalog {
         defaults: Some(ProviderDefaults {
