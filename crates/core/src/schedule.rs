@@ -21,6 +21,8 @@ pub struct JobView {
     pub progress: u32,
     /// The latest version of every task, in topological order.
     pub tasks: Vec<TaskView>,
+    /// Now (ms), for retry back-offs.
+    pub now: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +37,11 @@ pub struct TaskView {
     pub deps: Vec<TaskName>,
     /// Automatic retries left.
     pub auto_retries: u32,
+    /// A retried run may not start before this time (ms).
+    pub not_before: Option<i64>,
+    /// Inherited from an earlier job: its parties copy the outputs and report it done, so it
+    /// is never started here.
+    pub inherited: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -98,6 +105,11 @@ pub fn decide(job: &JobView) -> Decision {
             if effective[i] != TaskStatus::Waiting {
                 continue;
             }
+            // Something still comes for these: a backed-off retry, or inherited results.
+            if t.inherited || t.not_before.is_some_and(|at| at > job.now) {
+                round = RoundCode::HaveNext;
+                continue;
+            }
             let deps_done = t.deps.iter().all(|dep| {
                 job.tasks
                     .iter()
@@ -157,6 +169,8 @@ mod tests {
                 .collect(),
             deps: deps.iter().map(|d| TaskName::from(*d)).collect(),
             auto_retries: 0,
+            not_before: None,
+            inherited: false,
         }
     }
 
@@ -166,6 +180,7 @@ mod tests {
             cancel_requested: false,
             progress: 0,
             tasks,
+            now: 1_000,
         }
     }
 
@@ -279,5 +294,38 @@ mod tests {
             task("c", Waiting, &[Waiting, Waiting], &["a", "b"]),
         ]));
         assert!(d.ready.is_empty());
+    }
+
+    #[test]
+    fn a_backed_off_retry_waits_for_its_time() {
+        let mut t = task("a", Waiting, &[Waiting, Waiting], &[]);
+        t.version = 1;
+        t.not_before = Some(2_000);
+        let d = decide(&job(vec![t.clone()]));
+        assert!(d.ready.is_empty());
+        assert_eq!(d.job_status, None, "the job keeps running meanwhile");
+        let mut j = job(vec![t]);
+        j.now = 2_000;
+        assert_eq!(decide(&j).ready, vec![TaskName::from("a")]);
+    }
+
+    #[test]
+    fn inherited_tasks_are_never_started() {
+        let mut t = task("a", Waiting, &[Waiting, Waiting], &[]);
+        t.inherited = true;
+        let d = decide(&job(vec![
+            t,
+            task("b", Waiting, &[Waiting, Waiting], &["a"]),
+        ]));
+        assert!(d.ready.is_empty());
+        assert_eq!(d.job_status, None);
+        let mut t = task("a", Waiting, &[Success, Success], &[]);
+        t.inherited = true;
+        let d = decide(&job(vec![
+            t,
+            task("b", Waiting, &[Waiting, Waiting], &["a"]),
+        ]));
+        assert_eq!(d.task_status, vec![("a".into(), Success)]);
+        assert_eq!(d.ready, vec![TaskName::from("b")]);
     }
 }

@@ -1,6 +1,7 @@
 //! The application: everything a request or the scheduler needs, in one place, and the
 //! events that keep the loops moving.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value, json};
@@ -41,6 +42,24 @@ pub struct App {
     pub own_url: String,
     job_ids: Mutex<JobIdGenerator>,
     events: mpsc::UnboundedSender<Event>,
+    /// Jobs whose creation is in progress in this process (a step leaves them alone; after a
+    /// crash the set is empty, and a step resumes them).
+    creating: Arc<Mutex<HashSet<JobId>>>,
+}
+
+/// Marks a job as being created for as long as it lives.
+pub struct Creating {
+    set: Arc<Mutex<HashSet<JobId>>>,
+    job_id: JobId,
+}
+
+impl Drop for Creating {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.job_id);
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -84,6 +103,7 @@ impl App {
             own_url,
             job_ids: Mutex::new(JobIdGenerator::default()),
             events,
+            creating: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -106,6 +126,45 @@ impl App {
 
     pub fn wake_job(&self, job_id: &JobId) {
         self.emit(Event::Job(job_id.clone()));
+    }
+
+    /// Wakes a job at a given time (ms), e.g. when a retry's back-off ends. The periodic
+    /// resync would get there too; this is only to be on time.
+    pub fn wake_job_at(&self, job_id: &JobId, at_ms: i64) {
+        let delay = (at_ms - self.now()).max(0) as u64;
+        let events = self.events.clone();
+        let job = job_id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            let _ = events.send(Event::Job(job));
+        });
+    }
+
+    pub fn creating(&self, job_id: &JobId) -> Creating {
+        self.creating
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job_id.clone());
+        Creating {
+            set: self.creating.clone(),
+            job_id: job_id.clone(),
+        }
+    }
+
+    pub fn is_creating(&self, job_id: &JobId) -> bool {
+        self.creating
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(job_id)
+    }
+
+    /// Aborts the process at a named point when the config lists it: the crash tests' way of
+    /// killing the site between two steps that must both happen or be recovered.
+    pub fn failpoint(&self, name: &str) {
+        if self.config.failpoints.iter().any(|f| f == name) {
+            tracing::error!(failpoint = name, "failpoint reached: aborting");
+            std::process::abort();
+        }
     }
 
     /// The provider registry as validation needs it.

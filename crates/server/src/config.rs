@@ -49,6 +49,8 @@ pub struct Config {
     pub log_level: i64,
     /// The executable the demo provider's components run as (`ferroflow component execute`).
     pub component_exe: PathBuf,
+    /// Named points where the site aborts as if killed (crash tests only).
+    pub failpoints: Vec<String>,
     pub raw: RawServiceConf,
 }
 
@@ -67,6 +69,12 @@ pub struct SchedulerConfig {
     pub resync_interval: Duration,
     /// Deadline of one command to another site.
     pub command_timeout: Duration,
+    /// First delay of an automatic retry; doubles per attempt.
+    pub retry_delay: Duration,
+    /// How long a participant may stay unreachable before its job fails.
+    pub party_timeout: Duration,
+    /// How often running tasks are checked for timeouts.
+    pub detector_interval: Duration,
     /// Whether the scheduler loop runs by itself; tests turn it off and tick explicitly.
     pub autostart: bool,
 }
@@ -213,6 +221,9 @@ impl Config {
             poll_interval: Duration::from_millis(s.poll_interval_ms.unwrap_or(200)),
             resync_interval: Duration::from_millis(s.resync_interval_ms.unwrap_or(2_000)),
             command_timeout: Duration::from_millis(s.command_timeout_ms.unwrap_or(10_000)),
+            retry_delay: Duration::from_millis(s.retry_delay_ms.unwrap_or(1_000)),
+            party_timeout: Duration::from_millis(s.party_timeout_ms.unwrap_or(600_000)),
+            detector_interval: Duration::from_millis(s.detector_interval_ms.unwrap_or(1_000)),
             autostart: true,
         };
 
@@ -249,6 +260,7 @@ impl Config {
             job_default,
             log_level: raw.log_level.unwrap_or(20),
             component_exe,
+            failpoints: raw.failpoints.clone().unwrap_or_default(),
             raw,
         })
     }

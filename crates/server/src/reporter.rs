@@ -37,6 +37,7 @@ pub async fn deliver(app: &App) {
             tracing::debug!(execution_id = %t.execution_id, error = %reply.message, "report not delivered");
             continue;
         }
+        app.failpoint("reporter.delivered");
         if let Err(e) = app
             .store
             .set_reported_status(&t.key(), t.party_status, app.now())

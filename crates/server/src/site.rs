@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::controller::provider::{self, Builtin};
 use crate::controller::worker;
+use crate::detector;
 use crate::launcher::{Exits, Launcher, ProcessLauncher};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
@@ -145,11 +146,18 @@ impl Site {
                 tracing::error!(error = %e, "http server stopped");
             }
         }));
+        // Before anything schedules: every task left running gets its process back or a verdict.
+        if let Err(e) = detector::recover(&app).await {
+            tracing::error!(error = %e, "recovery of running tasks failed");
+        }
         let scheduler = Arc::new(Scheduler::new(app.clone(), events_rx));
         if autostart {
             let s = scheduler.clone();
             let stop = wait_for(shutdown.subscribe());
             tasks.push(tokio::spawn(async move { s.run(stop).await }));
+        }
+        if autostart {
+            tasks.push(tokio::spawn(detect(app.clone(), shutdown.subscribe())));
         }
         tasks.push(tokio::spawn(watch_exits(
             app.clone(),
@@ -173,6 +181,9 @@ impl Site {
     /// One scheduler pass over everything pending and every unsettled job (for tests that
     /// drive the scheduler themselves).
     pub async fn tick(&self) {
+        if let Err(e) = detector::check_timeouts(&self.app).await {
+            tracing::error!(error = %e, "timeout check failed");
+        }
         self.scheduler.tick(true).await;
     }
 
@@ -189,6 +200,22 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+async fn detect(app: Arc<App>, stop: watch::Receiver<bool>) {
+    let stop = wait_for(stop);
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(app.config.scheduler.detector_interval);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = every.tick() => {
+                if let Err(e) = detector::check_timeouts(&app).await {
+                    tracing::error!(error = %e, "timeout check failed");
+                }
+            }
         }
     }
 }

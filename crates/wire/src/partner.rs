@@ -145,6 +145,8 @@ impl FromParams for TaskStop {
 pub struct TaskRerun {
     pub target: TaskTarget,
     pub new_version: i64,
+    /// ferroflow: parameters changed for the new version (FATE schedulers never send it).
+    pub parameters: Option<serde_json::Map<String, Value>>,
 }
 
 impl FromParams for TaskRerun {
@@ -153,6 +155,7 @@ impl FromParams for TaskRerun {
         Ok(Self {
             target,
             new_version: p.json().int("new_version")?,
+            parameters: p.json().opt_object("parameters")?,
         })
     }
 }

@@ -49,12 +49,19 @@ impl FromParams for JobStop {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRerun {
     pub job_id: String,
+    /// ferroflow: rerun this task and everything downstream of it, even if they succeeded.
+    pub task_name: Option<String>,
+    /// ferroflow: `{task_name: {key: value}}` merged into the new versions' parameters.
+    pub parameters: Option<serde_json::Map<String, Value>>,
 }
 
 impl FromParams for JobRerun {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
+        let j = p.json();
         Ok(Self {
-            job_id: p.json().str("job_id")?,
+            job_id: j.str("job_id")?,
+            task_name: j.opt_str("task_name")?,
+            parameters: j.opt_object("parameters")?,
         })
     }
 }

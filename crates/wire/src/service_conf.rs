@@ -45,6 +45,9 @@ pub struct RawServiceConf {
     /// ferroflow: FATE's `job_default_config.yaml`, inline.
     #[serde(default)]
     pub job_default: Option<RawJobDefault>,
+    /// ferroflow, for crash tests: named points where the site aborts as if killed.
+    #[serde(default)]
+    pub failpoints: Option<Vec<String>>,
     /// Every other top-level section, kept for `/v2/server/query/all`.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -113,6 +116,15 @@ pub struct RawScheduler {
     /// Per-attempt deadline of a command to another site (ms).
     #[serde(default)]
     pub command_timeout_ms: Option<u64>,
+    /// First delay of an automatic retry (ms); it doubles with every attempt.
+    #[serde(default)]
+    pub retry_delay_ms: Option<u64>,
+    /// How long a participant may stay unreachable before its job fails (ms).
+    #[serde(default)]
+    pub party_timeout_ms: Option<u64>,
+    /// How often running tasks are checked for timeouts and lost processes (ms).
+    #[serde(default)]
+    pub detector_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

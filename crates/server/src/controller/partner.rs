@@ -416,18 +416,15 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
         Ok(spec) => spec,
         Err(e) => return fail_start(app, &task, &e.to_string()).await,
     };
-    if !app
-        .store
-        .set_party_status(&key, TaskStatus::Running, None, app.now())
-        .await?
-        .applied()
-    {
+    if !app.store.begin_run(&key, app.now()).await?.applied() {
         // Someone else moved it on between our read and now: they launched it.
         return Ok(());
     }
+    app.failpoint("partner.run_decided");
     app.emit(Event::Report);
     match app.launcher.launch(spec.clone()).await {
         Ok(handle) => {
+            app.failpoint("partner.launched");
             let run = RunInfo {
                 pid: handle.pid,
                 start_ticks: handle.start_ticks,
@@ -703,7 +700,7 @@ pub async fn rerun_task(app: &App, req: &wire::TaskRerun) -> Result<()> {
         &t.conf,
         &app.resource_defaults,
     );
-    let new = new_task(
+    let mut new = new_task(
         app,
         &job.key(),
         &job.scheduler_party_id,
@@ -713,6 +710,20 @@ pub async fn rerun_task(app: &App, req: &wire::TaskRerun) -> Result<()> {
         new_version,
         &res,
     )?;
+    // A rerun keeps the parameters the previous run had (earlier reruns may have changed
+    // them) and applies the ones it is given.
+    let mut params = old
+        .component_parameters
+        .get("parameters")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(changed) = &req.parameters {
+        for (k, v) in changed {
+            params.insert(k.clone(), v.clone());
+        }
+    }
+    new.component_parameters["parameters"] = Value::Object(params);
     app.store.add_task_version(&new, app.now()).await?;
     Ok(())
 }

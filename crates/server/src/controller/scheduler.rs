@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use ferroflow_core::dag::{self, DagSchema};
-use ferroflow_core::id::{JobId, Party, PartyId, TaskId, TaskKey};
+use ferroflow_core::id::{JobId, Party, PartyId, TaskId, TaskKey, TaskName};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::scheduler as wire;
 use ferroflow_wire::{Envelope, RetCode, partner};
@@ -13,7 +13,10 @@ use super::partner::role;
 use super::{Error, Result};
 use crate::app::{App, Event};
 use crate::federation::undelivered;
-use crate::store::{Cas, NewScheduleJob, NewScheduleTask, PartyUpdate};
+use crate::joblog;
+use crate::store::{
+    Cas, NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, TaskStatusRow,
+};
 
 /// `/scheduler/job/create`: gives the job its id and defaults, records it, and has every
 /// participant create it. Nothing is sent before the job is durable here; if a participant
@@ -49,9 +52,6 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
     }
     let dag = dag::validate(&schema)?;
     let conf = &dag.conf;
-    let model_id = conf.model_id.clone().unwrap_or_default();
-    let model_version = conf.model_version.clone().unwrap_or_default();
-    let data = json!({"model_id": model_id, "model_version": model_version});
     let sync_type = conf
         .sync_type
         .map(|s| s.as_str())
@@ -68,8 +68,16 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
             parties: t.parties.clone(),
             order: i as i64,
             deps: t.dependencies(),
-            auto_retries: conf.auto_retries.unwrap_or(0),
+            // A task's own conf may set its retries (job-wide `auto_retries` otherwise).
+            auto_retries: t
+                .conf
+                .get("auto_retries")
+                .and_then(Value::as_i64)
+                .or(conf.auto_retries)
+                .unwrap_or(0)
+                .max(0),
             sync_type: sync_type.clone(),
+            not_before: None,
         })
         .collect();
     let initiator = conf
@@ -85,19 +93,38 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         priority: conf.priority,
         dag: schema.to_value(),
         parties: dag.parties.clone(),
-        initiator_party_id: initiator.clone(),
+        initiator_party_id: initiator,
         scheduler_party_id: scheduler,
         tasks,
     };
-    let now = app.now();
-    app.store.create_schedule_job(&new, now).await?;
+    let _creating = app.creating(&job_id);
+    app.store.create_schedule_job(&new, app.now()).await?;
+    app.failpoint("scheduler.job_recorded");
+    let job = app
+        .store
+        .schedule_job(&job_id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("job {job_id} vanished while being created")))?;
+    finish_creation(app, &job).await
+}
 
+/// Has every participant create a recorded job, then queues it (or fails it). Safe to run
+/// again: a site that crashed in the middle of a creation resumes it from its record.
+pub(crate) async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<Envelope> {
+    let job_id = &job.job_id;
+    let schema = DagSchema::from_value(job.dag.clone())
+        .map_err(|e| Error::Internal(format!("stored DAG of {job_id}: {e}")))?;
+    let conf = schema.conf().cloned().unwrap_or_default();
+    let data = json!({
+        "model_id": conf.model_id.unwrap_or_default(),
+        "model_version": conf.model_version.unwrap_or_default(),
+    });
     let schema_value = schema.to_value();
     let replies = fan_out(
         app,
-        &dag.parties,
+        &job.parties,
         partner::JOB_CREATE,
-        initiator.as_str(),
+        job.initiator_party_id.as_str(),
         |p| {
             let mut body = schema_value.clone();
             body["job_id"] = json!(job_id);
@@ -114,9 +141,14 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         .collect();
     if !refused.is_empty() {
         tracing::warn!(job_id = %job_id, refused = ?refused, "job creation refused");
-        push_job_status(app, &job_id, &dag.parties, JobStatus::Failed).await;
+        joblog::write(
+            app,
+            job_id,
+            &format!("creation refused: {}", refused.join("; ")),
+        );
+        push_job_status(app, job_id, &job.parties, JobStatus::Failed).await;
         app.store
-            .set_schedule_job_status(&job_id, JobStatus::Failed, app.now())
+            .set_schedule_job_status(job_id, JobStatus::Failed, app.now())
             .await?;
         return Ok(Envelope::with_code(
             RetCode::JobCreateFailed,
@@ -125,12 +157,17 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         .with_job_id(job_id.to_string())
         .with_data(data));
     }
-    push_job_status(app, &job_id, &dag.parties, JobStatus::Waiting).await;
+    push_job_status(app, job_id, &job.parties, JobStatus::Waiting).await;
     app.store
-        .set_schedule_job_status(&job_id, JobStatus::Waiting, app.now())
+        .set_schedule_job_status(job_id, JobStatus::Waiting, app.now())
         .await?;
     app.emit(Event::Admission);
-    tracing::info!(job_id = %job_id, parties = dag.parties.len(), "job created");
+    tracing::info!(job_id = %job_id, parties = job.parties.len(), "job created");
+    joblog::write(
+        app,
+        job_id,
+        &format!("job created on {} parties, queued", job.parties.len()),
+    );
     Ok(Envelope::ok_data(data).with_job_id(job_id.to_string()))
 }
 
@@ -287,66 +324,59 @@ pub async fn report_task(app: &App, req: &wire::TaskReport) -> Result<()> {
 
 /// `/scheduler/job/rerun`: every task that ended without success gets a new version on all
 /// its parties; an ended job goes back to `waiting` and through admission again. Earlier
-/// versions keep their rows, logs and outputs.
+/// versions keep their rows, logs and outputs. Two ferroflow extensions: `task_name` reruns
+/// that task and everything downstream of it even if they succeeded, and `parameters`
+/// (`{task_name: {key: value}}`) changes the parameters of the new versions.
 pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
     let job_id = JobId::new(&req.job_id);
     let Some(job) = app.store.schedule_job(&job_id).await? else {
         return Err(Error::job_not_found(&req.job_id));
     };
     let statuses = app.store.latest_task_statuses(&job_id).await?;
-    let rows = app.store.schedule_tasks_of(&job_id).await?;
-    let mut rerun = 0;
-    for s in statuses.iter().filter(|s| s.status.is_interrupt()) {
-        let parties: Vec<Party> = rows
+    let chosen: Vec<&TaskStatusRow> = match &req.task_name {
+        None => statuses
             .iter()
-            .filter(|r| r.task_id == s.task_id && r.task_version == s.task_version)
-            .map(|r| r.party.clone())
-            .collect();
-        let new_version = s.task_version + 1;
-        let target = |p: &Party| {
-            json!({"job_id": job_id, "role": p.role, "party_id": p.party_id,
-                   "task_id": s.task_id, "task_version": s.task_version})
-        };
-        fan_out(app, &parties, partner::TASK_STOP, "", |p| {
-            let mut b = target(p);
-            b["status"] = json!(s.status.as_str());
-            b
-        })
-        .await;
-        let replies = fan_out(app, &parties, partner::TASK_RERUN, "", |p| {
-            let mut b = target(p);
-            b["new_version"] = json!(new_version);
-            b
-        })
-        .await;
-        if let Some((p, r)) = replies.iter().find(|(_, r)| !r.is_ok()) {
+            .filter(|s| s.status.is_interrupt())
+            .collect(),
+        Some(name) => {
+            if !job.status.is_end() {
+                return Err(Error::with_message(
+                    RetCode::JobUpdateFailed,
+                    format!(
+                        "job {job_id} is {}: stop it before rerunning a task of it",
+                        job.status
+                    ),
+                ));
+            }
+            let root = TaskName::new(name);
+            if !statuses.iter().any(|s| s.task_name == root) {
+                return Err(Error::fate(
+                    RetCode::TaskNotFound,
+                    &[("job_id", &req.job_id), ("task_name", name)],
+                ));
+            }
+            let below = downstream(&statuses, &root);
+            statuses
+                .iter()
+                .filter(|s| below.contains(&s.task_name))
+                .collect()
+        }
+    };
+    if chosen.is_empty() {
+        return Ok(Envelope::ok());
+    }
+    let overrides = req.parameters.clone().unwrap_or_default();
+    for s in &chosen {
+        let params = overrides
+            .get(s.task_name.as_str())
+            .and_then(Value::as_object)
+            .cloned();
+        if let Err(e) = new_version(app, s, false, params).await {
             return Ok(Envelope::with_code(
                 RetCode::TaskUpdateFailed,
-                format!("rerun of {} refused by {p}: {}", s.task_name, r.message),
+                e.to_string(),
             ));
         }
-        let new = NewScheduleTask {
-            task_id: s.task_id.clone(),
-            task_name: s.task_name.clone(),
-            component: rows
-                .iter()
-                .find(|r| r.task_id == s.task_id)
-                .map(|r| r.component.clone())
-                .unwrap_or_default(),
-            version: new_version,
-            parties,
-            order: s.order,
-            deps: s.deps.clone(),
-            auto_retries: s.auto_retries,
-            sync_type: s.sync_type.clone(),
-        };
-        app.store
-            .add_schedule_task_version(&job_id, &new, app.now())
-            .await?;
-        rerun += 1;
-    }
-    if rerun == 0 {
-        return Ok(Envelope::ok());
     }
     app.store.clear_cancel_signal(&job_id, app.now()).await?;
     if job.status.is_end() {
@@ -355,6 +385,101 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
         app.emit(Event::Admission);
     }
     app.wake_job(&job_id);
-    tracing::info!(job_id = %job_id, tasks = rerun, "job rerun");
+    let names: Vec<&str> = chosen.iter().map(|s| s.task_name.as_str()).collect();
+    tracing::info!(job_id = %job_id, tasks = ?names, "job rerun");
+    joblog::write(app, &job_id, &format!("rerun of {}", names.join(", ")));
     Ok(Envelope::ok())
+}
+
+/// `root` and every task that depends on it, directly or not.
+fn downstream(statuses: &[TaskStatusRow], root: &TaskName) -> Vec<TaskName> {
+    let mut out = vec![root.clone()];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for s in statuses {
+            if !out.contains(&s.task_name) && s.deps.iter().any(|d| out.contains(d)) {
+                out.push(s.task_name.clone());
+                grew = true;
+            }
+        }
+    }
+    out
+}
+
+/// Runs a task again as version `v + 1` on all its parties: the old run is stopped, each
+/// party creates the new version (rebuilding its CONFIG, with `parameters` changed), then the
+/// scheduler records it. An automatic retry spends one of the task's retries and may not
+/// start before a back-off delay (doubling per attempt).
+pub(crate) async fn new_version(
+    app: &App,
+    s: &TaskStatusRow,
+    auto: bool,
+    parameters: Option<serde_json::Map<String, Value>>,
+) -> Result<()> {
+    let job_id = &s.job_id;
+    let rows = app.store.schedule_tasks_of(job_id).await?;
+    let parties: Vec<Party> = rows
+        .iter()
+        .filter(|r| r.task_id == s.task_id && r.task_version == s.task_version)
+        .map(|r| r.party.clone())
+        .collect();
+    let component = rows
+        .iter()
+        .find(|r| r.task_id == s.task_id)
+        .map(|r| r.component.clone())
+        .unwrap_or_default();
+    let new_version = s.task_version + 1;
+    let target = |p: &Party| {
+        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id,
+               "task_id": s.task_id, "task_version": s.task_version})
+    };
+    fan_out(app, &parties, partner::TASK_STOP, "", |p| {
+        let mut b = target(p);
+        b["status"] = json!(s.status.as_str());
+        b
+    })
+    .await;
+    let replies = fan_out(app, &parties, partner::TASK_RERUN, "", |p| {
+        let mut b = target(p);
+        b["new_version"] = json!(new_version);
+        if let Some(params) = &parameters {
+            b["parameters"] = Value::Object(params.clone());
+        }
+        b
+    })
+    .await;
+    if let Some((p, r)) = replies.iter().find(|(_, r)| !r.is_ok()) {
+        return Err(Error::with_message(
+            RetCode::TaskUpdateFailed,
+            format!("rerun of {} refused by {p}: {}", s.task_name, r.message),
+        ));
+    }
+    let not_before = auto.then(|| {
+        let base = app.config.scheduler.retry_delay.as_millis() as i64;
+        app.now() + base.saturating_mul(1 << s.task_version.min(10))
+    });
+    let new = NewScheduleTask {
+        task_id: s.task_id.clone(),
+        task_name: s.task_name.clone(),
+        component,
+        version: new_version,
+        parties,
+        order: s.order,
+        deps: s.deps.clone(),
+        auto_retries: if auto {
+            (s.auto_retries - 1).max(0)
+        } else {
+            s.auto_retries
+        },
+        sync_type: s.sync_type.clone(),
+        not_before,
+    };
+    app.store
+        .add_schedule_task_version(job_id, &new, app.now())
+        .await?;
+    if let Some(at) = not_before {
+        app.wake_job_at(job_id, at);
+    }
+    Ok(())
 }

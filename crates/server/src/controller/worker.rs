@@ -40,6 +40,7 @@ pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()
             .await?;
     }
     let cas = app.store.set_party_status(&key, to, error, now).await?;
+    app.failpoint("worker.status_committed");
     if cas.applied() {
         tracing::info!(execution_id = %req.execution_id, status = %to, "task reported");
     } else {

@@ -82,6 +82,14 @@ pub trait Launcher: Send + Sync + 'static {
     fn kill(&self, handle: &Handle) -> BoxFuture<'_, Result<(), Error>>;
 
     fn is_alive(&self, handle: &Handle) -> BoxFuture<'_, bool>;
+
+    /// Watches a process found again after a restart of the site: its end is reported on the
+    /// exit channel like that of a process launched in this run.
+    fn adopt(&self, execution_id: &str, handle: &Handle) -> BoxFuture<'_, ()>;
+
+    /// Finds a run's process by its execution id, for a run whose launch was decided but
+    /// whose handle was never recorded (the site died in between).
+    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>>;
 }
 
 /// The receiving end of exits, handed to the site at start.

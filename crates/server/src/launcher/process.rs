@@ -99,7 +99,62 @@ impl Launcher for ProcessLauncher {
         let alive = is_alive(handle);
         async move { alive }.boxed()
     }
+
+    fn adopt(&self, execution_id: &str, handle: &Handle) -> BoxFuture<'_, ()> {
+        let (exits, execution_id, handle) =
+            (self.exits.clone(), execution_id.to_string(), handle.clone());
+        // Not our child any more: its exit status is gone with the old site, so watch it.
+        tokio::spawn(async move {
+            while is_alive(&handle) {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let _ = exits.send(Exit {
+                execution_id,
+                handle,
+                code: None,
+                signal: None,
+            });
+        });
+        async {}.boxed()
+    }
+
+    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
+        let found = find_by_marker(execution_id);
+        async move { found }.boxed()
+    }
 }
+
+/// The process whose environment has `FERROFLOW_EXECUTION_ID=<execution_id>` (every task
+/// process gets it), if one runs.
+pub fn find_by_marker(execution_id: &str) -> Option<Handle> {
+    let marker = format!("{MARKER}={execution_id}");
+    let entries = std::fs::read_dir("/proc").ok()?;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|var| var == marker.as_bytes()) {
+            let handle = Handle {
+                pid,
+                start_ticks: start_ticks(pid).unwrap_or_default(),
+            };
+            if is_alive(&handle) {
+                return Some(handle);
+            }
+        }
+    }
+    None
+}
+
+/// The environment variable that names a task process's run.
+pub const MARKER: &str = "FERROFLOW_EXECUTION_ID";
 
 /// Kills the process group led by the handle's process, if that process is still the one
 /// that was launched.

@@ -11,8 +11,9 @@ use ferroflow_wire::partner::{self, Collected};
 use ferroflow_wire::{Envelope, RetCode};
 
 use crate::app::{App, Event};
-use crate::controller::scheduler::{fan_out, push_job_status};
+use crate::controller::scheduler::{fan_out, finish_creation, new_version, push_job_status};
 use crate::federation::undelivered;
+use crate::joblog;
 use crate::store::{self, PartyUpdate, ScheduleJobRow, ScheduleTaskRow, TaskStatusRow};
 
 pub async fn run(app: &App, job_id: &JobId) -> Result<(), store::Error> {
@@ -20,13 +21,28 @@ pub async fn run(app: &App, job_id: &JobId) -> Result<(), store::Error> {
         return Ok(());
     };
     match job.status {
-        // Creation in progress: the create request finishes it.
+        // A creation this process is not running was cut short by a crash: resume it.
+        JobStatus::Ready if !app.is_creating(job_id) => {
+            tracing::info!(job_id = %job_id, "resuming an interrupted job creation");
+            if let Err(e) = finish_creation(app, &job).await {
+                tracing::warn!(job_id = %job_id, error = %e, "job creation not resumed");
+            }
+            Ok(())
+        }
         JobStatus::Ready => Ok(()),
         JobStatus::Waiting => {
+            if give_up_on_unreachable(app, &job).await? {
+                return Ok(());
+            }
             // Admission starts waiting jobs; a step only delivers what parties missed.
             sync_parties(app, &job).await
         }
-        JobStatus::Running => running(app, job).await,
+        JobStatus::Running => {
+            if give_up_on_unreachable(app, &job).await? {
+                return Ok(());
+            }
+            running(app, job).await
+        }
         _ => finish(app, &job).await,
     }
 }
@@ -89,10 +105,12 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
     if tasks.statuses.iter().any(|s| s.sync_type == "poll") {
         collect(app, &mut tasks).await?;
     }
+    let inherited = inherited_tasks(&job.dag);
     let view = JobView {
         status: job.status,
         cancel_requested: job.cancel_signal,
         progress: job.progress as u32,
+        now: app.now(),
         tasks: tasks
             .statuses
             .iter()
@@ -106,6 +124,8 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
                     .collect(),
                 deps: s.deps.clone(),
                 auto_retries: s.auto_retries.max(0) as u32,
+                not_before: s.not_before,
+                inherited: inherited.contains(&s.task_name),
             })
             .collect(),
     };
@@ -128,6 +148,30 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
         app.store
             .set_schedule_job_progress(&job.job_id, i64::from(p), now)
             .await?;
+    }
+    for (name, status) in &d.task_status {
+        joblog::write(app, &job.job_id, &format!("task {name} is {status}"));
+    }
+    for name in &d.retry {
+        let Some(s) = tasks.by_name(name).cloned() else {
+            continue;
+        };
+        match new_version(app, &s, true, None).await {
+            Ok(()) => {
+                let msg = format!(
+                    "task {name} {} (version {}): retrying as version {} ({} retries left)",
+                    s.status,
+                    s.task_version,
+                    s.task_version + 1,
+                    (s.auto_retries - 1).max(0)
+                );
+                tracing::info!(job_id = %job.job_id, "{msg}");
+                joblog::write(app, &job.job_id, &msg);
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %job.job_id, task = %name, error = %e, "retry not created")
+            }
+        }
     }
 
     // Starting what is ready comes first: it is what the job waits for. Telling parties what
@@ -191,6 +235,7 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
             .applied()
         {
             tracing::info!(job_id = %job.job_id, status = %status, "job status");
+            joblog::write(app, &job.job_id, &format!("job is {status}"));
         }
         if let Some(job) = app.store.schedule_job(&job.job_id).await? {
             if job.status.is_end() {
@@ -433,6 +478,11 @@ async fn start_task(
             .await?;
     }
     tracing::info!(job_id = %s.job_id, task = %s.task_name, version = s.task_version, "task started");
+    joblog::write(
+        app,
+        &s.job_id,
+        &format!("task {} version {} started", s.task_name, s.task_version),
+    );
     Ok(Started::Yes)
 }
 
@@ -509,4 +559,51 @@ async fn finish(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
     }
     app.emit(Event::Admission);
     Ok(())
+}
+
+/// The tasks `dag.conf.inheritance` takes over from an earlier job.
+fn inherited_tasks(dag: &Value) -> Vec<TaskName> {
+    dag.pointer("/dag/conf/inheritance/task_list")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(TaskName::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A participant that has not answered for longer than the configured deadline fails its
+/// job; until then the job waits for it (and says so), and every push is retried.
+async fn give_up_on_unreachable(app: &App, job: &ScheduleJobRow) -> Result<bool, store::Error> {
+    let limit = app.config.scheduler.party_timeout.as_millis() as i64;
+    let now = app.now();
+    let parties = app.store.schedule_parties(&job.job_id).await?;
+    let Some(p) = parties
+        .iter()
+        .find(|p| p.unreachable_since.is_some_and(|t| now - t > limit))
+    else {
+        return Ok(false);
+    };
+    let since = p.unreachable_since.unwrap_or(now);
+    let reason = format!(
+        "{} unreachable for {} s (limit {} s): {}",
+        p.party,
+        (now - since) / 1000,
+        limit / 1000,
+        p.last_error.clone().unwrap_or_default()
+    );
+    tracing::warn!(job_id = %job.job_id, reason, "giving up on an unreachable party");
+    joblog::write(app, &job.job_id, &format!("job fails: {reason}"));
+    app.store
+        .set_job_wait_reason(&job.job_id, Some(&reason), now)
+        .await?;
+    app.store
+        .set_schedule_job_status(&job.job_id, JobStatus::Failed, now)
+        .await?;
+    if let Some(job) = app.store.schedule_job(&job.job_id).await? {
+        finish(app, &job).await?;
+    }
+    Ok(true)
 }

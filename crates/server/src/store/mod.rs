@@ -36,7 +36,7 @@ pub use schedule::{
     NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, SchedulePartyRow,
     ScheduleTaskRow, TaskStatusRow,
 };
-pub use task::{NewTask, RunInfo, TaskFilter, TaskRow};
+pub use task::{LaunchRow, NewTask, RunInfo, TaskFilter, TaskRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -42,6 +42,8 @@ pub struct SchedulePartyRow {
     pub started: bool,
     pub stopped: bool,
     pub last_error: Option<String>,
+    /// Since when (ms) the party has not answered; `None` while it answers.
+    pub unreachable_since: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +76,8 @@ pub struct TaskStatusRow {
     pub order: i64,
     pub deps: Vec<TaskName>,
     pub wait_reason: Option<String>,
+    /// A retried run may not start before this time (ms).
+    pub not_before: Option<i64>,
 }
 
 /// A job as the scheduler creates it, `ready`, with version 0 of every task.
@@ -99,6 +103,7 @@ pub struct NewScheduleTask {
     pub deps: Vec<TaskName>,
     pub auto_retries: i64,
     pub sync_type: String,
+    pub not_before: Option<i64>,
 }
 
 fn party_of(r: &AnyRow) -> Result<Party> {
@@ -174,6 +179,7 @@ impl TaskStatusRow {
             order: get_i64(r, "f_order")?,
             deps,
             wait_reason: get_opt_str(r, "f_wait_reason")?,
+            not_before: get_opt_i64(r, "f_not_before")?,
         })
     }
 }
@@ -187,7 +193,8 @@ const SCHEDULE_TASK: &str = "SELECT f_job_id, f_task_id, f_task_version, f_role,
      f_start_time, f_end_time FROM t_schedule_task";
 
 const TASK_STATUS: &str = "SELECT f_job_id, f_task_id, f_task_version, f_task_name, f_status, \
-     f_auto_retries, f_sync_type, f_order, f_deps, f_wait_reason FROM t_schedule_task_status s";
+     f_auto_retries, f_sync_type, f_order, f_deps, f_wait_reason, f_not_before \
+     FROM t_schedule_task_status s";
 
 impl Store {
     /// Records a new job and version 0 of its tasks, all `ready`/`waiting`, in one
@@ -241,8 +248,9 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(self.sql(
             "INSERT INTO t_schedule_task_status (f_job_id, f_task_id, f_task_version, f_task_name,
-                f_status, f_auto_retries, f_sync_type, f_order, f_deps, f_create_time, f_update_time)
-             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)",
+                f_status, f_auto_retries, f_sync_type, f_order, f_deps, f_not_before, f_create_time,
+                f_update_time)
+             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(job_id.to_string())
         .bind(t.task_id.to_string())
@@ -252,6 +260,7 @@ impl Store {
         .bind(t.sync_type.clone())
         .bind(t.order)
         .bind(to_json("deps", &t.deps)?)
+        .bind(t.not_before)
         .bind(now)
         .bind(now)
         .execute(&mut **tx)
@@ -498,7 +507,7 @@ impl Store {
     pub async fn schedule_parties(&self, job_id: &JobId) -> Result<Vec<SchedulePartyRow>> {
         let rows = sqlx::query(self.sql(
             "SELECT f_role, f_party_id, f_pushed_status, f_pushed_progress, f_resource_applied,
-                    f_started, f_stopped, f_last_error
+                    f_started, f_stopped, f_last_error, f_unreachable_since
              FROM t_schedule_party WHERE f_job_id = ? ORDER BY f_create_time, f_role, f_party_id",
         ))
         .bind(job_id.to_string())
@@ -514,6 +523,7 @@ impl Store {
                     started: get_bool(r, "f_started")?,
                     stopped: get_bool(r, "f_stopped")?,
                     last_error: get_opt_str(r, "f_last_error")?,
+                    unreachable_since: get_opt_i64(r, "f_unreachable_since")?,
                 })
             })
             .collect()
@@ -535,6 +545,9 @@ impl Store {
                 f_started = COALESCE(?, f_started),
                 f_stopped = COALESCE(?, f_stopped),
                 f_last_error = CASE WHEN ? = 1 THEN ? ELSE f_last_error END,
+                f_unreachable_since = CASE WHEN ? = 0 THEN f_unreachable_since
+                                           WHEN ? = 1 THEN COALESCE(f_unreachable_since, ?)
+                                           ELSE NULL END,
                 f_update_time = ?
              WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
@@ -545,6 +558,9 @@ impl Store {
         .bind(u.stopped.map(i64::from))
         .bind(u.last_error.is_some() as i64)
         .bind(u.last_error.clone().flatten())
+        .bind(u.last_error.is_some() as i64)
+        .bind(matches!(u.last_error, Some(Some(_))) as i64)
+        .bind(now)
         .bind(now)
         .bind(job_id.to_string())
         .bind(party.role.as_str())

@@ -111,6 +111,23 @@ impl Launcher for FakeLauncher {
         let alive = self.alive.lock().unwrap().contains(&handle.pid);
         async move { alive }.boxed()
     }
+
+    fn adopt(&self, _execution_id: &str, _handle: &Handle) -> BoxFuture<'_, ()> {
+        async {}.boxed()
+    }
+
+    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
+        let found = self
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, h)| {
+                s.execution_id == execution_id && self.alive.lock().unwrap().contains(&h.pid)
+            })
+            .map(|(_, h)| h.clone());
+        async move { found }.boxed()
+    }
 }
 
 pub struct TestSite {
