@@ -467,6 +467,19 @@ impl Params<'_> {
         }
     }
 
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, Error> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) => match s.as_str() {
+                "true" | "True" | "1" | "yes" => Ok(true),
+                "false" | "False" | "0" | "no" => Ok(false),
+                _ => Err(param(name, format!("{s:?} is not a boolean"))),
+            },
+            Some(v) => Err(param(name, format!("{v} is not a boolean"))),
+        }
+    }
+
     /// A list of strings; a single string is a list of one.
     pub fn string_list(&self, name: &str) -> Result<Vec<String>, Error> {
         match self.get(name) {

@@ -60,6 +60,13 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
     if !problems.is_empty() {
         return Err(DagErrors(problems).into());
     }
+    let local: Vec<ferroflow_core::id::Party> = dag
+        .parties
+        .iter()
+        .filter(|p| app.fed.is_local(&p.party_id))
+        .cloned()
+        .collect();
+    super::inheritance::check(app, &dag, &local).await?;
     let scheduler = dag.conf.scheduler_party_id.clone().unwrap_or(own.clone());
     let reply = app
         .fed
@@ -128,9 +135,11 @@ pub async fn query(app: &App, q: &JobQuery) -> Result<Vec<JobRecord>> {
     Ok(out)
 }
 
-/// Why a job waits, when this site schedules it and it does.
+/// Why a job waits (or was failed by the scheduler), when this site schedules it.
 async fn wait_reason(app: &App, r: &JobRow) -> Result<Option<String>> {
-    if !matches!(r.status, JobStatus::Waiting | JobStatus::Ready) {
+    // A running or successful job holds nothing back; a waiting one says why it waits, a
+    // failed one why it failed when the scheduler decided it.
+    if matches!(r.status, JobStatus::Running | JobStatus::Success) {
         return Ok(None);
     }
     Ok(app
@@ -239,12 +248,18 @@ pub async fn stop(app: &App, job_id: &str) -> Result<Envelope> {
 }
 
 /// `/v2/job/rerun`: asks the scheduler to rerun what did not succeed.
-pub async fn rerun(app: &App, job_id: &str) -> Result<Envelope> {
-    let rows = app.store.jobs_of(&JobId::new(job_id)).await?;
+pub async fn rerun(app: &App, req: &sched::JobRerun) -> Result<Envelope> {
+    let rows = app.store.jobs_of(&JobId::new(&req.job_id)).await?;
     let Some(first) = rows.first() else {
-        return Err(Error::job_not_found(job_id));
+        return Err(Error::job_not_found(&req.job_id));
     };
-    let body = json!({"job_id": job_id});
+    let mut body = json!({"job_id": req.job_id});
+    if let Some(t) = &req.task_name {
+        body["task_name"] = json!(t);
+    }
+    if let Some(p) = &req.parameters {
+        body["parameters"] = Value::Object(p.clone());
+    }
     Ok(app
         .fed
         .send(&first.scheduler_party_id, sched::JOB_RERUN, &body, "")

@@ -2,6 +2,7 @@
 //! Handlers parse, call one of these, and wrap the result; errors become return codes only
 //! at the edge (`http`).
 
+pub mod inheritance;
 pub mod job;
 pub mod output;
 pub mod partner;

@@ -287,6 +287,13 @@ pub async fn return_job_resource(app: &App, target: &JobTarget) -> Result<()> {
 /// `/partner/job/start`: the job runs on this party (a job already running is fine).
 pub async fn start_job(app: &App, target: &JobTarget) -> Result<()> {
     let key = job_key(target)?;
+    let Some(job) = app.store.job(&key).await? else {
+        return Err(Error::job_not_found(key.job_id.as_str()));
+    };
+    // Inherited tasks are taken over before anything can start.
+    if matches!(job.status, JobStatus::Waiting | JobStatus::Ready) {
+        super::inheritance::load(app, &job).await?;
+    }
     match app
         .store
         .set_job_status(&key, JobStatus::Running, app.now())

@@ -52,8 +52,9 @@ async fn stop(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 }
 
 async fn rerun(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let b: JobIdBody = req.parse()?;
-    ok(job::rerun(&app, &b.job_id).await?)
+    // FATE's body is `{job_id}`; ferroflow also takes `task_name` and `parameters`.
+    let r: ferroflow_wire::scheduler::JobRerun = req.parse()?;
+    ok(job::rerun(&app, &r).await?)
 }
 
 async fn list(State(app): State<Arc<App>>, req: Req) -> ApiResult {

@@ -14,6 +14,7 @@ use ferroflow_wire::{Envelope, RetCode, partner};
 use crate::app::App;
 use crate::controller::scheduler::{fan_out, push_job_status};
 use crate::federation::undelivered;
+use crate::joblog;
 use crate::store::{self, PartyUpdate, ScheduleJobRow};
 
 pub async fn run(app: &App) -> Result<(), store::Error> {
@@ -33,6 +34,7 @@ pub async fn run(app: &App) -> Result<(), store::Error> {
             .await?
         {
             tracing::info!(job_id = %job.job_id, reason, "job waits");
+            joblog::write(app, &job.job_id, &format!("job waits: {reason}"));
         }
     }
     Ok(())
@@ -161,6 +163,29 @@ async fn admit(
                 .await?;
         }
     }
+    // A party that refused to start (an inheritance it cannot honour, say) fails the job; one
+    // that did not answer is started again by the next steps.
+    let refused: Vec<String> = started
+        .iter()
+        .filter(|(_, r)| !r.is_ok() && !undelivered(r))
+        .map(|(p, r)| format!("{p} refused to start: {}", r.message))
+        .collect();
+    if !refused.is_empty() {
+        let reason = refused.join("; ");
+        tracing::warn!(job_id = %job.job_id, reason, "job not started");
+        joblog::write(app, &job.job_id, &format!("job fails: {reason}"));
+        app.store
+            .set_schedule_job_status(&job.job_id, JobStatus::Running, app.now())
+            .await?;
+        app.store
+            .set_schedule_job_status(&job.job_id, JobStatus::Failed, app.now())
+            .await?;
+        app.store
+            .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
+            .await?;
+        app.wake_job(&job.job_id);
+        return Ok(None);
+    }
     app.store
         .set_job_wait_reason(&job.job_id, None, app.now())
         .await?;
@@ -168,6 +193,7 @@ async fn admit(
         .set_schedule_job_status(&job.job_id, JobStatus::Running, app.now())
         .await?;
     tracing::info!(job_id = %job.job_id, "job running");
+    joblog::write(app, &job.job_id, "job started on every party");
     app.wake_job(&job.job_id);
     Ok(None)
 }

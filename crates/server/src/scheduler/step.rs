@@ -102,9 +102,7 @@ fn task_body(r: &ScheduleTaskRow) -> Value {
 
 async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
     let mut tasks = Tasks::load(app, &job.job_id).await?;
-    if tasks.statuses.iter().any(|s| s.sync_type == "poll") {
-        collect(app, &mut tasks).await?;
-    }
+    collect(app, &job, &mut tasks).await?;
     let inherited = inherited_tasks(&job.dag);
     let view = JobView {
         status: job.status,
@@ -265,20 +263,27 @@ fn waiting_for(tasks: &Tasks, s: &TaskStatusRow, canceled: bool) -> String {
     }
 }
 
-/// Poll mode: ask each party of every unfinished task for its party status.
-async fn collect(app: &App, tasks: &mut Tasks) -> Result<(), store::Error> {
+/// Asks parties for their status of running tasks: in poll mode every time, in callback mode
+/// when a party has been silent about a task for a resync interval — a probe that notices a
+/// participant whose site went away (its reports would just stop), and recovers a lost report.
+async fn collect(app: &App, job: &ScheduleJobRow, tasks: &mut Tasks) -> Result<(), store::Error> {
+    let stale = app.now() - app.config.scheduler.resync_interval.as_millis() as i64;
     let targets: Vec<ScheduleTaskRow> = tasks
         .statuses
         .iter()
-        .filter(|s| s.sync_type == "poll" && s.status == TaskStatus::Running)
+        .filter(|s| s.status == TaskStatus::Running)
         .flat_map(|s| {
+            let poll = s.sync_type == "poll";
             tasks
                 .parties_of(s)
-                .filter(|r| r.status.is_ongoing())
+                .filter(|r| r.status.is_ongoing() && (poll || r.update_time <= stale))
                 .cloned()
                 .collect::<Vec<_>>()
         })
         .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
     let replies = futures::future::join_all(targets.iter().map(|r| async move {
         (
             r,
@@ -289,9 +294,21 @@ async fn collect(app: &App, tasks: &mut Tasks) -> Result<(), store::Error> {
     }))
     .await;
     for (r, reply) in replies {
+        let reachable = !undelivered(&reply);
+        let u = PartyUpdate {
+            last_error: Some((!reachable).then(|| reply.message.clone())),
+            ..Default::default()
+        };
+        app.store
+            .update_schedule_party(&job.job_id, &r.party, &u, app.now())
+            .await?;
         if !reply.is_ok() {
             continue;
         }
+        // Heard from the party: not stale any more, whatever its answer.
+        app.store
+            .update_schedule_task(&key_of(r), None, None, app.now())
+            .await?;
         let Some(c) = reply
             .data
             .and_then(|d| serde_json::from_value::<Collected>(d).ok())
@@ -486,9 +503,40 @@ async fn start_task(
     Ok(Started::Yes)
 }
 
-/// Delivers the job's status and progress to every party that has not acknowledged them.
+/// Delivers the job's status and progress to every party that has not acknowledged them,
+/// and the start of a running job to a party that did not get it.
 pub(super) async fn sync_parties(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
     let parties = app.store.schedule_parties(&job.job_id).await?;
+    if job.status == JobStatus::Running {
+        let unstarted: Vec<Party> = parties
+            .iter()
+            .filter(|p| !p.started)
+            .map(|p| p.party.clone())
+            .collect();
+        if !unstarted.is_empty() {
+            let replies = fan_out(
+                app,
+                &unstarted,
+                partner::JOB_START,
+                "",
+                |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+            )
+            .await;
+            for (p, r) in replies {
+                if !undelivered(&r) {
+                    let u = PartyUpdate {
+                        started: Some(true),
+                        pushed_status: Some(JobStatus::Running),
+                        last_error: Some(None),
+                        ..Default::default()
+                    };
+                    app.store
+                        .update_schedule_party(&job.job_id, &p, &u, app.now())
+                        .await?;
+                }
+            }
+        }
+    }
     let behind: Vec<Party> = parties
         .iter()
         .filter(|p| {
@@ -597,10 +645,10 @@ async fn give_up_on_unreachable(app: &App, job: &ScheduleJobRow) -> Result<bool,
     tracing::warn!(job_id = %job.job_id, reason, "giving up on an unreachable party");
     joblog::write(app, &job.job_id, &format!("job fails: {reason}"));
     app.store
-        .set_job_wait_reason(&job.job_id, Some(&reason), now)
+        .set_schedule_job_status(&job.job_id, JobStatus::Failed, now)
         .await?;
     app.store
-        .set_schedule_job_status(&job.job_id, JobStatus::Failed, now)
+        .set_job_wait_reason(&job.job_id, Some(&reason), now)
         .await?;
     if let Some(job) = app.store.schedule_job(&job.job_id).await? {
         finish(app, &job).await?;

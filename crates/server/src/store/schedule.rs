@@ -62,6 +62,8 @@ pub struct ScheduleTaskRow {
     pub error_report: String,
     pub start_time: Option<i64>,
     pub end_time: Option<i64>,
+    /// Last change, or last time the party was heard about it.
+    pub update_time: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +158,7 @@ impl ScheduleTaskRow {
             error_report: get_str(r, "f_error_report")?,
             start_time: get_opt_i64(r, "f_start_time")?,
             end_time: get_opt_i64(r, "f_end_time")?,
+            update_time: get_i64(r, "f_update_time")?,
         })
     }
 }
@@ -190,7 +193,7 @@ const SCHEDULE_JOB: &str = "SELECT f_job_id, f_priority, f_dag, f_parties, f_ini
 
 const SCHEDULE_TASK: &str = "SELECT f_job_id, f_task_id, f_task_version, f_role, f_party_id, \
      f_task_name, f_component, f_status, f_pushed_status, f_start_acked, f_error_report, \
-     f_start_time, f_end_time FROM t_schedule_task";
+     f_start_time, f_end_time, f_update_time FROM t_schedule_task";
 
 const TASK_STATUS: &str = "SELECT f_job_id, f_task_id, f_task_version, f_task_name, f_status, \
      f_auto_retries, f_sync_type, f_order, f_deps, f_wait_reason, f_not_before \
@@ -382,7 +385,7 @@ impl Store {
                 f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
                 f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
                 f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END,
-                f_wait_reason = CASE WHEN ? = 'waiting' THEN f_wait_reason ELSE NULL END
+                f_wait_reason = CASE WHEN ? = 'running' THEN NULL ELSE f_wait_reason END
              WHERE f_job_id = ? AND f_status = ?",
         ))
         .bind(to.as_str())

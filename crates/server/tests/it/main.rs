@@ -1,6 +1,7 @@
 //! The server crate's integration tests, in one binary to keep link time down.
 
 mod http;
+mod lifecycle;
 mod scheduler;
 mod store;
 mod support;

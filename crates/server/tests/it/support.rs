@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use ferroflow_server::clock::ManualClock;
 use ferroflow_server::config::Config;
 use ferroflow_server::controller::provider::Builtin;
 use ferroflow_server::launcher::{Error, Exit, Handle, Launcher, Spec};
@@ -23,7 +24,8 @@ pub struct FakeLauncher {
     next_pid: AtomicI64,
     launched: Mutex<Vec<(Spec, Handle)>>,
     alive: Mutex<Vec<i64>>,
-    exits: mpsc::UnboundedSender<Exit>,
+    adopted: Mutex<Vec<String>>,
+    exits: Mutex<mpsc::UnboundedSender<Exit>>,
 }
 
 impl FakeLauncher {
@@ -33,9 +35,32 @@ impl FakeLauncher {
             next_pid: AtomicI64::new(1_000_000),
             launched: Mutex::new(Vec::new()),
             alive: Mutex::new(Vec::new()),
-            exits: tx,
+            adopted: Mutex::new(Vec::new()),
+            exits: Mutex::new(tx),
         });
         (l, rx)
+    }
+
+    /// A new exit channel for a restarted site; the "processes" live on.
+    pub fn reconnect(&self) -> mpsc::UnboundedReceiver<Exit> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.exits.lock().unwrap() = tx;
+        rx
+    }
+
+    /// Execution ids re-adopted after a restart.
+    pub fn adopted(&self) -> Vec<String> {
+        self.adopted.lock().unwrap().clone()
+    }
+
+    /// Makes a "process" vanish without an exit event (as if it died while the site was down).
+    pub fn vanish(&self, execution_id: &str) {
+        let l = self.launched.lock().unwrap();
+        let (_, h) = l
+            .iter()
+            .find(|(s, _)| s.execution_id == execution_id)
+            .expect("launched");
+        self.alive.lock().unwrap().retain(|p| *p != h.pid);
     }
 
     /// Execution ids launched so far, in order.
@@ -60,7 +85,7 @@ impl FakeLauncher {
             .find(|(s, _)| s.execution_id == execution_id)
             .expect("launched");
         self.alive.lock().unwrap().retain(|p| *p != h.pid);
-        let _ = self.exits.send(Exit {
+        let _ = self.exits.lock().unwrap().send(Exit {
             execution_id: spec.execution_id.clone(),
             handle: h.clone(),
             code: Some(code),
@@ -97,7 +122,7 @@ impl Launcher for FakeLauncher {
                 .find(|(_, h)| h.pid == handle.pid)
                 .map(|(s, _)| s.execution_id.clone())
                 .unwrap_or_default();
-            let _ = self.exits.send(Exit {
+            let _ = self.exits.lock().unwrap().send(Exit {
                 execution_id: id,
                 handle: handle.clone(),
                 code: None,
@@ -112,7 +137,8 @@ impl Launcher for FakeLauncher {
         async move { alive }.boxed()
     }
 
-    fn adopt(&self, _execution_id: &str, _handle: &Handle) -> BoxFuture<'_, ()> {
+    fn adopt(&self, execution_id: &str, _handle: &Handle) -> BoxFuture<'_, ()> {
+        self.adopted.lock().unwrap().push(execution_id.to_string());
         async {}.boxed()
     }
 
@@ -133,8 +159,11 @@ impl Launcher for FakeLauncher {
 pub struct TestSite {
     pub site: Site,
     pub launcher: Arc<FakeLauncher>,
+    /// The site's clock: moves only when the test says.
+    pub clock: ManualClock,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    spec: SiteSpec,
+    dir: Arc<tempfile::TempDir>,
 }
 
 fn io(inputs: &[&str], outputs: &[&str]) -> Value {
@@ -163,6 +192,7 @@ pub fn demo_builtin() -> Builtin {
     }
 }
 
+#[derive(Clone)]
 pub struct SiteSpec {
     pub party_id: &'static str,
     pub routes: BTreeMap<String, String>,
@@ -193,26 +223,54 @@ impl TestSite {
         dir: tempfile::TempDir,
         listener: tokio::net::TcpListener,
     ) -> TestSite {
+        let (launcher, exits) = FakeLauncher::new();
+        let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
+        Self::boot(spec, Arc::new(dir), listener, launcher, exits, clock).await
+    }
+
+    async fn boot(
+        spec: SiteSpec,
+        dir: Arc<tempfile::TempDir>,
+        listener: tokio::net::TcpListener,
+        launcher: Arc<FakeLauncher>,
+        exits: mpsc::UnboundedReceiver<Exit>,
+        clock: ManualClock,
+    ) -> TestSite {
         let mut config = Config::for_test(spec.party_id, dir.path());
         config.scheduler.autostart = spec.autostart;
         config.routes = spec
             .routes
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.clone()))
             .collect();
         if let Some(c) = spec.cores {
             config.computing_cores = c;
         }
-        let (launcher, exits) = FakeLauncher::new();
         let mut opts = Options::new(config);
         opts.launcher = Some((launcher.clone() as Arc<dyn Launcher>, exits));
+        opts.clock = Some(Arc::new(clock.clone()));
         opts.builtins = vec![demo_builtin()];
         let site = Site::start(opts, listener).await.unwrap();
         TestSite {
             site,
             launcher,
+            clock,
             http: reqwest::Client::new(),
-            _dir: dir,
+            spec,
+            dir,
+        }
+    }
+
+    /// Stops the site, keeping its data dir, its clock and its launcher's "processes".
+    pub async fn park(self) -> Parked {
+        let addr = self.site.addr;
+        self.site.shutdown().await;
+        Parked {
+            spec: self.spec,
+            dir: self.dir,
+            launcher: self.launcher,
+            clock: self.clock,
+            addr,
         }
     }
 
@@ -300,6 +358,36 @@ impl TestSite {
 
     pub async fn stop(self) {
         self.site.shutdown().await;
+    }
+}
+
+/// A stopped site that can start again where it was.
+pub struct Parked {
+    pub spec: SiteSpec,
+    dir: Arc<tempfile::TempDir>,
+    pub launcher: Arc<FakeLauncher>,
+    pub clock: ManualClock,
+    addr: std::net::SocketAddr,
+}
+
+impl Parked {
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Starts the site again on the same port and data dir, as a restart would.
+    pub async fn start(self) -> TestSite {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let exits = self.launcher.reconnect();
+        TestSite::boot(
+            self.spec,
+            self.dir,
+            listener,
+            self.launcher,
+            exits,
+            self.clock,
+        )
+        .await
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::support::{SiteSpec, TestSite, sleep_dag};
 
-async fn pair() -> (TestSite, TestSite) {
+pub async fn pair() -> (TestSite, TestSite) {
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (ua, ub) = (
@@ -39,7 +39,7 @@ async fn pair() -> (TestSite, TestSite) {
     (a, b)
 }
 
-async fn tick(a: &TestSite, b: &TestSite) {
+pub async fn tick(a: &TestSite, b: &TestSite) {
     for _ in 0..3 {
         a.tick().await;
         b.tick().await;
