@@ -383,6 +383,22 @@ impl ReportTarget {
     }
 }
 
+/// Test hook: when set, every component process appends `<execution id> <pid>` to this file
+/// as it starts, so crash tests can check that no run was ever started twice.
+pub const LAUNCH_LOG_ENV: &str = "FERROFLOW_LAUNCH_LOG";
+
+fn record_launch(path: &str, execution_id: &str) {
+    use std::io::Write;
+    // One short append per process: atomic enough on a local file system (O_APPEND).
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(format!("{execution_id} {}\n", std::process::id()).as_bytes());
+    }
+}
+
 fn execute_process(args: ExecuteArgs) -> ExitCode {
     let get = |k: &str| std::env::var(k).ok();
     let (options, warning) = Options::from_env(&get);
@@ -400,6 +416,9 @@ fn execute_process(args: ExecuteArgs) -> ExitCode {
     let _guard = tracing::subscriber::set_default(subscriber);
     if let Some(w) = warning {
         tracing::warn!("{w}");
+    }
+    if let (Some(log), Ok(c)) = (get(LAUNCH_LOG_ENV), &config) {
+        record_launch(&log, &c.party_task_id);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

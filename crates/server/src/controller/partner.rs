@@ -662,6 +662,10 @@ pub(crate) async fn stop_task_row(app: &App, task: &TaskRow, status: TaskStatus)
             .await
             .map_err(|e| Error::Internal(format!("kill {}: {e}", task.execution_id)))?;
     }
+    // A run stopped before it started gives back the cores it was granted.
+    if task.party_status == TaskStatus::Waiting && task.resource_in_use {
+        app.store.return_task_resource(&key, now).await?;
+    }
     app.store.set_kill_status(&key, now).await?;
     Ok(())
 }
@@ -672,6 +676,10 @@ pub async fn rerun_task(app: &App, req: &wire::TaskRerun) -> Result<()> {
     let Some(old) = app.store.task(&key).await? else {
         return Ok(());
     };
+    // The replaced run will never start: its cores go back to the job.
+    if old.party_status == TaskStatus::Waiting && old.resource_in_use {
+        app.store.return_task_resource(&key, app.now()).await?;
+    }
     let Some(job) = app.store.job(&old.job_key()).await? else {
         return Ok(());
     };

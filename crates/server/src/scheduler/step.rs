@@ -462,6 +462,7 @@ async fn start_task(
     {
         return Ok(Started::Yes);
     }
+    app.failpoint("scheduler.task_decided");
     let pushes = fan_out(app, &parties, partner::TASK_STATUS_UPDATE, "", |p| {
         let mut b = body_of(p);
         b["status"] = json!("running");
