@@ -40,6 +40,7 @@ pub struct App {
     pub resource_defaults: ResourceDefaults,
     /// The base URL this site answers on.
     pub own_url: String,
+    pub metrics: crate::metrics::Metrics,
     job_ids: Mutex<JobIdGenerator>,
     events: mpsc::UnboundedSender<Event>,
     /// Jobs whose creation is in progress in this process (a step leaves them alone; after a
@@ -101,6 +102,7 @@ impl App {
             site_env,
             resource_defaults,
             own_url,
+            metrics: Default::default(),
             job_ids: Mutex::new(JobIdGenerator::default()),
             events,
             creating: Arc::new(Mutex::new(HashSet::new())),

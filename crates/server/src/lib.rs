@@ -20,6 +20,7 @@ pub mod federation;
 pub mod http;
 pub mod joblog;
 pub mod launcher;
+pub mod metrics;
 pub mod reporter;
 pub mod scheduler;
 pub mod site;

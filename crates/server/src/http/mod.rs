@@ -161,10 +161,18 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(partner::routes())
         .merge(scheduler::routes())
         .merge(worker::routes())
+        .route("/metrics", axum::routing::get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 30))
         .with_state(app)
+}
+
+/// Prometheus' text format.
+async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> Response {
+    let mut r = (StatusCode::OK, app.metrics.render()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
 }
 
 async fn not_found() -> Reply {

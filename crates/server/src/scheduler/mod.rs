@@ -135,13 +135,17 @@ impl Scheduler {
         }
         futures::stream::iter(pending.jobs)
             .for_each_concurrent(CONCURRENCY, |job_id| async move {
-                if let Err(e) = step::run(app, &job_id).await {
+                let started = std::time::Instant::now();
+                let result = step::run(app, &job_id).await;
+                app.metrics.step.observe(started.elapsed());
+                if let Err(e) = result {
                     tracing::error!(job_id = %job_id, error = %e, detail = ?e, "scheduling step failed");
                 }
             })
             .await;
+        let started = std::time::Instant::now();
         if pending.admission
-            && let Err(e) = admission::run(app).await
+            && let Err(e) = admission::run(app).await.inspect(|_| app.metrics.admission.observe(started.elapsed()))
         {
             tracing::error!(error = %e, detail = ?e, "admission failed");
         }

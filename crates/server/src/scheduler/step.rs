@@ -127,7 +127,9 @@ async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
             })
             .collect(),
     };
+    let decided = std::time::Instant::now();
     let d = schedule::decide(&view);
+    app.metrics.decide.observe(decided.elapsed());
     let now = app.now();
 
     // Commit the decision before acting on it.
