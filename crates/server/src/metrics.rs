@@ -16,9 +16,16 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        let bounds: Vec<f64> = (0..=80).map(|i| 1e-6 * 10f64.powf(i as f64 / 10.0)).collect();
+        let bounds: Vec<f64> = (0..=80)
+            .map(|i| 1e-6 * 10f64.powf(i as f64 / 10.0))
+            .collect();
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
-        Self { bounds, counts, sum_ns: AtomicU64::new(0), count: AtomicU64::new(0) }
+        Self {
+            bounds,
+            counts,
+            sum_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
     }
 }
 
@@ -27,7 +34,8 @@ impl Histogram {
         let secs = d.as_secs_f64();
         let i = self.bounds.partition_point(|b| *b < secs);
         self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -81,14 +89,38 @@ pub struct Metrics {
 impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
-        self.step.render("ferroflow_schedule_step_seconds", "One scheduling step of one job.", &mut out);
-        self.decide.render("ferroflow_schedule_decide_seconds", "The scheduling decision of a step.", &mut out);
-        self.admission.render("ferroflow_admission_seconds", "One pass over the waiting jobs.", &mut out);
+        self.step.render(
+            "ferroflow_schedule_step_seconds",
+            "One scheduling step of one job.",
+            &mut out,
+        );
+        self.decide.render(
+            "ferroflow_schedule_decide_seconds",
+            "The scheduling decision of a step.",
+            &mut out,
+        );
+        self.admission.render(
+            "ferroflow_admission_seconds",
+            "One pass over the waiting jobs.",
+            &mut out,
+        );
         for (name, help, v) in [
-            ("ferroflow_task_launches_total", "Task runs launched by this site.", &self.launches),
-            ("ferroflow_jobs_created_total", "Jobs created by this site as scheduler.", &self.jobs_created),
+            (
+                "ferroflow_task_launches_total",
+                "Task runs launched by this site.",
+                &self.launches,
+            ),
+            (
+                "ferroflow_jobs_created_total",
+                "Jobs created by this site as scheduler.",
+                &self.jobs_created,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         out
     }
@@ -108,6 +140,10 @@ mod tests {
         assert!((0.05..0.065).contains(&p50), "{p50}");
         let p99 = h.quantile(0.99).unwrap().as_secs_f64();
         assert!((0.099..0.13).contains(&p99), "{p99}");
-        assert!(Metrics::default().render().contains("ferroflow_schedule_step_seconds_count 0"));
+        assert!(
+            Metrics::default()
+                .render()
+                .contains("ferroflow_schedule_step_seconds_count 0")
+        );
     }
 }

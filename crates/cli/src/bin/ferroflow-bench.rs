@@ -51,7 +51,11 @@ fn main() -> Result<()> {
         .build()?;
     match cli.bench {
         Bench::Chain { runs, tasks } => rt.block_on(chain(runs, tasks)),
-        Bench::Load { jobs, tasks, site_cores } => rt.block_on(load(jobs, tasks, site_cores)),
+        Bench::Load {
+            jobs,
+            tasks,
+            site_cores,
+        } => rt.block_on(load(jobs, tasks, site_cores)),
     }
 }
 
@@ -210,24 +214,37 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 /// A quantile from a Prometheus histogram in text format (the bucket's upper bound).
 fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
     let mut buckets: Vec<(f64, f64)> = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with(&format!("{name}_bucket"))) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}_bucket")))
+    {
         let le = line.split("le=\"").nth(1)?.split('"').next()?;
         let count: f64 = line.rsplit(' ').next()?.parse().ok()?;
-        let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+        let bound = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
         buckets.push((bound, count));
     }
     let total = buckets.last()?.1;
     if total == 0.0 {
         return None;
     }
-    buckets.iter().find(|(_, c)| *c >= q * total).map(|(b, _)| *b)
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= q * total)
+        .map(|(b, _)| *b)
 }
 
 async fn load(jobs: usize, tasks: usize, site_cores: i64) -> Result<()> {
     let exe = ferroflow_exe()?;
     let dir = tempfile::tempdir()?;
     let conf = dir.path().join("service_conf.yaml");
-    std::fs::write(&conf, format!("computing:\n  standalone:\n    cores: {site_cores}\n"))?;
+    std::fs::write(
+        &conf,
+        format!("computing:\n  standalone:\n    cores: {site_cores}\n"),
+    )?;
     let mut child = tokio::process::Command::new(&exe)
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir.path().join("site"))
@@ -243,7 +260,11 @@ async fn load(jobs: usize, tasks: usize, site_cores: i64) -> Result<()> {
     let url = loop {
         let line = lines.next_line().await?.context("server exited")?;
         if let Some(i) = line.find("http://") {
-            break line[i..].split_whitespace().next().unwrap_or_default().to_string();
+            break line[i..]
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -283,20 +304,58 @@ async fn load(jobs: usize, tasks: usize, site_cores: i64) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let metrics = http.get(format!("{url}/metrics")).send().await?.text().await?;
+    let metrics = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let peak_rss = peak_rss_kb(pid).unwrap_or(0);
     let _ = child.start_kill();
-    let ms = |v: Option<f64>| v.map(|s| format!("{:.3} ms", s * 1000.0)).unwrap_or_else(|| "-".into());
-    println!("{jobs} queued jobs of {tasks} demo_sleep(seconds: 0) tasks, guest 9999 + host 10000,");
-    println!("one `ferroflow serve` with SQLite, site cores {site_cores} (job cores 4 per party)\n");
-    println!("{:<44} {:>12}", "all jobs submitted in", format!("{:.2} s", submitted.as_secs_f64()));
-    println!("{:<44} {:>12}", "all jobs succeeded in", format!("{:.2} s", done_at.as_secs_f64()));
-    println!("{:<44} {:>12}", "throughput", format!("{:.1} jobs/s", jobs as f64 / done_at.as_secs_f64()));
-    println!("{:<44} {:>12}", "task runs launched", format!("{}", jobs * tasks * 2));
-    println!("{:<44} {:>12}", "site RSS idle / peak", format!("{} / {} MiB", idle_rss / 1024, peak_rss / 1024));
+    let ms = |v: Option<f64>| {
+        v.map(|s| format!("{:.3} ms", s * 1000.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{jobs} queued jobs of {tasks} demo_sleep(seconds: 0) tasks, guest 9999 + host 10000,"
+    );
+    println!(
+        "one `ferroflow serve` with SQLite, site cores {site_cores} (job cores 4 per party)\n"
+    );
+    println!(
+        "{:<44} {:>12}",
+        "all jobs submitted in",
+        format!("{:.2} s", submitted.as_secs_f64())
+    );
+    println!(
+        "{:<44} {:>12}",
+        "all jobs succeeded in",
+        format!("{:.2} s", done_at.as_secs_f64())
+    );
+    println!(
+        "{:<44} {:>12}",
+        "throughput",
+        format!("{:.1} jobs/s", jobs as f64 / done_at.as_secs_f64())
+    );
+    println!(
+        "{:<44} {:>12}",
+        "task runs launched",
+        format!("{}", jobs * tasks * 2)
+    );
+    println!(
+        "{:<44} {:>12}",
+        "site RSS idle / peak",
+        format!("{} / {} MiB", idle_rss / 1024, peak_rss / 1024)
+    );
     for (label, name) in [
-        ("decision (pure) p50 / p99", "ferroflow_schedule_decide_seconds"),
-        ("scheduling step p50 / p99", "ferroflow_schedule_step_seconds"),
+        (
+            "decision (pure) p50 / p99",
+            "ferroflow_schedule_decide_seconds",
+        ),
+        (
+            "scheduling step p50 / p99",
+            "ferroflow_schedule_step_seconds",
+        ),
         ("admission pass p50 / p99", "ferroflow_admission_seconds"),
     ] {
         let p50 = ms(histogram_quantile(&metrics, name, 0.5));
@@ -304,7 +363,9 @@ async fn load(jobs: usize, tasks: usize, site_cores: i64) -> Result<()> {
         println!("{label:<44} {:>12}", format!("{p50} / {p99}"));
     }
     println!("\n(histogram quantiles are bucket upper bounds, within ~26%)");
-    println!("FATE Flow 2.2 admits at most one waiting job per 2 s scheduling tick: <= 0.5 jobs/s.");
+    println!(
+        "FATE Flow 2.2 admits at most one waiting job per 2 s scheduling tick: <= 0.5 jobs/s."
+    );
     Ok(())
 }
 

@@ -432,7 +432,9 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
     match app.launcher.launch(spec.clone()).await {
         Ok(handle) => {
             app.failpoint("partner.launched");
-            app.metrics.launches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            app.metrics
+                .launches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let run = RunInfo {
                 pid: handle.pid,
                 start_ticks: handle.start_ticks,

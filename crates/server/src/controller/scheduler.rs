@@ -158,7 +158,9 @@ pub(crate) async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<E
         .with_data(data));
     }
     push_job_status(app, job_id, &job.parties, JobStatus::Waiting).await;
-    app.metrics.jobs_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.metrics
+        .jobs_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     app.store
         .set_schedule_job_status(job_id, JobStatus::Waiting, app.now())
         .await?;

@@ -171,7 +171,10 @@ pub fn router(app: Arc<App>) -> Router {
 /// Prometheus' text format.
 async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> Response {
     let mut r = (StatusCode::OK, app.metrics.render()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     r
 }
 

@@ -145,7 +145,9 @@ impl Scheduler {
             .await;
         let started = std::time::Instant::now();
         if pending.admission
-            && let Err(e) = admission::run(app).await.inspect(|_| app.metrics.admission.observe(started.elapsed()))
+            && let Err(e) = admission::run(app)
+                .await
+                .inspect(|_| app.metrics.admission.observe(started.elapsed()))
         {
             tracing::error!(error = %e, detail = ?e, "admission failed");
         }

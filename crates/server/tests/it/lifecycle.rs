@@ -467,3 +467,65 @@ async fn a_participant_gone_for_longer_than_the_deadline_fails_the_job() {
     assert!(reason.contains("host 10000 unreachable"), "{reason}");
     a.stop().await;
 }
+
+#[tokio::test]
+async fn clean_removes_every_version_of_a_jobs_outputs() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let job = site
+        .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
+        .await;
+    site.tick().await;
+    let data_dir = site.site.app.config.standalone_data_dir();
+    let mut files = Vec::new();
+    let mut save = async |version: u32| {
+        for (role, party) in [("guest", "9999"), ("host", "10000")] {
+            let task_id = format!("{job}_a");
+            let file = data_dir
+                .join(&task_id)
+                .join(format!("v{version}_{role}.csv"));
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, "id,x\n1,2\n").unwrap();
+            let e = site
+                .post(
+                    "/v2/worker/data/tracking/save",
+                    json!({"execution_id": exec(&job, "a", version, role, party), "meta_data": {},
+                           "uri": format!("file://{}", file.display()), "output_key": "output_data",
+                           "namespace": task_id, "name": format!("v{version}_{role}"), "overview": {},
+                           "source": {}, "data_type": "dataframe", "index": 0}),
+                )
+                .await;
+            assert_eq!(e.code, 0, "{}", e.message);
+            files.push(file);
+        }
+    };
+    save(0).await;
+    report_all(&site, &job, "a", 0, "failed").await;
+    assert_eq!(
+        site.post("/v2/job/rerun", json!({"job_id": job}))
+            .await
+            .code,
+        0
+    );
+    site.tick().await;
+    save(1).await;
+    report_all(&site, &job, "a", 1, "success").await;
+    assert_eq!(statuses(&site, &job).await, ["success", "success"]);
+
+    let e = site.post("/v2/job/clean", json!({"job_id": job})).await;
+    assert_eq!(e.code, 0, "{}", e.message);
+    for f in &files {
+        assert!(!f.exists(), "{} was left behind", f.display());
+    }
+    assert_eq!(
+        site.get("/v2/job/query", &[("job_id", &job)]).await.code,
+        1001
+    );
+    let q = site
+        .get(
+            "/v2/worker/data/tracking/query",
+            &[("namespace", &format!("{job}_a")), ("name", "v0_guest")],
+        )
+        .await;
+    assert_eq!(q.code, 7001, "the older version's table is gone too");
+    site.stop().await;
+}

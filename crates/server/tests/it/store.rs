@@ -239,3 +239,30 @@ async fn a_restarted_store_keeps_everything() {
     let s = Store::open(&url).await.unwrap();
     assert!(s.job(&job_key()).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_run_is_decided_once_however_many_ask_at_once() {
+    let (_d, s) = open().await;
+    s.create_job(&new_job(4), &[new_task("a", 4)], 1)
+        .await
+        .unwrap();
+    let key = task_key("a");
+    let attempts = (0..16).map(|i| {
+        let s = s.clone();
+        let key = key.clone();
+        tokio::spawn(async move { s.begin_run(&key, 10 + i).await.unwrap().applied() })
+    });
+    let wins = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1);
+    let launch = s.launch(&key.execution_id()).await.unwrap().unwrap();
+    assert_eq!(launch.pid, None, "decided, not yet launched");
+    // Even once the run is over, the same version is never decided again.
+    s.set_party_status(&key, TaskStatus::Failed, None, 20)
+        .await
+        .unwrap();
+    assert!(!s.begin_run(&key, 21).await.unwrap().applied());
+}
