@@ -28,10 +28,11 @@ pub async fn run(app: &App) -> Result<(), store::Error> {
             None => continue,
             Some(reason) => reason,
         };
-        if app
-            .store
-            .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
-            .await?
+        if job.wait_reason.as_deref() != Some(reason.as_str())
+            && app
+                .store
+                .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
+                .await?
         {
             tracing::info!(job_id = %job.job_id, reason, "job waits");
             joblog::write(app, &job.job_id, &format!("job waits: {reason}"));
@@ -46,6 +47,11 @@ async fn admit(
     job: &ScheduleJobRow,
     full: &mut BTreeSet<Party>,
 ) -> Result<Option<String>, store::Error> {
+    // Checked first, without touching the database: behind a long queue this is the common
+    // case, and it keeps a pass cheap however many jobs wait.
+    if let Some(p) = job.parties.iter().find(|p| full.contains(p)) {
+        return Ok(Some(format!("queued for cores on {p} behind earlier jobs")));
+    }
     let parties = app.store.schedule_parties(&job.job_id).await?;
     let unaware: Vec<Party> = parties
         .iter()
@@ -72,10 +78,6 @@ async fn admit(
             return Ok(Some(still.join("; ")));
         }
     }
-    if let Some(p) = job.parties.iter().find(|p| full.contains(p)) {
-        return Ok(Some(format!("queued for cores on {p} behind earlier jobs")));
-    }
-
     let replies = fan_out(
         app,
         &job.parties,

@@ -313,10 +313,12 @@ impl Store {
         row.as_ref().map(ScheduleJobRow::from_row).transpose()
     }
 
-    /// Jobs in `status`, highest priority first, then oldest.
+    /// Jobs in `status`, highest priority first, then oldest, without their DAGs (`dag` is
+    /// `{}`): the admission pass reads many of them often.
     pub async fn schedule_jobs_in(&self, status: JobStatus) -> Result<Vec<ScheduleJobRow>> {
         let sql = self.dynamic(format!(
-            "{SCHEDULE_JOB} WHERE f_status = ? ORDER BY f_priority DESC, f_create_time ASC, f_job_id ASC"
+            "{} WHERE f_status = ? ORDER BY f_priority DESC, f_create_time ASC, f_job_id ASC",
+            SCHEDULE_JOB.replace("f_dag,", "'{}' AS f_dag,")
         ));
         let rows = sqlx::query(&sql)
             .bind(status.as_str())
@@ -325,15 +327,20 @@ impl Store {
         rows.iter().map(ScheduleJobRow::from_row).collect()
     }
 
-    /// Jobs the scheduler still has work for: not ended, or ended but not yet acknowledged
-    /// by every participant.
+    /// Jobs a step still has work for: running ones, ones being created, waiting ones a party
+    /// has not acknowledged, ended ones not yet acknowledged and stopped everywhere. (Waiting
+    /// jobs are otherwise the admission pass's.)
     pub async fn unsettled_schedule_jobs(&self) -> Result<Vec<JobId>> {
         let rows = sqlx::query(self.sql(
             "SELECT j.f_job_id FROM t_schedule_job j
-             WHERE j.f_status IN ('ready', 'waiting', 'running')
-                OR EXISTS (SELECT 1 FROM t_schedule_party p WHERE p.f_job_id = j.f_job_id
-                           AND (p.f_stopped = 0 OR p.f_pushed_status IS NULL
-                                OR p.f_pushed_status <> j.f_status))
+             WHERE j.f_status IN ('ready', 'running')
+                OR (j.f_status = 'waiting' AND EXISTS (
+                        SELECT 1 FROM t_schedule_party p WHERE p.f_job_id = j.f_job_id
+                        AND (p.f_pushed_status IS NULL OR p.f_unreachable_since IS NOT NULL)))
+                OR (j.f_status NOT IN ('ready', 'waiting', 'running') AND EXISTS (
+                        SELECT 1 FROM t_schedule_party p WHERE p.f_job_id = j.f_job_id
+                        AND (p.f_stopped = 0 OR p.f_pushed_status IS NULL
+                             OR p.f_pushed_status <> j.f_status)))
              ORDER BY j.f_create_time",
         ))
         .fetch_all(&self.read)
