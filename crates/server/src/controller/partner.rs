@@ -15,8 +15,9 @@ use ferroflow_wire::partner::{self as wire, Collected, JobTarget, TaskTarget};
 
 use super::{Error, Result};
 use crate::app::{App, Event};
-use crate::launcher::{Handle, Spec};
-use crate::store::{Apply, Cas, NewJob, NewTask, RunInfo, TaskRow};
+use crate::launcher::docker::TaskIdentity;
+use crate::launcher::{ContainerRef, ContainerSpec, Handle, Spec};
+use crate::store::{Apply, Cas, NewJob, NewTask, ProviderRow, RunInfo, TaskRow};
 
 pub(crate) fn job_key(t: &JobTarget) -> Result<JobKey> {
     Ok(JobKey {
@@ -428,16 +429,16 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
     app.emit(Event::Report);
     match app.launcher.launch(spec.clone()).await {
         Ok(handle) => {
-            let run = RunInfo {
-                pid: handle.pid,
-                start_ticks: handle.start_ticks,
-                worker_id: uuid::Uuid::new_v4().simple().to_string(),
-                cmd: spec.argv.clone(),
-                run_ip: app.config.host.clone(),
-                run_port: i64::from(app.site_env.mlmd_port),
-            };
+            let run = run_info(app, &spec, &handle);
             app.store.record_run(&key, &run, app.now()).await?;
-            tracing::info!(execution_id = %task.execution_id, pid = handle.pid, "task launched");
+            match &handle.container {
+                Some(c) => {
+                    tracing::info!(execution_id = %task.execution_id, container = %c.name, "task launched")
+                }
+                None => {
+                    tracing::info!(execution_id = %task.execution_id, pid = handle.pid, "task launched")
+                }
+            }
             Ok(())
         }
         Err(e) => {
@@ -449,6 +450,121 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
             Err(fate_err(RetCode::TaskStartFailed, &task_details(&key)))
         }
     }
+}
+
+/// What the task row records of a run. A container: no pid, its id as `worker_id`, and
+/// `cmd` = `["docker", <daemon>, <container name>, <image>]` (what [`run_handle`] reads).
+fn run_info(app: &App, spec: &Spec, handle: &Handle) -> RunInfo {
+    let (pid, start_ticks, worker_id, cmd) = match (&handle.container, &spec.container) {
+        (Some(c), cs) => (
+            None,
+            None,
+            if c.id.is_empty() {
+                c.name.clone()
+            } else {
+                c.id.clone()
+            },
+            vec![
+                "docker".to_string(),
+                c.daemon.clone(),
+                c.name.clone(),
+                cs.as_ref().map(|s| s.image.clone()).unwrap_or_default(),
+            ],
+        ),
+        (None, _) => (
+            Some(handle.pid),
+            Some(handle.start_ticks),
+            uuid::Uuid::new_v4().simple().to_string(),
+            spec.argv.clone(),
+        ),
+    };
+    RunInfo {
+        pid,
+        start_ticks,
+        worker_id,
+        cmd,
+        run_ip: app.config.host.clone(),
+        run_port: i64::from(app.site_env.mlmd_port),
+    }
+}
+
+/// How to reach a task's recorded run: its container, or its process.
+pub(crate) fn run_handle(task: &TaskRow) -> Option<Handle> {
+    let cmd: Vec<&str> = task
+        .cmd
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let ["docker", daemon, name, ..] = cmd.as_slice() {
+        return Some(Handle {
+            container: Some(ContainerRef {
+                daemon: daemon.to_string(),
+                name: name.to_string(),
+                id: task.worker_id.clone().unwrap_or_default(),
+            }),
+            ..Handle::default()
+        });
+    }
+    task.run_pid
+        .map(|pid| Handle::process(pid, task.run_start.unwrap_or_default()))
+}
+
+/// The value of the `ferroflow.site` label of this site's containers: its data directory,
+/// stable across restarts and unique on a machine.
+pub fn container_site(config: &crate::config::Config) -> String {
+    config.data_dir.to_string_lossy().into_owned()
+}
+
+fn identity<'a>(site: &'a str, t: &'a TaskRow) -> TaskIdentity<'a> {
+    TaskIdentity {
+        site,
+        job_id: t.job_id.as_str(),
+        task_id: t.task_id.as_str(),
+        task_name: t.task_name.as_str(),
+        task_version: t.task_version,
+        role: t.role.as_str(),
+        party_id: t.party_id.as_str(),
+        execution_id: &t.execution_id,
+    }
+}
+
+/// The container a task of a docker provider runs in, known from its provider even before
+/// its run was recorded (a stop racing the launch, a crash in between).
+pub(crate) async fn expected_container(app: &App, task: &TaskRow) -> Result<Option<Handle>> {
+    let Some(provider) = provider_of(app, task).await? else {
+        return Ok(None);
+    };
+    if provider.device != "docker" {
+        return Ok(None);
+    }
+    let site = container_site(&app.config);
+    Ok(Some(Handle {
+        container: Some(ContainerRef {
+            daemon: str_meta(&provider, "base_url").unwrap_or_default(),
+            name: identity(&site, task).container_name(),
+            id: String::new(),
+        }),
+        ..Handle::default()
+    }))
+}
+
+fn str_meta(p: &ProviderRow, key: &str) -> Option<String> {
+    p.metadata
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+async fn provider_of(app: &App, task: &TaskRow) -> Result<Option<ProviderRow>> {
+    Ok(app
+        .store
+        .query_providers(&crate::store::ProviderFilter {
+            provider_name: Some(task.provider_name.clone()),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .next())
 }
 
 async fn fail_start(app: &App, task: &TaskRow, reason: &str) -> Result<()> {
@@ -477,22 +593,19 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// How to run a task: its provider's entry point, CONFIG in the environment as FATE passes
-/// it to algorithm containers, FATE's directory layout.
+/// How to run a task: its provider's entry point (or image), CONFIG in the environment as
+/// FATE passes it to algorithm containers, FATE's directory layout.
 async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
-    let providers = app
-        .store
-        .query_providers(&crate::store::ProviderFilter {
-            provider_name: Some(task.provider_name.clone()),
-            ..Default::default()
-        })
-        .await?;
-    let provider = providers.first().ok_or_else(|| {
+    let provider = provider_of(app, task).await?.ok_or_else(|| {
         Error::Internal(format!(
             "provider {} is not registered on this site",
             task.provider_name
         ))
     })?;
+    let provider = &provider;
+    if provider.device == "docker" {
+        return container_spec(app, task, provider);
+    }
     if provider.device != "local" {
         return Err(Error::Internal(format!(
             "provider {}: device {} is not supported by this site",
@@ -516,23 +629,8 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
                 provider.provider_name
             ))
         })?;
-    let config = serde_json::to_string(&task.component_parameters)
-        .map_err(|e| Error::Internal(format!("task config: {e}")))?;
     let dir = task_dir(app, task);
-    let input = dir.join("input");
-    std::fs::create_dir_all(&input)
-        .map_err(|e| Error::Internal(format!("{}: {e}", input.display())))?;
-    let yaml = serde_yaml::to_string(&task.component_parameters).unwrap_or_default();
-    let _ = std::fs::write(input.join("preprocess_parameters.yaml"), yaml);
-    let mut env = vec![
-        ("CONFIG".to_string(), config),
-        ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
-        (
-            "FERROFLOW_EXECUTION_ID".to_string(),
-            task.execution_id.clone(),
-        ),
-        ("PROCESS_ROLE".to_string(), "worker".to_string()),
-    ];
+    let mut env = task_env(task, &dir, &task.component_parameters)?;
     if let Some(path) = provider
         .metadata
         .get("path")
@@ -555,6 +653,91 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         env,
         cwd: dir,
         log_file: stdout_file(app, task),
+        container: None,
+    })
+}
+
+/// The task's environment: CONFIG (JSON) as FATE passes it to containers, and FATE's
+/// `FATE_JOB_ID` and `PROCESS_ROLE`. Writes the CONFIG as
+/// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
+fn task_env(task: &TaskRow, dir: &std::path::Path, config: &Value) -> Result<Vec<(String, String)>> {
+    let json =
+        serde_json::to_string(config).map_err(|e| Error::Internal(format!("task config: {e}")))?;
+    let input = dir.join("input");
+    std::fs::create_dir_all(&input)
+        .map_err(|e| Error::Internal(format!("{}: {e}", input.display())))?;
+    let yaml = serde_yaml::to_string(config).unwrap_or_default();
+    let _ = std::fs::write(input.join("preprocess_parameters.yaml"), yaml);
+    Ok(vec![
+        ("CONFIG".to_string(), json),
+        ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
+        (
+            "FERROFLOW_EXECUTION_ID".to_string(),
+            task.execution_id.clone(),
+        ),
+        ("PROCESS_ROLE".to_string(), "worker".to_string()),
+    ])
+}
+
+/// A task of a `docker` provider: the provider's image on its daemon (`metadata.image`,
+/// `metadata.base_url`), run with the image's own entry point; named and labelled with the
+/// task's identity; the task directory, the party's log directory, the standalone data
+/// directory and `docker.mounts` mounted at the same paths (the CONFIG names them); the
+/// task's cores and `docker.memory_mb` as limits. On a network other than `host`, the
+/// CONFIG's `mlmd.metadata.host` becomes `docker.site_address`.
+fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) -> Result<Spec> {
+    let image = str_meta(provider, "image")
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "provider {} has no metadata.image to run",
+                provider.provider_name
+            ))
+        })?;
+    let dc = &app.config.docker;
+    let mut config = task.component_parameters.clone();
+    if let Some(addr) = &dc.site_address
+        && let Some(m) = config
+            .pointer_mut("/mlmd/metadata")
+            .and_then(Value::as_object_mut)
+    {
+        m.insert("host".into(), json!(addr));
+    }
+    let dir = task_dir(app, task);
+    let env = task_env(task, &dir, &config)?;
+    let party_logs = app
+        .config
+        .logs_dir()
+        .join(task.job_id.as_str())
+        .join(task.role.as_str())
+        .join(task.party_id.as_str());
+    let mut mounts = vec![
+        dir.clone(),
+        party_logs,
+        app.config.standalone_data_dir(),
+    ];
+    mounts.extend(dc.mounts.iter().cloned());
+    let site = container_site(&app.config);
+    let id = identity(&site, task);
+    let mut labels = id.labels();
+    labels.insert("ferroflow.provider".into(), provider.provider_name.clone());
+    Ok(Spec {
+        execution_id: task.execution_id.clone(),
+        argv: Vec::new(),
+        env,
+        cwd: dir,
+        log_file: stdout_file(app, task),
+        container: Some(ContainerSpec {
+            daemon: str_meta(provider, "base_url").unwrap_or_default(),
+            image,
+            name: id.container_name(),
+            labels,
+            network: dc.network.clone(),
+            mounts,
+            cores: task.task_cores,
+            memory_mb: dc.memory_mb,
+            user: dc.user.clone(),
+        }),
     })
 }
 
@@ -648,11 +831,11 @@ pub(crate) async fn stop_task_row(app: &App, task: &TaskRow, status: TaskStatus)
             app.emit(Event::Report);
         }
     }
-    if let Some(pid) = task.run_pid {
-        let handle = Handle {
-            pid,
-            start_ticks: task.run_start.unwrap_or_default(),
-        };
+    let handle = match run_handle(task) {
+        Some(h) => Some(h),
+        None => expected_container(app, task).await?,
+    };
+    if let Some(handle) = handle {
         app.launcher
             .kill(&handle)
             .await

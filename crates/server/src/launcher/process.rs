@@ -58,10 +58,7 @@ impl ProcessLauncher {
             .spawn()
             .map_err(|source| Error::Spawn { program, source })?;
         let pid = child.id().map(i64::from).unwrap_or_default();
-        let handle = Handle {
-            pid,
-            start_ticks: start_ticks(pid).unwrap_or_default(),
-        };
+        let handle = Handle::process(pid, start_ticks(pid).unwrap_or_default());
         let exits = self.exits.clone();
         let execution_id = spec.execution_id.clone();
         let h = handle.clone();
@@ -164,6 +161,7 @@ mod tests {
             env: vec![("GREETING".into(), "hello".into())],
             cwd: dir.path().join(id),
             log_file: dir.path().join(id).join("log"),
+            container: None,
         };
 
         let h = launcher
@@ -192,17 +190,8 @@ mod tests {
     fn a_reused_pid_is_not_the_task() {
         let me = std::process::id() as i64;
         let ticks = start_ticks(me).unwrap();
-        assert!(is_alive(&Handle {
-            pid: me,
-            start_ticks: ticks
-        }));
-        assert!(!is_alive(&Handle {
-            pid: me,
-            start_ticks: ticks + 1
-        }));
-        assert!(!is_alive(&Handle {
-            pid: 0,
-            start_ticks: 0
-        }));
+        assert!(is_alive(&Handle::process(me, ticks)));
+        assert!(!is_alive(&Handle::process(me, ticks + 1)));
+        assert!(!is_alive(&Handle::process(0, 0)));
     }
 }

@@ -140,9 +140,10 @@ pub struct NewTask {
 /// What a launched process is known by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
-    pub pid: i64,
+    /// `None` for a container (FATE's docker engine records no pid either).
+    pub pid: Option<i64>,
     /// Process start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
-    pub start_ticks: i64,
+    pub start_ticks: Option<i64>,
     pub worker_id: String,
     pub cmd: Vec<String>,
     pub run_ip: String,

@@ -72,10 +72,7 @@ impl FakeLauncher {
 impl Launcher for FakeLauncher {
     fn launch(&self, spec: Spec) -> BoxFuture<'_, Result<Handle, Error>> {
         let pid = self.next_pid.fetch_add(1, Ordering::SeqCst);
-        let h = Handle {
-            pid,
-            start_ticks: 1,
-        };
+        let h = Handle::process(pid, 1);
         self.launched.lock().unwrap().push((spec, h.clone()));
         self.alive.lock().unwrap().push(pid);
         async move { Ok(h) }.boxed()
