@@ -173,7 +173,9 @@ impl Server {
     }
 
     async fn submit(&self, dag: Value) -> String {
-        let reply = self.post("/v2/job/submit", &json!({"dag_schema": dag})).await;
+        let reply = self
+            .post("/v2/job/submit", &json!({"dag_schema": dag}))
+            .await;
         assert_eq!(reply["code"], 0, "{reply}");
         reply["job_id"].as_str().unwrap().to_string()
     }
@@ -242,8 +244,7 @@ async fn containers(docker: &Docker, site: &str) -> Vec<Container> {
             name: c.names.unwrap_or_default()[0]
                 .trim_start_matches('/')
                 .to_string(),
-            running: c.state
-                == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+            running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
             labels: c.labels.unwrap_or_default(),
         })
         .collect()
@@ -365,7 +366,11 @@ async fn the_demo_dag_runs_with_every_task_in_a_container() {
 
     let job = server.submit(demo_dag(&dir.path().join("inputs"))).await;
     server
-        .wait_job(&job, &["success", "failed", "canceled"], Duration::from_secs(120))
+        .wait_job(
+            &job,
+            &["success", "failed", "canceled"],
+            Duration::from_secs(120),
+        )
         .await;
     assert_eq!(server.job_statuses(&job).await, vec!["success"; 3]);
     let tasks = server.tasks(&job).await;
@@ -390,8 +395,8 @@ async fn the_demo_dag_runs_with_every_task_in_a_container() {
     // Finished containers are removed; their output stays on the host: the stdout stream
     // and FATE's log files the component wrote through the mounted log directory.
     wait_no_containers(&docker, &server.site(), Duration::from_secs(30)).await;
-    let out = std::fs::read_to_string(stdout_file(&server, &job, "guest", "9999", "train_0"))
-        .unwrap();
+    let out =
+        std::fs::read_to_string(stdout_file(&server, &job, "guest", "9999", "train_0")).unwrap();
     assert!(out.contains("trained"), "{out}");
     let info = server
         .dir
@@ -399,7 +404,9 @@ async fn the_demo_dag_runs_with_every_task_in_a_container() {
         .join(&job)
         .join("guest/9999/train_0/root/INFO");
     assert!(
-        std::fs::read_to_string(&info).unwrap().contains("iteration"),
+        std::fs::read_to_string(&info)
+            .unwrap()
+            .contains("iteration"),
         "{}",
         info.display()
     );
@@ -481,16 +488,25 @@ async fn a_restarted_site_adopts_its_running_containers_and_the_job_finishes() {
 
     let server = Server::start(&path, port).await;
     server
-        .wait_job(&job, &["success", "failed", "canceled"], Duration::from_secs(60))
+        .wait_job(
+            &job,
+            &["success", "failed", "canceled"],
+            Duration::from_secs(60),
+        )
         .await;
     assert_eq!(server.job_statuses(&job).await, vec!["success"; 2]);
     let log = std::fs::read_to_string(path.join("server.log")).unwrap();
-    assert_eq!(log.matches("container adopted").count(), 2, "{}", tail(&log, 30));
+    assert_eq!(
+        log.matches("container adopted").count(),
+        2,
+        "{}",
+        tail(&log, 30)
+    );
     // Adopted: watched to their end, then removed, their whole output on the host.
     wait_no_containers(&docker, &server.site(), Duration::from_secs(30)).await;
     for (role, party) in [("guest", "9999"), ("host", "10000")] {
-        let out = std::fs::read_to_string(stdout_file(&server, &job, role, party, "sleep_0"))
-            .unwrap();
+        let out =
+            std::fs::read_to_string(stdout_file(&server, &job, role, party, "sleep_0")).unwrap();
         assert!(
             out.contains("sleeping") && out.contains("status reported"),
             "{role}: {out}"

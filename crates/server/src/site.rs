@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 use crate::app::{App, Event};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::controller::partner;
 use crate::controller::provider::{self, Builtin};
 use crate::controller::worker;
-use crate::controller::partner;
 use crate::launcher::{Dispatch, DockerLauncher, Exits, Launcher, ProcessLauncher};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
@@ -303,9 +303,13 @@ pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
                 continue;
             }
             match docker.remove(&daemon, &name).await {
-                Ok(true) => tracing::info!(container = %name, execution_id, "orphan container removed"),
+                Ok(true) => {
+                    tracing::info!(container = %name, execution_id, "orphan container removed")
+                }
                 Ok(false) => {}
-                Err(e) => tracing::warn!(container = %name, error = %e, "cannot remove orphan container"),
+                Err(e) => {
+                    tracing::warn!(container = %name, error = %e, "cannot remove orphan container")
+                }
             }
         }
     }

@@ -660,7 +660,11 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
 /// The task's environment: CONFIG (JSON) as FATE passes it to containers, and FATE's
 /// `FATE_JOB_ID` and `PROCESS_ROLE`. Writes the CONFIG as
 /// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
-fn task_env(task: &TaskRow, dir: &std::path::Path, config: &Value) -> Result<Vec<(String, String)>> {
+fn task_env(
+    task: &TaskRow,
+    dir: &std::path::Path,
+    config: &Value,
+) -> Result<Vec<(String, String)>> {
     let json =
         serde_json::to_string(config).map_err(|e| Error::Internal(format!("task config: {e}")))?;
     let input = dir.join("input");
@@ -711,11 +715,7 @@ fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) -> Result<S
         .join(task.job_id.as_str())
         .join(task.role.as_str())
         .join(task.party_id.as_str());
-    let mut mounts = vec![
-        dir.clone(),
-        party_logs,
-        app.config.standalone_data_dir(),
-    ];
+    let mut mounts = vec![dir.clone(), party_logs, app.config.standalone_data_dir()];
     mounts.extend(dc.mounts.iter().cloned());
     let site = container_site(&app.config);
     let id = identity(&site, task);

@@ -75,7 +75,10 @@ async fn docker_image_components(metadata: &Map<String, Value>) -> Result<Vec<(S
     let params = |reason: String| {
         Error::fate(
             RetCode::ProviderParamsError,
-            &[("metadata", &Value::Object(metadata.clone()).to_string()), ("reason", &reason)],
+            &[
+                ("metadata", &Value::Object(metadata.clone()).to_string()),
+                ("reason", &reason),
+            ],
         )
     };
     let base_url = match metadata.get("base_url") {
@@ -102,7 +105,11 @@ async fn docker_image_components(metadata: &Map<String, Value>) -> Result<Vec<(S
     let mut found: Vec<(u64, String, Value)> = labels
         .iter()
         .filter_map(|(k, v)| {
-            let n: u64 = k.strip_prefix("component.")?.strip_suffix(".name")?.parse().ok()?;
+            let n: u64 = k
+                .strip_prefix("component.")?
+                .strip_suffix(".name")?
+                .parse()
+                .ok()?;
             let desc = labels
                 .get(&format!("component.{n}.description"))
                 .and_then(|d| serde_json::from_str::<Value>(d).ok())

@@ -199,7 +199,6 @@ impl Launcher for Dispatch {
         handle: &Handle,
         log_file: &std::path::Path,
     ) -> BoxFuture<'_, Result<bool, Error>> {
-        self.by_handle(handle)
-            .adopt(execution_id, handle, log_file)
+        self.by_handle(handle).adopt(execution_id, handle, log_file)
     }
 }

@@ -20,18 +20,21 @@ use ferroflow_server::launcher::{ContainerSpec, Exit, Exits, Handle, Launcher, S
 use crate::support::{SiteSpec, TestSite};
 
 /// `ferroflow-test-sh:<digest>`: `/bin/sh` and `/bin/sleep`, no entry point.
-async fn sh_image() -> &'static str {
+pub async fn sh_image() -> &'static str {
     static TAG: OnceCell<String> = OnceCell::const_new();
     TAG.get_or_init(|| async {
         let mut fs = RootFs::new();
         fs.executable(Path::new("/bin/sh"), "/bin/sh").unwrap();
-        fs.executable(Path::new("/bin/sleep"), "/bin/sleep").unwrap();
+        fs.executable(Path::new("/bin/sleep"), "/bin/sleep")
+            .unwrap();
         let changes = vec![
             "LABEL component.0.name=echo_a component.1.name=echo_b".to_string(),
             format!(
                 "LABEL component.1.description={}",
-                serde_json::to_string(&json!({"inputs": {"data": ["x"]}, "outputs": {"data": ["y"]}}).to_string())
-                    .unwrap()
+                serde_json::to_string(
+                    &json!({"inputs": {"data": ["x"]}, "outputs": {"data": ["y"]}}).to_string()
+                )
+                .unwrap()
             ),
         ];
         let tag = format!("ferroflow-test-sh:{}", fs.digest(&changes).unwrap());
@@ -284,7 +287,11 @@ async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
     );
     let exit = next_exit(&mut exits).await;
     assert_eq!((exit.execution_id.as_str(), exit.code), ("ended", Some(7)));
-    assert_eq!(case.read_log("ended"), "quick\n", "collected again, from the start");
+    assert_eq!(
+        case.read_log("ended"),
+        "quick\n",
+        "collected again, from the start"
+    );
     wait_gone(&docker, &ended.name).await;
 
     assert!(
@@ -305,7 +312,10 @@ async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
     std::fs::write(case.dir.path().join("running/stop"), "").unwrap();
     let name = first.container.clone().unwrap().name;
     let exit = next_exit(&mut exits).await;
-    assert_eq!((exit.execution_id.as_str(), exit.code), ("running", Some(5)));
+    assert_eq!(
+        (exit.execution_id.as_str(), exit.code),
+        ("running", Some(5))
+    );
     assert_eq!(case.read_log("running"), "started\ndone\n");
     wait_gone(&docker, &name).await;
 
@@ -319,9 +329,12 @@ async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
     let exit = next_exit(&mut exits).await;
     assert_eq!(exit.code, None);
     assert_eq!(exit.describe(), "the container is gone");
-    assert!(tokio::time::timeout(Duration::from_millis(200), exits.recv())
-        .await
-        .is_err(), "one exit per container");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), exits.recv())
+            .await
+            .is_err(),
+        "one exit per container"
+    );
 }
 
 #[tokio::test]
@@ -336,10 +349,12 @@ async fn a_repeated_start_takes_over_the_existing_container() {
         .await;
     let a = launcher.launch(spec.clone()).await.unwrap();
     let b = launcher.launch(spec).await.unwrap();
-    assert_eq!(a.container.unwrap().name, b.container.unwrap().name);
+    let name = a.container.unwrap().name;
+    assert_eq!(name, b.container.unwrap().name);
     let exit = next_exit(&mut exits).await;
     assert_eq!(exit.code, Some(4));
     assert_eq!(case.read_log("e1"), "once\n");
+    wait_gone(&docker().await, &name).await;
 }
 
 #[tokio::test]
@@ -365,11 +380,15 @@ async fn docker_providers_are_registered_from_the_image_labels() {
                "metadata": {"base_url": base_url, "image": image}})
     };
     let r = site
-        .post("/v2/provider/register", register("ferroflow-no-such-image:0", ""))
+        .post(
+            "/v2/provider/register",
+            register("ferroflow-no-such-image:0", ""),
+        )
         .await;
     assert_eq!(r.code, 4000, "{}", r.message);
     assert!(
-        r.message.contains("image ferroflow-no-such-image:0 not found on the docker daemon")
+        r.message
+            .contains("image ferroflow-no-such-image:0 not found on the docker daemon")
             && r.message.contains("build or load it on that daemon first"),
         "{}",
         r.message
@@ -378,9 +397,15 @@ async fn docker_providers_are_registered_from_the_image_labels() {
         .post("/v2/provider/register", register(image, "ftp://nowhere"))
         .await;
     assert_eq!(r.code, 4000, "{}", r.message);
-    assert!(r.message.contains("unsupported docker base_url"), "{}", r.message);
+    assert!(
+        r.message.contains("unsupported docker base_url"),
+        "{}",
+        r.message
+    );
 
-    let r = site.post("/v2/provider/register", register(image, "")).await;
+    let r = site
+        .post("/v2/provider/register", register(image, ""))
+        .await;
     assert_eq!((r.code, r.message.as_str()), (0, "create success"));
     let catalog = site.site.app.catalog().await.unwrap();
     let entry = catalog

@@ -42,8 +42,7 @@ impl RootFs {
     }
 
     pub fn dir(&mut self, inside: &str, mode: u32) -> &mut Self {
-        self.entries
-            .insert(clean(inside), Entry::Dir { mode });
+        self.entries.insert(clean(inside), Entry::Dir { mode });
         self
     }
 
@@ -94,8 +93,8 @@ impl RootFs {
                 }
                 Entry::File { host, mode } => {
                     h.write(&mode.to_le_bytes());
-                    let bytes =
-                        std::fs::read(host).map_err(io(format!("cannot read {}", host.display())))?;
+                    let bytes = std::fs::read(host)
+                        .map_err(io(format!("cannot read {}", host.display())))?;
                     h.write(&bytes);
                 }
             }
@@ -113,7 +112,8 @@ impl RootFs {
         for (path, e) in &self.entries {
             let mut p = Path::new(path).parent();
             while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
-                dirs.entry(d.to_string_lossy().into_owned()).or_insert(0o755);
+                dirs.entry(d.to_string_lossy().into_owned())
+                    .or_insert(0o755);
                 p = d.parent();
             }
             if let Entry::Dir { mode } = e {
@@ -288,7 +288,14 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
-        for n in ["usr/", "usr/local/", "usr/local/bin/", "tmp/", "usr/local/bin/x", "etc/passwd"] {
+        for n in [
+            "usr/",
+            "usr/local/",
+            "usr/local/bin/",
+            "tmp/",
+            "usr/local/bin/x",
+            "etc/passwd",
+        ] {
             assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
         }
         std::fs::write(&f, "changed").unwrap();

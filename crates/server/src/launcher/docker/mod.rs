@@ -108,7 +108,11 @@ pub async fn connect(base_url: &str) -> Result<Docker, Error> {
         daemon: url.to_string(),
         source,
     };
-    docker.map_err(connect)?.negotiate_version().await.map_err(connect)
+    docker
+        .map_err(connect)?
+        .negotiate_version()
+        .await
+        .map_err(connect)
 }
 
 /// The labels of an image, or [`Error::NoImage`].
@@ -341,7 +345,12 @@ impl DockerLauncher {
     async fn launch_inner(&self, spec: Spec) -> Result<Handle, super::Error> {
         let c = spec.container.clone().ok_or(super::Error::NoCommand)?;
         let (docker, cpus) = self.daemon(&c.daemon).await?;
-        for dir in c.mounts.iter().map(PathBuf::as_path).chain(spec.log_file.parent()) {
+        for dir in c
+            .mounts
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(spec.log_file.parent())
+        {
             std::fs::create_dir_all(dir).map_err(|source| super::Error::Prepare {
                 path: dir.to_path_buf(),
                 source,
@@ -374,7 +383,9 @@ impl DockerLauncher {
                 .into());
             }
             Err(e) => {
-                return Err(api(&c.daemon, format!("cannot create container {}", c.name))(e).into());
+                return Err(
+                    api(&c.daemon, format!("cannot create container {}", c.name))(e).into(),
+                );
             }
         };
         if let Err(e) = docker.start_container(&c.name, None).await {
@@ -459,8 +470,11 @@ impl DockerLauncher {
             }
         }
         let inner = self.inner.clone();
-        let (execution_id, handle, log_file) =
-            (execution_id.to_string(), handle.clone(), log_file.to_path_buf());
+        let (execution_id, handle, log_file) = (
+            execution_id.to_string(),
+            handle.clone(),
+            log_file.to_path_buf(),
+        );
         tokio::spawn(async move {
             let logs = docker.logs(
                 &c.name,
@@ -693,8 +707,11 @@ impl Launcher for DockerLauncher {
         handle: &Handle,
         log_file: &Path,
     ) -> BoxFuture<'_, Result<bool, super::Error>> {
-        let (execution_id, handle, log_file) =
-            (execution_id.to_string(), handle.clone(), log_file.to_path_buf());
+        let (execution_id, handle, log_file) = (
+            execution_id.to_string(),
+            handle.clone(),
+            log_file.to_path_buf(),
+        );
         async move { Ok(self.adopt_inner(&execution_id, &handle, &log_file).await?) }.boxed()
     }
 }
@@ -770,7 +787,11 @@ mod tests {
         };
         let body = create_body(&spec, &c, 2);
         let host = body.host_config.unwrap();
-        assert_eq!(host.nano_cpus, Some(2_000_000_000), "capped at the daemon's CPUs");
+        assert_eq!(
+            host.nano_cpus,
+            Some(2_000_000_000),
+            "capped at the daemon's CPUs"
+        );
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(host.network_mode.as_deref(), Some("host"));
         let m = &host.mounts.unwrap()[0];
@@ -780,7 +801,9 @@ mod tests {
         );
         assert_eq!(body.env.unwrap(), vec!["CONFIG={}"]);
         assert_eq!(body.cmd, None, "the image's own entry point");
-        let none = create_body(&spec, &ContainerSpec::default(), 2).host_config.unwrap();
+        let none = create_body(&spec, &ContainerSpec::default(), 2)
+            .host_config
+            .unwrap();
         assert_eq!((none.nano_cpus, none.memory), (None, None));
     }
 
