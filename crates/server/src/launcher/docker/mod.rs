@@ -283,9 +283,10 @@ impl DockerLauncher {
         &self.inner.site
     }
 
+    /// A connection to the daemon and its CPU count, made once per `base_url` (a slow daemon
+    /// delays only the tasks that use it).
     async fn daemon(&self, base_url: &str) -> Result<(Docker, i64), Error> {
-        let mut daemons = self.inner.daemons.lock().await;
-        if let Some(d) = daemons.get(base_url) {
+        if let Some(d) = self.inner.daemons.lock().await.get(base_url) {
             return Ok(d.clone());
         }
         let docker = connect(base_url).await?;
@@ -294,8 +295,11 @@ impl DockerLauncher {
             Ok(info) => info.ncpu.filter(|n| *n > 0).unwrap_or(host),
             Err(_) => host,
         };
-        daemons.insert(base_url.to_string(), (docker.clone(), cpus));
-        Ok((docker, cpus))
+        let mut daemons = self.inner.daemons.lock().await;
+        Ok(daemons
+            .entry(base_url.to_string())
+            .or_insert((docker, cpus))
+            .clone())
     }
 
     /// Removes a container (killing it if it runs); one that is being watched is left to
