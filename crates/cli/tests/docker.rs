@@ -451,6 +451,19 @@ async fn a_container_killed_from_outside_fails_its_task_with_the_exit_code() {
         .iter()
         .find(|c| c.labels["ferroflow.role"] == "guest")
         .unwrap();
+    // Its output reaches the host while it runs.
+    let out = stdout_file(&server, &job, "guest", "9999", "sleep_0");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("sleeping")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no output streamed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     docker
         .kill_container(&guest.name, None::<KillContainerOptions>)
         .await

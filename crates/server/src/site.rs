@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 use crate::app::{App, Event};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::controller::partner;
 use crate::controller::provider::{self, Builtin};
 use crate::controller::worker;
+use crate::controller::{partner, run};
 use crate::launcher::{Dispatch, DockerLauncher, Exits, Launcher, ProcessLauncher};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
@@ -118,7 +118,7 @@ impl Site {
                 (Arc::new(l) as Arc<dyn Launcher>, exits)
             }
         };
-        let (docker, container_exits) = DockerLauncher::new(partner::container_site(&config));
+        let (docker, container_exits) = DockerLauncher::new(run::container_site(&config));
         let launcher: Arc<dyn Launcher> = Arc::new(Dispatch {
             local,
             containers: Arc::new(docker.clone()),
@@ -267,9 +267,9 @@ pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
         })
         .collect();
     for task in &running {
-        let handle = match partner::run_handle(task) {
+        let handle = match run::run_handle(task) {
             Some(h) => Some(h),
-            None => partner::expected_container(app, task).await.ok().flatten(),
+            None => run::expected_container(app, task).await.ok().flatten(),
         };
         let Some(handle) = handle.filter(|h| h.container.is_some()) else {
             continue;

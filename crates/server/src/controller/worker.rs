@@ -58,7 +58,7 @@ pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<(
     // run is not recorded yet; a process must be the recorded one.
     let (this_run, what) = match &exit.handle.container {
         Some(c) => (
-            super::partner::run_handle(&task)
+            super::run::run_handle(&task)
                 .and_then(|h| h.container)
                 .is_none_or(|r| r.name == c.name),
             format!("task container {}", c.name),
