@@ -81,23 +81,35 @@ trap cleanup EXIT
 for d in proc dev sys; do
     mount --bind "/$d" "$ROOT/$d" && mounted+=("$ROOT/$d")
 done
+# pip's downloads are kept outside the root filesystem, so a second run downloads nothing.
+mkdir -p "$WORK/pip-cache" "$ROOT/var/cache/pip"
+mount --bind "$WORK/pip-cache" "$ROOT/var/cache/pip" && mounted+=("$ROOT/var/cache/pip")
 # Name resolution and the host's certificate bundle (it may hold extra CAs the host trusts).
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 cp "$HERE/constraints.txt" "$ROOT/tmp/constraints.txt"
 
 in_root() { chroot "$ROOT" /usr/bin/env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root \
-    PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 "$@"; }
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
+    PIP_CACHE_DIR=/var/cache/pip "$@"; }
 
 if [ ! -x "$ROOT$VENV/bin/python" ]; then
     log "python venv in $VENV"
     in_root python3 -m venv "$VENV"
 fi
 if ! in_root python -c 'import fate, torch' >/dev/null 2>&1; then
+    # A compiler for the pinned packages with no wheel for Python 3.11 (mmh3 3.0.0),
+    # removed again once pip is done.
+    log "build tools for the wheels pip must compile"
+    in_root apt-get update -qq
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        g++ python3-dev >/dev/null
     log "pip install pyfate 2.2.0 (torch 2.5.1 and its CUDA wheels: a few GB)"
     in_root pip install -q --upgrade pip
-    in_root pip install -q --no-cache-dir -c /tmp/constraints.txt \
+    in_root pip install -q -c /tmp/constraints.txt \
         pyfate==2.2.0 torch==2.5.1 "numpy<2"
+    in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove \
+        g++ python3-dev >/dev/null
 fi
 log "checking the install"
 in_root python -c 'import importlib.metadata as m, fate.components, torch, numpy; print("pyfate", m.version("pyfate"), "torch", torch.__version__, "numpy", numpy.__version__)'
