@@ -7,10 +7,12 @@
 //! - [`component`]: `ferroflow component execute`, the demo components (an algorithm
 //!   container's side of the contract).
 //! - [`client`]: api-1 calls as a FATE tool makes them.
+//! - [`image`]: `ferroflow image demo`, the demo components as a Docker image.
 
 pub mod client;
 pub mod component;
 pub mod demo;
+pub mod image;
 pub mod serve;
 
 /// The providers every site registers at start: the demo components, run by this binary.

@@ -1,11 +1,12 @@
-//! The `ferroflow` binary: a site (`serve`), the demo (`demo`), and the algorithm side
-//! (`component execute`, the built-in demo provider's components).
+//! The `ferroflow` binary: a site (`serve`), the demo (`demo`), the algorithm side
+//! (`component execute`, the built-in demo provider's components) and its image
+//! (`image demo`).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ferroflow::{component, demo, serve};
+use ferroflow::{component, demo, image, serve};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,18 @@ enum Command {
         #[command(subcommand)]
         command: component::Command,
     },
+    /// Algorithm images built locally (no registry needed).
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// The demo components as a Docker image (prints its tag); register it as a provider
+    /// with `device: docker` and run DAGs with `provider: demo:<version>@docker`.
+    Demo(image::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +55,12 @@ fn main() -> ExitCode {
         Command::Demo(args) => {
             init_logging("warn");
             block_on(demo::run(args))
+        }
+        Command::Image {
+            command: ImageCommand::Demo(args),
+        } => {
+            init_logging("warn");
+            block_on(image::run(args))
         }
     }
 }

@@ -47,6 +47,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub job_default: JobDefaults,
     pub log_level: i64,
+    pub docker: DockerConfig,
     /// The executable the demo provider's components run as (`ferroflow component execute`).
     pub component_exe: PathBuf,
     /// Named points where the site aborts as if killed (crash tests only).
@@ -99,6 +100,63 @@ impl Default for JobDefaults {
             auto_retries: 0,
             sync_type: "callback".into(),
         }
+    }
+}
+
+/// How task containers run (`docker:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerConfig {
+    /// `host` or a Docker network name.
+    pub network: String,
+    /// What replaces `mlmd.metadata.host` in a container task's CONFIG (`None`: unchanged,
+    /// the site's `host`, right with host networking).
+    pub site_address: Option<String>,
+    pub memory_mb: i64,
+    /// `uid:gid`; `None`: the image's user.
+    pub user: Option<String>,
+    pub mounts: Vec<PathBuf>,
+}
+
+impl DockerConfig {
+    fn from_raw(raw: Option<ferroflow_wire::service_conf::RawDocker>) -> Result<Self, Error> {
+        let raw = raw.unwrap_or_default();
+        let network = raw
+            .network
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "host".into());
+        let site_address = raw.site_address.filter(|a| !a.is_empty());
+        if network != "host" && site_address.is_none() {
+            return Err(Error::Invalid(format!(
+                "docker.site_address is required with docker.network {network:?}: the address \
+                 containers on that network reach this site at"
+            )));
+        }
+        let user = match raw.user {
+            Some(u) if u.is_empty() => None,
+            Some(u) => Some(u),
+            None => Some(format!(
+                "{}:{}",
+                nix::unistd::getuid(),
+                nix::unistd::getgid()
+            )),
+        };
+        let mut mounts = Vec::new();
+        for m in raw.mounts.unwrap_or_default() {
+            let p = PathBuf::from(&m);
+            if !p.is_absolute() {
+                return Err(Error::Invalid(format!(
+                    "docker.mounts: {m:?} is not an absolute path"
+                )));
+            }
+            mounts.push(p);
+        }
+        Ok(Self {
+            network,
+            site_address,
+            memory_mb: raw.memory_mb.unwrap_or(0).max(0),
+            user,
+            mounts,
+        })
     }
 }
 
@@ -244,6 +302,7 @@ impl Config {
             )));
         }
 
+        let docker = DockerConfig::from_raw(raw.docker.clone())?;
         let component_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ferroflow"));
         Ok(Self {
             party_id: PartyId::new(party_id),
@@ -259,6 +318,7 @@ impl Config {
             scheduler,
             job_default,
             log_level: raw.log_level.unwrap_or(20),
+            docker,
             component_exe,
             failpoints: raw.failpoints.clone().unwrap_or_default(),
             raw,

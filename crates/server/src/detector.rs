@@ -8,25 +8,36 @@
 //! is never launched twice). Upstream only checks that some process has the pid (W-det-3).
 
 use crate::app::{App, Event};
-use crate::controller::worker;
-use crate::launcher::{Exit, Handle};
+use crate::controller::partner::stdout_file;
+use crate::controller::{run, worker};
+use crate::launcher::Exit;
 use crate::store::{self, RunInfo};
 use ferroflow_core::status::TaskStatus;
 
 /// Re-adopts or fails every running task of this site. Run once, at start.
 pub async fn recover(app: &App) -> Result<(), store::Error> {
     for t in app.store.running_tasks().await? {
-        let handle = match t.run_pid {
-            Some(pid) => Some(Handle {
-                pid,
-                start_ticks: t.run_start.unwrap_or_default(),
-            }),
+        let recorded = run::run_handle(&t);
+        // Containers are found again by `site::recover_containers`, by their labels.
+        if recorded.as_ref().is_some_and(|h| h.container.is_some()) {
+            continue;
+        }
+        let handle = match recorded {
+            Some(h) => Some(h),
             None => {
+                let docker = run::provider_of(app, &t)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|p| p.device == "docker");
+                if docker {
+                    continue;
+                }
                 let found = app.launcher.find(&t.execution_id).await;
                 if let Some(h) = &found {
                     let run = RunInfo {
-                        pid: h.pid,
-                        start_ticks: h.start_ticks,
+                        pid: Some(h.pid),
+                        start_ticks: Some(h.start_ticks),
                         worker_id: uuid::Uuid::new_v4().simple().to_string(),
                         cmd: Vec::new(),
                         run_ip: app.config.host.clone(),
@@ -39,9 +50,16 @@ pub async fn recover(app: &App) -> Result<(), store::Error> {
         };
         match handle {
             Some(h) if app.launcher.is_alive(&h).await => {
-                app.launcher.adopt(&t.execution_id, &h).await;
-                app.store.set_adopted(&t.execution_id, app.now()).await?;
-                tracing::info!(execution_id = %t.execution_id, pid = h.pid, "task process adopted");
+                let log = stdout_file(app, &t);
+                match app.launcher.adopt(&t.execution_id, &h, &log).await {
+                    Ok(_) => {
+                        app.store.set_adopted(&t.execution_id, app.now()).await?;
+                        tracing::info!(execution_id = %t.execution_id, pid = h.pid, "task process adopted");
+                    }
+                    Err(e) => {
+                        tracing::error!(execution_id = %t.execution_id, error = %e, "cannot adopt a task process")
+                    }
+                }
             }
             Some(h) => {
                 // Gone while the site was down, without a report that reached us.
@@ -93,14 +111,10 @@ pub async fn check_timeouts(app: &App) -> Result<(), store::Error> {
         {
             tracing::warn!(execution_id = %t.execution_id, limit, "task timed out");
             app.emit(Event::Report);
-            if let Some(pid) = t.run_pid {
-                let h = Handle {
-                    pid,
-                    start_ticks: t.run_start.unwrap_or_default(),
-                };
-                if let Err(e) = app.launcher.kill(&h).await {
-                    tracing::error!(execution_id = %t.execution_id, error = %e, "cannot kill a timed-out task");
-                }
+            if let Some(h) = run::run_handle(&t)
+                && let Err(e) = app.launcher.kill(&h).await
+            {
+                tracing::error!(execution_id = %t.execution_id, error = %e, "cannot kill a timed-out task");
             }
             app.store.set_kill_status(&t.key(), now).await?;
         }

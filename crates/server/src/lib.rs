@@ -1,10 +1,10 @@
 //! A ferroflow site: FATE Flow 2.2's four API groups over one store, an event-driven
-//! scheduler, and launchers for task processes.
+//! scheduler, and launchers for task processes and containers.
 //!
 //! # Layout
 //! - [`config`]: `service_conf.yaml` → typed [`config::Config`].
 //! - [`store`]: the database (migrations per backend, compare-and-swap status writes).
-//! - [`launcher`]: starting and stopping task processes.
+//! - [`launcher`]: starting and stopping task processes and Docker containers.
 //! - [`federation`]: commands to other sites (and to this one, over the same HTTP).
 //! - [`controller`]: the use cases, one module per FATE page.
 //! - [`scheduler`]: the scheduling loop; [`reporter`]: callback-mode status delivery.

@@ -13,8 +13,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::controller::provider::{self, Builtin};
 use crate::controller::worker;
+use crate::controller::{partner, run};
 use crate::detector;
-use crate::launcher::{Exits, Launcher, ProcessLauncher};
+use crate::launcher::{Dispatch, DockerLauncher, Exits, Launcher, ProcessLauncher};
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
 
@@ -37,7 +38,8 @@ pub enum Error {
 /// What a site is made of; defaults are the real parts.
 pub struct Options {
     pub config: Config,
-    /// The launcher and its exit channel; a local-process launcher when `None`.
+    /// The launcher of local tasks and its exit channel; a local-process launcher when
+    /// `None`. Tasks of `docker` providers always go to a [`DockerLauncher`].
     pub launcher: Option<(Arc<dyn Launcher>, Exits)>,
     pub clock: Option<Arc<dyn Clock>>,
     pub builtins: Vec<Builtin>,
@@ -110,13 +112,18 @@ impl Site {
                 clock.now_ms(),
             )
             .await?;
-        let (launcher, exits) = match launcher {
+        let (local, exits) = match launcher {
             Some(l) => l,
             None => {
                 let (l, exits) = ProcessLauncher::new();
                 (Arc::new(l) as Arc<dyn Launcher>, exits)
             }
         };
+        let (docker, container_exits) = DockerLauncher::new(run::container_site(&config));
+        let launcher: Arc<dyn Launcher> = Arc::new(Dispatch {
+            local,
+            containers: Arc::new(docker.clone()),
+        });
         let autostart = config.scheduler.autostart;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let app = Arc::new(App::new(
@@ -162,8 +169,20 @@ impl Site {
         tasks.push(tokio::spawn(watch_exits(
             app.clone(),
             exits,
+            container_exits,
             shutdown.subscribe(),
         )));
+        // Watch again the containers an earlier run of the site started (their exits come
+        // through the channel above), and remove the ones no running task owns.
+        {
+            let (app, stop) = (app.clone(), wait_for(shutdown.subscribe()));
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop => {}
+                    _ = recover_containers(&app, &docker) => {}
+                }
+            }));
+        }
         // Pick up where a previous run left off: queued jobs, undelivered reports.
         app.emit(Event::Admission);
         app.emit(Event::Report);
@@ -220,20 +239,105 @@ async fn detect(app: Arc<App>, stop: watch::Receiver<bool>) {
     }
 }
 
-async fn watch_exits(app: Arc<App>, mut exits: Exits, stop: watch::Receiver<bool>) {
+async fn watch_exits(
+    app: Arc<App>,
+    mut exits: Exits,
+    mut container_exits: Exits,
+    stop: watch::Receiver<bool>,
+) {
     let stop = wait_for(stop);
     tokio::pin!(stop);
     loop {
-        tokio::select! {
+        let exit = tokio::select! {
             _ = &mut stop => return,
-            e = exits.recv() => match e {
-                Some(exit) => {
-                    if let Err(e) = worker::process_exited(&app, &exit).await {
-                        tracing::error!(error = %e, "cannot record a task exit");
-                    }
+            e = exits.recv() => e,
+            e = container_exits.recv() => e,
+        };
+        match exit {
+            Some(exit) => {
+                if let Err(e) = worker::process_exited(&app, &exit).await {
+                    tracing::error!(error = %e, "cannot record a task exit");
                 }
-                None => return,
-            },
+            }
+            None => return,
+        }
+    }
+}
+
+/// The restart hook for containers: every task still `running` here whose run is (or would
+/// be) a container is adopted — its output collected again, its exit watched (reported at
+/// once if it ended, or is gone) — and this site's containers on the daemons of registered
+/// docker providers that belong to no running task are removed.
+pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
+    let running = match app.store.running_tasks().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list running tasks to adopt their containers");
+            return;
+        }
+    };
+    let mut daemons: std::collections::BTreeSet<String> = app
+        .store
+        .query_providers(&store::ProviderFilter {
+            device: Some("docker".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            p.metadata
+                .get("base_url")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    for task in &running {
+        let handle = match run::run_handle(task) {
+            Some(h) => Some(h),
+            None => run::expected_container(app, task).await.ok().flatten(),
+        };
+        let Some(handle) = handle.filter(|h| h.container.is_some()) else {
+            continue;
+        };
+        if let Some(c) = &handle.container {
+            daemons.insert(c.daemon.clone());
+        }
+        let log = partner::stdout_file(app, task);
+        match app.launcher.adopt(&task.execution_id, &handle, &log).await {
+            Ok(_) => tracing::info!(execution_id = %task.execution_id, "container adopted"),
+            Err(e) => {
+                tracing::error!(execution_id = %task.execution_id, error = %e, "cannot adopt container")
+            }
+        }
+    }
+    for daemon in daemons {
+        let containers = match docker.containers(&daemon).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(daemon, error = %e, "cannot list this site's containers");
+                continue;
+            }
+        };
+        for (name, execution_id) in containers {
+            // Checked now, not against the list above: a task launched since is running.
+            let owned = matches!(
+                app.store.task_by_execution_id(&execution_id).await,
+                Ok(Some(t)) if t.party_status == ferroflow_core::status::TaskStatus::Running
+            );
+            if owned {
+                continue;
+            }
+            match docker.remove(&daemon, &name).await {
+                Ok(true) => {
+                    tracing::info!(container = %name, execution_id, "orphan container removed")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(container = %name, error = %e, "cannot remove orphan container")
+                }
+            }
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct RawServiceConf {
     /// ferroflow, for crash tests: named points where the site aborts as if killed.
     #[serde(default)]
     pub failpoints: Option<Vec<String>>,
+    /// ferroflow: how tasks of `docker` providers run.
+    #[serde(default)]
+    pub docker: Option<RawDocker>,
     /// Every other top-level section, kept for `/v2/server/query/all`.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -141,6 +144,28 @@ pub struct RawJobDefault {
     pub auto_retries: Option<i64>,
     #[serde(default)]
     pub sync_type: Option<String>,
+}
+
+/// How task containers run (providers with `device: docker`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawDocker {
+    /// `host` (default, as FATE) or the name of a Docker network.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// The site's address as containers on `network` reach it; written into the CONFIG's
+    /// `mlmd.metadata.host` of container tasks. Required unless the network is `host`.
+    #[serde(default)]
+    pub site_address: Option<String>,
+    /// Memory limit of a task container in MiB (0 or absent: none).
+    #[serde(default)]
+    pub memory_mb: Option<i64>,
+    /// `uid:gid` containers run as; absent: the site's own, so files they write on mounts
+    /// belong to the site; `""`: the image's user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// More host directories mounted at the same path (e.g. where input files live).
+    #[serde(default)]
+    pub mounts: Option<Vec<String>>,
 }
 
 impl RawServiceConf {

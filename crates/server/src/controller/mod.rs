@@ -7,6 +7,7 @@ pub mod job;
 pub mod output;
 pub mod partner;
 pub mod provider;
+pub mod run;
 pub mod scheduler;
 pub mod worker;
 

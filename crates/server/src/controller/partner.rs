@@ -13,10 +13,11 @@ use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::RetCode;
 use ferroflow_wire::partner::{self as wire, Collected, JobTarget, TaskTarget};
 
+use super::run::{container_spec, expected_container, provider_of, run_handle, run_info, task_env};
 use super::{Error, Result};
 use crate::app::{App, Event};
-use crate::launcher::{Handle, Spec};
-use crate::store::{Apply, Cas, NewJob, NewTask, RunInfo, TaskRow};
+use crate::launcher::Spec;
+use crate::store::{Apply, Cas, NewJob, NewTask, TaskRow};
 
 pub(crate) fn job_key(t: &JobTarget) -> Result<JobKey> {
     Ok(JobKey {
@@ -435,16 +436,16 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
             app.metrics
                 .launches
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let run = RunInfo {
-                pid: handle.pid,
-                start_ticks: handle.start_ticks,
-                worker_id: uuid::Uuid::new_v4().simple().to_string(),
-                cmd: spec.argv.clone(),
-                run_ip: app.config.host.clone(),
-                run_port: i64::from(app.site_env.mlmd_port),
-            };
+            let run = run_info(app, &spec, &handle);
             app.store.record_run(&key, &run, app.now()).await?;
-            tracing::info!(execution_id = %task.execution_id, pid = handle.pid, "task launched");
+            match &handle.container {
+                Some(c) => {
+                    tracing::info!(execution_id = %task.execution_id, container = %c.name, "task launched")
+                }
+                None => {
+                    tracing::info!(execution_id = %task.execution_id, pid = handle.pid, "task launched")
+                }
+            }
             Ok(())
         }
         Err(e) => {
@@ -484,22 +485,19 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// How to run a task: its provider's entry point, CONFIG in the environment as FATE passes
-/// it to algorithm containers, FATE's directory layout.
+/// How to run a task: its provider's entry point (or image), CONFIG in the environment as
+/// FATE passes it to algorithm containers, FATE's directory layout.
 async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
-    let providers = app
-        .store
-        .query_providers(&crate::store::ProviderFilter {
-            provider_name: Some(task.provider_name.clone()),
-            ..Default::default()
-        })
-        .await?;
-    let provider = providers.first().ok_or_else(|| {
+    let provider = provider_of(app, task).await?.ok_or_else(|| {
         Error::Internal(format!(
             "provider {} is not registered on this site",
             task.provider_name
         ))
     })?;
+    let provider = &provider;
+    if provider.device == "docker" {
+        return container_spec(app, task, provider);
+    }
     if provider.device != "local" {
         return Err(Error::Internal(format!(
             "provider {}: device {} is not supported by this site",
@@ -523,23 +521,8 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
                 provider.provider_name
             ))
         })?;
-    let config = serde_json::to_string(&task.component_parameters)
-        .map_err(|e| Error::Internal(format!("task config: {e}")))?;
     let dir = task_dir(app, task);
-    let input = dir.join("input");
-    std::fs::create_dir_all(&input)
-        .map_err(|e| Error::Internal(format!("{}: {e}", input.display())))?;
-    let yaml = serde_yaml::to_string(&task.component_parameters).unwrap_or_default();
-    let _ = std::fs::write(input.join("preprocess_parameters.yaml"), yaml);
-    let mut env = vec![
-        ("CONFIG".to_string(), config),
-        ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
-        (
-            "FERROFLOW_EXECUTION_ID".to_string(),
-            task.execution_id.clone(),
-        ),
-        ("PROCESS_ROLE".to_string(), "worker".to_string()),
-    ];
+    let mut env = task_env(task, &dir, &task.component_parameters)?;
     if let Some(path) = provider
         .metadata
         .get("path")
@@ -562,6 +545,7 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         env,
         cwd: dir,
         log_file: stdout_file(app, task),
+        container: None,
     })
 }
 
@@ -655,11 +639,11 @@ pub(crate) async fn stop_task_row(app: &App, task: &TaskRow, status: TaskStatus)
             app.emit(Event::Report);
         }
     }
-    if let Some(pid) = task.run_pid {
-        let handle = Handle {
-            pid,
-            start_ticks: task.run_start.unwrap_or_default(),
-        };
+    let handle = match run_handle(task) {
+        Some(h) => Some(h),
+        None => expected_container(app, task).await?,
+    };
+    if let Some(handle) = handle {
         app.launcher
             .kill(&handle)
             .await

@@ -11,6 +11,7 @@ use ferroflow_wire::records::ProviderRecord;
 
 use super::{Error, Result};
 use crate::app::App;
+use crate::launcher::docker;
 use crate::store::{ProviderFilter, ProviderRow};
 
 /// A provider the site registers itself at every start (the demo provider).
@@ -46,11 +47,17 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
             }
         }
     }
-    let components: Vec<(String, Value)> = req
+    let mut components: Vec<(String, Value)> = req
         .components_description
         .as_ref()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    if device == Device::Docker {
+        let found = docker_image_components(&req.metadata).await?;
+        if req.components_description.is_none() {
+            components = found;
+        }
+    }
     let provider = ProviderRef::new(&req.name, &req.version, device);
     let created = save(app, &provider, req.metadata.clone(), &components).await?;
     Ok(if created {
@@ -58,6 +65,72 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
     } else {
         "update success"
     })
+}
+
+/// A docker provider's image must exist on its daemon (`metadata.base_url`, empty: the local
+/// socket); its components are the values of its `component.<n>.name` labels, each described
+/// by the JSON of `component.<n>.description` if there is one (FATE registers the label keys
+/// instead, W-prov-2).
+async fn docker_image_components(metadata: &Map<String, Value>) -> Result<Vec<(String, Value)>> {
+    let params = |reason: String| {
+        Error::fate(
+            RetCode::ProviderParamsError,
+            &[
+                ("metadata", &Value::Object(metadata.clone()).to_string()),
+                ("reason", &reason),
+            ],
+        )
+    };
+    let base_url = match metadata.get("base_url") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(params("metadata.base_url must be a string".into())),
+    };
+    let image = metadata
+        .get("image")
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| params("metadata.image is required for a docker provider".into()))?;
+    let docker = docker::connect(base_url)
+        .await
+        .map_err(|e| params(chain(&e)))?;
+    let labels = docker::image_labels(&docker, base_url, image)
+        .await
+        .map_err(|e| match e {
+            docker::Error::NoImage { .. } => params(format!(
+                "{e}: build or load it on that daemon first (no registry is pulled from)"
+            )),
+            e => params(chain(&e)),
+        })?;
+    let mut found: Vec<(u64, String, Value)> = labels
+        .iter()
+        .filter_map(|(k, v)| {
+            let n: u64 = k
+                .strip_prefix("component.")?
+                .strip_suffix(".name")?
+                .parse()
+                .ok()?;
+            let desc = labels
+                .get(&format!("component.{n}.description"))
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({}));
+            Some((n, v.clone(), desc))
+        })
+        .collect();
+    found.sort_by_key(|(n, _, _)| *n);
+    Ok(found.into_iter().map(|(_, name, d)| (name, d)).collect())
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 async fn save(

@@ -55,13 +55,24 @@ pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<(
     let Some(task) = app.store.task_by_execution_id(&exit.execution_id).await? else {
         return Ok(());
     };
-    if task.party_status != TaskStatus::Running || task.run_pid != Some(exit.handle.pid) {
+    // A container's name is unique to its task run, so its exit is this run's even when the
+    // run is not recorded yet; a process must be the recorded one.
+    let (this_run, what) = match &exit.handle.container {
+        Some(c) => (
+            super::run::run_handle(&task)
+                .and_then(|h| h.container)
+                .is_none_or(|r| r.name == c.name),
+            format!("task container {}", c.name),
+        ),
+        None => (task.run_pid == Some(exit.handle.pid), "task process".into()),
+    };
+    if task.party_status != TaskStatus::Running || !this_run {
         return Ok(());
     }
     let log = super::partner::stdout_file(app, &task);
     let tail = tail_lines(&log, 20);
     let mut msg = format!(
-        "task process ended without reporting its status ({})",
+        "{what} ended without reporting its status ({})",
         exit.describe()
     );
     if !tail.is_empty() {

@@ -58,10 +58,7 @@ impl ProcessLauncher {
             .spawn()
             .map_err(|source| Error::Spawn { program, source })?;
         let pid = child.id().map(i64::from).unwrap_or_default();
-        let handle = Handle {
-            pid,
-            start_ticks: start_ticks(pid).unwrap_or_default(),
-        };
+        let handle = Handle::process(pid, start_ticks(pid).unwrap_or_default());
         let exits = self.exits.clone();
         let execution_id = spec.execution_id.clone();
         let h = handle.clone();
@@ -100,7 +97,12 @@ impl Launcher for ProcessLauncher {
         async move { alive }.boxed()
     }
 
-    fn adopt(&self, execution_id: &str, handle: &Handle) -> BoxFuture<'_, ()> {
+    fn adopt(
+        &self,
+        execution_id: &str,
+        handle: &Handle,
+        _log_file: &std::path::Path,
+    ) -> BoxFuture<'_, Result<bool, Error>> {
         let (exits, execution_id, handle) =
             (self.exits.clone(), execution_id.to_string(), handle.clone());
         // Not our child any more: its exit status is gone with the old site, so watch it.
@@ -115,7 +117,7 @@ impl Launcher for ProcessLauncher {
                 signal: None,
             });
         });
-        async {}.boxed()
+        async { Ok(true) }.boxed()
     }
 
     fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
@@ -141,10 +143,7 @@ pub fn find_by_marker(execution_id: &str) -> Option<Handle> {
             continue;
         };
         if env.split(|b| *b == 0).any(|var| var == marker.as_bytes()) {
-            let handle = Handle {
-                pid,
-                start_ticks: start_ticks(pid).unwrap_or_default(),
-            };
+            let handle = Handle::process(pid, start_ticks(pid).unwrap_or_default());
             if is_alive(&handle) {
                 return Some(handle);
             }
@@ -219,6 +218,7 @@ mod tests {
             env: vec![("GREETING".into(), "hello".into())],
             cwd: dir.path().join(id),
             log_file: dir.path().join(id).join("log"),
+            container: None,
         };
 
         let h = launcher
@@ -247,17 +247,8 @@ mod tests {
     fn a_reused_pid_is_not_the_task() {
         let me = std::process::id() as i64;
         let ticks = start_ticks(me).unwrap();
-        assert!(is_alive(&Handle {
-            pid: me,
-            start_ticks: ticks
-        }));
-        assert!(!is_alive(&Handle {
-            pid: me,
-            start_ticks: ticks + 1
-        }));
-        assert!(!is_alive(&Handle {
-            pid: 0,
-            start_ticks: 0
-        }));
+        assert!(is_alive(&Handle::process(me, ticks)));
+        assert!(!is_alive(&Handle::process(me, ticks + 1)));
+        assert!(!is_alive(&Handle::process(0, 0)));
     }
 }

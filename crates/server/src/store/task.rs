@@ -164,9 +164,10 @@ impl LaunchRow {
 /// What a launched process is known by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
-    pub pid: i64,
+    /// `None` for a container (FATE's docker engine records no pid either).
+    pub pid: Option<i64>,
     /// Process start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
-    pub start_ticks: i64,
+    pub start_ticks: Option<i64>,
     pub worker_id: String,
     pub cmd: Vec<String>,
     pub run_ip: String,

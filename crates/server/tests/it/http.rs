@@ -108,7 +108,9 @@ async fn providers_register_query_and_delete() {
     let data = e.data.unwrap();
     assert_eq!(data[0]["provider_name"], "demo:0.1.0@local");
 
-    let reg = json!({"name": "algo", "device": "docker", "version": "1.0", "metadata": {"base_url": "", "image": "algo:1.0"}});
+    // A docker provider's image must exist on the daemon: the tests' own small image.
+    let image = crate::docker::sh_image().await;
+    let reg = json!({"name": "algo", "device": "docker", "version": "1.0", "metadata": {"base_url": "", "image": image}});
     let e = site.post("/v2/provider/register", reg.clone()).await;
     assert_eq!((e.code, e.message.as_str()), (0, "create success"));
     let e = site.post("/v2/provider/register", reg).await;
@@ -139,7 +141,7 @@ async fn providers_register_query_and_delete() {
             &[("provider_name", "algo:1.0@docker")],
         )
         .await;
-    assert_eq!(e.data.unwrap()[0]["metadata"]["image"], "algo:1.0");
+    assert_eq!(e.data.unwrap()[0]["metadata"]["image"], image);
     assert_eq!(
         site.post("/v2/provider/delete", json!({"name": "algo"}))
             .await

@@ -97,10 +97,7 @@ impl FakeLauncher {
 impl Launcher for FakeLauncher {
     fn launch(&self, spec: Spec) -> BoxFuture<'_, Result<Handle, Error>> {
         let pid = self.next_pid.fetch_add(1, Ordering::SeqCst);
-        let h = Handle {
-            pid,
-            start_ticks: 1,
-        };
+        let h = Handle::process(pid, 1);
         self.launched.lock().unwrap().push((spec, h.clone()));
         self.alive.lock().unwrap().push(pid);
         async move { Ok(h) }.boxed()
@@ -137,9 +134,14 @@ impl Launcher for FakeLauncher {
         async move { alive }.boxed()
     }
 
-    fn adopt(&self, execution_id: &str, _handle: &Handle) -> BoxFuture<'_, ()> {
+    fn adopt(
+        &self,
+        execution_id: &str,
+        _handle: &Handle,
+        _log: &std::path::Path,
+    ) -> BoxFuture<'_, Result<bool, Error>> {
         self.adopted.lock().unwrap().push(execution_id.to_string());
-        async {}.boxed()
+        async { Ok(true) }.boxed()
     }
 
     fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {

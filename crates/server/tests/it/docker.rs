@@ -1,0 +1,423 @@
+//! The Docker launcher against the real Docker Engine, with a tiny image built here (the
+//! host's `sh` and `sleep` and their libraries): output into the log file, exit codes, kill,
+//! adoption by a launcher that did not start the container (a restarted site), a repeated
+//! start, a missing image; and docker provider registration on an in-process site.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+use ferroflow_server::launcher::docker::image::{self, RootFs};
+use ferroflow_server::launcher::docker::{self as dl, DockerLauncher, TaskIdentity};
+use ferroflow_server::launcher::{ContainerSpec, Exit, Exits, Handle, Launcher, Spec};
+
+use crate::support::{SiteSpec, TestSite};
+
+/// `ferroflow-test-sh:<digest>`: `/bin/sh` and `/bin/sleep`, no entry point.
+pub async fn sh_image() -> &'static str {
+    static TAG: OnceCell<String> = OnceCell::const_new();
+    TAG.get_or_init(|| async {
+        let mut fs = RootFs::new();
+        fs.executable(Path::new("/bin/sh"), "/bin/sh").unwrap();
+        fs.executable(Path::new("/bin/sleep"), "/bin/sleep")
+            .unwrap();
+        let changes = vec![
+            "LABEL component.0.name=echo_a component.1.name=echo_b".to_string(),
+            format!(
+                "LABEL component.1.description={}",
+                serde_json::to_string(
+                    &json!({"inputs": {"data": ["x"]}, "outputs": {"data": ["y"]}}).to_string()
+                )
+                .unwrap()
+            ),
+        ];
+        let tag = format!("ferroflow-test-sh:{}", fs.digest(&changes).unwrap());
+        image::ensure("", &tag, &fs, &changes)
+            .await
+            .expect("the test image builds (is Docker running?)")
+            .tag
+    })
+    .await
+}
+
+async fn docker() -> Docker {
+    dl::connect("").await.expect("the Docker daemon answers")
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+    site: String,
+}
+
+impl Case {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().to_string_lossy().into_owned();
+        Self { dir, site }
+    }
+
+    fn identity<'a>(&'a self, execution_id: &'a str) -> TaskIdentity<'a> {
+        TaskIdentity {
+            site: &self.site,
+            job_id: "202601010000000000000",
+            task_id: "202601010000000000000_t_0",
+            task_name: "t_0",
+            task_version: 0,
+            role: "guest",
+            party_id: "9999",
+            execution_id,
+        }
+    }
+
+    async fn spec(&self, execution_id: &str, script: &str) -> Spec {
+        let id = self.identity(execution_id);
+        Spec {
+            execution_id: execution_id.into(),
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec![("GREETING".into(), "hello".into())],
+            cwd: self.dir.path().join(execution_id),
+            log_file: self.log(execution_id),
+            container: Some(ContainerSpec {
+                daemon: String::new(),
+                image: sh_image().await.to_string(),
+                name: id.container_name(),
+                labels: id.labels(),
+                network: "host".into(),
+                mounts: vec![self.dir.path().join(execution_id)],
+                cores: 1,
+                memory_mb: 64,
+                user: None,
+            }),
+        }
+    }
+
+    fn log(&self, execution_id: &str) -> std::path::PathBuf {
+        self.dir.path().join("logs").join(execution_id)
+    }
+
+    fn read_log(&self, execution_id: &str) -> String {
+        std::fs::read_to_string(self.log(execution_id)).unwrap_or_default()
+    }
+}
+
+async fn next_exit(exits: &mut Exits) -> Exit {
+    tokio::time::timeout(Duration::from_secs(30), exits.recv())
+        .await
+        .expect("an exit within 30 s")
+        .expect("the channel is open")
+}
+
+/// Waits until the container is gone from the daemon.
+async fn wait_gone(docker: &Docker, name: &str) {
+    let start = Instant::now();
+    while docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+        .is_ok()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{name} still there"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_container_reports_its_exit_code_and_output_then_is_removed() {
+    let case = Case::new();
+    let docker = docker().await;
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let spec = case
+        .spec("e1", "echo $GREETING from $(pwd); echo oops >&2; exit 3")
+        .await;
+    let handle = launcher.launch(spec.clone()).await.unwrap();
+    let c = handle.container.clone().unwrap();
+    assert_eq!(c.name, spec.container.as_ref().unwrap().name);
+    assert_eq!(handle.pid, 0);
+
+    let exit = next_exit(&mut exits).await;
+    assert_eq!((exit.execution_id.as_str(), exit.code), ("e1", Some(3)));
+    assert_eq!(exit.describe(), "exit code 3");
+    // The output is all there when the exit is reported.
+    let log = case.read_log("e1");
+    assert!(log.contains("hello from /"), "{log}");
+    assert!(log.contains("oops"), "{log}");
+    wait_gone(&docker, &c.name).await;
+    assert!(!launcher.is_alive(&handle).await);
+}
+
+#[tokio::test]
+async fn kill_removes_a_running_container_and_its_exit_is_reported() {
+    let case = Case::new();
+    let docker = docker().await;
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let handle = launcher
+        .launch(case.spec("e1", "echo up; exec sleep 600").await)
+        .await
+        .unwrap();
+    assert!(launcher.is_alive(&handle).await);
+    let info = docker
+        .inspect_container(
+            &handle.container.as_ref().unwrap().name,
+            None::<InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    let labels = info.config.unwrap().labels.unwrap();
+    assert_eq!(labels["ferroflow.execution_id"], "e1");
+    assert_eq!(labels["ferroflow.site"], case.site);
+    let host = info.host_config.unwrap();
+    assert_eq!(
+        (host.nano_cpus, host.memory),
+        (Some(1_000_000_000), Some(64 * 1024 * 1024))
+    );
+    assert_eq!(host.network_mode.as_deref(), Some("host"));
+
+    launcher.kill(&handle).await.unwrap();
+    let exit = next_exit(&mut exits).await;
+    assert_eq!(exit.execution_id, "e1");
+    assert!(!launcher.is_alive(&handle).await);
+    wait_gone(&docker, &handle.container.unwrap().name).await;
+    // Killing what is gone is fine.
+    launcher
+        .kill(&Handle {
+            container: exit.handle.container,
+            ..Handle::default()
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
+    let case = Case::new();
+    let docker = docker().await;
+
+    // A "site" launches a container, then stops without a trace (its runtime is dropped, so
+    // its watcher is gone); the container goes on.
+    let running_spec = case
+        .spec(
+            "running",
+            &format!(
+                "echo started; while [ ! -f {} ]; do sleep 0.05; done; echo done; exit 5",
+                case.dir.path().join("running/stop").display()
+            ),
+        )
+        .await;
+    let first = {
+        let spec = running_spec.clone();
+        let case_site = case.site.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let handle = rt.block_on(async {
+                let (launcher, _exits) = DockerLauncher::new(&case_site);
+                launcher.launch(spec).await.unwrap()
+            });
+            rt.shutdown_background();
+            handle
+        })
+        .join()
+        .unwrap()
+    };
+    // One that ended while nobody watched, created directly on the daemon.
+    let ended_spec = case.spec("ended", "echo quick; exit 7").await;
+    let ended = ended_spec.container.clone().unwrap();
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(ended.name.clone()),
+                ..Default::default()
+            }),
+            ContainerCreateBody {
+                image: Some(ended.image.clone()),
+                cmd: Some(ended_spec.argv.clone()),
+                labels: Some(ended.labels.clone().into_iter().collect::<HashMap<_, _>>()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    docker.start_container(&ended.name, None).await.unwrap();
+    let start = Instant::now();
+    while docker
+        .inspect_container(&ended.name, None::<InspectContainerOptions>)
+        .await
+        .unwrap()
+        .state
+        .and_then(|s| s.running)
+        == Some(true)
+    {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::create_dir_all(case.dir.path().join("logs")).unwrap();
+    std::fs::write(case.log("ended"), "stale\n").unwrap();
+
+    // The restarted site's launcher: both are listed, adopted, watched to their end.
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let mut listed: Vec<String> = launcher
+        .containers("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec!["ended", "running"]);
+    let ended_handle = Handle {
+        container: Some(ferroflow_server::launcher::ContainerRef {
+            daemon: String::new(),
+            name: ended.name.clone(),
+            id: String::new(),
+        }),
+        ..Handle::default()
+    };
+    assert!(
+        launcher
+            .adopt("ended", &ended_handle, &case.log("ended"))
+            .await
+            .unwrap()
+    );
+    let exit = next_exit(&mut exits).await;
+    assert_eq!((exit.execution_id.as_str(), exit.code), ("ended", Some(7)));
+    assert_eq!(
+        case.read_log("ended"),
+        "quick\n",
+        "collected again, from the start"
+    );
+    wait_gone(&docker, &ended.name).await;
+
+    assert!(
+        launcher
+            .adopt("running", &first, &case.log("running"))
+            .await
+            .unwrap()
+    );
+    // Adopting twice watches once.
+    assert!(
+        launcher
+            .adopt("running", &first, &case.log("running"))
+            .await
+            .unwrap()
+    );
+    // Adopted while running: it ends when told to (a file in its mounted directory).
+    assert!(launcher.is_alive(&first).await);
+    std::fs::write(case.dir.path().join("running/stop"), "").unwrap();
+    let name = first.container.clone().unwrap().name;
+    let exit = next_exit(&mut exits).await;
+    assert_eq!(
+        (exit.execution_id.as_str(), exit.code),
+        ("running", Some(5))
+    );
+    assert_eq!(case.read_log("running"), "started\ndone\n");
+    wait_gone(&docker, &name).await;
+
+    // A container that vanished while the site was down is reported gone at once.
+    assert!(
+        launcher
+            .adopt("running", &first, &case.log("running"))
+            .await
+            .unwrap()
+    );
+    let exit = next_exit(&mut exits).await;
+    assert_eq!(exit.code, None);
+    assert_eq!(exit.describe(), "the container is gone");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), exits.recv())
+            .await
+            .is_err(),
+        "one exit per container"
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_start_takes_over_the_existing_container() {
+    let case = Case::new();
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let spec = case
+        .spec(
+            "e1",
+            "echo once; i=0; while [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; exit 4",
+        )
+        .await;
+    let a = launcher.launch(spec.clone()).await.unwrap();
+    let b = launcher.launch(spec).await.unwrap();
+    let name = a.container.unwrap().name;
+    assert_eq!(name, b.container.unwrap().name);
+    let exit = next_exit(&mut exits).await;
+    assert_eq!(exit.code, Some(4));
+    assert_eq!(case.read_log("e1"), "once\n");
+    wait_gone(&docker().await, &name).await;
+}
+
+#[tokio::test]
+async fn a_missing_image_fails_the_launch_saying_so() {
+    let case = Case::new();
+    let (launcher, _exits) = DockerLauncher::new(&case.site);
+    let mut spec = case.spec("e1", "true").await;
+    spec.container.as_mut().unwrap().image = "ferroflow-no-such-image:0".into();
+    let e = launcher.launch(spec).await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("image ferroflow-no-such-image:0 not found on the docker daemon at unix:///var/run/docker.sock"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn docker_providers_are_registered_from_the_image_labels() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let image = sh_image().await;
+    let register = |image: &str, base_url: &str| {
+        json!({"name": "sh", "device": "docker", "version": "1",
+               "metadata": {"base_url": base_url, "image": image}})
+    };
+    let r = site
+        .post(
+            "/v2/provider/register",
+            register("ferroflow-no-such-image:0", ""),
+        )
+        .await;
+    assert_eq!(r.code, 4000, "{}", r.message);
+    assert!(
+        r.message
+            .contains("image ferroflow-no-such-image:0 not found on the docker daemon")
+            && r.message.contains("build or load it on that daemon first"),
+        "{}",
+        r.message
+    );
+    let r = site
+        .post("/v2/provider/register", register(image, "ftp://nowhere"))
+        .await;
+    assert_eq!(r.code, 4000, "{}", r.message);
+    assert!(
+        r.message.contains("unsupported docker base_url"),
+        "{}",
+        r.message
+    );
+
+    let r = site
+        .post("/v2/provider/register", register(image, ""))
+        .await;
+    assert_eq!((r.code, r.message.as_str()), (0, "create success"));
+    let catalog = site.site.app.catalog().await.unwrap();
+    let entry = catalog
+        .providers
+        .iter()
+        .find(|p| p.provider.to_string() == "sh:1@docker")
+        .unwrap();
+    assert_eq!(
+        entry.components.clone().unwrap(),
+        vec!["echo_a".to_string(), "echo_b".to_string()],
+        "label values, not keys (W-prov-2)"
+    );
+    assert_eq!(entry.io["echo_b"].inputs, vec!["x".to_string()]);
+    site.stop().await;
+}
