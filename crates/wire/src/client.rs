@@ -5,6 +5,10 @@ use serde_json::{Map, Value};
 
 use crate::params::{FromParams, Invalid, Params};
 
+pub mod admin;
+pub mod data;
+pub mod model;
+
 /// `POST /v2/job/submit`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSubmit {
@@ -207,13 +211,15 @@ impl FromParams for JobPartyQuery {
 }
 
 /// The task an output route addresses: `{job_id, role, party_id, task_name}`, all required,
-/// in the query string (GET) or the JSON body (POST).
+/// in the query string (GET) or the JSON body (POST). ferroflow also reads an optional
+/// `task_version` (an earlier run's outputs); FATE always answers the latest version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputTask {
     pub job_id: String,
     pub role: String,
     pub party_id: String,
     pub task_name: String,
+    pub task_version: Option<i64>,
 }
 
 impl OutputTask {
@@ -224,6 +230,7 @@ impl OutputTask {
             role: q.str("role")?,
             party_id: q.str("party_id")?,
             task_name: q.str("task_name")?,
+            task_version: q.opt_int("task_version")?,
         })
     }
 
@@ -234,6 +241,23 @@ impl OutputTask {
             role: j.str("role")?,
             party_id: j.str("party_id")?,
             task_name: j.str("task_name")?,
+            task_version: j.opt_int("task_version")?,
+        })
+    }
+}
+
+/// `GET /v2/output/data/download`: the task, and optionally one output key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDataDownload {
+    pub task: OutputTask,
+    pub output_key: Option<String>,
+}
+
+impl FromParams for OutputDataDownload {
+    fn from_params(p: &Params) -> Result<Self, Invalid> {
+        Ok(Self {
+            task: OutputTask::from_query(p)?,
+            output_key: p.query().opt_str("output_key")?,
         })
     }
 }
