@@ -5,11 +5,18 @@ use sqlx::Row;
 
 use super::{Backend, Result, Store};
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "api1",
+        include_str!("../../migrations/sqlite/0002_api1.sql"),
+    ),
+];
 
 impl Store {
     pub(super) async fn migrate(&self) -> Result<()> {
