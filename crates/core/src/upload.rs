@@ -11,13 +11,27 @@ use std::fmt;
 pub enum Problem {
     Empty,
     EmptyHeader,
-    EmptyColumnName { index: usize },
+    EmptyColumnName {
+        index: usize,
+    },
     DuplicateColumn(String),
     /// The header is one column, but another usual delimiter appears in it.
-    WrongDelimiter { declared: String, seen: char },
-    NoIdColumn { field: &'static str, name: String },
-    Ragged { line: u64, got: usize, want: usize },
-    NotUtf8 { line: u64 },
+    WrongDelimiter {
+        declared: String,
+        seen: char,
+    },
+    NoIdColumn {
+        field: &'static str,
+        name: String,
+    },
+    Ragged {
+        line: u64,
+        got: usize,
+        want: usize,
+    },
+    NotUtf8 {
+        line: u64,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -29,7 +43,11 @@ impl fmt::Display for Problem {
                 "no header: the first line is empty (set `head` to false for a file without one)"
             ),
             Problem::EmptyColumnName { index } => {
-                write!(f, "no header: column {} of the first line has no name", index + 1)
+                write!(
+                    f,
+                    "no header: column {} of the first line has no name",
+                    index + 1
+                )
             }
             Problem::DuplicateColumn(c) => write!(f, "column `{c}` appears twice in the header"),
             Problem::WrongDelimiter { declared, seen } => write!(
@@ -39,7 +57,10 @@ impl fmt::Display for Problem {
                 seen.to_string()
             ),
             Problem::NoIdColumn { field, name } => {
-                write!(f, "meta.{field} names column `{name}`, which the header does not have")
+                write!(
+                    f,
+                    "meta.{field} names column `{name}`, which the header does not have"
+                )
             }
             Problem::Ragged { line, got, want } => write!(
                 f,
@@ -121,22 +142,23 @@ impl Layout {
         sample_id_name: Option<&str>,
         match_id_name: Option<&str>,
     ) -> Result<Self, Problem> {
-        let id = if extend_sid {
-            Id::Generated
-        } else if let Some(n) = sample_id_name.filter(|n| !n.is_empty()) {
-            Id::Column(columns.iter().position(|c| c == n).ok_or_else(|| {
-                Problem::NoIdColumn {
-                    field: "sample_id_name",
-                    name: n.to_string(),
-                }
-            })?)
-        } else {
-            Id::Column(
-                match_id_name
-                    .and_then(|n| columns.iter().position(|c| c == n))
-                    .unwrap_or(0),
-            )
-        };
+        let id =
+            if extend_sid {
+                Id::Generated
+            } else if let Some(n) = sample_id_name.filter(|n| !n.is_empty()) {
+                Id::Column(columns.iter().position(|c| c == n).ok_or_else(|| {
+                    Problem::NoIdColumn {
+                        field: "sample_id_name",
+                        name: n.to_string(),
+                    }
+                })?)
+            } else {
+                Id::Column(
+                    match_id_name
+                        .and_then(|n| columns.iter().position(|c| c == n))
+                        .unwrap_or(0),
+                )
+            };
         Ok(Self { columns, id })
     }
 
@@ -288,16 +310,27 @@ mod tests {
                 seen: ';'
             })
         );
-        assert_eq!(header("id,,x\n", ","), Err(Problem::EmptyColumnName { index: 1 }));
-        assert_eq!(header("id,a,a\n", ","), Err(Problem::DuplicateColumn("a".into())));
+        assert_eq!(
+            header("id,,x\n", ","),
+            Err(Problem::EmptyColumnName { index: 1 })
+        );
+        assert_eq!(
+            header("id,a,a\n", ","),
+            Err(Problem::DuplicateColumn("a".into()))
+        );
         assert_eq!(header("id\tx\n", "\t").unwrap(), ["id", "x"]);
         assert_eq!(header("id\n", ",").unwrap(), ["id"]);
     }
 
     #[test]
     fn id_column_moves_to_the_front() {
-        let l = Layout::new(vec!["y".into(), "id".into(), "x".into()], false, None, Some("id"))
-            .unwrap();
+        let l = Layout::new(
+            vec!["y".into(), "id".into(), "x".into()],
+            false,
+            None,
+            Some("id"),
+        )
+        .unwrap();
         assert_eq!(l.table_header(), ["id", "y", "x"]);
         let mut out = String::new();
         l.write_row("1;7;0.5", 2, ";", None, &mut out).unwrap();
@@ -327,8 +360,14 @@ mod tests {
 
     #[test]
     fn starts_of_files() {
-        assert_eq!(check_start("", true, ",", false, None, None), Err(Problem::Empty));
-        assert_eq!(check_start(" \n\n", true, ",", false, None, None), Err(Problem::Empty));
+        assert_eq!(
+            check_start("", true, ",", false, None, None),
+            Err(Problem::Empty)
+        );
+        assert_eq!(
+            check_start(" \n\n", true, ",", false, None, None),
+            Err(Problem::Empty)
+        );
         assert_eq!(
             check_start("id,x\n1,2\n3\n", true, ",", false, None, None),
             Err(Problem::Ragged {

@@ -56,7 +56,8 @@ pub fn zip(members: &[(String, Vec<u8>)]) -> io::Result<Vec<u8>> {
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(false);
     for (name, bytes) in members {
-        w.start_file(name.as_str(), opts).map_err(io::Error::other)?;
+        w.start_file(name.as_str(), opts)
+            .map_err(io::Error::other)?;
         w.write_all(bytes)?;
     }
     Ok(w.finish().map_err(io::Error::other)?.into_inner())
@@ -85,7 +86,10 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let m = vec![("a/0.csv".to_string(), b"id\n1\n".to_vec()), ("b".into(), vec![0, 1, 2])];
+        let m = vec![
+            ("a/0.csv".to_string(), b"id\n1\n".to_vec()),
+            ("b".into(), vec![0, 1, 2]),
+        ];
         assert_eq!(untargz(&targz(&m).unwrap()).unwrap(), m);
         assert_eq!(unzip(&zip(&m).unwrap()).unwrap(), m);
         assert!(unzip(b"not a zip").is_err());

@@ -289,9 +289,9 @@ impl Config {
             Some(serde_yaml::Value::Sequence(items)) => items
                 .iter()
                 .map(|v| {
-                    v.as_str().map(|p| absolute(Path::new(p))).ok_or_else(|| {
-                        Error::Invalid(format!("allowed_dirs: {v:?} is not a path"))
-                    })
+                    v.as_str()
+                        .map(|p| absolute(Path::new(p)))
+                        .ok_or_else(|| Error::Invalid(format!("allowed_dirs: {v:?} is not a path")))
                 })
                 .collect::<Result<_, _>>()?,
             Some(v) => {
@@ -303,7 +303,9 @@ impl Config {
         let upload_max_bytes = match other("upload_max_bytes") {
             None => 8 << 30,
             Some(v) => v.as_u64().ok_or_else(|| {
-                Error::Invalid(format!("upload_max_bytes must be a number of bytes, got {v:?}"))
+                Error::Invalid(format!(
+                    "upload_max_bytes must be a number of bytes, got {v:?}"
+                ))
             })?,
         };
         let ms = raw.model_store.clone().unwrap_or(serde_yaml::Value::Null);

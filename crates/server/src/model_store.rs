@@ -101,10 +101,7 @@ mod tests {
         assert_eq!(s.get(key, 1).unwrap(), b"one");
         s.delete(key, 0).unwrap();
         s.delete(key, 0).unwrap();
-        assert_eq!(
-            s.get(key, 0).unwrap_err().kind(),
-            io::ErrorKind::NotFound
-        );
+        assert_eq!(s.get(key, 0).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

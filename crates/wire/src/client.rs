@@ -81,7 +81,10 @@ pub const ROUTES: [(&str, &str); 67] = [
 
 /// The FATE page of an api-1 path (`/v2/<page>/...`).
 pub fn page_of(path: &str) -> &str {
-    path.trim_start_matches("/v2/").split('/').next().unwrap_or_default()
+    path.trim_start_matches("/v2/")
+        .split('/')
+        .next()
+        .unwrap_or_default()
 }
 
 pub mod data;

@@ -96,7 +96,11 @@ pub async fn bootstrap(app: &App) -> Result<()> {
         })
         .await?;
     app.store
-        .set_roles(ADMIN, &["super_client", "site", "super_worker", "super_bfia"], now)
+        .set_roles(
+            ADMIN,
+            &["super_client", "site", "super_worker", "super_bfia"],
+            now,
+        )
         .await?;
     let own = app.config.party_id.to_string();
     let token = new_app_token();
@@ -158,7 +162,9 @@ async fn insert(app: &App, name: &str, kind: &str) -> Result<Value> {
     if !app.store.insert_app(&a).await? {
         return Ok(json!({}));
     }
-    Ok(json!({"app_name": a.app_name, "app_id": a.app_id, "app_token": a.app_token, "app_type": a.app_type}))
+    Ok(
+        json!({"app_name": a.app_name, "app_id": a.app_id, "app_token": a.app_token, "app_type": a.app_type}),
+    )
 }
 
 /// `/v2/app/client/create`.
@@ -225,7 +231,12 @@ pub async fn query_site(app: &App, party_id: &str) -> Result<Vec<Value>> {
 }
 
 /// `/v2/app/partner/create`: credentials this site signs its calls to a partner with.
-pub async fn create_partner(app: &App, party_id: &str, app_id: &str, app_token: &str) -> Result<Value> {
+pub async fn create_partner(
+    app: &App,
+    party_id: &str,
+    app_id: &str,
+    app_token: &str,
+) -> Result<Value> {
     restricted(app, "create_partner_app")?;
     let now = app.now();
     let row = PartnerRow {

@@ -85,7 +85,13 @@ fn meta_str<'a>(meta: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 }
 
 /// Checks the first lines of a file as the upload component will read it.
-fn check_file_start(file: &str, path: &Path, head: bool, meta: &Map<String, Value>, extend_sid: bool) -> Result<()> {
+fn check_file_start(
+    file: &str,
+    path: &Path,
+    head: bool,
+    meta: &Map<String, Value>,
+    extend_sid: bool,
+) -> Result<()> {
     let delimiter = meta_str(meta, "delimiter").unwrap_or(",");
     if delimiter.is_empty() {
         return Err(invalid_file(file, "meta.delimiter is empty"));
@@ -97,7 +103,9 @@ fn check_file_start(file: &str, path: &Path, head: bool, meta: &Map<String, Valu
     // A prefix may end inside a character: judge only what decodes.
     let text = match std::str::from_utf8(&buf) {
         Ok(t) => t,
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or(""),
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or("")
+        }
         Err(_) => return Err(invalid_file(file, "the file is not UTF-8 text")),
     };
     upload::check_start(
@@ -116,7 +124,10 @@ fn check_file_start(file: &str, path: &Path, head: bool, meta: &Map<String, Valu
 fn target(namespace: &Option<String>, name: &Option<String>) -> Result<(String, String)> {
     let (ns, n) = match (namespace, name) {
         (Some(ns), Some(n)) => (ns.clone(), n.clone()),
-        _ => ("upload".to_string(), uuid::Uuid::new_v4().hyphenated().to_string()),
+        _ => (
+            "upload".to_string(),
+            uuid::Uuid::new_v4().hyphenated().to_string(),
+        ),
     };
     check_name("namespace", &ns)?;
     check_name("name", &n)?;
@@ -232,7 +243,8 @@ pub async fn component_download(app: &App, r: &ComponentDownload) -> Result<Enve
         .await?
         .ok_or_else(|| no_table(&r.namespace, &r.name))?;
     let dir = confine(app, "path", path, &app.config.upload_dir)?;
-    let params = json!({"namespace": r.namespace, "name": r.name, "path": dir.display().to_string()});
+    let params =
+        json!({"namespace": r.namespace, "name": r.name, "path": dir.display().to_string()});
     let data = json!({"name": r.name, "namespace": r.namespace, "path": dir.display().to_string()});
     submit(app, local_job("download_0", DOWNLOAD, params, None), data).await
 }
@@ -261,7 +273,12 @@ pub async fn transformer(app: &App, r: &Transformer) -> Result<Envelope> {
     let params = json!({"namespace": r.namespace, "name": r.name, "site_name": r.site_name});
     let inputs = json!({"data": {"table": {"data_warehouse": r.data_warehouse}}});
     let data = json!({"name": r.name, "namespace": r.namespace});
-    submit(app, local_job("transformer_0", TRANSFORMER, params, Some(inputs)), data).await
+    submit(
+        app,
+        local_job("transformer_0", TRANSFORMER, params, Some(inputs)),
+        data,
+    )
+    .await
 }
 
 /// `GET /v2/data/download`: `download_data_<ns>_<name>.tar.gz` with `data/0.csv` and
@@ -290,7 +307,10 @@ pub async fn download(app: &App, q: &DataDownload) -> Result<(String, Vec<u8>)> 
     ];
     let archive = crate::archive::targz(&members)
         .map_err(|e| Error::Internal(format!("cannot build the archive: {e}")))?;
-    Ok((format!("download_data_{}_{}.tar.gz", q.namespace, q.name), archive))
+    Ok((
+        format!("download_data_{}_{}.tar.gz", q.namespace, q.name),
+        archive,
+    ))
 }
 
 /// `/v2/job/data/view`: the tables read by the `reader` tasks (FATE's `reader`, the demo's
@@ -319,8 +339,15 @@ pub async fn data_view(app: &App, q: &ferroflow_wire::client::JobPartyQuery) -> 
     let parties = dag["parties"].as_array().cloned().unwrap_or_default();
     let tasks = dag["tasks"].as_object().cloned().unwrap_or_default();
     for p in &parties {
-        let Some(role) = p["role"].as_str() else { continue };
-        for pid in p["party_id"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let Some(role) = p["role"].as_str() else {
+            continue;
+        };
+        for pid in p["party_id"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             last_party = pid.to_string();
             let mut datasets = Vec::new();
             for (name, t) in &tasks {
@@ -332,7 +359,11 @@ pub async fn data_view(app: &App, q: &ferroflow_wire::client::JobPartyQuery) -> 
                     continue;
                 }
                 let mut params = t["parameters"].as_object().cloned().unwrap_or_default();
-                for pt in dag["party_tasks"].as_object().into_iter().flat_map(|m| m.values()) {
+                for pt in dag["party_tasks"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
                     if runs_on(&pt["parties"], role, pid)
                         && let Some(extra) = pt["tasks"][name]["parameters"].as_object()
                     {

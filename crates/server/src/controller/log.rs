@@ -16,7 +16,12 @@ use crate::app::App;
 
 /// A file name part that came from a request: a plain name, nothing that walks the tree.
 fn plain(field: &str, v: &str) -> Result<()> {
-    if v.is_empty() || v == "." || v == ".." || v.contains(['/', '\\']) || v.chars().any(char::is_control) {
+    if v.is_empty()
+        || v == "."
+        || v == ".."
+        || v.contains(['/', '\\'])
+        || v.chars().any(char::is_control)
+    {
         return Err(Error::with_message(
             RetCode::InvalidParameter,
             format!("Invalid parameter: {field}[{v}]: not a plain name"),
@@ -65,10 +70,9 @@ fn log_file(
 /// An instance id other than this one cannot be reached (there is no instance registry).
 fn check_instance(app: &App, instance_id: Option<&str>) -> Result<()> {
     match instance_id {
-        Some(i) if i != app.config.instance_id() => Err(Error::fate(
-            RetCode::NoFoundInstance,
-            &[("instance_id", i)],
-        )),
+        Some(i) if i != app.config.instance_id() => {
+            Err(Error::fate(RetCode::NoFoundInstance, &[("instance_id", i)]))
+        }
         _ => Ok(()),
     }
 }
@@ -191,7 +195,9 @@ fn ipv4_at(b: &[u8]) -> Option<usize> {
             i += 1;
         }
     }
-    if i < b.len() && (b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))) {
+    if i < b.len()
+        && (b[i].is_ascii_digit() || (b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+    {
         return None;
     }
     Some(i)
@@ -222,7 +228,13 @@ mod tests {
             mask_ipv4("from 127.0.0.1:9380 and 10.1.2.3."),
             "from xxx.xxx.xxx.xxx:9380 and xxx.xxx.xxx.xxx."
         );
-        assert_eq!(mask_ipv4("version 2.2.0, 1.2.3.4.5, 300.1.1.1"), "version 2.2.0, 1.2.3.4.5, 300.1.1.1");
-        assert_eq!(mask_ipv4("[2026-11-27 17:26:25,984]"), "[2026-11-27 17:26:25,984]");
+        assert_eq!(
+            mask_ipv4("version 2.2.0, 1.2.3.4.5, 300.1.1.1"),
+            "version 2.2.0, 1.2.3.4.5, 300.1.1.1"
+        );
+        assert_eq!(
+            mask_ipv4("[2026-11-27 17:26:25,984]"),
+            "[2026-11-27 17:26:25,984]"
+        );
     }
 }

@@ -85,7 +85,11 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
     let mut parsed = Vec::with_capacity(members.len());
     for (name, bytes) in &members {
         let parts: Vec<&str> = name.split('/').collect();
-        if parts.len() != 6 || parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        if parts.len() != 6
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
             return Err(Error::with_message(
                 RetCode::InvalidParameter,
                 format!(
@@ -104,7 +108,14 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
     let now = app.now();
     for (parts, bytes, metas) in &parsed {
         let (role, party_id, task_name, output_key) = (parts[2], parts[3], parts[4], parts[5]);
-        let key = storage_key(&r.model_id, &r.model_version, role, party_id, task_name, output_key);
+        let key = storage_key(
+            &r.model_id,
+            &r.model_version,
+            role,
+            party_id,
+            task_name,
+            output_key,
+        );
         let task_id = metas
             .first()
             .and_then(|m| m["source"]["task_id"].as_str())

@@ -207,13 +207,23 @@ pub async fn data_display(app: &App, q: &OutputTask) -> Result<Value> {
 }
 
 /// A table's file on this site: the tracked URI, or the address its meta records.
-pub(crate) async fn table_file(app: &App, uri: &str, namespace: &str, name: &str) -> Result<Option<PathBuf>> {
+pub(crate) async fn table_file(
+    app: &App,
+    uri: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PathBuf>> {
     if let Some(p) = local_path(uri) {
         return Ok(Some(p));
     }
     let meta = app.store.table_meta(namespace, name).await?;
     Ok(meta
-        .and_then(|m| m.address.get("path").and_then(Value::as_str).map(str::to_string))
+        .and_then(|m| {
+            m.address
+                .get("path")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .and_then(|p| local_path(&p)))
 }
 

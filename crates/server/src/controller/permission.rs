@@ -26,7 +26,10 @@ pub fn policies(role: &str) -> Vec<Value> {
             .filter(|(_, p)| !matches!(wire::page_of(p), "app" | "permission"))
             .map(|(m, p)| (p.to_string(), *m))
             .collect(),
-        "super_client" => wire::ROUTES.iter().map(|(m, p)| (p.to_string(), *m)).collect(),
+        "super_client" => wire::ROUTES
+            .iter()
+            .map(|(m, p)| (p.to_string(), *m))
+            .collect(),
         "site" => [
             partner::JOB_CREATE,
             partner::JOB_START,
@@ -146,7 +149,9 @@ fn dataset_value(d: &Value) -> Result<String> {
         d.get("namespace").and_then(Value::as_str),
         d.get("name").and_then(Value::as_str),
     ) else {
-        return Err(operate_error(&format!("dataset {d} needs namespace and name")));
+        return Err(operate_error(&format!(
+            "dataset {d} needs namespace and name"
+        )));
     };
     Ok(json!({"name": name, "namespace": ns}).to_string())
 }
@@ -201,7 +206,9 @@ pub async fn grant_resource(app: &App, r: &ResourceGrant) -> Result<()> {
             grants.push((DATASET.to_string(), v));
         }
     }
-    app.store.grant_resources(&r.party_id, &grants, app.now()).await?;
+    app.store
+        .grant_resources(&r.party_id, &grants, app.now())
+        .await?;
     Ok(())
 }
 

@@ -80,7 +80,9 @@ pub async fn registry(app: &App, r: &ServerRegistry) -> Result<Value> {
         update_time: now,
     };
     app.store.upsert_server(&row).await?;
-    Ok(json!({"host": row.host, "port": row.port, "protocol": row.protocol, "server_name": row.server_name}))
+    Ok(
+        json!({"host": row.host, "port": row.port, "protocol": row.protocol, "server_name": row.server_name}),
+    )
 }
 
 /// `/v2/server/delete`: `success` or `failed` in the message, as upstream.

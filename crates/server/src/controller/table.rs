@@ -30,7 +30,9 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<()> {
         || value == "."
         || value == ".."
         || value.len() > 200
-        || value.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+        || value
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
         return Err(Error::with_message(
             RetCode::InvalidParameter,
@@ -106,7 +108,10 @@ pub(crate) fn confine(app: &App, field: &str, user: &str, base: &Path) -> Result
 }
 
 pub(crate) fn no_file(path: &Path) -> Error {
-    Error::fate(RetCode::FileNotFound, &[("path", &path.display().to_string())])
+    Error::fate(
+        RetCode::FileNotFound,
+        &[("path", &path.display().to_string())],
+    )
 }
 
 /// `/v2/table/bind/path`: registers an existing file or directory as a table (engine `path`,
@@ -154,7 +159,11 @@ pub async fn bind_path(app: &App, r: &TableBindPath) -> Result<()> {
 fn scan_csv(path: &Path) -> std::io::Result<(Vec<String>, Option<i64>, Vec<Vec<String>>)> {
     let mut lines = BufReader::new(std::fs::File::open(path)?).lines();
     let header: Vec<String> = match lines.next() {
-        Some(l) => l?.trim_end_matches('\r').split(',').map(str::to_string).collect(),
+        Some(l) => l?
+            .trim_end_matches('\r')
+            .split(',')
+            .map(str::to_string)
+            .collect(),
         None => return Ok((Vec::new(), Some(0), Vec::new())),
     };
     let mut count = 0i64;
@@ -165,7 +174,12 @@ fn scan_csv(path: &Path) -> std::io::Result<(Vec<String>, Option<i64>, Vec<Vec<S
             continue;
         }
         if samples.len() < 10 {
-            samples.push(line.trim_end_matches('\r').split(',').map(str::to_string).collect());
+            samples.push(
+                line.trim_end_matches('\r')
+                    .split(',')
+                    .map(str::to_string)
+                    .collect(),
+            );
         }
         count += 1;
     }

@@ -47,7 +47,9 @@ async fn client_create(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 
 async fn client_delete(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r: AppIdBody = req.parse()?;
-    ok(status(apps::delete_client(&app, caller(&req), &r.app_id).await?))
+    ok(status(
+        apps::delete_client(&app, caller(&req), &r.app_id).await?,
+    ))
 }
 
 async fn client_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
@@ -64,7 +66,9 @@ async fn client_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 
 async fn site_create(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r: PartyIdBody = req.parse()?;
-    ok(Envelope::ok_data(apps::create_site(&app, &r.party_id).await?))
+    ok(Envelope::ok_data(
+        apps::create_site(&app, &r.party_id).await?,
+    ))
 }
 
 async fn site_delete(State(app): State<Arc<App>>, req: Req) -> ApiResult {

@@ -13,7 +13,9 @@ use axum::routing::{get, post};
 use tokio::io::AsyncWriteExt;
 
 use ferroflow_wire::client::JobPartyQuery;
-use ferroflow_wire::client::data::{ComponentDownload, DataDownload, Transformer, Upload, UploadFile};
+use ferroflow_wire::client::data::{
+    ComponentDownload, DataDownload, Transformer, Upload, UploadFile,
+};
 use ferroflow_wire::params::{Params, normalize_header};
 use ferroflow_wire::{Envelope, FromParams, RetCode};
 
@@ -111,7 +113,9 @@ async fn receive(
                         if written > limit {
                             drop(out);
                             let _ = tokio::fs::remove_file(saved).await;
-                            return Err(super::ApiError::from(too_large(&fname, limit)).into_reply());
+                            return Err(
+                                super::ApiError::from(too_large(&fname, limit)).into_reply()
+                            );
                         }
                         out.write_all(&chunk)
                             .await

@@ -47,5 +47,7 @@ async fn import(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 
 async fn delete(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r: ModelDelete = req.parse()?;
-    ok(Envelope::ok_data(json!({"count": model::delete(&app, &r).await?})))
+    ok(Envelope::ok_data(
+        json!({"count": model::delete(&app, &r).await?}),
+    ))
 }

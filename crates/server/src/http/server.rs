@@ -39,7 +39,9 @@ async fn query_all(State(app): State<Arc<App>>) -> ApiResult {
 
 async fn query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let q = ServerName::from_query(&req.params)?;
-    ok(Envelope::ok_data(server::query(&app, &q.server_name).await?))
+    ok(Envelope::ok_data(
+        server::query(&app, &q.server_name).await?,
+    ))
 }
 
 async fn registry(State(app): State<Arc<App>>, req: Req) -> ApiResult {

@@ -102,8 +102,7 @@ impl ServiceRow {
 }
 
 const APP: &str = "SELECT f_app_id, f_app_name, f_app_token, f_app_type, f_create_time, f_update_time FROM t_app_info";
-const PARTNER: &str =
-    "SELECT f_party_id, f_app_id, f_app_token, f_create_time, f_update_time FROM t_partner_app_info";
+const PARTNER: &str = "SELECT f_party_id, f_app_id, f_app_token, f_create_time, f_update_time FROM t_partner_app_info";
 const SERVER: &str =
     "SELECT f_server_name, f_host, f_port, f_protocol, f_create_time, f_update_time FROM t_server";
 const SERVICE: &str = "SELECT f_server_name, f_service_name, f_url, f_method, f_params, f_data, f_headers, \
@@ -181,7 +180,11 @@ impl Store {
     }
 
     /// Deletes apps (and their roles) matching the filters; how many were deleted.
-    pub async fn delete_apps(&self, app_id: Option<&str>, app_name_and_type: Option<(&str, &str)>) -> Result<u64> {
+    pub async fn delete_apps(
+        &self,
+        app_id: Option<&str>,
+        app_name_and_type: Option<(&str, &str)>,
+    ) -> Result<u64> {
         let ids: Vec<String> = self
             .apps(
                 app_id,
@@ -265,9 +268,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for r in roles {
-            sqlx::query(self.sql(
-                "INSERT INTO t_app_role (f_app_id, f_role, f_create_time) VALUES (?, ?, ?)",
-            ))
+            sqlx::query(
+                self.sql(
+                    "INSERT INTO t_app_role (f_app_id, f_role, f_create_time) VALUES (?, ?, ?)",
+                ),
+            )
             .bind(app_id.to_string())
             .bind(r.to_string())
             .bind(now)
@@ -279,11 +284,12 @@ impl Store {
     }
 
     pub async fn delete_role(&self, app_id: &str, role: &str) -> Result<bool> {
-        let done = sqlx::query(self.sql("DELETE FROM t_app_role WHERE f_app_id = ? AND f_role = ?"))
-            .bind(app_id.to_string())
-            .bind(role.to_string())
-            .execute(&self.write)
-            .await?;
+        let done =
+            sqlx::query(self.sql("DELETE FROM t_app_role WHERE f_app_id = ? AND f_role = ?"))
+                .bind(app_id.to_string())
+                .bind(role.to_string())
+                .execute(&self.write)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -298,7 +304,12 @@ impl Store {
     }
 
     /// Grants resources to a party; grants already there are kept.
-    pub async fn grant_resources(&self, party_id: &str, grants: &[(String, String)], now: i64) -> Result<()> {
+    pub async fn grant_resources(
+        &self,
+        party_id: &str,
+        grants: &[(String, String)],
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for (kind, value) in grants {
             sqlx::query(self.sql(
@@ -321,7 +332,11 @@ impl Store {
     }
 
     /// Revokes grants; a `None` value revokes every grant of that type.
-    pub async fn revoke_resources(&self, party_id: &str, grants: &[(String, Option<String>)]) -> Result<()> {
+    pub async fn revoke_resources(
+        &self,
+        party_id: &str,
+        grants: &[(String, Option<String>)],
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for (kind, value) in grants {
             match value {
@@ -413,11 +428,13 @@ impl Store {
 
     pub async fn upsert_service(&self, s: &ServiceRow) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(self.sql("DELETE FROM t_service WHERE f_server_name = ? AND f_service_name = ?"))
-            .bind(s.server_name.clone())
-            .bind(s.service_name.clone())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            self.sql("DELETE FROM t_service WHERE f_server_name = ? AND f_service_name = ?"),
+        )
+        .bind(s.server_name.clone())
+        .bind(s.service_name.clone())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(self.sql(
             "INSERT INTO t_service (f_server_name, f_service_name, f_url, f_method, f_params, f_data,
                 f_headers, f_create_time, f_update_time)
@@ -438,7 +455,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn service(&self, server_name: &str, service_name: &str) -> Result<Option<ServiceRow>> {
+    pub async fn service(
+        &self,
+        server_name: &str,
+        service_name: &str,
+    ) -> Result<Option<ServiceRow>> {
         let sql = self.dynamic(format!(
             "{SERVICE} WHERE f_server_name = ? AND f_service_name = ?"
         ));

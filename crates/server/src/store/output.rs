@@ -493,7 +493,12 @@ impl Store {
     }
 
     /// Model metas of a model id and version, every task version, optionally narrowed.
-    pub async fn models_by_id(&self, model_id: &str, model_version: &str, f: &ModelFilter) -> Result<Vec<ModelMetaRow>> {
+    pub async fn models_by_id(
+        &self,
+        model_id: &str,
+        model_version: &str,
+        f: &ModelFilter,
+    ) -> Result<Vec<ModelMetaRow>> {
         let mut sql = format!("{MODEL_META} WHERE f_model_id = ? AND f_model_version = ?");
         let mut binds = vec![model_id.to_string(), model_version.to_string()];
         for (col, v) in [

@@ -141,9 +141,11 @@ pub const ROUTES: &[Route] = &[
         path: "/v2/data/component/upload",
         parse: |p, _| {
             let r = Upload::from_params(p).map_err(invalid)?;
-            Ok(json!({"file": r.file, "head": r.head, "partitions": r.partitions,
+            Ok(
+                json!({"file": r.file, "head": r.head, "partitions": r.partitions,
                       "meta": r.meta, "extend_sid": r.extend_sid,
-                      "namespace": r.namespace, "name": r.name}))
+                      "namespace": r.namespace, "name": r.name}),
+            )
         },
         defaults: &["extend_sid"],
     },
@@ -156,8 +158,10 @@ pub const ROUTES: &[Route] = &[
             if !p.has_file("file") {
                 return Err("no `file` part".into());
             }
-            Ok(json!({"head": r.head, "partitions": r.partitions, "meta": r.meta,
-                      "extend_sid": r.extend_sid, "namespace": r.namespace, "name": r.name}))
+            Ok(
+                json!({"head": r.head, "partitions": r.partitions, "meta": r.meta,
+                      "extend_sid": r.extend_sid, "namespace": r.namespace, "name": r.name}),
+            )
         },
         defaults: &["extend_sid"],
     },
@@ -170,8 +174,10 @@ pub const ROUTES: &[Route] = &[
         path: "/v2/data/component/dataframe/transformer",
         parse: |p, _| {
             let r = Transformer::from_params(p).map_err(invalid)?;
-            Ok(json!({"data_warehouse": r.data_warehouse, "namespace": r.namespace,
-                      "name": r.name, "site_name": r.site_name, "drop": r.drop}))
+            Ok(
+                json!({"data_warehouse": r.data_warehouse, "namespace": r.namespace,
+                      "name": r.name, "site_name": r.site_name, "drop": r.drop}),
+            )
         },
         defaults: &["drop"],
     },
@@ -199,8 +205,10 @@ pub const ROUTES: &[Route] = &[
     // api-1 models and logs (client/model.rs)
     route("POST", "/v2/model/export", |p, _| {
         let r = ModelExport::from_params(p).map_err(invalid)?;
-        Ok(json!({"model_id": r.model_id, "model_version": r.model_version,
-                  "party_id": r.party_id, "role": r.role, "path": r.path}))
+        Ok(
+            json!({"model_id": r.model_id, "model_version": r.model_version,
+                  "party_id": r.party_id, "role": r.role, "path": r.path}),
+        )
     }),
     route("POST", "/v2/model/import", |p, _| {
         let r = ModelImport::from_params(p).map_err(invalid)?;
@@ -211,8 +219,10 @@ pub const ROUTES: &[Route] = &[
     }),
     route("POST", "/v2/model/delete", |p, _| {
         let r = ModelDelete::from_params(p).map_err(invalid)?;
-        Ok(json!({"model_id": r.model_id, "model_version": r.model_version, "role": r.role,
-                  "party_id": r.party_id, "task_name": r.task_name, "output_key": r.output_key}))
+        Ok(
+            json!({"model_id": r.model_id, "model_version": r.model_version, "role": r.role,
+                  "party_id": r.party_id, "task_name": r.task_name, "output_key": r.output_key}),
+        )
     }),
     route("POST", "/v2/model/load", |_, _| Ok(json!({}))),
     route("POST", "/v2/model/migrate", |_, _| Ok(json!({}))),
@@ -220,15 +230,19 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v2/model/restore", |_, _| Ok(json!({}))),
     route("GET", "/v2/log/count", |p, _| {
         let r = LogCount::from_params(p).map_err(invalid)?;
-        Ok(json!({"log_type": r.log_type, "job_id": r.job_id, "role": r.role,
+        Ok(
+            json!({"log_type": r.log_type, "job_id": r.job_id, "role": r.role,
                   "party_id": r.party_id, "task_name": r.task_name,
-                  "instance_id": r.instance_id}))
+                  "instance_id": r.instance_id}),
+        )
     }),
     route("GET", "/v2/log/query", |p, _| {
         let r = LogQuery::from_params(p).map_err(invalid)?;
-        Ok(json!({"log_type": r.log_type, "job_id": r.job_id, "role": r.role,
+        Ok(
+            json!({"log_type": r.log_type, "job_id": r.job_id, "role": r.role,
                   "party_id": r.party_id, "task_name": r.task_name, "begin": r.begin,
-                  "end": r.end, "instance_id": r.instance_id}))
+                  "end": r.end, "instance_id": r.instance_id}),
+        )
     }),
     // api-1 apps, permissions, servers (client/admin.rs)
     route("POST", "/v2/app/client/create", |p, _| {
@@ -279,8 +293,10 @@ pub const ROUTES: &[Route] = &[
         path: "/v2/server/registry",
         parse: |p, _| {
             let r = ServerRegistry::from_params(p).map_err(invalid)?;
-            Ok(json!({"server_name": r.server_name, "host": r.host, "port": r.port,
-                      "protocol": r.protocol}))
+            Ok(
+                json!({"server_name": r.server_name, "host": r.host, "port": r.port,
+                      "protocol": r.protocol}),
+            )
         },
         defaults: &["protocol"],
     },
@@ -297,9 +313,11 @@ pub const ROUTES: &[Route] = &[
         path: "/v2/server/service/registry",
         parse: |p, _| {
             let r = ServiceRegistry::from_params(p).map_err(invalid)?;
-            Ok(json!({"server_name": r.server_name, "service_name": r.service_name,
+            Ok(
+                json!({"server_name": r.server_name, "service_name": r.service_name,
                       "uri": r.uri, "method": r.method, "params": r.params, "data": r.data,
-                      "headers": r.headers, "protocol": r.protocol}))
+                      "headers": r.headers, "protocol": r.protocol}),
+            )
         },
         defaults: &["method", "params", "data", "headers", "protocol"],
     },
