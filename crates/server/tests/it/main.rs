@@ -1,5 +1,7 @@
 //! The server crate's integration tests, in one binary to keep link time down.
 
+mod api1_common;
+mod api1_data;
 mod http;
 mod scheduler;
 mod store;
