@@ -1,7 +1,9 @@
 //! The server crate's integration tests, in one binary to keep link time down.
 
+mod api1_admin;
 mod api1_common;
 mod api1_data;
+mod api1_models_logs;
 mod http;
 mod scheduler;
 mod store;
