@@ -49,14 +49,46 @@ async fn every_api1_route_is_served() {
 async fn app_and_role_management_is_restricted_while_authentication_is_off() {
     let site = TestSite::start(SiteSpec::standalone()).await;
     for (path, body, func) in [
-        ("/v2/app/client/create", json!({"app_name": "a"}), "create_client_app"),
-        ("/v2/app/client/delete", json!({"app_id": "1"}), "delete_client_app"),
-        ("/v2/app/site/create", json!({"party_id": "1"}), "create_site_app"),
-        ("/v2/app/site/delete", json!({"party_id": "1"}), "delete_site_app"),
-        ("/v2/app/partner/create", json!({"party_id": "1", "app_id": "a", "app_token": "t"}), "create_partner_app"),
-        ("/v2/app/partner/delete", json!({"party_id": "1"}), "delete_partner_app"),
-        ("/v2/permission/grant", json!({"app_id": "1", "role": "client"}), "grant"),
-        ("/v2/permission/delete", json!({"app_id": "1", "role": "client"}), "delete"),
+        (
+            "/v2/app/client/create",
+            json!({"app_name": "a"}),
+            "create_client_app",
+        ),
+        (
+            "/v2/app/client/delete",
+            json!({"app_id": "1"}),
+            "delete_client_app",
+        ),
+        (
+            "/v2/app/site/create",
+            json!({"party_id": "1"}),
+            "create_site_app",
+        ),
+        (
+            "/v2/app/site/delete",
+            json!({"party_id": "1"}),
+            "delete_site_app",
+        ),
+        (
+            "/v2/app/partner/create",
+            json!({"party_id": "1", "app_id": "a", "app_token": "t"}),
+            "create_partner_app",
+        ),
+        (
+            "/v2/app/partner/delete",
+            json!({"party_id": "1"}),
+            "delete_partner_app",
+        ),
+        (
+            "/v2/permission/grant",
+            json!({"app_id": "1", "role": "client"}),
+            "grant",
+        ),
+        (
+            "/v2/permission/delete",
+            json!({"app_id": "1", "role": "client"}),
+            "delete",
+        ),
     ] {
         let e = site.post(path, body).await;
         assert_eq!(
@@ -109,7 +141,10 @@ async fn apps_are_stored_and_tokens_shown_only_on_creation() {
     )
     .await;
     assert_eq!(q["data"][0]["app_id"], id.as_str());
-    assert_eq!(q["data"][0]["app_token"], "******", "queries never show tokens");
+    assert_eq!(
+        q["data"][0]["app_token"], "******",
+        "queries never show tokens"
+    );
     let none = send(
         site.http
             .get(format!("{}/v2/app/client/query", site.url()))
@@ -118,7 +153,9 @@ async fn apps_are_stored_and_tokens_shown_only_on_creation() {
     .await;
     assert_eq!(none["data"], json!([]));
     // app rules
-    let e = site.post("/v2/app/client/create", json!({"app_name": "x"})).await;
+    let e = site
+        .post("/v2/app/client/create", json!({"app_name": "x"}))
+        .await;
     assert_eq!(e.code, 5005, "no appId header");
     let e = send(
         site.http
@@ -136,17 +173,28 @@ async fn apps_are_stored_and_tokens_shown_only_on_creation() {
     assert_eq!(e["data"], json!({"status": false}));
 
     // site apps
-    let e = site.post("/v2/app/site/create", json!({"party_id": "10000"})).await;
+    let e = site
+        .post("/v2/app/site/create", json!({"party_id": "10000"}))
+        .await;
     assert_eq!(e.code, 0, "{}", e.message);
     let d = e.data.unwrap();
-    assert_eq!((d["app_name"].as_str(), d["app_type"].as_str()), (Some("10000"), Some("site")));
-    let e = site.get("/v2/app/site/query", &[("party_id", "10000")]).await;
+    assert_eq!(
+        (d["app_name"].as_str(), d["app_type"].as_str()),
+        (Some("10000"), Some("site"))
+    );
+    let e = site
+        .get("/v2/app/site/query", &[("party_id", "10000")])
+        .await;
     assert_eq!(e.data.as_ref().unwrap()[0]["app_token"], "******");
     assert_eq!(site.get("/v2/app/site/query", &[]).await.code, 5001);
-    let e = site.post("/v2/app/site/delete", json!({"party_id": "10000"})).await;
+    let e = site
+        .post("/v2/app/site/delete", json!({"party_id": "10000"}))
+        .await;
     assert_eq!(e.data, Some(json!({"status": true})));
     // The own party's site app exists from the start.
-    let e = site.get("/v2/app/site/query", &[("party_id", "9999")]).await;
+    let e = site
+        .get("/v2/app/site/query", &[("party_id", "9999")])
+        .await;
     assert_eq!(e.data.unwrap().as_array().unwrap().len(), 1);
 
     // partner credentials
@@ -155,13 +203,25 @@ async fn apps_are_stored_and_tokens_shown_only_on_creation() {
     assert_eq!(e.data, Some(body.clone()));
     let e = site.post("/v2/app/partner/create", body).await;
     assert_eq!(e.data, Some(json!({})), "a party has one entry");
-    let e = site.get("/v2/app/partner/query", &[("party_id", "10000")]).await;
+    let e = site
+        .get("/v2/app/partner/query", &[("party_id", "10000")])
+        .await;
     assert_eq!(e.data.as_ref().unwrap()[0]["app_id"], "a1");
     assert_eq!(e.data.as_ref().unwrap()[0]["app_token"], "******");
-    assert_eq!(site.get("/v2/app/partner/query", &[]).await.data, Some(json!([])));
-    let e = site.post("/v2/app/partner/delete", json!({"party_id": "10000"})).await;
+    assert_eq!(
+        site.get("/v2/app/partner/query", &[]).await.data,
+        Some(json!([]))
+    );
+    let e = site
+        .post("/v2/app/partner/delete", json!({"party_id": "10000"}))
+        .await;
     assert_eq!(e.data, Some(json!({"status": true})));
-    assert_eq!(site.post("/v2/app/partner/create", json!({"party_id": "1"})).await.code, 5001);
+    assert_eq!(
+        site.post("/v2/app/partner/create", json!({"party_id": "1"}))
+            .await
+            .code,
+        5001
+    );
     site.stop().await;
 }
 
@@ -175,13 +235,33 @@ async fn roles_and_resources_are_granted() {
     let e = site.get("/v2/permission/role/query", &[]).await;
     assert_eq!(
         e.data.unwrap(),
-        json!(["client", "super_client", "site", "worker", "super_worker", "bfia", "super_bfia"])
+        json!([
+            "client",
+            "super_client",
+            "site",
+            "worker",
+            "super_worker",
+            "bfia",
+            "super_bfia"
+        ])
     );
-    let created = site.post("/v2/app/site/create", json!({"party_id": "10000"})).await;
-    let site_app = created.data.unwrap()["app_id"].as_str().unwrap().to_string();
-    let e = site.post("/v2/permission/grant", json!({"app_id": site_app, "role": "site"})).await;
+    let created = site
+        .post("/v2/app/site/create", json!({"party_id": "10000"}))
+        .await;
+    let site_app = created.data.unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e = site
+        .post(
+            "/v2/permission/grant",
+            json!({"app_id": site_app, "role": "site"}),
+        )
+        .await;
     assert_eq!(e.data, Some(json!({"status": true})));
-    let e = site.get("/v2/permission/query", &[("app_id", &site_app)]).await;
+    let e = site
+        .get("/v2/permission/query", &[("app_id", &site_app)])
+        .await;
     let policies = e.data.unwrap()["site"].as_array().unwrap().clone();
     assert!(policies.contains(&json!(["site", "/v2/partner/job/create", "POST"])));
     for (body, code) in [
@@ -193,10 +273,22 @@ async fn roles_and_resources_are_granted() {
         let e = site.post("/v2/permission/grant", body.clone()).await;
         assert_eq!(e.code, code, "{body}: {}", e.message);
     }
-    let e = site.post("/v2/permission/delete", json!({"app_id": site_app, "role": "site"})).await;
+    let e = site
+        .post(
+            "/v2/permission/delete",
+            json!({"app_id": site_app, "role": "site"}),
+        )
+        .await;
     assert_eq!(e.data, Some(json!({"status": true})));
-    assert_eq!(site.get("/v2/permission/query", &[("app_id", "nobody")]).await.code, 5002);
-    let e = site.get("/v2/permission/query", &[("app_id", "admin")]).await;
+    assert_eq!(
+        site.get("/v2/permission/query", &[("app_id", "nobody")])
+            .await
+            .code,
+        5002
+    );
+    let e = site
+        .get("/v2/permission/query", &[("app_id", "admin")])
+        .await;
     assert!(e.data.unwrap()["super_client"].as_array().unwrap().len() == 67);
 
     // resources (stored whatever the switches)
@@ -208,7 +300,9 @@ async fn roles_and_resources_are_granted() {
         )
         .await;
     assert_eq!(e.code, 0, "{}", e.message);
-    let e = site.get("/v2/permission/resource/query", &[("party_id", "10000")]).await;
+    let e = site
+        .get("/v2/permission/resource/query", &[("party_id", "10000")])
+        .await;
     assert_eq!(
         e.data.unwrap(),
         json!({"component": ["demo_reader", "demo_train"],
@@ -219,20 +313,35 @@ async fn roles_and_resources_are_granted() {
         json!({"party_id": "10000", "dataset": [{"name": "x"}]}),
         json!({"party_id": "10000", "dataset": "*"}),
     ] {
-        let e = site.post("/v2/permission/resource/grant", body.clone()).await;
+        let e = site
+            .post("/v2/permission/resource/grant", body.clone())
+            .await;
         assert_eq!(e.code, 5006, "{body}: {}", e.message);
     }
     let e = site
-        .post("/v2/permission/resource/delete", json!({"party_id": "10000", "component": "*", "dataset": "*"}))
+        .post(
+            "/v2/permission/resource/delete",
+            json!({"party_id": "10000", "component": "*", "dataset": "*"}),
+        )
         .await;
     assert_eq!(e.code, 0, "{}", e.message);
-    let e = site.get("/v2/permission/resource/query", &[("party_id", "10000")]).await;
+    let e = site
+        .get("/v2/permission/resource/query", &[("party_id", "10000")])
+        .await;
     assert_eq!(e.data.unwrap(), json!({"component": [], "dataset": []}));
     let e = site
-        .get("/v2/permission/resource/query", &[("party_id", "1"), ("dataset", "{}")])
+        .get(
+            "/v2/permission/resource/query",
+            &[("party_id", "1"), ("dataset", "{}")],
+        )
         .await;
     assert_eq!(e.code, 5001, "a mapping in a query string never validates");
-    assert_eq!(site.post("/v2/permission/resource/delete", json!({})).await.code, 5001);
+    assert_eq!(
+        site.post("/v2/permission/resource/delete", json!({}))
+            .await
+            .code,
+        5001
+    );
     site.stop().await;
 }
 
@@ -243,20 +352,35 @@ async fn servers_and_services_are_registered() {
     let d = e.data.unwrap();
     let (id, inst) = d.as_object().unwrap().iter().next().unwrap();
     assert!(id.starts_with("flow-127.0.0.1-"), "{id}");
-    for k in ["instance_id", "timestamp", "version", "host", "grpc_port", "http_port"] {
+    for k in [
+        "instance_id",
+        "timestamp",
+        "version",
+        "host",
+        "grpc_port",
+        "http_port",
+    ] {
         assert!(inst.get(k).is_some(), "{k}");
     }
     let e = site
-        .post("/v2/server/registry", json!({"server_name": "fateboard", "host": "127.0.0.1", "port": 8080}))
+        .post(
+            "/v2/server/registry",
+            json!({"server_name": "fateboard", "host": "127.0.0.1", "port": 8080}),
+        )
         .await;
     assert_eq!(
         e.data.unwrap(),
         json!({"server_name": "FATEBOARD", "host": "127.0.0.1", "port": 8080, "protocol": "http"})
     );
-    let e = site.get("/v2/server/query", &[("server_name", "FateBoard")]).await;
+    let e = site
+        .get("/v2/server/query", &[("server_name", "FateBoard")])
+        .await;
     assert_eq!(e.data.unwrap()["server_name"], "FATEBOARD");
     let all = site.get("/v2/server/query/all", &[]).await.data.unwrap();
-    assert_eq!(all["FATEBOARD"], json!({"host": "127.0.0.1", "port": 8080, "protocol": "http"}));
+    assert_eq!(
+        all["FATEBOARD"],
+        json!({"host": "127.0.0.1", "port": 8080, "protocol": "http"})
+    );
     let e = site
         .post(
             "/v2/server/service/registry",
@@ -266,37 +390,68 @@ async fn servers_and_services_are_registered() {
         .await;
     assert_eq!(e.code, 0, "{}", e.message);
     let e = site
-        .get("/v2/server/service/query", &[("server_name", "fateboard"), ("service_name", "upload")])
+        .get(
+            "/v2/server/service/query",
+            &[("server_name", "fateboard"), ("service_name", "upload")],
+        )
         .await;
     let s = e.data.unwrap();
-    assert_eq!((s["url"].as_str(), s["method"].as_str()), (Some("http://127.0.0.1:8080/api/up"), Some("POST")));
+    assert_eq!(
+        (s["url"].as_str(), s["method"].as_str()),
+        (Some("http://127.0.0.1:8080/api/up"), Some("POST"))
+    );
     let e = site
-        .post("/v2/server/service/delete", json!({"server_name": "fateboard", "service_name": "upload"}))
+        .post(
+            "/v2/server/service/delete",
+            json!({"server_name": "fateboard", "service_name": "upload"}),
+        )
         .await;
     assert_eq!(e.message, "success");
     let e = site
-        .post("/v2/server/service/delete", json!({"server_name": "fateboard", "service_name": "upload"}))
+        .post(
+            "/v2/server/service/delete",
+            json!({"server_name": "fateboard", "service_name": "upload"}),
+        )
         .await;
     assert_eq!((e.code, e.message.as_str()), (0, "failed"));
-    let e = site.post("/v2/server/delete", json!({"server_name": "fateboard"})).await;
+    let e = site
+        .post("/v2/server/delete", json!({"server_name": "fateboard"}))
+        .await;
     assert_eq!(e.message, "success");
     // failures
-    assert_eq!(site.get("/v2/server/query", &[("server_name", "fateboard")]).await.code, 6003);
+    assert_eq!(
+        site.get("/v2/server/query", &[("server_name", "fateboard")])
+            .await
+            .code,
+        6003
+    );
     assert_eq!(site.get("/v2/server/query", &[]).await.code, 5001);
     let e = site
-        .get("/v2/server/service/query", &[("server_name", "x"), ("service_name", "y")])
+        .get(
+            "/v2/server/service/query",
+            &[("server_name", "x"), ("service_name", "y")],
+        )
         .await;
     assert_eq!(e.code, 6003);
     let e = site
-        .post("/v2/server/service/registry", json!({"server_name": "nope", "service_name": "s", "uri": "/"}))
+        .post(
+            "/v2/server/service/registry",
+            json!({"server_name": "nope", "service_name": "s", "uri": "/"}),
+        )
         .await;
     assert_eq!(e.code, 6003);
     let e = site
-        .post("/v2/server/registry", json!({"server_name": "s", "host": "h", "port": "http"}))
+        .post(
+            "/v2/server/registry",
+            json!({"server_name": "s", "host": "h", "port": "http"}),
+        )
         .await;
     assert_eq!(e.code, 5001);
     let e = site
-        .post("/v2/server/registry", json!({"server_name": "s", "host": "h", "port": 70000}))
+        .post(
+            "/v2/server/registry",
+            json!({"server_name": "s", "host": "h", "port": 70000}),
+        )
         .await;
     assert_eq!(e.code, 5001);
     assert_eq!(site.post("/v2/server/delete", json!({})).await.code, 5001);

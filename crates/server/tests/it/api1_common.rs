@@ -26,7 +26,11 @@ pub async fn save_table(
     let path = dir.join(format!("{name}.csv"));
     std::fs::write(&path, csv).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
     let e = site
         .post(
             "/v2/worker/data/tracking/save",
@@ -35,7 +39,9 @@ pub async fn save_table(
                 "meta_data": {"header": header, "id_column": header[0], "delimiter": ","},
                 "uri": format!("file://{}", path.display()), "namespace": ns, "name": name,
                 "overview": {"count": rows.len(), "samples": rows}, "partitions": 1,
-                "source": {"task_id": "t"}, "data_type": "dataframe", "index": 0,
+                "source": {"task_id": execution_id, "party_task_id": execution_id,
+                           "task_name": "t", "component": "c",
+                           "output_artifact_key": output_key, "output_index": null}, "data_type": "dataframe", "index": 0,
             }),
         )
         .await;
@@ -66,9 +72,7 @@ pub async fn uploaded_table(site: &TestSite, ns: &str, name: &str, csv: &str) ->
 
 /// A model archive as the demo components write it: `<key>` and `<key>.meta.yaml`.
 pub fn model_tar(key: &str, model: &Value, task_id: &str) -> Vec<u8> {
-    let meta = format!(
-        "model_key: {key}\ntype_name: json_model\nsource:\n  task_id: {task_id}\n"
-    );
+    let meta = format!("model_key: {key}\ntype_name: json_model\nsource:\n  task_id: {task_id}\n");
     let mut b = tar::Builder::new(Vec::new());
     for (name, bytes) in [
         (key.to_string(), serde_json::to_vec(model).unwrap()),
@@ -83,14 +87,23 @@ pub fn model_tar(key: &str, model: &Value, task_id: &str) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-pub async fn save_model(site: &TestSite, execution_id: &str, model_id: &str, key: &str, tar: Vec<u8>) {
+pub async fn save_model(
+    site: &TestSite,
+    execution_id: &str,
+    model_id: &str,
+    key: &str,
+    tar: Vec<u8>,
+) {
     let form = reqwest::multipart::Form::new()
         .text("model_id", model_id.to_string())
         .text("model_version", "0")
         .text("execution_id", execution_id.to_string())
         .text("output_key", key.to_string())
         .text("type_name", "json_model")
-        .part("file", reqwest::multipart::Part::bytes(tar).file_name("file"));
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(tar).file_name("file"),
+        );
     let e = site.post_form("/v2/worker/model/save", form).await;
     assert_eq!(e.code, 0, "{}", e.message);
 }
@@ -125,7 +138,15 @@ pub async fn run_job(site: &TestSite, train_status: &str) -> String {
     let job = site.submit(reader_train_dag("experiment", "guest")).await;
     site.tick().await;
     let reader = exec(&job, "reader_0", 0, "guest", "9999");
-    save_table(site, &reader, "output_data", &format!("{job}_reader_0"), "r", GUEST_CSV).await;
+    save_table(
+        site,
+        &reader,
+        "output_data",
+        &format!("{job}_reader_0"),
+        "r",
+        GUEST_CSV,
+    )
+    .await;
     site.report(&reader, "success", "").await;
     site.tick().await;
     let train = exec(&job, "train_0", 0, "guest", "9999");
@@ -140,7 +161,11 @@ pub async fn run_job(site: &TestSite, train_status: &str) -> String {
             .await;
         assert_eq!(e.code, 0, "{}", e.message);
     }
-    let tar = model_tar("output_model", &json!({"coefficients": [1.0, 2.0]}), &format!("{job}_train_0"));
+    let tar = model_tar(
+        "output_model",
+        &json!({"coefficients": [1.0, 2.0]}),
+        &format!("{job}_train_0"),
+    );
     save_model(site, &train, &job, "output_model", tar).await;
     save_table(
         site,
@@ -154,7 +179,10 @@ pub async fn run_job(site: &TestSite, train_status: &str) -> String {
     site.report(&train, train_status, "").await;
     site.tick().await;
     assert!(
-        site.job_statuses(&job).await.iter().all(|(_, _, s)| s == train_status),
+        site.job_statuses(&job)
+            .await
+            .iter()
+            .all(|(_, _, s)| s == train_status),
         "the demo job ended {train_status}"
     );
     job

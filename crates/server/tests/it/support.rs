@@ -231,19 +231,6 @@ impl TestSite {
         self.site.app.config.data_dir.clone()
     }
 
-    /// A POST whose answer is a JSON value (an envelope or not).
-    pub async fn post_value(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{path}");
-        r.json().await.unwrap()
-    }
-
     /// A GET whose answer is a JSON value (an envelope or not).
     pub async fn get_value(&self, path: &str, query: &[(&str, &str)]) -> Value {
         let r = self
