@@ -491,7 +491,10 @@ async fn an_uploaded_table_feeds_a_dag_whose_model_moves_to_another_site() {
         &[
             ("head", "true".into()),
             ("partitions", "4".into()),
-            ("meta", r#"{"delimiter": ",", "match_id_name": "id"}"#.into()),
+            (
+                "meta",
+                r#"{"delimiter": ",", "match_id_name": "id"}"#.into(),
+            ),
             ("namespace", "experiment".into()),
             ("name", "demo_guest".into()),
             ("file", format!("@{}", csv.display())),
@@ -527,7 +530,11 @@ async fn an_uploaded_table_feeds_a_dag_whose_model_moves_to_another_site() {
     assert_eq!(reply["code"], 0, "{reply}");
     let job = reply["job_id"].as_str().unwrap().to_string();
     let s = a
-        .wait_job(&job, &["success", "failed", "canceled"], Duration::from_secs(60))
+        .wait_job(
+            &job,
+            &["success", "failed", "canceled"],
+            Duration::from_secs(60),
+        )
         .await;
     assert_eq!(s, ["success"]);
 

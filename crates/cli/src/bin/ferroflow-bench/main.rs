@@ -5,6 +5,14 @@
 //! task, the gap between its producer ending (the last party's end) and its own start.
 //!
 //! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- chain --runs 5`
+//!
+//! `upload`: a generated CSV of `--size-mb` MB uploaded to a `ferroflow serve` process through
+//! `/v2/data/component/upload/file` (multipart, streamed from disk) or, with `--via file`,
+//! `/v2/data/component/upload` (a file already on the server). Prints the throughput from the
+//! request to the upload job's success, and the peak RSS (`VmHWM`) of the server process and
+//! of the upload component's process: neither may grow with the file.
+//!
+//! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- upload --size-mb 1024`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,6 +40,14 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         tasks: usize,
     },
+    /// Upload a generated CSV and report MB/s and peak memory.
+    Upload {
+        #[arg(long, default_value_t = 1024)]
+        size_mb: u64,
+        /// `multipart` (upload/file, streamed) or `file` (a file on the server).
+        #[arg(long, default_value = "multipart")]
+        via: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -41,6 +57,7 @@ fn main() -> Result<()> {
         .build()?;
     match cli.bench {
         Bench::Chain { runs, tasks } => rt.block_on(chain(runs, tasks)),
+        Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
     }
 }
 
@@ -56,6 +73,8 @@ fn ferroflow_exe() -> Result<PathBuf> {
     }
     Ok(exe)
 }
+
+mod upload;
 
 fn chain_dag(n: usize) -> Value {
     let mut tasks = serde_json::Map::new();
