@@ -73,9 +73,9 @@ fn same_shape(route: &str, path: &str, fate: &Value, ours: &Value, out: &mut Vec
     match (fate, ours) {
         (Value::Object(a), Value::Object(b)) => {
             // Maps keyed by data (output keys, instance ids) compare their values pairwise.
-            let keyed_by_data = path.is_empty() && route == "/v2/output/data/table"
-                || route == "/v2/output/data/display" && path.is_empty()
-                || route == "/v2/output/model/query" && path == ".data";
+            let keyed_by_data = (path.is_empty()
+                && (route == "/v2/output/data/table" || route == "/v2/output/data/display"))
+                || (route == "/v2/output/model/query" && path == ".data");
             if keyed_by_data {
                 for (k, v) in a {
                     match b.get(k) {
@@ -181,19 +181,7 @@ fn recorded_json(body: &Value) -> Option<Value> {
 async fn answers_have_fates_codes_keys_and_types() {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let up = site.site.app.config.upload_dir.clone();
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-    let data = if fixtures.join("data").is_dir() {
-        fixtures.join("data")
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/data")
-    };
-    for f in ["breast_hetero_guest.csv", "breast_hetero_host.csv"] {
-        match std::fs::read(data.join(f)) {
-            Ok(b) => std::fs::write(up.join(f), b).unwrap(),
-            // The example data set is not in every checkout: a small table stands in.
-            Err(_) => std::fs::write(up.join(f), GUEST_CSV).unwrap(),
-        }
-    }
+    // The trace's tables (its upload requests name the same files, found in `upload_dir`).
     for name in ["breast_hetero_guest", "breast_hetero_host"] {
         uploaded_table(&site, "experiment", name, GUEST_CSV).await;
     }
