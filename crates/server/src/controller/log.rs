@@ -158,14 +158,14 @@ pub fn mask_ipv4(s: &str) -> String {
     let mut i = 0;
     let mut copied = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.')) {
-            if let Some(len) = ipv4_at(&b[i..]) {
-                out.push_str(&s[copied..i]);
-                out.push_str("xxx.xxx.xxx.xxx");
-                i += len;
-                copied = i;
-                continue;
-            }
+        let starts =
+            b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_digit() || b[i - 1] == b'.'));
+        if starts && let Some(len) = ipv4_at(&b[i..]) {
+            out.push_str(&s[copied..i]);
+            out.push_str("xxx.xxx.xxx.xxx");
+            i += len;
+            copied = i;
+            continue;
         }
         i += 1;
     }

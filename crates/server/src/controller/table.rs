@@ -155,8 +155,11 @@ pub async fn bind_path(app: &App, r: &TableBindPath) -> Result<()> {
     Ok(())
 }
 
+/// A CSV file's header, row count and first rows.
+type Scanned = (Vec<String>, Option<i64>, Vec<Vec<String>>);
+
 /// The header, row count and first rows of a CSV file, read line by line.
-fn scan_csv(path: &Path) -> std::io::Result<(Vec<String>, Option<i64>, Vec<Vec<String>>)> {
+fn scan_csv(path: &Path) -> std::io::Result<Scanned> {
     let mut lines = BufReader::new(std::fs::File::open(path)?).lines();
     let header: Vec<String> = match lines.next() {
         Some(l) => l?

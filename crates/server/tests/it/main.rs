@@ -3,6 +3,7 @@
 mod api1_admin;
 mod api1_common;
 mod api1_data;
+mod api1_jobs;
 mod api1_models_logs;
 mod golden_api1;
 mod http;

@@ -25,7 +25,7 @@ fn generate(path: &Path, size_mb: u64) -> Result<u64> {
     while written < target {
         row.clear();
         row.push_str(&i.to_string());
-        row.push_str(if i % 3 == 0 { ",1" } else { ",0" });
+        row.push_str(if i.is_multiple_of(3) { ",1" } else { ",0" });
         for _ in 0..10 {
             // SplitMix64: deterministic values with 4 decimals.
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
