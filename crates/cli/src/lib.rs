@@ -20,7 +20,45 @@ pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {
     let exe = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "ferroflow".into());
-    demo_provider(&exe)
+    let mut b = demo_provider(&exe);
+    b.extend(flow_provider(&exe));
+    b
+}
+
+/// The `fate_flow` provider (FATE's built-in one): `upload`, `download` and
+/// `dataframe_transformer`, which the data APIs run as local jobs, run by `exe`.
+pub fn flow_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::Builtin> {
+    use serde_json::json;
+    let desc = |inputs: serde_json::Value, outputs: serde_json::Value| json!({"inputs": inputs, "outputs": outputs});
+    let components = vec![
+        (
+            component::flow::UPLOAD,
+            desc(
+                json!({"data": []}),
+                json!({"data": ["table"], "metric": ["metric"]}),
+            ),
+        ),
+        (
+            component::flow::DOWNLOAD,
+            desc(json!({"data": []}), json!({"data": ["output_data"]})),
+        ),
+        (
+            component::flow::TRANSFORMER,
+            desc(
+                json!({"data": ["table"]}),
+                json!({"data": ["dataframe_output"]}),
+            ),
+        ),
+    ];
+    vec![ferroflow_server::controller::provider::Builtin {
+        name: ferroflow_server::controller::data::FLOW_PROVIDER.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        entrypoint: vec![exe.to_string(), "component".into(), "execute".into()],
+        components: components
+            .into_iter()
+            .map(|(n, d)| (n.to_string(), d))
+            .collect(),
+    }]
 }
 
 /// The demo provider with its components' inputs and outputs, run by `exe`.

@@ -9,6 +9,7 @@
 //! - [`provider`]: provider strings and their resolution against a registry snapshot.
 //! - [`dag`]: DAG validation, per-party planning, task CONFIG building, resources.
 //! - [`schedule`]: one scheduling decision for one job, returned as data.
+//! - [`upload`]: how an uploaded text file becomes a table, and what is wrong with a bad one.
 
 pub mod aggregate;
 pub mod dag;
@@ -16,3 +17,4 @@ pub mod id;
 pub mod provider;
 pub mod schedule;
 pub mod status;
+pub mod upload;

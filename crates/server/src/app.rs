@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::federation::Federation;
 use crate::launcher::Launcher;
+use crate::model_store::{FileStore, ModelStore};
 use crate::store::{self, ProviderFilter, Store};
 
 /// Something changed that a background loop must look at.
@@ -34,6 +35,8 @@ pub struct App {
     pub store: Store,
     pub fed: Federation,
     pub launcher: Arc<dyn Launcher>,
+    /// Where model archives are kept.
+    pub models: Arc<dyn ModelStore>,
     pub clock: Arc<dyn Clock>,
     /// This site's contribution to every task CONFIG.
     pub site_env: SiteEnv,
@@ -93,11 +96,13 @@ impl App {
             computing_engine: config.engines.computing.clone(),
             ..ResourceDefaults::default()
         };
+        let models = Arc::new(FileStore::new(config.model_dir())) as Arc<dyn ModelStore>;
         Self {
             config,
             store,
             fed,
             launcher,
+            models,
             clock,
             site_env,
             resource_defaults,

@@ -52,7 +52,40 @@ pub struct Config {
     pub component_exe: PathBuf,
     /// Named points where the site aborts as if killed (crash tests only).
     pub failpoints: Vec<String>,
+    /// FATE's `authentication` switches. ferroflow stores credentials but does not check
+    /// them yet; the switches decide whether app and permission management answer.
+    pub auth: AuthSwitches,
+    /// Where relative `file` paths of uploads resolve, and where multipart uploads are kept
+    /// while they are imported (FATE's `UPLOAD_DATA_HOME` / `TEMP_DIR`).
+    pub upload_dir: PathBuf,
+    /// Directories `path`/`file` parameters may point into, besides `data_dir` and
+    /// `upload_dir`.
+    pub allowed_dirs: Vec<PathBuf>,
+    /// The largest file `/v2/data/component/upload/file` accepts, in bytes.
+    pub upload_max_bytes: u64,
+    /// `model_store.engine` (`file`); `model_store.file.path` or `<data_dir>/model`.
+    pub model_store: ModelStoreConfig,
     pub raw: RawServiceConf,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthSwitches {
+    pub client: bool,
+    pub site: bool,
+    pub permission: bool,
+}
+
+impl AuthSwitches {
+    /// Whether app and permission management are available (FATE: client or site on).
+    pub fn any(&self) -> bool {
+        self.client || self.site
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelStoreConfig {
+    pub engine: String,
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,6 +337,67 @@ impl Config {
 
         let docker = DockerConfig::from_raw(raw.docker.clone())?;
         let component_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ferroflow"));
+        let other = |k: &str| raw.other.get(k);
+        let auth_section = other("authentication");
+        let switch = |name: &str| {
+            auth_section
+                .and_then(|a| a.get(name))
+                .and_then(serde_yaml::Value::as_bool)
+                .unwrap_or(false)
+        };
+        let auth = AuthSwitches {
+            client: switch("client"),
+            site: switch("site"),
+            permission: switch("permission"),
+        };
+        let upload_dir = other("upload_dir")
+            .and_then(serde_yaml::Value::as_str)
+            .map(|p| absolute(Path::new(p)))
+            .unwrap_or_else(|| data_dir.join("upload"));
+        let allowed_dirs = match other("allowed_dirs") {
+            None | Some(serde_yaml::Value::Null) => Vec::new(),
+            Some(serde_yaml::Value::Sequence(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(|p| absolute(Path::new(p)))
+                        .ok_or_else(|| Error::Invalid(format!("allowed_dirs: {v:?} is not a path")))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(v) => {
+                return Err(Error::Invalid(format!(
+                    "allowed_dirs must be a list of paths, got {v:?}"
+                )));
+            }
+        };
+        let upload_max_bytes = match other("upload_max_bytes") {
+            None => 8 << 30,
+            Some(v) => v.as_u64().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "upload_max_bytes must be a number of bytes, got {v:?}"
+                ))
+            })?,
+        };
+        let ms = raw.model_store.clone().unwrap_or(serde_yaml::Value::Null);
+        let model_store = ModelStoreConfig {
+            engine: ms
+                .get("engine")
+                .and_then(serde_yaml::Value::as_str)
+                .unwrap_or("file")
+                .to_string(),
+            path: ms
+                .get("file")
+                .and_then(|f| f.get("path"))
+                .and_then(serde_yaml::Value::as_str)
+                .map(|p| absolute(Path::new(p)))
+                .unwrap_or_else(|| data_dir.join("model")),
+        };
+        if model_store.engine != "file" {
+            return Err(Error::Invalid(format!(
+                "model_store.engine {:?} is not supported yet (file)",
+                model_store.engine
+            )));
+        }
         Ok(Self {
             party_id: PartyId::new(party_id),
             host,
@@ -321,6 +415,11 @@ impl Config {
             docker,
             component_exe,
             failpoints: raw.failpoints.clone().unwrap_or_default(),
+            auth,
+            upload_dir,
+            allowed_dirs,
+            upload_max_bytes,
+            model_store,
             raw,
         })
     }
@@ -348,11 +447,23 @@ impl Config {
         self.data_dir.join("logs")
     }
     pub fn model_dir(&self) -> PathBuf {
-        self.data_dir.join("model")
+        self.model_store.path.clone()
     }
     /// `STANDALONE_DATA_HOME`: where tables of the standalone engine live.
     pub fn standalone_data_dir(&self) -> PathBuf {
         self.data_dir.join("data")
+    }
+
+    /// Every directory a `path`/`file` parameter may point into.
+    pub fn path_roots(&self) -> Vec<PathBuf> {
+        let mut roots = vec![self.data_dir.clone(), self.upload_dir.clone()];
+        roots.extend(self.allowed_dirs.iter().cloned());
+        roots
+    }
+
+    /// `flow-{host}-{http_port}`, as FATE names an instance.
+    pub fn instance_id(&self) -> String {
+        format!("flow-{}-{}", self.host, self.http_port)
     }
 
     /// Whether the site runs in FATE's single-site ("standalone federation") mode.

@@ -5,6 +5,9 @@
 //! - [`config`]: `service_conf.yaml` → typed [`config::Config`].
 //! - [`store`]: the database (migrations per backend, compare-and-swap status writes).
 //! - [`launcher`]: starting and stopping task processes and Docker containers.
+//! - [`archive`]: tar.gz and zip answers of download routes.
+//! - [`model_store`]: model archives by storage key and task version.
+//! - [`paths`]: confining path parameters to the directories the site allows.
 //! - [`federation`]: commands to other sites (and to this one, over the same HTTP).
 //! - [`controller`]: the use cases, one module per FATE page.
 //! - [`scheduler`]: the scheduling loop; [`reporter`]: callback-mode status delivery.
@@ -12,6 +15,7 @@
 //! - [`site`]: assembles and runs all of it; [`app`]: the shared state.
 
 pub mod app;
+pub mod archive;
 pub mod clock;
 pub mod config;
 pub mod controller;
@@ -21,6 +25,8 @@ pub mod http;
 pub mod joblog;
 pub mod launcher;
 pub mod metrics;
+pub mod model_store;
+pub mod paths;
 pub mod reporter;
 pub mod scheduler;
 pub mod site;

@@ -97,6 +97,7 @@ impl Site {
             config.logs_dir(),
             config.model_dir(),
             config.standalone_data_dir(),
+            config.upload_dir.clone(),
         ] {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Dir {
                 path: dir.clone(),
@@ -137,6 +138,9 @@ impl Site {
         provider::register_builtins(&app, &builtins)
             .await
             .map_err(|e| Error::Builtins(e.to_string()))?;
+        crate::controller::app::bootstrap(&app)
+            .await
+            .map_err(|e| Error::Builtins(format!("start-up apps: {e}")))?;
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();

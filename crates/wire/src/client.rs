@@ -5,6 +5,91 @@ use serde_json::{Map, Value};
 
 use crate::params::{FromParams, Invalid, Params};
 
+pub mod admin;
+
+/// Every api-1 route of `api.md` §10 as `(method, path)`, by page: what a client may call,
+/// and what FATE's `client` / `super_client` roles are granted.
+pub const ROUTES: [(&str, &str); 67] = [
+    ("POST", "/v2/app/client/create"),
+    ("POST", "/v2/app/client/delete"),
+    ("GET", "/v2/app/client/query"),
+    ("POST", "/v2/app/site/create"),
+    ("POST", "/v2/app/site/delete"),
+    ("GET", "/v2/app/site/query"),
+    ("POST", "/v2/app/partner/create"),
+    ("POST", "/v2/app/partner/delete"),
+    ("GET", "/v2/app/partner/query"),
+    ("POST", "/v2/data/component/upload"),
+    ("POST", "/v2/data/component/upload/file"),
+    ("POST", "/v2/data/component/download"),
+    ("POST", "/v2/data/component/dataframe/transformer"),
+    ("GET", "/v2/data/download"),
+    ("POST", "/v2/job/submit"),
+    ("GET", "/v2/job/query"),
+    ("POST", "/v2/job/stop"),
+    ("POST", "/v2/job/rerun"),
+    ("GET", "/v2/job/list/query"),
+    ("GET", "/v2/job/task/query"),
+    ("GET", "/v2/job/task/list/query"),
+    ("POST", "/v2/job/log/download"),
+    ("POST", "/v2/job/queue/clean"),
+    ("POST", "/v2/job/clean"),
+    ("GET", "/v2/job/data/view"),
+    ("POST", "/v2/job/notes/add"),
+    ("GET", "/v2/job/dag/dependency"),
+    ("GET", "/v2/log/count"),
+    ("GET", "/v2/log/query"),
+    ("POST", "/v2/model/load"),
+    ("POST", "/v2/model/migrate"),
+    ("POST", "/v2/model/export"),
+    ("POST", "/v2/model/import"),
+    ("POST", "/v2/model/delete"),
+    ("POST", "/v2/model/store"),
+    ("POST", "/v2/model/restore"),
+    ("GET", "/v2/output/metric/key/query"),
+    ("GET", "/v2/output/metric/query"),
+    ("POST", "/v2/output/metric/delete"),
+    ("GET", "/v2/output/model/query"),
+    ("GET", "/v2/output/model/download"),
+    ("POST", "/v2/output/model/delete"),
+    ("GET", "/v2/output/data/download"),
+    ("GET", "/v2/output/data/table"),
+    ("GET", "/v2/output/data/display"),
+    ("POST", "/v2/permission/grant"),
+    ("POST", "/v2/permission/delete"),
+    ("GET", "/v2/permission/query"),
+    ("GET", "/v2/permission/role/query"),
+    ("POST", "/v2/permission/resource/grant"),
+    ("POST", "/v2/permission/resource/delete"),
+    ("GET", "/v2/permission/resource/query"),
+    ("POST", "/v2/provider/register"),
+    ("GET", "/v2/provider/query"),
+    ("POST", "/v2/provider/delete"),
+    ("GET", "/v2/server/fateflow"),
+    ("GET", "/v2/server/query/all"),
+    ("GET", "/v2/server/query"),
+    ("POST", "/v2/server/registry"),
+    ("POST", "/v2/server/delete"),
+    ("GET", "/v2/server/service/query"),
+    ("POST", "/v2/server/service/registry"),
+    ("POST", "/v2/server/service/delete"),
+    ("GET", "/v2/site/info/query"),
+    ("GET", "/v2/table/query"),
+    ("POST", "/v2/table/delete"),
+    ("POST", "/v2/table/bind/path"),
+];
+
+/// The FATE page of an api-1 path (`/v2/<page>/...`).
+pub fn page_of(path: &str) -> &str {
+    path.trim_start_matches("/v2/")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+}
+
+pub mod data;
+pub mod model;
+
 /// `POST /v2/job/submit`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSubmit {
@@ -207,13 +292,15 @@ impl FromParams for JobPartyQuery {
 }
 
 /// The task an output route addresses: `{job_id, role, party_id, task_name}`, all required,
-/// in the query string (GET) or the JSON body (POST).
+/// in the query string (GET) or the JSON body (POST). ferroflow also reads an optional
+/// `task_version` (an earlier run's outputs); FATE always answers the latest version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputTask {
     pub job_id: String,
     pub role: String,
     pub party_id: String,
     pub task_name: String,
+    pub task_version: Option<i64>,
 }
 
 impl OutputTask {
@@ -224,6 +311,7 @@ impl OutputTask {
             role: q.str("role")?,
             party_id: q.str("party_id")?,
             task_name: q.str("task_name")?,
+            task_version: q.opt_int("task_version")?,
         })
     }
 
@@ -234,6 +322,23 @@ impl OutputTask {
             role: j.str("role")?,
             party_id: j.str("party_id")?,
             task_name: j.str("task_name")?,
+            task_version: j.opt_int("task_version")?,
+        })
+    }
+}
+
+/// `GET /v2/output/data/download`: the task, and optionally one output key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDataDownload {
+    pub task: OutputTask,
+    pub output_key: Option<String>,
+}
+
+impl FromParams for OutputDataDownload {
+    fn from_params(p: &Params) -> Result<Self, Invalid> {
+        Ok(Self {
+            task: OutputTask::from_query(p)?,
+            output_key: p.query().opt_str("output_key")?,
         })
     }
 }

@@ -26,6 +26,7 @@ use tracing::Level;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod fail;
+pub mod flow;
 mod log;
 mod lr;
 mod reader;
@@ -99,7 +100,7 @@ pub fn run(command: Command) -> ExitCode {
 /// the source chain, which [`error_chain`] flattens for the status report.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown component `{0}` (the demo provider has {list})", list = COMPONENTS.join(", "))]
+    #[error("unknown component `{0}` (the demo provider has {list}; fate_flow has {flow})", list = COMPONENTS.join(", "), flow = flow::COMPONENTS.join(", "))]
     UnknownComponent(String),
     #[error("parameter `{name}`: {reason}")]
     Param { name: String, reason: String },
@@ -303,6 +304,9 @@ async fn dispatch(task: &Task) -> Result<(), Error> {
         TRAIN => train::run(task).await,
         SLEEP => sleep::run(task).await,
         FAIL => fail::run(task).await,
+        flow::UPLOAD => flow::upload_run(task).await,
+        flow::DOWNLOAD => flow::download_run(task).await,
+        flow::TRANSFORMER => flow::transformer_run(task).await,
         #[cfg(test)]
         "test_panic" => panic!("as asked"),
         other => Err(Error::UnknownComponent(other.to_string())),

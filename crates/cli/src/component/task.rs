@@ -254,7 +254,7 @@ impl Task {
     }
 
     /// The standalone engine's data directory, where this provider writes its tables.
-    fn data_dir(&self) -> Result<PathBuf, Error> {
+    pub(crate) fn data_dir(&self) -> Result<PathBuf, Error> {
         let dir = self
             .config
             .conf
@@ -280,7 +280,7 @@ impl Task {
     }
 
     /// The artifact `source` FATE's wrapper records with every output.
-    fn source(&self, output_key: &str) -> Map<String, Value> {
+    pub(crate) fn source(&self, output_key: &str) -> Map<String, Value> {
         let c = &self.config;
         as_object(json!({
             "task_id": c.task_id,
@@ -467,16 +467,29 @@ impl Params<'_> {
         }
     }
 
+    /// A boolean; `"true"`/`"false"` strings and 0/1 are accepted.
     pub fn bool(&self, name: &str, default: bool) -> Result<bool, Error> {
         match self.get(name) {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) => match s.as_str() {
-                "true" | "True" | "1" | "yes" => Ok(true),
-                "false" | "False" | "0" | "no" => Ok(false),
-                _ => Err(param(name, format!("{s:?} is not a boolean"))),
+            Some(v) => match v.as_str().map(str::to_ascii_lowercase).as_deref() {
+                Some("true") | Some("1") => Ok(true),
+                Some("false") | Some("0") => Ok(false),
+                _ => match v.as_i64() {
+                    Some(1) => Ok(true),
+                    Some(0) => Ok(false),
+                    _ => Err(param(name, format!("{v} is not a boolean"))),
+                },
             },
-            Some(v) => Err(param(name, format!("{v} is not a boolean"))),
+        }
+    }
+
+    /// An object; absent is empty.
+    pub fn object(&self, name: &str) -> Result<Map<String, Value>, Error> {
+        match self.get(name) {
+            None => Ok(Map::new()),
+            Some(Value::Object(m)) => Ok(m.clone()),
+            Some(v) => Err(param(name, format!("{v} is not an object"))),
         }
     }
 

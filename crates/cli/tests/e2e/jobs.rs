@@ -306,3 +306,130 @@ async fn two_sites_as_two_processes_run_one_job() {
     a.stop().await;
     b.stop().await;
 }
+
+/// `curl -F` as a user uploads a file.
+fn curl_form(url: &str, fields: &[(&str, String)]) -> Value {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.arg("-s");
+    for (k, v) in fields {
+        cmd.arg("-F").arg(format!("{k}={v}"));
+    }
+    let out = cmd.arg(url).output().expect("curl runs");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{url}: {e}: {:?}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[tokio::test]
+async fn an_uploaded_table_feeds_a_dag_whose_model_moves_to_another_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start(&dir.path().join("a"), "9999", None).await;
+    let csv = dir.path().join("guest.csv");
+    std::fs::write(&csv, GUEST_CSV).unwrap();
+
+    // Upload through the multipart route: a local job runs the fate_flow upload component.
+    let reply = curl_form(
+        &format!("{}/v2/data/component/upload/file", a.url),
+        &[
+            ("head", "true".into()),
+            ("partitions", "4".into()),
+            (
+                "meta",
+                r#"{"delimiter": ",", "match_id_name": "id"}"#.into(),
+            ),
+            ("namespace", "experiment".into()),
+            ("name", "demo_guest".into()),
+            ("file", format!("@{}", csv.display())),
+        ],
+    );
+    assert_eq!(reply["code"], 0, "{reply}");
+    let upload_job = reply["job_id"].as_str().unwrap().to_string();
+    let s = a
+        .wait_job(&upload_job, &["success", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(s, ["success"], "upload job");
+    let table = a.curl_get("/v2/table/query?namespace=experiment&name=demo_guest");
+    assert_eq!(table["data"]["count"], 300, "{table}");
+
+    // A demo DAG reading the table by namespace/name.
+    let dag = json!({
+        "schema_version": "2.2.0",
+        "dag": {
+            "parties": parties(&[("guest", "9999")]),
+            "conf": {"task": {"provider": "demo:*@local"}},
+            "stage": "default",
+            "tasks": {
+                "reader_0": {"component_ref": "demo_reader",
+                    "parameters": {"namespace": "experiment", "name": "demo_guest"}},
+                "train_0": {"component_ref": "demo_train", "stage": "train",
+                    "parameters": {"max_iter": 5, "label": "y"},
+                    "inputs": {"data": {"train_data": {"task_output_artifact": {
+                        "producer_task": "reader_0", "output_artifact_key": "output_data"}}}}}
+            }
+        }
+    });
+    let reply = a.curl_post("/v2/job/submit", &json!({ "dag_schema": dag }));
+    assert_eq!(reply["code"], 0, "{reply}");
+    let job = reply["job_id"].as_str().unwrap().to_string();
+    let s = a
+        .wait_job(
+            &job,
+            &["success", "failed", "canceled"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(s, ["success"]);
+
+    // Its outputs, downloaded.
+    let q = format!("job_id={job}&role=guest&party_id=9999&task_name=train_0");
+    let r = reqwest::get(format!("{}/v2/output/data/download?{q}", a.url))
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/gzip");
+    let members = ferroflow_server::archive::untargz(&r.bytes().await.unwrap()).unwrap();
+    let csv_out = members
+        .iter()
+        .find(|(n, _)| n == "train_output_data/0.csv")
+        .expect("the trainer's table");
+    assert_eq!(String::from_utf8_lossy(&csv_out.1).lines().count(), 301);
+    let original = reqwest::get(format!("{}/v2/output/model/download?{q}", a.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+
+    // Exported, imported into a second site, read back byte-identical.
+    let reply = a.curl_post(
+        "/v2/model/export",
+        &json!({"model_id": job, "model_version": "0", "role": "guest", "party_id": "9999",
+                "path": "exports"}),
+    );
+    assert_eq!(reply["code"], 0, "{reply}");
+    let zip = dir
+        .path()
+        .join("a/site/upload/exports")
+        .join(format!("{job}_0_guest_9999.zip"));
+    assert!(zip.exists(), "{}", zip.display());
+    let b = Server::start(&dir.path().join("b"), "10000", None).await;
+    let reply = curl_form(
+        &format!("{}/v2/model/import", b.url),
+        &[
+            ("model_id", "imported".into()),
+            ("model_version", "1".into()),
+            ("file", format!("@{}", zip.display())),
+        ],
+    );
+    assert_eq!(reply["code"], 0, "{reply}");
+    let back = reqwest::get(format!(
+        "{}/v2/worker/model/download?model_id=imported&model_version=1&role=guest&party_id=9999&task_name=train_0&output_key=output_model",
+        b.url
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    assert_eq!(back, original, "the model reads back byte-identical");
+    a.stop().await;
+    b.stop().await;
+}

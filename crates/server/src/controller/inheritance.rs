@@ -11,7 +11,7 @@ use ferroflow_core::id::{JobId, Party};
 use ferroflow_core::status::TaskStatus;
 use ferroflow_wire::RetCode;
 
-use super::worker::{model_path, storage_key, write_atomically};
+use super::worker::storage_key;
 use super::{Error, Result};
 use crate::app::{App, Event};
 use crate::store::{JobRow, MetricRow, ModelMetaRow, TaskFilter, TaskRow, TrackingRow};
@@ -214,11 +214,13 @@ async fn copy_outputs(app: &App, src: &TaskRow, dst: &TaskRow, job: &JobRow) -> 
             dst.task_name.as_str(),
             &m.output_key,
         );
-        let bytes = std::fs::read(model_path(app, &m.storage_key, m.task_version))
+        let bytes = app
+            .models
+            .get(&m.storage_key, m.task_version)
             .map_err(|e| Error::Internal(format!("inherited model {}: {e}", m.storage_key)))?;
-        let path = model_path(app, &key, dst_version);
-        write_atomically(&path, &bytes)
-            .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+        app.models
+            .put(&key, dst_version, &bytes)
+            .map_err(|e| Error::Internal(format!("model {key}: {e}")))?;
         let meta = ModelMetaRow {
             storage_key: key,
             task_version: dst_version,

@@ -574,11 +574,9 @@ pub async fn clean(app: &App, job_id: &str) -> Result<()> {
     }
     let models = app.store.models_of_job(job_id).await?;
     for m in &models {
-        let _ = std::fs::remove_file(super::worker::model_path(
-            app,
-            &m.storage_key,
-            m.task_version,
-        ));
+        if let Err(e) = app.models.delete(&m.storage_key, m.task_version) {
+            tracing::warn!(job_id, key = %m.storage_key, error = %e, "cannot delete a model");
+        }
     }
     let tables: Vec<(String, String)> = produced
         .iter()

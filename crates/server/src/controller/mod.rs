@@ -2,13 +2,20 @@
 //! Handlers parse, call one of these, and wrap the result; errors become return codes only
 //! at the edge (`http`).
 
+pub mod app;
+pub mod data;
 pub mod inheritance;
 pub mod job;
+pub mod log;
+pub mod model;
 pub mod output;
 pub mod partner;
+pub mod permission;
 pub mod provider;
 pub mod run;
 pub mod scheduler;
+pub mod server;
+pub mod table;
 pub mod worker;
 
 use ferroflow_core::dag::DagErrors;

@@ -1,16 +1,33 @@
-//! `/v2/output/*`: what a task produced, for its latest version (`api.md` §10.6).
+//! `/v2/output/*`: what a task produced (`api.md` §10.6). FATE answers for the latest task
+//! version; ferroflow also takes `task_version` to address an earlier run, whose outputs are
+//! kept (metrics, models and tables are stored per version).
+
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use ferroflow_wire::RetCode;
 use ferroflow_wire::client::OutputTask;
 
-use super::worker::{model_path, tar_models};
+use super::worker::tar_models;
 use super::{Error, Result};
 use crate::app::App;
-use crate::store::{TaskFilter, TaskRow};
+use crate::store::{TaskFilter, TaskRow, TrackingRow};
 
-async fn latest(app: &App, q: &OutputTask) -> Result<TaskRow> {
+fn not_found(q: &OutputTask) -> Error {
+    Error::fate(
+        RetCode::TaskNotFound,
+        &[
+            ("job_id", &q.job_id),
+            ("role", &q.role),
+            ("party_id", &q.party_id),
+            ("task_name", &q.task_name),
+        ],
+    )
+}
+
+/// The task run addressed: the latest version, or the one asked for.
+async fn task_run(app: &App, q: &OutputTask) -> Result<TaskRow> {
     let rows = app
         .store
         .query_tasks(&TaskFilter {
@@ -18,25 +35,16 @@ async fn latest(app: &App, q: &OutputTask) -> Result<TaskRow> {
             role: Some(q.role.clone()),
             party_id: Some(q.party_id.clone()),
             task_name: Some(q.task_name.clone()),
+            task_version: q.task_version,
             ..Default::default()
         })
         .await?;
-    rows.into_iter().next().ok_or_else(|| {
-        Error::fate(
-            RetCode::TaskNotFound,
-            &[
-                ("job_id", &q.job_id),
-                ("role", &q.role),
-                ("party_id", &q.party_id),
-                ("task_name", &q.task_name),
-            ],
-        )
-    })
+    rows.into_iter().next().ok_or_else(|| not_found(q))
 }
 
 /// `/v2/output/metric/query`: every metric item written, in order.
 pub async fn metrics(app: &App, q: &OutputTask) -> Result<Vec<Value>> {
-    let t = latest(app, q).await?;
+    let t = task_run(app, q).await?;
     let rows = app
         .store
         .metrics_of(
@@ -65,10 +73,25 @@ pub async fn metric_keys(app: &App, q: &OutputTask) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// `/v2/output/model/query`: `{output_key: model}`, a list for multi-model outputs.
-pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
-    let t = latest(app, q).await?;
-    let metas = app
+/// `/v2/output/metric/delete`: whether any metric was deleted.
+pub async fn delete_metrics(app: &App, q: &OutputTask) -> Result<bool> {
+    let t = task_run(app, q).await?;
+    let n = app
+        .store
+        .delete_metrics(
+            &q.job_id,
+            &q.role,
+            &q.party_id,
+            &q.task_name,
+            i64::from(t.task_version),
+        )
+        .await?;
+    Ok(n > 0)
+}
+
+async fn model_metas(app: &App, q: &OutputTask) -> Result<Vec<crate::store::ModelMetaRow>> {
+    let t = task_run(app, q).await?;
+    Ok(app
         .store
         .models_of(
             &q.job_id,
@@ -77,13 +100,20 @@ pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
             &q.task_name,
             i64::from(t.task_version),
         )
-        .await?;
+        .await?)
+}
+
+/// `/v2/output/model/query`: `{output_key: model}`, a list for multi-model outputs.
+pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
+    let metas = model_metas(app, q).await?;
     if metas.is_empty() {
         return Err(Error::fate(RetCode::TaskNoFoundModelOutput, &[]));
     }
     let mut out = serde_json::Map::new();
     for m in metas {
-        let bytes = std::fs::read(model_path(app, &m.storage_key, m.task_version))
+        let bytes = app
+            .models
+            .get(&m.storage_key, m.task_version)
             .map_err(|e| Error::Internal(format!("model {}: {e}", m.storage_key)))?;
         let mut models = tar_models(&bytes)
             .map_err(|e| Error::Internal(format!("model {}: {e}", m.storage_key)))?;
@@ -97,35 +127,43 @@ pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
     Ok(Value::Object(out))
 }
 
-/// `/v2/output/model/download`: the first stored model archive of the task.
+/// `/v2/output/model/download`: the first stored model archive of the task, named after its
+/// output key (as FATE's attachment is).
 pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>)> {
-    let t = latest(app, q).await?;
-    let metas = app
-        .store
-        .models_of(
-            &q.job_id,
-            &q.role,
-            &q.party_id,
-            &q.task_name,
-            i64::from(t.task_version),
-        )
-        .await?;
-    let m = metas
+    let m = model_metas(app, q)
+        .await?
         .into_iter()
         .next()
-        .ok_or_else(|| Error::Internal("No found model".into()))?;
-    let bytes = std::fs::read(model_path(app, &m.storage_key, m.task_version))
-        .map_err(|e| Error::Internal(format!("No found model: {e}")))?;
-    Ok((
-        format!("{}_{}_{}_{}", q.job_id, q.role, q.party_id, q.task_name),
-        bytes,
-    ))
+        .ok_or_else(|| Error::Internal("ValueError('No found model')".into()))?;
+    let bytes = app
+        .models
+        .get(&m.storage_key, m.task_version)
+        .map_err(|e| Error::Internal(format!("ValueError('No found model: {e}')")))?;
+    Ok((m.output_key, bytes))
 }
 
-/// `/v2/output/data/table`: `{output_key: [{namespace, name}, ...]}` (a bare object).
-pub async fn data_tables(app: &App, q: &OutputTask) -> Result<Value> {
-    let t = latest(app, q).await?;
-    let rows = app
+/// `/v2/output/model/delete`: removes every model of the task run.
+pub async fn delete_models(app: &App, q: &OutputTask) -> Result<()> {
+    let metas = model_metas(app, q).await?;
+    if metas.is_empty() {
+        return Err(Error::fate(RetCode::TaskNoFoundModelOutput, &[]));
+    }
+    let keys: Vec<(String, i64)> = metas
+        .iter()
+        .map(|m| (m.storage_key.clone(), m.task_version))
+        .collect();
+    app.store.delete_model_metas(&keys).await?;
+    for (k, v) in &keys {
+        if let Err(e) = app.models.delete(k, *v) {
+            tracing::warn!(key = %k, error = %e, "cannot delete a model archive");
+        }
+    }
+    Ok(())
+}
+
+async fn outputs(app: &App, q: &OutputTask, output_key: Option<&str>) -> Result<Vec<TrackingRow>> {
+    let t = task_run(app, q).await?;
+    Ok(app
         .store
         .tracking_of(
             t.job_id.as_str(),
@@ -133,11 +171,15 @@ pub async fn data_tables(app: &App, q: &OutputTask) -> Result<Value> {
             i64::from(t.task_version),
             &q.role,
             &q.party_id,
-            None,
+            output_key,
         )
-        .await?;
+        .await?)
+}
+
+/// `/v2/output/data/table`: `{output_key: [{namespace, name}, ...]}` (a bare object).
+pub async fn data_tables(app: &App, q: &OutputTask) -> Result<Value> {
     let mut out = serde_json::Map::new();
-    for r in rows {
+    for r in outputs(app, q, None).await? {
         let list = out.entry(r.output_key.clone()).or_insert_with(|| json!([]));
         if let Some(a) = list.as_array_mut() {
             a.push(json!({"namespace": r.namespace, "name": r.name}));
@@ -149,20 +191,8 @@ pub async fn data_tables(app: &App, q: &OutputTask) -> Result<Value> {
 /// `/v2/output/data/display`: `{output_key: [{data: sample rows, metadata, total}, ...]}`
 /// for the task's table outputs (a bare object).
 pub async fn data_display(app: &App, q: &OutputTask) -> Result<Value> {
-    let t = latest(app, q).await?;
-    let rows = app
-        .store
-        .tracking_of(
-            t.job_id.as_str(),
-            t.task_id.as_str(),
-            i64::from(t.task_version),
-            &q.role,
-            &q.party_id,
-            None,
-        )
-        .await?;
     let mut out = serde_json::Map::new();
-    for r in rows {
+    for r in outputs(app, q, None).await? {
         let Some(meta) = app.store.table_meta(&r.namespace, &r.name).await? else {
             continue;
         };
@@ -174,4 +204,95 @@ pub async fn data_display(app: &App, q: &OutputTask) -> Result<Value> {
         }
     }
     Ok(Value::Object(out))
+}
+
+/// A table's file on this site: the tracked URI, or the address its meta records.
+pub(crate) async fn table_file(
+    app: &App,
+    uri: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PathBuf>> {
+    if let Some(p) = local_path(uri) {
+        return Ok(Some(p));
+    }
+    let meta = app.store.table_meta(namespace, name).await?;
+    Ok(meta
+        .and_then(|m| {
+            m.address
+                .get("path")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .and_then(|p| local_path(&p)))
+}
+
+/// `file://<abs>`, `file:<abs>` or an absolute path, as a path.
+pub(crate) fn local_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri
+        .strip_prefix("file://")
+        .or_else(|| uri.strip_prefix("file:"))
+        .unwrap_or(uri);
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    rest.starts_with('/').then(|| PathBuf::from(rest))
+}
+
+/// The header line of a CSV table file, as column names.
+pub(crate) fn csv_header(bytes: &[u8]) -> Vec<String> {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let line = line.trim_end_matches('\r');
+    if line.is_empty() {
+        return Vec::new();
+    }
+    line.split(',').map(str::to_string).collect()
+}
+
+/// `/v2/output/data/download`: a tar.gz with `<output_key>/<index>.csv` and
+/// `<output_key>/<index>.meta` (`{"header": [...]}`) for every output table of the task run.
+pub async fn data_archive(
+    app: &App,
+    q: &OutputTask,
+    output_key: Option<&str>,
+) -> Result<(String, Vec<u8>)> {
+    let rows = outputs(app, q, output_key).await?;
+    if rows.is_empty() {
+        return Err(Error::fate(
+            RetCode::TableNotFound,
+            &[
+                ("job_id", &q.job_id),
+                ("role", &q.role),
+                ("party_id", &q.party_id),
+                ("task_name", &q.task_name),
+            ],
+        ));
+    }
+    let mut members = Vec::new();
+    for r in rows {
+        let Some(path) = table_file(app, &r.uri, &r.namespace, &r.name).await? else {
+            continue;
+        };
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Error::fate(
+                RetCode::TableNotFound,
+                &[
+                    ("namespace", &r.namespace),
+                    ("name", &r.name),
+                    ("reason", &e.to_string()),
+                ],
+            )
+        })?;
+        let header = csv_header(&bytes);
+        members.push((format!("{}/{}.csv", r.output_key, r.index), bytes));
+        members.push((
+            format!("{}/{}.meta", r.output_key, r.index),
+            serde_json::to_vec(&json!({ "header": header })).unwrap_or_default(),
+        ));
+    }
+    let bytes = crate::archive::targz(&members)
+        .map_err(|e| Error::Internal(format!("cannot build the archive: {e}")))?;
+    Ok((
+        format!("{}_{}_{}_{}", q.job_id, q.role, q.party_id, q.task_name),
+        bytes,
+    ))
 }

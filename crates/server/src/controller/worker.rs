@@ -2,7 +2,6 @@
 //! authenticated; untyped failures become 5008 at the edge.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -263,14 +262,6 @@ pub fn storage_key(
     format!("{model_id}/{model_version}/{role}/{party_id}/{task_name}/{output_key}")
 }
 
-/// Where a model archive lives: one file per task version, so reruns keep the old ones.
-pub fn model_path(app: &App, storage_key: &str, version: i64) -> PathBuf {
-    app.config
-        .model_dir()
-        .join(storage_key)
-        .join(format!("{version}.tar"))
-}
-
 /// `/worker/model/save`: stores the tar (atomically) and its metas.
 pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<()> {
     let task = task_of(app, &req.execution_id).await?;
@@ -284,9 +275,9 @@ pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<
     );
     let version = i64::from(task.task_version);
     let metas = tar_metas(tar).map_err(|e| Error::Internal(format!("model archive: {e}")))?;
-    let path = model_path(app, &key, version);
-    write_atomically(&path, tar)
-        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+    app.models
+        .put(&key, version, tar)
+        .map_err(|e| Error::Internal(format!("model {key}: {e}")))?;
     let now = app.now();
     app.store
         .upsert_model_meta(
@@ -302,7 +293,7 @@ pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<
                 output_key: req.output_key.clone(),
                 type_name: req.type_name.clone(),
                 meta_data: Value::Array(metas),
-                storage_engine: "file".into(),
+                storage_engine: app.models.engine().into(),
                 create_time: now,
             },
             now,
@@ -311,16 +302,8 @@ pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<
     Ok(())
 }
 
-pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// The `*.meta.yaml` members of a model tar, as JSON.
-fn tar_metas(tar: &[u8]) -> std::io::Result<Vec<Value>> {
+pub(crate) fn tar_metas(tar: &[u8]) -> std::io::Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
@@ -374,9 +357,10 @@ pub async fn download_model(app: &App, q: &wire::ModelDownload) -> Result<(Strin
         .model_by_key(&key)
         .await?
         .ok_or_else(|| Error::Internal("No found model".into()))?;
-    let path = model_path(app, &key, meta.task_version);
-    let bytes =
-        std::fs::read(&path).map_err(|e| Error::Internal(format!("No found model: {e}")))?;
+    let bytes = app
+        .models
+        .get(&key, meta.task_version)
+        .map_err(|e| Error::Internal(format!("No found model: {e}")))?;
     Ok((q.output_key.clone(), bytes))
 }
 

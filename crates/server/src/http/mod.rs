@@ -8,13 +8,20 @@
 //! - JSON bodies are read only with a JSON content type;
 //! - two output routes answer a bare object, downloads answer files.
 
+mod app;
+mod data;
 mod extract;
 mod job;
+mod log;
+mod model;
 mod output;
 mod partner;
+mod permission;
 mod provider;
 mod scheduler;
+mod server;
 mod site;
+mod table;
 mod worker;
 
 use std::sync::Arc;
@@ -115,6 +122,10 @@ impl ApiError {
         }
     }
 
+    pub fn into_reply(self) -> Reply {
+        Reply::Envelope(self.envelope())
+    }
+
     fn envelope(&self) -> Envelope {
         match &self.error {
             Error::Fate { code, message } => Envelope::with_code(*code, message.clone()),
@@ -158,6 +169,13 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(provider::routes())
         .merge(site::routes())
         .merge(output::routes())
+        .merge(data::routes())
+        .merge(table::routes())
+        .merge(model::routes())
+        .merge(log::routes())
+        .merge(app::routes())
+        .merge(permission::routes())
+        .merge(server::routes())
         .merge(partner::routes())
         .merge(scheduler::routes())
         .merge(worker::routes())

@@ -1,14 +1,14 @@
-//! `/v2/output/*` (metrics and models so far).
+//! `/v2/output/*`.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use ferroflow_wire::Envelope;
-use ferroflow_wire::client::OutputTask;
+use ferroflow_wire::client::{OutputDataDownload, OutputTask};
 
 use super::{ApiResult, Reply, Req, ok};
 use crate::app::App;
@@ -18,8 +18,11 @@ pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v2/output/metric/query", get(metric_query))
         .route("/v2/output/metric/key/query", get(metric_keys))
+        .route("/v2/output/metric/delete", post(metric_delete))
         .route("/v2/output/model/query", get(model_query))
         .route("/v2/output/model/download", get(model_download))
+        .route("/v2/output/model/delete", post(model_delete))
+        .route("/v2/output/data/download", get(data_download))
         .route("/v2/output/data/table", get(data_table))
         .route("/v2/output/data/display", get(data_display))
 }
@@ -36,6 +39,13 @@ async fn metric_keys(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     )))
 }
 
+async fn metric_delete(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_json(&req.params)?;
+    ok(Envelope::ok_data(json!(
+        output::delete_metrics(&app, &q).await?
+    )))
+}
+
 async fn model_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let q = OutputTask::from_query(&req.params)?;
     ok(Envelope::ok_data(output::models(&app, &q).await?))
@@ -46,6 +56,22 @@ async fn model_download(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let (filename, bytes) = output::model_archive(&app, &q).await?;
     Ok(Reply::File {
         content_type: "application/x-tar",
+        filename,
+        bytes,
+    })
+}
+
+async fn model_delete(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q = OutputTask::from_json(&req.params)?;
+    output::delete_models(&app, &q).await?;
+    ok(Envelope::ok())
+}
+
+async fn data_download(State(app): State<Arc<App>>, req: Req) -> ApiResult {
+    let q: OutputDataDownload = req.parse()?;
+    let (filename, bytes) = output::data_archive(&app, &q.task, q.output_key.as_deref()).await?;
+    Ok(Reply::File {
+        content_type: "application/gzip",
         filename,
         bytes,
     })

@@ -16,6 +16,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "lifecycle",
         include_str!("../../migrations/sqlite/0002_lifecycle.sql"),
     ),
+    (
+        3,
+        "api1",
+        include_str!("../../migrations/sqlite/0003_api1.sql"),
+    ),
 ];
 
 impl Store {

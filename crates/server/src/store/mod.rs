@@ -13,7 +13,9 @@
 //! - `schedule`: the scheduler's rows (`t_schedule_*`).
 //! - `provider`: providers, components, the engine registry.
 //! - `output`: data tracking, table metas, metrics, model metas.
+//! - `admin`: apps, partner credentials, role and resource grants, the server registry.
 
+mod admin;
 mod job;
 mod migrate;
 mod output;
@@ -29,8 +31,9 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
 pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
-pub use output::{MetricRow, ModelMetaRow, TableMetaRow, TrackingRow};
+pub use output::{MetricRow, ModelFilter, ModelMetaRow, TableMetaRow, TrackingRow};
 pub use provider::{ComponentRow, ProviderFilter, ProviderRow};
 pub use schedule::{
     NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, SchedulePartyRow,

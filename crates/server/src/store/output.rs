@@ -468,4 +468,95 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Deletes the metrics of one task run; how many items were deleted.
+    pub async fn delete_metrics(
+        &self,
+        job_id: &str,
+        role: &str,
+        party_id: &str,
+        task_name: &str,
+        version: i64,
+    ) -> Result<u64> {
+        let done = sqlx::query(self.sql(
+            "DELETE FROM t_tracking_metric WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?
+               AND f_task_name = ? AND f_task_version = ?",
+        ))
+        .bind(job_id.to_string())
+        .bind(role.to_string())
+        .bind(party_id.to_string())
+        .bind(task_name.to_string())
+        .bind(version)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Model metas of a model id and version, every task version, optionally narrowed.
+    pub async fn models_by_id(
+        &self,
+        model_id: &str,
+        model_version: &str,
+        f: &ModelFilter,
+    ) -> Result<Vec<ModelMetaRow>> {
+        let mut sql = format!("{MODEL_META} WHERE f_model_id = ? AND f_model_version = ?");
+        let mut binds = vec![model_id.to_string(), model_version.to_string()];
+        for (col, v) in [
+            ("f_role", &f.role),
+            ("f_party_id", &f.party_id),
+            ("f_task_name", &f.task_name),
+            ("f_output_key", &f.output_key),
+        ] {
+            if let Some(v) = v {
+                sql.push_str(&format!(" AND {col} = ?"));
+                binds.push(v.clone());
+            }
+        }
+        sql.push_str(" ORDER BY f_storage_key, f_task_version");
+        let sql = self.dynamic(sql);
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        rows.iter().map(ModelMetaRow::from_row).collect()
+    }
+
+    /// Deletes model metas by `(storage key, task version)`.
+    pub async fn delete_model_metas(&self, keys: &[(String, i64)]) -> Result<u64> {
+        let mut tx = self.write.begin().await?;
+        let mut n = 0;
+        for (key, version) in keys {
+            n += sqlx::query(
+                self.sql("DELETE FROM t_model_meta WHERE f_storage_key = ? AND f_task_version = ?"),
+            )
+            .bind(key.clone())
+            .bind(*version)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn delete_table_meta(&self, namespace: &str, name: &str) -> Result<bool> {
+        let done = sqlx::query(
+            self.sql("DELETE FROM t_storage_table_meta WHERE f_namespace = ? AND f_name = ?"),
+        )
+        .bind(namespace.to_string())
+        .bind(name.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// Narrows a model query (`/v2/model/delete`, `/v2/model/export`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelFilter {
+    pub role: Option<String>,
+    pub party_id: Option<String>,
+    pub task_name: Option<String>,
+    pub output_key: Option<String>,
 }

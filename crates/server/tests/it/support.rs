@@ -194,12 +194,31 @@ pub fn demo_builtin() -> Builtin {
     }
 }
 
+/// The `fate_flow` provider the data APIs run (components never really run here).
+pub fn flow_builtin() -> Builtin {
+    Builtin {
+        name: "fate_flow".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        entrypoint: vec!["/bin/true".into()],
+        components: vec![
+            ("upload".into(), io(&[], &["table"])),
+            ("download".into(), io(&[], &["output_data"])),
+            (
+                "dataframe_transformer".into(),
+                io(&["table"], &["dataframe_output"]),
+            ),
+        ],
+    }
+}
+
 #[derive(Clone)]
 pub struct SiteSpec {
     pub party_id: &'static str,
     pub routes: BTreeMap<String, String>,
     pub autostart: bool,
     pub cores: Option<i64>,
+    /// Changes to the test config (authentication, upload limits, …).
+    pub configure: Option<fn(&mut Config)>,
 }
 
 impl SiteSpec {
@@ -209,6 +228,7 @@ impl SiteSpec {
             routes: BTreeMap::new(),
             autostart: false,
             cores: None,
+            configure: None,
         }
     }
 }
@@ -248,10 +268,13 @@ impl TestSite {
         if let Some(c) = spec.cores {
             config.computing_cores = c;
         }
+        if let Some(f) = spec.configure {
+            f(&mut config);
+        }
         let mut opts = Options::new(config);
         opts.launcher = Some((launcher.clone() as Arc<dyn Launcher>, exits));
         opts.clock = Some(Arc::new(clock.clone()));
-        opts.builtins = vec![demo_builtin()];
+        opts.builtins = vec![demo_builtin(), flow_builtin()];
         let site = Site::start(opts, listener).await.unwrap();
         TestSite {
             site,
@@ -278,6 +301,52 @@ impl TestSite {
 
     pub fn url(&self) -> &str {
         &self.site.url
+    }
+
+    /// The site's data directory (where `path`/`file` parameters may point).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.site.app.config.data_dir.clone()
+    }
+
+    /// A GET whose answer is a JSON value (an envelope or not).
+    pub async fn get_value(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url()))
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// A raw answer: content type, content disposition, body.
+    pub async fn raw(&self, req: reqwest::RequestBuilder) -> (String, String, Vec<u8>) {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let h = |k: &str| {
+            r.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (ct, cd) = (h("content-type"), h("content-disposition"));
+        (ct, cd, r.bytes().await.unwrap().to_vec())
+    }
+
+    /// A multipart POST.
+    pub async fn post_form(&self, path: &str, form: reqwest::multipart::Form) -> Envelope {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url()))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Envelope {

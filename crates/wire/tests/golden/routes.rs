@@ -3,9 +3,19 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use ferroflow_wire::client::admin::{
+    AppIdBody, AppIdQuery, ClientCreate, ClientQuery, PartnerCreate, PartyIdBody, PartyIdQuery,
+    ResourceGrant, ResourceQuery, RoleGrant, ServerName, ServerRegistry, ServiceName,
+    ServiceRegistry,
+};
+use ferroflow_wire::client::data::{
+    ComponentDownload, DataDownload, TableBindPath, TableDelete, TableQuery, Transformer, Upload,
+    UploadFile,
+};
+use ferroflow_wire::client::model::{LogCount, LogQuery, ModelDelete, ModelExport, ModelImport};
 use ferroflow_wire::client::{
-    JobIdBody, JobListQuery, JobPartyQuery, JobQuery, JobSubmit, NotesAdd, OutputTask,
-    ProviderFilter, ProviderRegister, TaskListQuery, TaskQuery,
+    JobIdBody, JobListQuery, JobPartyQuery, JobQuery, JobSubmit, NotesAdd, OutputDataDownload,
+    OutputTask, ProviderFilter, ProviderRegister, TaskListQuery, TaskQuery,
 };
 use ferroflow_wire::partner::{self, JobTarget, StatusUpdate, TaskTarget};
 use ferroflow_wire::worker::{
@@ -103,7 +113,12 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v2/output/model/query", output_query),
     route("GET", "/v2/output/model/download", output_query),
     route("POST", "/v2/output/model/delete", output_json),
-    route("GET", "/v2/output/data/download", output_query),
+    route("GET", "/v2/output/data/download", |p, _| {
+        let r = OutputDataDownload::from_params(p).map_err(invalid)?;
+        let mut v = output_task(Ok(r.task))?;
+        v["output_key"] = json!(r.output_key);
+        Ok(v)
+    }),
     route("GET", "/v2/output/data/table", output_query),
     route("GET", "/v2/output/data/display", output_query),
     route("POST", "/v2/provider/register", |p, _| {
@@ -119,6 +134,196 @@ pub const ROUTES: &[Route] = &[
     }),
     route("POST", "/v2/provider/delete", |p, _| {
         provider_filter(ProviderFilter::from_json(p))
+    }),
+    // api-1 data and tables (client/data.rs)
+    Route {
+        method: "POST",
+        path: "/v2/data/component/upload",
+        parse: |p, _| {
+            let r = Upload::from_params(p).map_err(invalid)?;
+            Ok(
+                json!({"file": r.file, "head": r.head, "partitions": r.partitions,
+                      "meta": r.meta, "extend_sid": r.extend_sid,
+                      "namespace": r.namespace, "name": r.name}),
+            )
+        },
+        defaults: &["extend_sid"],
+    },
+    Route {
+        method: "POST",
+        path: "/v2/data/component/upload/file",
+        parse: |p, _| {
+            let r = UploadFile::from_params(p).map_err(invalid)?;
+            r.meta_object().map_err(invalid)?;
+            if !p.has_file("file") {
+                return Err("no `file` part".into());
+            }
+            Ok(
+                json!({"head": r.head, "partitions": r.partitions, "meta": r.meta,
+                      "extend_sid": r.extend_sid, "namespace": r.namespace, "name": r.name}),
+            )
+        },
+        defaults: &["extend_sid"],
+    },
+    route("POST", "/v2/data/component/download", |p, _| {
+        let r = ComponentDownload::from_params(p).map_err(invalid)?;
+        Ok(json!({"name": r.name, "namespace": r.namespace, "path": r.path}))
+    }),
+    Route {
+        method: "POST",
+        path: "/v2/data/component/dataframe/transformer",
+        parse: |p, _| {
+            let r = Transformer::from_params(p).map_err(invalid)?;
+            Ok(
+                json!({"data_warehouse": r.data_warehouse, "namespace": r.namespace,
+                      "name": r.name, "site_name": r.site_name, "drop": r.drop}),
+            )
+        },
+        defaults: &["drop"],
+    },
+    route("GET", "/v2/data/download", |p, _| {
+        let r = DataDownload::from_params(p).map_err(invalid)?;
+        Ok(json!({"name": r.name, "namespace": r.namespace, "header": r.header}))
+    }),
+    Route {
+        method: "GET",
+        path: "/v2/table/query",
+        parse: |p, _| {
+            let r = TableQuery::from_params(p).map_err(invalid)?;
+            Ok(json!({"namespace": r.namespace, "name": r.name, "display": r.display}))
+        },
+        defaults: &["display"],
+    },
+    route("POST", "/v2/table/delete", |p, _| {
+        let r = TableDelete::from_params(p).map_err(invalid)?;
+        Ok(json!({"namespace": r.namespace, "name": r.name}))
+    }),
+    route("POST", "/v2/table/bind/path", |p, _| {
+        let r = TableBindPath::from_params(p).map_err(invalid)?;
+        Ok(json!({"namespace": r.namespace, "name": r.name, "path": r.path}))
+    }),
+    // api-1 models and logs (client/model.rs)
+    route("POST", "/v2/model/export", |p, _| {
+        let r = ModelExport::from_params(p).map_err(invalid)?;
+        Ok(
+            json!({"model_id": r.model_id, "model_version": r.model_version,
+                  "party_id": r.party_id, "role": r.role, "path": r.path}),
+        )
+    }),
+    route("POST", "/v2/model/import", |p, _| {
+        let r = ModelImport::from_params(p).map_err(invalid)?;
+        if !p.has_file("file") {
+            return Err("no `file` part".into());
+        }
+        Ok(json!({"model_id": r.model_id, "model_version": r.model_version}))
+    }),
+    route("POST", "/v2/model/delete", |p, _| {
+        let r = ModelDelete::from_params(p).map_err(invalid)?;
+        Ok(
+            json!({"model_id": r.model_id, "model_version": r.model_version, "role": r.role,
+                  "party_id": r.party_id, "task_name": r.task_name, "output_key": r.output_key}),
+        )
+    }),
+    route("POST", "/v2/model/load", |_, _| Ok(json!({}))),
+    route("POST", "/v2/model/migrate", |_, _| Ok(json!({}))),
+    route("POST", "/v2/model/store", |_, _| Ok(json!({}))),
+    route("POST", "/v2/model/restore", |_, _| Ok(json!({}))),
+    route("GET", "/v2/log/count", |p, _| {
+        let r = LogCount::from_params(p).map_err(invalid)?;
+        Ok(
+            json!({"log_type": r.log_type, "job_id": r.job_id, "role": r.role,
+                  "party_id": r.party_id, "task_name": r.task_name,
+                  "instance_id": r.instance_id}),
+        )
+    }),
+    route("GET", "/v2/log/query", |p, _| {
+        let r = LogQuery::from_params(p).map_err(invalid)?;
+        Ok(
+            json!({"log_type": r.log_type, "job_id": r.job_id, "role": r.role,
+                  "party_id": r.party_id, "task_name": r.task_name, "begin": r.begin,
+                  "end": r.end, "instance_id": r.instance_id}),
+        )
+    }),
+    // api-1 apps, permissions, servers (client/admin.rs)
+    route("POST", "/v2/app/client/create", |p, _| {
+        let r = ClientCreate::from_params(p).map_err(invalid)?;
+        Ok(json!({"app_name": r.app_name}))
+    }),
+    route("POST", "/v2/app/client/delete", app_id_body),
+    route("GET", "/v2/app/client/query", |p, _| {
+        let r = ClientQuery::from_params(p).map_err(invalid)?;
+        Ok(json!({"app_id": r.app_id, "app_name": r.app_name}))
+    }),
+    route("POST", "/v2/app/site/create", party_id_body),
+    route("POST", "/v2/app/site/delete", party_id_body),
+    route("GET", "/v2/app/site/query", |p, _| {
+        let r = PartyIdQuery::required(p).map_err(invalid)?;
+        Ok(json!({"party_id": r.party_id}))
+    }),
+    route("POST", "/v2/app/partner/create", |p, _| {
+        let r = PartnerCreate::from_params(p).map_err(invalid)?;
+        Ok(json!({"party_id": r.party_id, "app_id": r.app_id, "app_token": r.app_token}))
+    }),
+    route("POST", "/v2/app/partner/delete", party_id_body),
+    route("GET", "/v2/app/partner/query", |p, _| {
+        let r = PartyIdQuery::optional(p).map_err(invalid)?;
+        Ok(json!({"party_id": r.party_id}))
+    }),
+    route("POST", "/v2/permission/grant", role_grant),
+    route("POST", "/v2/permission/delete", role_grant),
+    route("GET", "/v2/permission/query", |p, _| {
+        let r = AppIdQuery::from_params(p).map_err(invalid)?;
+        Ok(json!({"app_id": r.app_id}))
+    }),
+    route("GET", "/v2/permission/role/query", |_, _| Ok(json!({}))),
+    route("POST", "/v2/permission/resource/grant", resource_grant),
+    route("POST", "/v2/permission/resource/delete", resource_grant),
+    route("GET", "/v2/permission/resource/query", |p, _| {
+        let r = ResourceQuery::from_params(p).map_err(invalid)?;
+        Ok(json!({"party_id": r.party_id, "component": r.component}))
+    }),
+    route("GET", "/v2/server/fateflow", |_, _| Ok(json!({}))),
+    route("GET", "/v2/server/query/all", |_, _| Ok(json!({}))),
+    route("GET", "/v2/server/query", |p, _| {
+        let r = ServerName::from_query(p).map_err(invalid)?;
+        Ok(json!({"server_name": r.server_name}))
+    }),
+    Route {
+        method: "POST",
+        path: "/v2/server/registry",
+        parse: |p, _| {
+            let r = ServerRegistry::from_params(p).map_err(invalid)?;
+            Ok(
+                json!({"server_name": r.server_name, "host": r.host, "port": r.port,
+                      "protocol": r.protocol}),
+            )
+        },
+        defaults: &["protocol"],
+    },
+    route("POST", "/v2/server/delete", |p, _| {
+        let r = ServerName::from_json(p).map_err(invalid)?;
+        Ok(json!({"server_name": r.server_name}))
+    }),
+    route("GET", "/v2/server/service/query", |p, _| {
+        let r = ServiceName::from_query(p).map_err(invalid)?;
+        Ok(json!({"server_name": r.server_name, "service_name": r.service_name}))
+    }),
+    Route {
+        method: "POST",
+        path: "/v2/server/service/registry",
+        parse: |p, _| {
+            let r = ServiceRegistry::from_params(p).map_err(invalid)?;
+            Ok(
+                json!({"server_name": r.server_name, "service_name": r.service_name,
+                      "uri": r.uri, "method": r.method, "params": r.params, "data": r.data,
+                      "headers": r.headers, "protocol": r.protocol}),
+            )
+        },
+        defaults: &["method", "params", "data", "headers", "protocol"],
+    },
+    route("POST", "/v2/server/service/delete", |p, _| {
+        let r = ServiceName::from_json(p).map_err(invalid)?;
+        Ok(json!({"server_name": r.server_name, "service_name": r.service_name}))
     }),
     // api-2 (partner.rs)
     route("POST", "/v2/partner/job/create", |p, _| {
@@ -250,15 +455,7 @@ pub const ROUTES: &[Route] = &[
 
 /// Routes seen in the traces that the wire crate does not model yet (later work). Their
 /// requests are not parsed; their replies still go through the envelope checks.
-pub const NOT_MODELLED: &[(&str, &str)] = &[
-    // Data upload: runs FATE's upload and transformer components as a local job.
-    ("POST", "/v2/data/component/upload"),
-    // Log reading.
-    ("GET", "/v2/log/count"),
-    ("GET", "/v2/log/query"),
-    // Table management.
-    ("GET", "/v2/table/query"),
-];
+pub const NOT_MODELLED: &[(&str, &str)] = &[];
 
 /// Routes whose reply is a bare JSON object, without an envelope (`api.md` §3.2).
 pub const BARE_OBJECT_ROUTES: &[&str] = &["/v2/output/data/table", "/v2/output/data/display"];
@@ -277,8 +474,28 @@ pub fn output_task(r: Result<OutputTask, Invalid>) -> Result<Value, String> {
     let r = r.map_err(invalid)?;
     Ok(
         json!({"job_id": r.job_id, "role": r.role, "party_id": r.party_id,
-              "task_name": r.task_name}),
+              "task_name": r.task_name, "task_version": r.task_version}),
     )
+}
+
+pub fn app_id_body(p: &Params, _: &str) -> Result<Value, String> {
+    let r = AppIdBody::from_params(p).map_err(invalid)?;
+    Ok(json!({"app_id": r.app_id}))
+}
+
+pub fn party_id_body(p: &Params, _: &str) -> Result<Value, String> {
+    let r = PartyIdBody::from_params(p).map_err(invalid)?;
+    Ok(json!({"party_id": r.party_id}))
+}
+
+pub fn role_grant(p: &Params, _: &str) -> Result<Value, String> {
+    let r = RoleGrant::from_params(p).map_err(invalid)?;
+    Ok(json!({"app_id": r.app_id, "role": r.role}))
+}
+
+pub fn resource_grant(p: &Params, _: &str) -> Result<Value, String> {
+    let r = ResourceGrant::from_params(p).map_err(invalid)?;
+    Ok(json!({"party_id": r.party_id, "component": r.component, "dataset": r.dataset}))
 }
 
 pub fn output_query(p: &Params, _: &str) -> Result<Value, String> {

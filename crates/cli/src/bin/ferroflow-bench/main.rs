@@ -5,6 +5,14 @@
 //! task, the gap between its producer ending (the last party's end) and its own start.
 //!
 //! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- chain --runs 5`
+//!
+//! `upload`: a generated CSV of `--size-mb` MB uploaded to a `ferroflow serve` process through
+//! `/v2/data/component/upload/file` (multipart, streamed from disk) or, with `--via file`,
+//! `/v2/data/component/upload` (a file already on the server). Prints the throughput from the
+//! request to the upload job's success, and the peak RSS (`VmHWM`) of the server process and
+//! of the upload component's process: neither may grow with the file.
+//!
+//! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- upload --size-mb 1024`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,6 +50,14 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         site_cores: i64,
     },
+    /// Upload a generated CSV and report MB/s and peak memory.
+    Upload {
+        #[arg(long, default_value_t = 1024)]
+        size_mb: u64,
+        /// `multipart` (upload/file, streamed) or `file` (a file on the server).
+        #[arg(long, default_value = "multipart")]
+        via: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -56,6 +72,7 @@ fn main() -> Result<()> {
             tasks,
             site_cores,
         } => rt.block_on(load(jobs, tasks, site_cores)),
+        Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
     }
 }
 
@@ -71,6 +88,8 @@ fn ferroflow_exe() -> Result<PathBuf> {
     }
     Ok(exe)
 }
+
+mod upload;
 
 fn chain_dag(n: usize) -> Value {
     let mut tasks = serde_json::Map::new();

@@ -1,0 +1,259 @@
+//! `/v2/permission/*`: roles of apps and resources granted to other parties (`api.md` §7.1,
+//! §7.4, §10.7). Role grants answer 6001 while authentication is off, as upstream; resource
+//! grants are always stored (FATE checks them at partner job create when
+//! `authentication.permission` is on — not yet enforced by ferroflow).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use ferroflow_wire::client::{self as wire, admin::ResourceGrant};
+use ferroflow_wire::{RetCode, partner, scheduler, worker};
+
+use super::app::{ROLES, restricted};
+use super::{Error, Result};
+use crate::app::App;
+
+const COMPONENT: &str = "component";
+const DATASET: &str = "dataset";
+
+/// `[role, path, method]` of every route a role may call.
+pub fn policies(role: &str) -> Vec<Value> {
+    let v2 = |p: &str| format!("/v2{p}");
+    let routes: Vec<(String, &str)> = match role {
+        "client" => wire::ROUTES
+            .iter()
+            .filter(|(_, p)| !matches!(wire::page_of(p), "app" | "permission"))
+            .map(|(m, p)| (p.to_string(), *m))
+            .collect(),
+        "super_client" => wire::ROUTES
+            .iter()
+            .map(|(m, p)| (p.to_string(), *m))
+            .collect(),
+        "site" => [
+            partner::JOB_CREATE,
+            partner::JOB_START,
+            partner::JOB_STATUS_UPDATE,
+            partner::JOB_UPDATE,
+            partner::JOB_RESOURCE_APPLY,
+            partner::JOB_RESOURCE_RETURN,
+            partner::JOB_STOP,
+            partner::TASK_RESOURCE_APPLY,
+            partner::TASK_RESOURCE_RETURN,
+            partner::TASK_START,
+            partner::TASK_COLLECT,
+            partner::TASK_STATUS_UPDATE,
+            partner::TASK_STOP,
+            partner::TASK_RERUN,
+            scheduler::JOB_CREATE,
+            scheduler::JOB_STOP,
+            scheduler::JOB_RERUN,
+            scheduler::TASK_REPORT,
+        ]
+        .iter()
+        .map(|p| (v2(p), "POST"))
+        .collect(),
+        "worker" | "super_worker" => [
+            (worker::TASK_STATUS, "POST"),
+            (worker::MODEL_SAVE, "POST"),
+            (worker::MODEL_DOWNLOAD, "GET"),
+            (worker::DATA_TRACKING_QUERY, "GET"),
+            (worker::DATA_TRACKING_SAVE, "POST"),
+            (worker::METRIC_SAVE, "POST"),
+        ]
+        .iter()
+        .map(|(p, m)| (v2(p), *m))
+        .collect(),
+        _ => Vec::new(),
+    };
+    routes
+        .into_iter()
+        .map(|(p, m)| json!([role, p, m]))
+        .collect()
+}
+
+fn check_role(role: &str) -> Result<()> {
+    if ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(Error::fate(RetCode::InvalidParameter, &[("role", role)]))
+    }
+}
+
+async fn check_app(app: &App, app_id: &str, role: &str) -> Result<()> {
+    let apps = app.store.apps(Some(app_id), None, None).await?;
+    let Some(a) = apps.first() else {
+        return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", app_id)]));
+    };
+    // A site app takes the site role, a client app the client roles; admin takes any.
+    let fits = match a.app_type.as_str() {
+        "site" => role == "site",
+        "client" => role == "client" || role == "super_client",
+        _ => true,
+    };
+    if !fits {
+        return Err(Error::fate(
+            RetCode::RoleTypeError,
+            &[("app_type", &a.app_type), ("role", role)],
+        ));
+    }
+    Ok(())
+}
+
+/// `/v2/permission/grant`: the app's roles become `[role]`.
+pub async fn grant(app: &App, app_id: &str, role: &str) -> Result<bool> {
+    restricted(app, "grant")?;
+    check_role(role)?;
+    check_app(app, app_id, role).await?;
+    app.store.set_roles(app_id, &[role], app.now()).await?;
+    Ok(true)
+}
+
+/// `/v2/permission/delete`.
+pub async fn delete(app: &App, app_id: &str, role: &str) -> Result<bool> {
+    restricted(app, "delete")?;
+    check_role(role)?;
+    check_app(app, app_id, role).await?;
+    Ok(app.store.delete_role(app_id, role).await?)
+}
+
+/// `/v2/permission/query`: `{role: [[role, path, method], ...]}` for the app's roles.
+pub async fn query(app: &App, app_id: &str) -> Result<Value> {
+    restricted(app, "query")?;
+    if app.store.apps(Some(app_id), None, None).await?.is_empty() {
+        return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", app_id)]));
+    }
+    let mut out = serde_json::Map::new();
+    for r in app.store.roles_of(app_id).await? {
+        out.insert(r.clone(), Value::Array(policies(&r)));
+    }
+    Ok(Value::Object(out))
+}
+
+/// `/v2/permission/role/query`: the roles there are, `[]` while authentication is off.
+pub fn roles(app: &App) -> Vec<&'static str> {
+    if app.config.auth.any() {
+        ROLES.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+fn operate_error(detail: &str) -> Error {
+    Error::fate(RetCode::PermissionOperateError, &[("detail", detail)])
+}
+
+/// A dataset as stored: `{"name","namespace"}` with sorted keys.
+fn dataset_value(d: &Value) -> Result<String> {
+    let (Some(ns), Some(name)) = (
+        d.get("namespace").and_then(Value::as_str),
+        d.get("name").and_then(Value::as_str),
+    ) else {
+        return Err(operate_error(&format!(
+            "dataset {d} needs namespace and name"
+        )));
+    };
+    Ok(json!({"name": name, "namespace": ns}).to_string())
+}
+
+/// Component names from `a,b,c` or `*` (every registered component).
+async fn components(app: &App, spec: &str) -> Result<Vec<String>> {
+    let known: Vec<String> = app
+        .store
+        .components()
+        .await?
+        .into_iter()
+        .map(|c| c.component_name)
+        .collect();
+    if spec.trim() == "*" {
+        let mut all = known;
+        all.sort();
+        all.dedup();
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for c in spec.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        if !known.iter().any(|k| k == c) {
+            return Err(operate_error(&format!("unknown component {c}")));
+        }
+        out.push(c.to_string());
+    }
+    Ok(out)
+}
+
+fn datasets(v: &Value) -> Result<Vec<String>> {
+    match v {
+        Value::Array(items) => items.iter().map(dataset_value).collect(),
+        other => Err(operate_error(&format!(
+            "dataset must be a list of {{namespace, name}}, got {other}"
+        ))),
+    }
+}
+
+/// `/v2/permission/resource/grant`.
+pub async fn grant_resource(app: &App, r: &ResourceGrant) -> Result<()> {
+    let mut grants = Vec::new();
+    if let Some(c) = &r.component {
+        for name in components(app, c).await? {
+            grants.push((COMPONENT.to_string(), name));
+        }
+    }
+    if let Some(d) = &r.dataset {
+        if d == "*" {
+            return Err(operate_error("dataset `*` cannot be granted"));
+        }
+        for v in datasets(d)? {
+            grants.push((DATASET.to_string(), v));
+        }
+    }
+    app.store
+        .grant_resources(&r.party_id, &grants, app.now())
+        .await?;
+    Ok(())
+}
+
+/// `/v2/permission/resource/delete`: `component: "*"` / `dataset: "*"` revoke every grant of
+/// that kind.
+pub async fn delete_resource(app: &App, r: &ResourceGrant) -> Result<()> {
+    let mut revoke: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(c) = &r.component {
+        if c.trim() == "*" {
+            revoke.push((COMPONENT.into(), None));
+        } else {
+            for name in components(app, c).await? {
+                revoke.push((COMPONENT.into(), Some(name)));
+            }
+        }
+    }
+    if let Some(d) = &r.dataset {
+        if d == "*" {
+            revoke.push((DATASET.into(), None));
+        } else {
+            for v in datasets(d)? {
+                revoke.push((DATASET.into(), Some(v)));
+            }
+        }
+    }
+    app.store.revoke_resources(&r.party_id, &revoke).await?;
+    Ok(())
+}
+
+/// `/v2/permission/resource/query`: `{"dataset": [{name, namespace}], "component": [names]}`.
+pub async fn query_resource(app: &App, party_id: &str) -> Result<Value> {
+    let mut by: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    by.insert(DATASET, Vec::new());
+    by.insert(COMPONENT, Vec::new());
+    for (kind, value) in app.store.resources_of(party_id).await? {
+        match kind.as_str() {
+            DATASET => by
+                .get_mut(DATASET)
+                .into_iter()
+                .for_each(|l| l.push(serde_json::from_str(&value).unwrap_or(Value::Null))),
+            _ => by
+                .get_mut(COMPONENT)
+                .into_iter()
+                .for_each(|l| l.push(Value::String(value.clone()))),
+        }
+    }
+    Ok(json!(by))
+}

@@ -1,0 +1,144 @@
+//! `/v2/server/*`: this instance, and the registry of other servers and their services
+//! (`api.md` §10.9). Server names are stored upper-cased and looked up case-insensitively.
+
+use serde_json::{Value, json};
+
+use ferroflow_wire::RetCode;
+use ferroflow_wire::client::admin::{ServerRegistry, ServiceRegistry};
+
+use super::{Error, Result};
+use crate::app::App;
+use crate::store::{ServerRow, ServiceRow};
+
+fn not_found(details: &[(&str, &str)]) -> Error {
+    Error::fate(RetCode::ServerNotFound, details)
+}
+
+/// `/v2/server/fateflow`: `{instance_id: {instance_id, timestamp, version, host, grpc_port,
+/// http_port}}` for this instance.
+pub fn fateflow(app: &App) -> Value {
+    let c = &app.config;
+    let id = c.instance_id();
+    json!({ id.clone(): {
+        "instance_id": id, "timestamp": app.now(), "version": env!("CARGO_PKG_VERSION"),
+        "host": c.host, "grpc_port": c.grpc_port, "http_port": c.http_port,
+    }})
+}
+
+/// `/v2/server/query/all`: every mapping section of `service_conf.yaml` under its upper-cased
+/// name, as configured (secrets included, as upstream), then every registered server.
+pub async fn query_all(app: &App) -> Result<Value> {
+    let raw = serde_json::to_value(&app.config.raw).unwrap_or(Value::Null);
+    let mut out = serde_json::Map::new();
+    if let Value::Object(m) = raw {
+        for (k, v) in m {
+            if v.is_object() {
+                out.insert(k.to_uppercase(), v);
+            }
+        }
+    }
+    for s in app.store.servers(None).await? {
+        out.insert(
+            s.server_name.clone(),
+            json!({"host": s.host, "port": s.port, "protocol": s.protocol}),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+/// `/v2/server/query`.
+pub async fn query(app: &App, name: &str) -> Result<Value> {
+    let upper = name.to_uppercase();
+    let s = app
+        .store
+        .servers(Some(&upper))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(&[("server_name", name)]))?;
+    Ok(json!({
+        "server_name": s.server_name, "host": s.host, "port": s.port, "protocol": s.protocol,
+        "create_time": s.create_time, "update_time": s.update_time,
+    }))
+}
+
+/// `/v2/server/registry`.
+pub async fn registry(app: &App, r: &ServerRegistry) -> Result<Value> {
+    if !(1..=65535).contains(&r.port) {
+        return Err(Error::with_message(
+            RetCode::InvalidParameter,
+            format!("Invalid parameter: port[{}]: not a TCP port", r.port),
+        ));
+    }
+    let now = app.now();
+    let row = ServerRow {
+        server_name: r.server_name.to_uppercase(),
+        host: r.host.clone(),
+        port: r.port,
+        protocol: r.protocol.clone(),
+        create_time: now,
+        update_time: now,
+    };
+    app.store.upsert_server(&row).await?;
+    Ok(
+        json!({"host": row.host, "port": row.port, "protocol": row.protocol, "server_name": row.server_name}),
+    )
+}
+
+/// `/v2/server/delete`: `success` or `failed` in the message, as upstream.
+pub async fn delete(app: &App, name: &str) -> Result<bool> {
+    Ok(app.store.delete_server(&name.to_uppercase()).await?)
+}
+
+/// `/v2/server/service/query`.
+pub async fn query_service(app: &App, server: &str, service: &str) -> Result<Value> {
+    let s = app
+        .store
+        .service(&server.to_uppercase(), service)
+        .await?
+        .ok_or_else(|| not_found(&[("server_name", server), ("service_name", service)]))?;
+    Ok(json!({
+        "server_name": s.server_name, "service_name": s.service_name, "url": s.url,
+        "method": s.method, "params": s.params, "data": s.data, "headers": s.headers,
+        "create_time": s.create_time, "update_time": s.update_time,
+    }))
+}
+
+/// `/v2/server/service/registry`: the URL is the server's `protocol://host:port` and `uri`.
+pub async fn register_service(app: &App, r: &ServiceRegistry) -> Result<()> {
+    let upper = r.server_name.to_uppercase();
+    let server = app
+        .store
+        .servers(Some(&upper))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found(&[("server_name", &r.server_name)]))?;
+    let uri = if r.uri.starts_with('/') {
+        r.uri.clone()
+    } else {
+        format!("/{}", r.uri)
+    };
+    let now = app.now();
+    app.store
+        .upsert_service(&ServiceRow {
+            server_name: upper,
+            service_name: r.service_name.clone(),
+            url: format!("{}://{}:{}{uri}", server.protocol, server.host, server.port),
+            method: r.method.clone(),
+            params: Value::Object(r.params.clone()),
+            data: Value::Object(r.data.clone()),
+            headers: Value::Object(r.headers.clone()),
+            create_time: now,
+            update_time: now,
+        })
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_service(app: &App, server: &str, service: &str) -> Result<bool> {
+    Ok(app
+        .store
+        .delete_service(&server.to_uppercase(), service)
+        .await?)
+}
