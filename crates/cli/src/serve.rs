@@ -16,6 +16,10 @@ pub struct Args {
     /// HTTP port (default: fateflow.http_port, or 9380).
     #[arg(long)]
     pub port: Option<u16>,
+    /// gRPC port of FATE's `unaryCall` service (default: fateflow.grpc_port; not served
+    /// unless one of the two is given).
+    #[arg(long)]
+    pub grpc_port: Option<u16>,
     /// Address to listen on (default: fateflow.host, or 127.0.0.1).
     #[arg(long)]
     pub host: Option<String>,
@@ -30,6 +34,7 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<()> {
     let overrides = Overrides {
         port: args.port,
+        grpc_port: args.grpc_port,
         host: args.host,
         data_dir: args.data_dir,
         party_id: args.party_id,
@@ -39,8 +44,18 @@ pub async fn run(args: Args) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    let grpc = if config.serve_grpc {
+        let addr = format!("{}:{}", config.host, config.grpc_port);
+        let l = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (gRPC)"))?;
+        Some(l)
+    } else {
+        None
+    };
     let mut opts = Options::new(config);
     opts.builtins = builtins();
+    opts.grpc_listener = grpc;
     let site = Site::start(opts, listener).await?;
     println!(
         "ferroflow site {} serving party {} at {}",
@@ -48,6 +63,9 @@ pub async fn run(args: Args) -> Result<()> {
         site.app.config.party_id,
         site.url
     );
+    if let Some(addr) = site.grpc_addr {
+        println!("gRPC (FATE's unaryCall) at {addr}");
+    }
     println!("data in {}", site.app.config.data_dir.display());
     shutdown_signal().await;
     println!("stopping");

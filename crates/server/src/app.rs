@@ -14,7 +14,7 @@ use ferroflow_core::provider::{Catalog, CatalogEntry, ComponentIo, ProviderRef};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::federation::Federation;
+use crate::federation::{Federation, OwnAddress};
 use crate::launcher::Launcher;
 use crate::model_store::{FileStore, ModelStore};
 use crate::store::{self, ProviderFilter, Store};
@@ -86,7 +86,12 @@ impl App {
     ) -> Self {
         let fed = Federation::new(
             own_url.clone(),
-            config.routes.clone(),
+            OwnAddress {
+                host: config.host.clone(),
+                http_port: config.http_port,
+                grpc_port: config.grpc_port,
+            },
+            config.route_table(),
             config.scheduler.command_timeout,
         );
         let site_env = site_env(&config);
@@ -312,7 +317,118 @@ fn federation_env(c: &Config, section: &Map<String, Value>) -> (String, Map<Stri
             m.insert("osx_config".into(), cfg);
             ("osx".into(), m)
         }
-        // standalone needs nothing more; brokers (rabbitmq, pulsar) come with interconnection.
+        "rabbitmq" => {
+            let get = |k: &str, d: Value| section.get(k).cloned().unwrap_or(d);
+            m.insert(
+                "route_table".into(),
+                Value::Object(broker_routes(c, section, "rabbitmq_route_table.yaml")),
+            );
+            m.insert(
+                "rabbitmq_config".into(),
+                json!({
+                    "host": get("host", json!("127.0.0.1")),
+                    "port": get("port", json!(5672)),
+                    "mng_port": get("mng_port", json!(15672)),
+                    "user": get("user", json!("fate")),
+                    "password": get("password", json!("fate")),
+                    "max_message_size": get("max_message_size", Value::Null),
+                    "mode": get("mode", json!("replication")),
+                }),
+            );
+            m.insert("rabbitmq_run".into(), json!({}));
+            m.insert("connection".into(), json!({}));
+            ("rabbitmq".into(), m)
+        }
+        // standalone needs nothing more.
         other => (other.to_string(), m),
+    }
+}
+
+/// A broker's route table (party id → `{host, port}` of the party's broker): inline under
+/// `federation.<engine>.route_table`, else FATE's file next to the config. Parties it leaves
+/// out use this site's broker (filled per task, `core::dag::config`).
+fn broker_routes(c: &Config, section: &Map<String, Value>, file: &str) -> Map<String, Value> {
+    let table = match section.get("route_table") {
+        Some(Value::Object(m)) => Some(Value::Object(m.clone())),
+        _ => c.conf_dir.as_ref().and_then(|d| {
+            let path = d.join(file);
+            let text = std::fs::read_to_string(&path).ok()?;
+            match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+                Ok(v) => serde_json::to_value(v).ok(),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "broker route table unreadable");
+                    None
+                }
+            }
+        }),
+    };
+    match table {
+        // YAML's integer keys arrive as strings through serde_json already.
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use ferroflow_wire::service_conf::RawServiceConf;
+
+    fn conf(yaml: &str) -> Config {
+        Config::from_raw(
+            RawServiceConf::from_yaml(yaml).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rabbitmq_federation_section_as_fate_builds_it() {
+        let c = conf(
+            "default_engines: {federation: rabbitmq}\n\
+             federation: {rabbitmq: {host: 127.0.0.1, port: 5672, mng_port: 15672, user: u,\n\
+             password: p, mode: replication, route_table: {10000: {host: 10.0.0.2, port: 5672}}}}\n",
+        );
+        let env = site_env(&c);
+        assert_eq!(env.federation_engine, "rabbitmq");
+        let m = Value::Object(env.federation_metadata);
+        assert_eq!(
+            m["rabbitmq_config"],
+            json!({"host": "127.0.0.1", "port": 5672, "mng_port": 15672, "user": "u",
+                   "password": "p", "max_message_size": null, "mode": "replication"})
+        );
+        assert_eq!(
+            m["route_table"],
+            json!({"10000": {"host": "10.0.0.2", "port": 5672}})
+        );
+        assert_eq!(
+            (&m["rabbitmq_run"], &m["connection"]),
+            (&json!({}), &json!({}))
+        );
+    }
+
+    #[test]
+    fn rabbitmq_route_table_from_fates_file_next_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("service_conf.yaml");
+        std::fs::write(
+            &path,
+            "default_engines: {federation: rabbitmq}\nfederation: {rabbitmq: {host: mq}}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("rabbitmq_route_table.yaml"),
+            "9999:\n  host: 127.0.0.1\n  port: 5672\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &Overrides::default()).unwrap();
+        let m = Value::Object(site_env(&c).federation_metadata);
+        assert_eq!(
+            m["route_table"],
+            json!({"9999": {"host": "127.0.0.1", "port": 5672}})
+        );
+        assert_eq!(m["rabbitmq_config"]["host"], "mq");
+        assert_eq!(m["rabbitmq_config"]["mng_port"], 15672, "FATE's default");
     }
 }

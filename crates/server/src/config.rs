@@ -9,6 +9,8 @@ use ferroflow_core::id::PartyId;
 use ferroflow_core::provider::{Device, ProviderDefaults};
 use ferroflow_wire::service_conf::RawServiceConf;
 
+use crate::federation::route::{Route, RouteTable};
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read config {path}")]
@@ -42,8 +44,17 @@ pub struct Config {
     pub default_provider: ProviderDefaults,
     /// Cores of the local computing engine, shared by all jobs on this site.
     pub computing_cores: i64,
-    /// Party id → base URL of the site serving it; absent parties are served here.
-    pub routes: BTreeMap<PartyId, String>,
+    /// Party id → how the site serving it is reached (`routes` in the file).
+    pub routes: BTreeMap<PartyId, Route>,
+    /// Where parties without an entry go: `routes.default`, else FATE's proxy keys in
+    /// multi-party mode (see [`crate::federation::route`]).
+    pub default_route: Option<Route>,
+    /// Whether the gRPC service (`DataTransferService/unaryCall`) is served on `grpc_port`:
+    /// when `fateflow.grpc_port` is given.
+    pub serve_grpc: bool,
+    /// The directory of the config file: FATE's `rabbitmq_route_table.yaml` and
+    /// `pulsar_route_table.yaml` are read from there.
+    pub conf_dir: Option<PathBuf>,
     pub scheduler: SchedulerConfig,
     pub job_default: JobDefaults,
     pub log_level: i64,
@@ -197,6 +208,8 @@ impl DockerConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub port: Option<u16>,
+    /// Serve gRPC on this port (0: any free port).
+    pub grpc_port: Option<u16>,
     pub host: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub party_id: Option<String>,
@@ -217,7 +230,9 @@ impl Config {
             }
             None => RawServiceConf::default(),
         };
-        Self::from_raw(raw, overrides)
+        let mut config = Self::from_raw(raw, overrides)?;
+        config.conf_dir = path.and_then(Path::parent).map(absolute);
+        Ok(config)
     }
 
     pub fn from_raw(raw: RawServiceConf, o: &Overrides) -> Result<Self, Error> {
@@ -239,7 +254,7 @@ impl Config {
             .or(ff.host)
             .unwrap_or_else(|| "127.0.0.1".into());
         let http_port = o.port.or(ff.http_port).unwrap_or(9380);
-        let grpc_port = ff.grpc_port.unwrap_or(9360);
+        let grpc_port = o.grpc_port.or(ff.grpc_port).unwrap_or(9360);
         let data_dir = o
             .data_dir
             .clone()
@@ -299,13 +314,7 @@ impl Config {
                 .map_err(|e| Error::Invalid(e.to_string()))?,
         };
 
-        let routes = raw
-            .routes
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (PartyId::new(k), v.trim_end_matches('/').to_string()))
-            .collect();
+        let (routes, default_route) = routes(&raw, &engines)?;
 
         let s = raw.scheduler.clone().unwrap_or_default();
         let scheduler = SchedulerConfig {
@@ -409,6 +418,9 @@ impl Config {
             default_provider,
             computing_cores,
             routes,
+            default_route,
+            serve_grpc: o.grpc_port.or(ff.grpc_port).is_some(),
+            conf_dir: None,
             scheduler,
             job_default,
             log_level: raw.log_level.unwrap_or(20),
@@ -470,6 +482,82 @@ impl Config {
     pub fn is_standalone(&self) -> bool {
         self.engines.federation == "standalone"
     }
+
+    /// The route table commands (own and relayed) follow.
+    pub fn route_table(&self) -> RouteTable {
+        RouteTable::new(
+            self.party_id.clone(),
+            self.routes.clone(),
+            self.default_route.clone(),
+            self.is_standalone(),
+        )
+    }
+}
+
+/// `routes` (keys as strings or numbers; `default` apart), and the default route: that key,
+/// else in multi-party mode FATE's proxy (`fateflow.proxy_name` + `federation.<proxy>`).
+fn routes(
+    raw: &RawServiceConf,
+    engines: &Engines,
+) -> Result<(BTreeMap<PartyId, Route>, Option<Route>), Error> {
+    let mut routes = BTreeMap::new();
+    let mut default = None;
+    for (k, v) in raw.routes.iter().flatten() {
+        let key = match k {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            other => return Err(Error::Invalid(format!("routes: key {other:?}"))),
+        };
+        let value = v
+            .as_str()
+            .ok_or_else(|| Error::Invalid(format!("routes.{key}: expected a string")))?;
+        let route =
+            Route::parse(value).map_err(|e| Error::Invalid(format!("routes.{key}: {e}")))?;
+        if key == "default" {
+            default = Some(route);
+        } else {
+            routes.insert(PartyId::new(key), route);
+        }
+    }
+    if default.is_none() && engines.federation != "standalone" {
+        default = fate_proxy(raw)?;
+    }
+    Ok((routes, default))
+}
+
+/// FATE's proxy: `nginx` is HTTP to `federation.nginx.{host,http_port}`; `osx` and
+/// `rollsite` are gRPC to `federation.<name>.{host,port}`.
+fn fate_proxy(raw: &RawServiceConf) -> Result<Option<Route>, Error> {
+    let Some(name) = raw.fateflow.as_ref().and_then(|f| f.proxy_name.as_deref()) else {
+        return Ok(None);
+    };
+    let Some(section) = raw.federation.as_ref().and_then(|f| f.get(name)) else {
+        return Ok(None);
+    };
+    let host = section
+        .get("host")
+        .and_then(serde_yaml::Value::as_str)
+        .unwrap_or("127.0.0.1");
+    let port_key = if name == "nginx" { "http_port" } else { "port" };
+    let Some(port) = section.get(port_key).and_then(serde_yaml::Value::as_u64) else {
+        return Ok(None);
+    };
+    match name {
+        "nginx" => {
+            let protocol = section
+                .get("protocol")
+                .and_then(serde_yaml::Value::as_str)
+                .unwrap_or("http");
+            if protocol != "http" {
+                return Err(Error::Invalid(format!(
+                    "federation.nginx.protocol {protocol:?}: only http is supported (as in FATE)"
+                )));
+            }
+            Ok(Some(Route::Http(format!("http://{host}:{port}"))))
+        }
+        "osx" | "rollsite" => Ok(Some(Route::Grpc(format!("{host}:{port}")))),
+        _ => Ok(None),
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -497,8 +585,76 @@ mod tests {
         assert_eq!(c.party_id.as_str(), "9999");
         assert_eq!(c.http_port, 9390);
         assert_eq!(c.computing_cores, 8);
-        assert_eq!(c.routes[&PartyId::new("10000")], "http://127.0.0.1:9381");
+        assert_eq!(
+            c.routes[&PartyId::new("10000")],
+            Route::Http("http://127.0.0.1:9381".into())
+        );
         assert!(c.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn route_forms_and_fate_proxy() {
+        let raw = RawServiceConf::from_yaml(
+            "party_id: 9999\nroutes: {10000: 'grpc://127.0.0.1:9360', 9998: local}\n",
+        )
+        .unwrap();
+        let c = Config::from_raw(raw, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.routes[&PartyId::new("10000")],
+            Route::Grpc("127.0.0.1:9360".into()),
+            "numeric keys are party ids"
+        );
+        assert_eq!(c.default_route, None);
+        assert!(
+            c.route_table().is_local(&PartyId::new("10001")),
+            "single-site mode"
+        );
+
+        let fate = "party_id: 9999\nfateflow: {proxy_name: osx}\n\
+                    federation: {osx: {host: 10.0.0.1, port: 9370}}\n";
+        let c = Config::from_raw(
+            RawServiceConf::from_yaml(fate).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.default_route, None,
+            "the proxy is unused in single-site mode"
+        );
+        let multi = format!("{fate}default_engines: {{federation: rabbitmq}}\n");
+        let c = Config::from_raw(
+            RawServiceConf::from_yaml(&multi).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.default_route, Some(Route::Grpc("10.0.0.1:9370".into())));
+        assert_eq!(
+            c.route_table().resolve(&PartyId::new("10001")),
+            c.default_route.as_ref()
+        );
+
+        let nginx = "fateflow: {proxy_name: nginx}\ndefault_engines: {federation: rabbitmq}\n\
+                     federation: {nginx: {host: 127.0.0.1, http_port: 9300, protocol: http}}\n";
+        let c = Config::from_raw(
+            RawServiceConf::from_yaml(nginx).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.default_route,
+            Some(Route::Http("http://127.0.0.1:9300".into()))
+        );
+        let none = "default_engines: {federation: rabbitmq}\n";
+        let c = Config::from_raw(
+            RawServiceConf::from_yaml(none).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.route_table().resolve(&PartyId::new("10000")), None);
+
+        let bad = RawServiceConf::from_yaml("routes: {10000: '127.0.0.1:9380'}\n").unwrap();
+        let e = Config::from_raw(bad, &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("routes.10000"), "{e}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Options {
     pub launcher: Option<(Arc<dyn Launcher>, Exits)>,
     pub clock: Option<Arc<dyn Clock>>,
     pub builtins: Vec<Builtin>,
+    /// Where FATE's gRPC `unaryCall` service is served, if at all.
+    pub grpc_listener: Option<TcpListener>,
 }
 
 impl Options {
@@ -52,6 +54,7 @@ impl Options {
             launcher: None,
             clock: None,
             builtins: Vec::new(),
+            grpc_listener: None,
         }
     }
 }
@@ -61,6 +64,8 @@ pub struct Site {
     /// `http://host:port`, the base this site answers on.
     pub url: String,
     pub addr: SocketAddr,
+    /// The gRPC listener's address, when one was given.
+    pub grpc_addr: Option<SocketAddr>,
     scheduler: Arc<Scheduler>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -79,9 +84,17 @@ impl Site {
             launcher,
             clock,
             builtins,
+            grpc_listener,
         } = opts;
         let addr = listener.local_addr().map_err(Error::Listener)?;
         config.http_port = addr.port();
+        let grpc_addr = match &grpc_listener {
+            Some(l) => Some(l.local_addr().map_err(Error::Listener)?),
+            None => None,
+        };
+        if let Some(a) = grpc_addr {
+            config.grpc_port = a.port();
+        }
         let ip = if addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
         } else {
@@ -157,6 +170,21 @@ impl Site {
                 tracing::error!(error = %e, "http server stopped");
             }
         }));
+        if let Some(l) = grpc_listener {
+            let svc =
+                crate::federation::grpc::Service::new(app.fed.clone(), app.config.party_id.clone());
+            let stop = wait_for(shutdown.subscribe());
+            tasks.push(tokio::spawn(async move {
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(l).with_nodelay(Some(true));
+                if let Err(e) = tonic::transport::Server::builder()
+                    .serve_with_incoming_shutdown(svc, incoming, stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "gRPC server stopped");
+                }
+            }));
+        }
         // Before anything schedules: every task left running gets its process back or a verdict.
         if let Err(e) = detector::recover(&app).await {
             tracing::error!(error = %e, "recovery of running tasks failed");
@@ -195,6 +223,7 @@ impl Site {
             app,
             url,
             addr,
+            grpc_addr,
             scheduler,
             shutdown,
             tasks,

@@ -35,10 +35,10 @@ pub struct RawServiceConf {
     /// ferroflow: where files live when not given on the command line.
     #[serde(default)]
     pub data_dir: Option<String>,
-    /// ferroflow: party id → base URL of the site that serves it. Parties not listed are
-    /// served by this site.
+    /// ferroflow: party id (string or number) → how its site is reached (`local`,
+    /// `http://host:port`, `grpc://host:port`); the key `default` serves unlisted parties.
     #[serde(default)]
-    pub routes: Option<BTreeMap<String, String>>,
+    pub routes: Option<serde_yaml::Mapping>,
     /// ferroflow: scheduler tuning.
     #[serde(default)]
     pub scheduler: Option<RawScheduler>,

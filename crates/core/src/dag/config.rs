@@ -72,6 +72,7 @@ pub fn build(
         federation_parties(party, &task.runtime_parties),
     );
     extend(&mut federation, &env.federation_metadata);
+    fill_broker_routes(&mut federation, party, &task.runtime_parties);
 
     TaskConfig {
         model_id: job.model_id.clone(),
@@ -130,6 +131,25 @@ fn extend(into: &mut Map<String, Value>, from: &Map<String, Value>) {
 
 /// `{local: {role, partyid}, parties: [{role, partyid}, ...]}`: the federation's view of a
 /// task, one entry per runtime party (not the job's parties).
+/// RabbitMQ's route table must name every party of the task (pyfate looks each one up); a
+/// party the site's table leaves out is reached through the site's own broker.
+fn fill_broker_routes(federation: &mut Map<String, Value>, local: &Party, runtime: &[Party]) {
+    let Some(own) = federation.get("rabbitmq_config").map(|c| {
+        json!({"host": c.get("host").cloned().unwrap_or(Value::Null),
+               "port": c.get("port").cloned().unwrap_or(Value::Null)})
+    }) else {
+        return;
+    };
+    let Some(Value::Object(table)) = federation.get_mut("route_table") else {
+        return;
+    };
+    for p in std::iter::once(local).chain(runtime) {
+        table
+            .entry(p.party_id.as_str())
+            .or_insert_with(|| own.clone());
+    }
+}
+
 fn federation_parties(local: &Party, runtime: &[Party]) -> Value {
     let one = |p: &Party| json!({"role": p.role.as_str(), "partyid": p.party_id.as_str()});
     json!({
@@ -373,6 +393,28 @@ mod tests {
             "parties": {"local": {"role": "host", "partyid": "9998"},
                         "parties": [{"role": "guest", "partyid": "9999"}, {"role": "host", "partyid": "9998"}]},
             "rollsite_config": {"host": "rs", "port": 9370}}})
+        );
+    }
+
+    #[test]
+    fn a_broker_route_table_names_every_party_of_the_task() {
+        let mut e = env();
+        e.federation_engine = "rabbitmq".into();
+        e.federation_metadata = json!({
+            "route_table": {"9999": {"host": "mq-a", "port": 5673}},
+            "rabbitmq_config": {"host": "mq-own", "port": 5672, "mng_port": 15672,
+                                "user": "fate", "password": "fate", "mode": "replication"},
+            "rabbitmq_run": {}, "connection": {}})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let host = Party::new(Role::Host, "9998");
+        let c = serde_json::to_value(build(&job(), &host, &task(), 3, &Map::new(), &e)).unwrap();
+        assert_eq!(c["conf"]["federation"]["type"], "rabbitmq");
+        assert_eq!(
+            c["conf"]["federation"]["metadata"]["route_table"],
+            json!({"9999": {"host": "mq-a", "port": 5673}, "9998": {"host": "mq-own", "port": 5672}}),
+            "listed parties keep their broker, the others get this site's"
         );
     }
 

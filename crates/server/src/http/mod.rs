@@ -18,6 +18,7 @@ mod output;
 mod partner;
 mod permission;
 mod provider;
+mod relay;
 mod scheduler;
 mod server;
 mod site;
@@ -183,12 +184,18 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 30))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            relay::relay,
+        ))
         .with_state(app)
 }
 
 /// Prometheus' text format.
 async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> Response {
-    let mut r = (StatusCode::OK, app.metrics.render()).into_response();
+    let mut text = app.metrics.render();
+    app.fed.counters.render(&mut text);
+    let mut r = (StatusCode::OK, text).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -9,6 +9,7 @@ mod docker;
 mod golden_api1;
 mod http;
 mod lifecycle;
+mod relay;
 mod scheduler;
 mod store;
 mod support;

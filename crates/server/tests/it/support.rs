@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use ferroflow_server::clock::ManualClock;
 use ferroflow_server::config::Config;
 use ferroflow_server::controller::provider::Builtin;
+use ferroflow_server::federation::route::Route;
 use ferroflow_server::launcher::{Error, Exit, Handle, Launcher, Spec};
 use ferroflow_server::{Options, Site};
 use ferroflow_wire::Envelope;
@@ -245,26 +246,40 @@ impl TestSite {
         dir: tempfile::TempDir,
         listener: tokio::net::TcpListener,
     ) -> TestSite {
+        Self::start_with_grpc(spec, dir, listener, None).await
+    }
+
+    /// A site that also serves FATE's gRPC `unaryCall` on `grpc`.
+    pub async fn start_with_grpc(
+        spec: SiteSpec,
+        dir: tempfile::TempDir,
+        listener: tokio::net::TcpListener,
+        grpc: Option<tokio::net::TcpListener>,
+    ) -> TestSite {
         let (launcher, exits) = FakeLauncher::new();
         let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-        Self::boot(spec, Arc::new(dir), listener, launcher, exits, clock).await
+        Self::boot(spec, Arc::new(dir), listener, grpc, launcher, exits, clock).await
     }
 
     async fn boot(
         spec: SiteSpec,
         dir: Arc<tempfile::TempDir>,
         listener: tokio::net::TcpListener,
+        grpc: Option<tokio::net::TcpListener>,
         launcher: Arc<FakeLauncher>,
         exits: mpsc::UnboundedReceiver<Exit>,
         clock: ManualClock,
     ) -> TestSite {
         let mut config = Config::for_test(spec.party_id, dir.path());
         config.scheduler.autostart = spec.autostart;
-        config.routes = spec
-            .routes
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), v.clone()))
-            .collect();
+        for (k, v) in &spec.routes {
+            let route = Route::parse(v).expect("test routes are valid");
+            if k == "default" {
+                config.default_route = Some(route);
+            } else {
+                config.routes.insert(k.as_str().into(), route);
+            }
+        }
         if let Some(c) = spec.cores {
             config.computing_cores = c;
         }
@@ -275,6 +290,7 @@ impl TestSite {
         opts.launcher = Some((launcher.clone() as Arc<dyn Launcher>, exits));
         opts.clock = Some(Arc::new(clock.clone()));
         opts.builtins = vec![demo_builtin(), flow_builtin()];
+        opts.grpc_listener = grpc;
         let site = Site::start(opts, listener).await.unwrap();
         TestSite {
             site,
@@ -454,6 +470,7 @@ impl Parked {
             self.spec,
             self.dir,
             listener,
+            None,
             self.launcher,
             exits,
             self.clock,

@@ -48,7 +48,7 @@ pub async fn tick(a: &TestSite, b: &TestSite) {
     }
 }
 
-async fn run_chain(a: &TestSite, b: &TestSite, scheduler: &str) {
+pub async fn run_chain(a: &TestSite, b: &TestSite, scheduler: &str) {
     let job = a
         .submit(sleep_dag(
             &[("a", "demo_sleep", &[]), ("b", "demo_sleep", &["a"])],

@@ -1,0 +1,355 @@
+//! Commands between sites: the ones this site sends (a scheduler's api-2 commands, a
+//! participant's api-4 reports) and the ones it relays when it stands where FATE sites put their
+//! proxy (HTTP by `dest-party-id`, or gRPC `unaryCall` by `dst.partyId`).
+//!
+//! Where a command goes is decided by one [`route::RouteTable`]; how it travels by the route:
+//! FATE's HTTP transport (`dest-party-id`, `service: fateflow`, `initiator-party-id` headers)
+//! or FATE's gRPC transport ([`grpc`]). A scheduler reaches its own parties over HTTP too,
+//! exactly as it reaches remote ones, so one code path is tested by every job. A party that
+//! cannot be reached answers FATE's 104 naming the party, its address and the reason.
+//! Every command ferroflow sends is idempotent on the receiving side, so a connection error is
+//! retried a few times at once and anything else is left to the scheduler's next pass.
+
+pub mod grpc;
+pub mod route;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use ferroflow_core::id::PartyId;
+use ferroflow_wire::Envelope;
+
+use route::{Route, RouteTable};
+
+/// Counts the relays a command went through; a command relayed this often is in a loop of
+/// route tables (site A sends party X to B, B sends it back to A).
+pub const HOPS_HEADER: &str = "x-ferroflow-hops";
+const MAX_HOPS: u32 = 4;
+
+/// One command as it travels: FATE's HTTP request, or the same carried in a gRPC packet.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub dest: PartyId,
+    pub method: String,
+    /// The full path, `/v2/partner/job/create`.
+    pub path: String,
+    /// Headers to replay (names lower-case).
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Command {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set_header(&mut self, name: &str, value: String) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value));
+    }
+}
+
+/// Why a command did not reach its party; becomes FATE's 104.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    pub party: PartyId,
+    /// The route tried, if there was one.
+    pub address: Option<String>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.address {
+            Some(a) => write!(f, "party {} at {a}: {}", self.party, self.reason),
+            None => write!(f, "party {}: {}", self.party, self.reason),
+        }
+    }
+}
+
+impl Undelivered {
+    pub fn envelope(&self) -> Envelope {
+        Envelope::federated_error(self)
+    }
+}
+
+/// What this site's own address looks like inside gRPC packets.
+#[derive(Debug, Clone)]
+pub struct OwnAddress {
+    pub host: String,
+    pub http_port: u16,
+    pub grpc_port: u16,
+}
+
+/// What crossed this site's federation edge, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Commands delivered over HTTP (to this site's own parties too) and over gRPC.
+    pub over_http: AtomicU64,
+    pub over_grpc: AtomicU64,
+    /// Commands received for a party served elsewhere and passed on.
+    pub relayed: AtomicU64,
+    /// Commands answered with 104 because they did not reach their party.
+    pub undelivered: AtomicU64,
+}
+
+impl Counters {
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP ferroflow_commands_sent_total Site-to-site commands delivered, by transport.\n\
+             # TYPE ferroflow_commands_sent_total counter\n\
+             ferroflow_commands_sent_total{{transport=\"http\"}} {}\n\
+             ferroflow_commands_sent_total{{transport=\"grpc\"}} {}",
+            get(&self.over_http),
+            get(&self.over_grpc)
+        );
+        for (name, help, v) in [
+            (
+                "ferroflow_commands_relayed_total",
+                "Commands for parties served elsewhere, passed on by the route table.",
+                &self.relayed,
+            ),
+            (
+                "ferroflow_commands_undelivered_total",
+                "Commands answered with 104: no route, or no answer.",
+                &self.undelivered,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                get(v)
+            );
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Federation {
+    pub counters: Arc<Counters>,
+    http: reqwest::Client,
+    grpc: grpc::Client,
+    own_url: String,
+    own: OwnAddress,
+    routes: RouteTable,
+    timeout: Duration,
+}
+
+impl Federation {
+    /// `own_url` serves the parties the table resolves as local.
+    pub fn new(own_url: String, own: OwnAddress, routes: RouteTable, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .expect("an HTTP client with default TLS-free settings builds");
+        Self {
+            counters: Arc::default(),
+            http,
+            grpc: grpc::Client::default(),
+            own_url,
+            own,
+            routes,
+            timeout,
+        }
+    }
+
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    pub fn own_address(&self) -> &OwnAddress {
+        &self.own
+    }
+
+    /// Whether `party` is served by this site.
+    pub fn is_local(&self, party: &PartyId) -> bool {
+        self.routes.is_local(party)
+    }
+
+    /// Sends `body` to `path` (e.g. `/partner/job/create`) of the site serving `dest`. Never
+    /// fails: an unreachable party's reply is FATE's 104 with the party and the reason.
+    pub async fn send(
+        &self,
+        dest: &PartyId,
+        path: &str,
+        body: &Value,
+        initiator: &str,
+    ) -> Envelope {
+        let cmd = Command {
+            dest: dest.clone(),
+            method: "POST".into(),
+            path: format!("/v2{path}"),
+            headers: vec![
+                ("dest-party-id".into(), dest.to_string()),
+                ("service".into(), "fateflow".into()),
+                ("initiator-party-id".into(), initiator.to_string()),
+            ],
+            body: Bytes::from(serde_json::to_vec(body).expect("JSON values serialise")),
+        };
+        match self.deliver(&cmd).await {
+            Ok(v) => Envelope::from_value(v).unwrap_or_else(|e| {
+                Undelivered {
+                    party: dest.clone(),
+                    address: self.routes.resolve(dest).map(|r| self.address(r)),
+                    reason: format!("reply is not FATE's envelope: {e}"),
+                }
+                .envelope()
+            }),
+            Err(u) => {
+                tracing::debug!(%u, path, "command not delivered");
+                u.envelope()
+            }
+        }
+    }
+
+    /// Passes on a command this site received as a proxy (over HTTP or gRPC): counts the hop,
+    /// then delivers it like its own.
+    pub async fn relay(&self, mut cmd: Command) -> Result<Value, Undelivered> {
+        let hops = cmd
+            .header(HOPS_HEADER)
+            .and_then(|h| h.parse::<u32>().ok())
+            .unwrap_or(0);
+        if hops >= MAX_HOPS {
+            return Err(Undelivered {
+                party: cmd.dest.clone(),
+                address: None,
+                reason: format!(
+                    "relayed {hops} times: the route tables of the sites on the way loop"
+                ),
+            });
+        }
+        cmd.set_header(HOPS_HEADER, (hops + 1).to_string());
+        self.counters.relayed.fetch_add(1, Ordering::Relaxed);
+        self.deliver(&cmd).await
+    }
+
+    /// Delivers `cmd` to the site its destination resolves to and returns that site's JSON
+    /// reply, whatever its `code`.
+    pub async fn deliver(&self, cmd: &Command) -> Result<Value, Undelivered> {
+        let result = self.try_deliver(cmd).await;
+        if result.is_err() {
+            self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn try_deliver(&self, cmd: &Command) -> Result<Value, Undelivered> {
+        let Some(route) = self.routes.resolve(&cmd.dest) else {
+            return Err(Undelivered {
+                party: cmd.dest.clone(),
+                address: None,
+                reason: "no route (add the party to `routes`, or a `default`)".into(),
+            });
+        };
+        let address = self.address(route);
+        let undelivered = |reason: String| Undelivered {
+            party: cmd.dest.clone(),
+            address: Some(address.clone()),
+            reason,
+        };
+        let mut last_error = String::new();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 * 4u64.pow(attempt - 1))).await;
+            }
+            let outcome = match route {
+                Route::Local => self.over_http(&self.own_url, cmd).await,
+                Route::Http(base) => self.over_http(base, cmd).await,
+                Route::Grpc(addr) => self.grpc.call(addr, cmd, &self.own, self.timeout).await,
+            };
+            match outcome {
+                Ok(v) => {
+                    let c = match route {
+                        Route::Grpc(_) => &self.counters.over_grpc,
+                        _ => &self.counters.over_http,
+                    };
+                    c.fetch_add(1, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(Failure::Retry(e)) => last_error = e,
+                Err(Failure::Final(e)) => return Err(undelivered(e)),
+            }
+        }
+        Err(undelivered(last_error))
+    }
+
+    fn address(&self, route: &Route) -> String {
+        match route {
+            Route::Local => self.own_url.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    async fn over_http(&self, base: &str, cmd: &Command) -> Result<Value, Failure> {
+        let method = reqwest::Method::from_bytes(cmd.method.as_bytes())
+            .map_err(|_| Failure::Final(format!("method {:?}", cmd.method)))?;
+        let mut req = self
+            .http
+            .request(method, format!("{base}{}", cmd.path))
+            .timeout(self.timeout)
+            .body(cmd.body.clone());
+        let mut has_type = false;
+        for (k, v) in &cmd.headers {
+            has_type |= k.eq_ignore_ascii_case("content-type");
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if !has_type {
+            req = req.header("content-type", "application/json");
+        }
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => {
+                let bytes = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| Failure::Final(format!("reply cut short: {}", root_cause(&e))))?;
+                serde_json::from_slice(&bytes).map_err(|_| {
+                    Failure::Final(format!(
+                        "reply is not JSON: {}",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                    ))
+                })
+            }
+            Ok(resp) => Err(Failure::Retry(format!("HTTP {}", resp.status()))),
+            Err(e) if e.is_connect() => Err(Failure::Retry(format!(
+                "cannot connect ({})",
+                root_cause(&e)
+            ))),
+            Err(e) if e.is_timeout() => Err(Failure::Final(format!(
+                "no answer within {:?}",
+                self.timeout
+            ))),
+            Err(e) => Err(Failure::Final(root_cause(&e))),
+        }
+    }
+}
+
+/// An attempt's failure: worth another attempt at once (nothing reached the party), or not.
+#[derive(Debug)]
+enum Failure {
+    Retry(String),
+    Final(String),
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Whether a reply means the command never reached the party.
+pub fn undelivered(reply: &Envelope) -> bool {
+    reply.code == ferroflow_wire::RetCode::FederatedError.code()
+}
