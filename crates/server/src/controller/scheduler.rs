@@ -43,8 +43,14 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         if conf.auto_retries.is_none_or(|n| n == 0) {
             conf.auto_retries = Some(jd.auto_retries);
         }
-        if conf.initiator_party_id.is_none() {
-            conf.initiator_party_id = req.initiator_party_id.clone().filter(|s| !s.is_empty());
+        // FATE participants silently drop a job without it (a NOT NULL column).
+        if conf.initiator_party_id.as_deref().is_none_or(str::is_empty) {
+            conf.initiator_party_id = Some(
+                req.initiator_party_id
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| app.config.party_id.to_string()),
+            );
         }
         if conf.scheduler_party_id.is_none() {
             conf.scheduler_party_id = Some(app.config.party_id.to_string());

@@ -312,3 +312,39 @@ async fn route_tables_that_loop_end_in_104() {
     sa.stop().await;
     sp.stop().await;
 }
+
+/// A foreign initiator may send `/scheduler/job/create` without `initiator-party-id` and without
+/// the conf fields; FATE participants silently drop a job that lacks any of them.
+#[tokio::test]
+async fn a_created_job_carries_every_conf_field_fate_participants_need() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let dag = sleep_dag(&[("a", "demo_sleep", &[])], json!({}));
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/v2/scheduler/job/create", site.url()))
+        .json(&dag)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    let job = r["job_id"].as_str().unwrap().to_string();
+    assert!(job.len() <= 25, "FATE's job id column");
+    let q = site.get_value("/v2/job/query", &[("job_id", &job)]).await;
+    let conf = &q["data"][0]["dag"]["dag"]["conf"];
+    for field in [
+        "model_id",
+        "model_version",
+        "sync_type",
+        "scheduler_party_id",
+        "initiator_party_id",
+    ] {
+        assert!(
+            conf[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} missing in {conf}"
+        );
+    }
+    assert_eq!(conf["initiator_party_id"], "9999");
+    site.stop().await;
+}
