@@ -1,0 +1,633 @@
+//! Interconnection end to end: a `ferroflow serve` site (party 9999: guest and arbiter) and a
+//! real FATE Flow 2.2 site (party 10000: host) run FATE's real algorithms together, driven by
+//! FATE's real pipeline SDK, with the commands going through ferroflow (FATE's proxy points at
+//! it: HTTP `nginx` mode or gRPC `osx` mode) and the algorithm data through a real RabbitMQ
+//! broker. Then the same between two ferroflow sites.
+//!
+//! Each scenario runs reader -> psi -> coordinated_lr -> evaluation on breast_hetero (uploaded
+//! on each site for its own party) and checks the job's status on both sites; the stop
+//! scenarios check that a job stopped from the side that does not schedule it ends `canceled`
+//! everywhere with no task process left. Wall times and per-task start delays are printed.
+//!
+//! They need: `FERROFLOW_PYFATE_PYTHON` (a Python with pyfate 2.2, fate_client 2.2 and pika:
+//! `ci/pyfate-venv.sh`), `FERROFLOW_FATE_FLOW_PYTHON` (a Python with fate_flow 2.2 over that
+//! one: `ci/fate-flow-venv.sh`) and Debian's `rabbitmq-server`; without them they fail and say
+//! so. Like the pyfate tests they are `#[ignore]`d by a plain `cargo test` and run by CI:
+//! `cargo test -p ferroflow --test interconnect -- --ignored --test-threads=1 --nocapture`.
+
+#[path = "../e2e/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::Server;
+
+const GUEST: &str = "9999";
+const HOST: &str = "10000";
+/// The upstream task of each task of the job (a chain).
+const CHAIN: [(&str, Option<&str>); 4] = [
+    ("reader_0", None),
+    ("psi_0", Some("reader_0")),
+    ("lr_0", Some("psi_0")),
+    ("evaluation_0", Some("lr_0")),
+];
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn env_path(var: &str, how: &str) -> PathBuf {
+    let p =
+        std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: these tests need {how}"));
+    let p = PathBuf::from(p);
+    assert!(p.exists(), "{var}={} does not exist ({how})", p.display());
+    p
+}
+
+fn pyfate_python() -> PathBuf {
+    env_path(
+        "FERROFLOW_PYFATE_PYTHON",
+        "a Python with pyfate 2.2, fate_client 2.2 and pika (ci/pyfate-venv.sh)",
+    )
+}
+
+fn fate_flow_python() -> PathBuf {
+    env_path(
+        "FERROFLOW_FATE_FLOW_PYTHON",
+        "a Python with fate_flow 2.2 (ci/fate-flow-venv.sh)",
+    )
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        support::tail(&text, 60)
+    );
+    text
+}
+
+/// A private RabbitMQ node (`ci/rabbitmq.sh`), stopped when dropped.
+struct Broker {
+    dir: PathBuf,
+    port: u16,
+    mng_port: u16,
+    dist_port: u16,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Broker {
+        let b = Broker {
+            dir: dir.join("rabbitmq"),
+            port: free_port(),
+            mng_port: free_port(),
+            dist_port: free_port(),
+        };
+        let out = run(&mut b.script("start"), "starting RabbitMQ");
+        eprintln!("{}", out.trim());
+        b
+    }
+
+    fn script(&self, cmd: &str) -> Command {
+        let mut c = Command::new(repo().join("ci/rabbitmq.sh"));
+        c.arg(cmd)
+            .arg(&self.dir)
+            .env("MQ_PORT", self.port.to_string())
+            .env("MQ_MNG_PORT", self.mng_port.to_string())
+            .env("MQ_DIST_PORT", self.dist_port.to_string());
+        c
+    }
+
+    /// ferroflow's `federation.rabbitmq` section, every party on this broker.
+    fn ferroflow_section(&self) -> String {
+        format!(
+            "default_engines: {{computing: standalone, federation: rabbitmq, storage: standalone}}\n\
+             federation:\n  rabbitmq: {{host: 127.0.0.1, port: {p}, mng_port: {m}, user: fate, \
+             password: fate, mode: replication,\n    route_table: {{{GUEST}: {{host: 127.0.0.1, \
+             port: {p}}}, {HOST}: {{host: 127.0.0.1, port: {p}}}}}}}\n",
+            p = self.port,
+            m = self.mng_port
+        )
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.script("stop").output();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// FATE's `proxy_name: nginx` pointed at ferroflow's HTTP port; ferroflow reaches FATE's
+    /// HTTP port.
+    Http,
+    /// FATE's `proxy_name: osx` pointed at ferroflow's gRPC port; ferroflow reaches FATE's
+    /// gRPC port.
+    Grpc,
+}
+
+/// A real FATE Flow site (`ci/fate-flow-site.sh`), stopped when dropped.
+struct FateSite {
+    home: PathBuf,
+    http_port: u16,
+    grpc_port: u16,
+}
+
+impl FateSite {
+    fn start(dir: &Path, broker: &Broker, mode: Mode, ff_http: u16, ff_grpc: u16) -> FateSite {
+        let site = FateSite {
+            home: dir.join("fate-flow-10000"),
+            http_port: free_port(),
+            grpc_port: free_port(),
+        };
+        let (proxy, proxy_port) = match mode {
+            Mode::Http => ("nginx", ff_http),
+            Mode::Grpc => ("osx", ff_grpc),
+        };
+        let mq = format!("127.0.0.1:{}", broker.port);
+        let out = run(
+            Command::new(repo().join("ci/fate-flow-site.sh"))
+                .arg("up")
+                .arg(&site.home)
+                .env("FATE_FLOW_PYTHON", fate_flow_python())
+                .env("PARTY_ID", HOST)
+                .env("HTTP_PORT", site.http_port.to_string())
+                .env("GRPC_PORT", site.grpc_port.to_string())
+                .env("PROXY", proxy)
+                .env("PROXY_PORT", proxy_port.to_string())
+                .env("MQ_PORT", broker.port.to_string())
+                .env("MQ_MNG_PORT", broker.mng_port.to_string())
+                .env("MQ_ROUTES", format!("{GUEST}={mq},{HOST}={mq}")),
+            "starting FATE Flow",
+        );
+        eprintln!("{}", out.trim());
+        site
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+}
+
+impl Drop for FateSite {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("ci/fate-flow-site.sh"))
+            .arg("down")
+            .arg(&self.home)
+            .output();
+    }
+}
+
+/// A ferroflow site for one party of these jobs: pyfate as provider `fate`, the broker as
+/// federation, `routes` to the other party.
+async fn ferroflow(
+    dir: &Path,
+    party: &str,
+    broker: &Broker,
+    http_port: u16,
+    grpc_port: u16,
+    routes: &str,
+) -> Server {
+    let conf = format!(
+        "fateflow: {{host: 127.0.0.1, grpc_port: {grpc_port}}}\n{}routes: {{{routes}}}\n\
+         fate:\n  venv: {}\nupload_dir: {}\n",
+        broker.ferroflow_section(),
+        pyfate_python().display(),
+        dir.join("upload").display()
+    );
+    Server::launch(dir, party, Some(&conf), http_port).await
+}
+
+/// FATE's pipeline SDK against the site on `port` (`ic_job.py`).
+fn sdk(dir: &Path, port: u16, args: &[&str]) -> Value {
+    let out_file = dir.join(format!("sdk-{}.json", uuid::Uuid::new_v4().simple()));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interconnect/ic_job.py");
+    let mut cmd = Command::new(pyfate_python());
+    cmd.arg(script)
+        .args(args)
+        .args(["--port", &port.to_string()])
+        .current_dir(dir);
+    if args[0] != "upload" {
+        cmd.arg("--out").arg(&out_file);
+    }
+    run(&mut cmd, &format!("pipeline SDK {args:?} on port {port}"));
+    if args[0] == "upload" {
+        return Value::Null;
+    }
+    serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap()
+}
+
+fn upload_both(dir: &Path, guest_port: u16, host_port: u16) {
+    let g = data("breast_hetero_guest.csv");
+    let h = data("breast_hetero_host.csv");
+    sdk(
+        dir,
+        guest_port,
+        &[
+            "upload",
+            "--csv",
+            g.to_str().unwrap(),
+            "--name",
+            "breast_hetero_guest",
+            "--label",
+        ],
+    );
+    sdk(
+        dir,
+        host_port,
+        &[
+            "upload",
+            "--csv",
+            h.to_str().unwrap(),
+            "--name",
+            "breast_hetero_host",
+        ],
+    );
+}
+
+async fn get(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// `(role, party_id, status)` of the job's rows on the site at `base`.
+async fn job_rows(base: &str, job: &str) -> Vec<(String, String, String)> {
+    let v = get(&format!("{base}/v2/job/query?job_id={job}")).await;
+    v["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| {
+            let s = |k: &str| j[k].as_str().unwrap_or_default().to_string();
+            (s("role"), s("party_id"), s("status"))
+        })
+        .collect()
+}
+
+async fn task_rows(base: &str, job: &str) -> Vec<Value> {
+    let v = get(&format!("{base}/v2/job/task/query?job_id={job}")).await;
+    v["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// Polls until every row of the job on every site has one of `statuses`.
+async fn wait_everywhere(sites: &[&str], job: &str, statuses: &[&str], deadline: Duration) {
+    let start = Instant::now();
+    loop {
+        let mut all = Vec::new();
+        for s in sites {
+            all.push((s.to_string(), job_rows(s, job).await));
+        }
+        if all.iter().all(|(_, rows)| {
+            !rows.is_empty() && rows.iter().all(|r| statuses.contains(&r.2.as_str()))
+        }) {
+            return;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "job {job} not {statuses:?} everywhere after {deadline:?}: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What one run took: wall time, and per task the delay between its upstream task ending (on
+/// its last party) and its own start (on its first party), from both sites' records.
+fn report(label: &str, wall: Duration, tasks: &[Value]) {
+    let mut start: BTreeMap<String, i64> = BTreeMap::new();
+    let mut end: BTreeMap<String, i64> = BTreeMap::new();
+    for t in tasks {
+        let name = t["task_name"].as_str().unwrap_or_default().to_string();
+        if let Some(s) = t["start_time"].as_i64() {
+            let e = start.entry(name.clone()).or_insert(s);
+            *e = (*e).min(s);
+        }
+        if let Some(x) = t["end_time"].as_i64() {
+            let e = end.entry(name).or_insert(x);
+            *e = (*e).max(x);
+        }
+    }
+    let delays: Vec<String> = CHAIN
+        .iter()
+        .filter_map(|(task, up)| {
+            let up = (*up)?;
+            Some(format!("{task} {} ms", start.get(*task)? - end.get(up)?))
+        })
+        .collect();
+    println!(
+        "INTERCONNECT {label}: wall {:.1} s; start delays after upstream end: {}",
+        wall.as_secs_f64(),
+        delays.join(", ")
+    );
+}
+
+async fn all_tasks(sites: &[&str], job: &str) -> Vec<Value> {
+    let mut v = Vec::new();
+    for s in sites {
+        v.extend(task_rows(s, job).await);
+    }
+    v
+}
+
+/// Fits the job from the site on `port` with `scheduler`, then checks it succeeded on every
+/// site and that the guest's evaluation produced its metrics.
+async fn fit(dir: &Path, label: &str, port: u16, scheduler: &str, sites: &[&str], guest: &str) {
+    let t = Instant::now();
+    let r = sdk(dir, port, &["fit", "--scheduler", scheduler]);
+    let wall = t.elapsed();
+    let job = r["job_id"].as_str().unwrap().to_string();
+    wait_everywhere(sites, &job, &["success"], Duration::from_secs(60)).await;
+    let rows: Vec<_> = {
+        let mut v = Vec::new();
+        for s in sites {
+            v.extend(job_rows(s, &job).await);
+        }
+        v
+    };
+    let mut parties: Vec<(String, String)> =
+        rows.iter().map(|r| (r.0.clone(), r.1.clone())).collect();
+    parties.sort();
+    assert_eq!(
+        parties,
+        vec![
+            ("arbiter".into(), GUEST.into()),
+            ("guest".into(), GUEST.into()),
+            ("host".into(), HOST.into())
+        ],
+        "every party's row, on the site serving it"
+    );
+    let metrics = get(&format!(
+        "{guest}/v2/output/metric/query?job_id={job}&role=guest&party_id={GUEST}&task_name=evaluation_0"
+    ))
+    .await;
+    assert_eq!(metrics["code"], 0, "{metrics}");
+    assert!(
+        metrics.to_string().contains("auc"),
+        "the guest's evaluation has its AUC: {metrics}"
+    );
+    report(label, wall, &all_tasks(sites, &job).await);
+}
+
+/// Processes still running for `job`: ferroflow's task processes carry the execution id in
+/// their environment, FATE's the job id in their command line.
+fn leftovers(job: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let read = |f: &str| std::fs::read(entry.path().join(f)).unwrap_or_default();
+        let env = String::from_utf8_lossy(&read("environ")).to_string();
+        let cmd = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
+        if env.contains(&format!("FERROFLOW_EXECUTION_ID={job}")) || cmd.contains(job) {
+            found.push(format!("{pid}: {cmd}"));
+        }
+    }
+    found
+}
+
+/// Submits from `port` with `scheduler`, waits for psi to run on both parties' sites, stops the
+/// job from `stopper`, and checks it ends `canceled` everywhere with nothing left running.
+async fn stop(dir: &Path, label: &str, port: u16, scheduler: &str, stopper: &str, sites: &[&str]) {
+    let r = sdk(dir, port, &["submit", "--scheduler", scheduler]);
+    let job = r["job_id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    loop {
+        let tasks = all_tasks(sites, &job).await;
+        let running = tasks
+            .iter()
+            .filter(|t| t["task_name"] == "psi_0" && t["party_status"] == "running")
+            .count();
+        if running >= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "psi_0 never ran on both sides: {tasks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let t = Instant::now();
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{stopper}/v2/job/stop"))
+        .json(&json!({"job_id": job}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["code"], 0,
+        "stop from the non-scheduler side: {reply}"
+    );
+    wait_everywhere(sites, &job, &["canceled"], Duration::from_secs(60)).await;
+    let canceled = t.elapsed();
+    let start = Instant::now();
+    loop {
+        let left = leftovers(&job);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "task processes left after the stop: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "INTERCONNECT {label}: stop -> canceled on both sites {:.1} s, no process left {:.1} s",
+        canceled.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+async fn with_fate_flow(mode: Mode) {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let broker = Broker::start(dir);
+    let (ff_http, ff_grpc) = (free_port(), free_port());
+    let fate = FateSite::start(dir, &broker, mode, ff_http, ff_grpc);
+    let to_fate = match mode {
+        Mode::Http => fate.url(),
+        Mode::Grpc => format!("grpc://127.0.0.1:{}", fate.grpc_port),
+    };
+    let ff = ferroflow(
+        &dir.join("ferroflow-9999"),
+        GUEST,
+        &broker,
+        ff_http,
+        ff_grpc,
+        &format!("{HOST}: '{to_fate}'"),
+    )
+    .await;
+    let (ffu, fu) = (ff.url.clone(), fate.url());
+    let sites = [ffu.as_str(), fu.as_str()];
+    upload_both(dir, ff_http, fate.http_port);
+    let m = format!("{mode:?}");
+    match mode {
+        Mode::Http => {
+            fit(
+                dir,
+                &format!("{m}: initiator ferroflow, scheduler ferroflow"),
+                ff_http,
+                GUEST,
+                &sites,
+                &ffu,
+            )
+            .await;
+            fit(
+                dir,
+                &format!("{m}: initiator FATE Flow, scheduler FATE Flow"),
+                fate.http_port,
+                HOST,
+                &sites,
+                &ffu,
+            )
+            .await;
+            stop(
+                dir,
+                &format!("{m}: initiator FATE Flow, scheduler ferroflow, stopped at FATE Flow"),
+                fate.http_port,
+                GUEST,
+                &fu,
+                &sites,
+            )
+            .await;
+        }
+        Mode::Grpc => {
+            fit(
+                dir,
+                &format!("{m}: initiator ferroflow, scheduler FATE Flow"),
+                ff_http,
+                HOST,
+                &sites,
+                &ffu,
+            )
+            .await;
+            fit(
+                dir,
+                &format!("{m}: initiator FATE Flow, scheduler ferroflow"),
+                fate.http_port,
+                GUEST,
+                &sites,
+                &ffu,
+            )
+            .await;
+            stop(
+                dir,
+                &format!("{m}: initiator ferroflow, scheduler FATE Flow, stopped at ferroflow"),
+                ff_http,
+                HOST,
+                &ffu,
+                &sites,
+            )
+            .await;
+        }
+    }
+    ff.stop().await;
+    drop(fate);
+    drop(broker);
+}
+
+#[tokio::test]
+#[ignore = "needs pyfate, fate_flow and RabbitMQ: CI's interconnection step"]
+async fn ferroflow_and_fate_flow_over_http() {
+    with_fate_flow(Mode::Http).await;
+}
+
+#[tokio::test]
+#[ignore = "needs pyfate, fate_flow and RabbitMQ: CI's interconnection step"]
+async fn ferroflow_and_fate_flow_over_grpc() {
+    with_fate_flow(Mode::Grpc).await;
+}
+
+/// Two ferroflow sites, one reaching the other over HTTP and the other back over gRPC.
+#[tokio::test]
+#[ignore = "needs pyfate and RabbitMQ: CI's interconnection step"]
+async fn two_ferroflow_sites() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let broker = Broker::start(dir);
+    let (a_http, a_grpc, b_http, b_grpc) = (free_port(), free_port(), free_port(), free_port());
+    let a = ferroflow(
+        &dir.join("ferroflow-9999"),
+        GUEST,
+        &broker,
+        a_http,
+        a_grpc,
+        &format!("{HOST}: 'http://127.0.0.1:{b_http}'"),
+    )
+    .await;
+    let b = ferroflow(
+        &dir.join("ferroflow-10000"),
+        HOST,
+        &broker,
+        b_http,
+        b_grpc,
+        &format!("{GUEST}: 'grpc://127.0.0.1:{a_grpc}'"),
+    )
+    .await;
+    let (au, bu) = (a.url.clone(), b.url.clone());
+    let sites = [au.as_str(), bu.as_str()];
+    upload_both(dir, a_http, b_http);
+    fit(
+        dir,
+        "two ferroflow sites: initiator 9999, scheduler 10000",
+        a_http,
+        HOST,
+        &sites,
+        &au,
+    )
+    .await;
+    fit(
+        dir,
+        "two ferroflow sites: initiator 10000, scheduler 10000",
+        b_http,
+        HOST,
+        &sites,
+        &au,
+    )
+    .await;
+    stop(
+        dir,
+        "two ferroflow sites: scheduler 9999, stopped at 10000",
+        a_http,
+        GUEST,
+        &bu,
+        &sites,
+    )
+    .await;
+    a.stop().await;
+    b.stop().await;
+    drop(broker);
+}
