@@ -302,6 +302,19 @@ pub fn reply_packet(request: &Packet, reply: &Value, own: &OwnAddress) -> Packet
     }
 }
 
+/// The call metadata FATE puts on every packet; the roles are hard-coded `guest`/`host` there.
+fn fate_metadata(md: &mut tonic::metadata::MetadataMap, src_party: &str, dest_party: &str) {
+    let text = |s: &str| {
+        s.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+            .unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static(""))
+    };
+    md.insert("service", text("fateflow"));
+    md.insert("src-party-id", text(src_party));
+    md.insert("src-role", text("guest"));
+    md.insert("dest-party-id", text(dest_party));
+    md.insert("dest-role", text("host"));
+}
+
 /// gRPC channels by address, reused across commands.
 #[derive(Debug, Clone, Default)]
 pub struct Client {
@@ -341,29 +354,7 @@ impl Client {
             .map_err(|e| Failure::Retry(format!("cannot connect ({e})")))?;
         let mut req = tonic::Request::new(request_packet(cmd, own, timeout));
         req.set_timeout(timeout);
-        let md = req.metadata_mut();
-        let dest = cmd
-            .dest
-            .as_str()
-            .parse()
-            .unwrap_or_else(|_| "".parse().expect("empty"));
-        md.insert(
-            "service",
-            tonic::metadata::MetadataValue::from_static("fateflow"),
-        );
-        md.insert(
-            "src-party-id",
-            tonic::metadata::MetadataValue::from_static(""),
-        );
-        md.insert(
-            "src-role",
-            tonic::metadata::MetadataValue::from_static("guest"),
-        );
-        md.insert("dest-party-id", dest);
-        md.insert(
-            "dest-role",
-            tonic::metadata::MetadataValue::from_static("host"),
-        );
+        fate_metadata(req.metadata_mut(), "", cmd.dest.as_str());
         let path = axum::http::uri::PathAndQuery::from_static(UNARY_CALL);
         let reply = client
             .unary(
@@ -441,21 +432,14 @@ impl tonic::server::UnaryService<Packet> for UnaryCall {
         let svc = self.0.clone();
         Box::pin(async move {
             let packet = req.into_inner();
+            let header = packet.header.clone().unwrap_or_default();
             let reply = svc.handle(packet).await;
             let mut resp = tonic::Response::new(reply);
             // FATE sets these as trailing metadata; nobody reads them, headers carry the same.
-            let md = resp.metadata_mut();
-            md.insert(
-                "service",
-                tonic::metadata::MetadataValue::from_static("fateflow"),
-            );
-            md.insert(
-                "src-role",
-                tonic::metadata::MetadataValue::from_static("guest"),
-            );
-            md.insert(
-                "dest-role",
-                tonic::metadata::MetadataValue::from_static("host"),
+            fate_metadata(
+                resp.metadata_mut(),
+                &header.src.map(|t| t.party_id).unwrap_or_default(),
+                &header.dst.map(|t| t.party_id).unwrap_or_default(),
             );
             Ok(resp)
         })

@@ -47,34 +47,34 @@ async fn metric(site: &TestSite, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("{series} not in /metrics"))
 }
 
+/// A relay-only site (party 8888) and two sites that know nothing but the relay (`default`),
+/// every site reached over `scheme` (`http` or `grpc`).
+async fn behind_a_relay(scheme: &str) -> [TestSite; 3] {
+    let grpc = scheme == "grpc";
+    let mut listeners = Vec::new();
+    for _ in 0..3 {
+        let (http, http_addr) = bind().await;
+        let (g, grpc_addr) = bind().await;
+        let addr = if grpc { grpc_addr } else { http_addr };
+        listeners.push((http, grpc.then_some(g), format!("{scheme}://{addr}")));
+    }
+    let [relay, a, b] = [0, 1, 2].map(|i| listeners[i].2.clone());
+    let specs = [
+        spec("8888", &[("9999", a), ("10000", b)]),
+        spec("9999", &[("default", relay.clone())]),
+        spec("10000", &[("default", relay)]),
+    ];
+    let mut sites = Vec::new();
+    for (spec, (http, grpc, _)) in specs.into_iter().zip(listeners) {
+        let dir = tempfile::tempdir().unwrap();
+        sites.push(TestSite::start_with_grpc(spec, dir, http, grpc).await);
+    }
+    sites.try_into().unwrap_or_else(|_| unreachable!())
+}
+
 #[tokio::test]
 async fn jobs_run_with_every_command_relayed_over_http() {
-    let ((lp, p), (la, a), (lb, b)) = (bind().await, bind().await, bind().await);
-    let relay = TestSite::start_on(
-        spec(
-            "8888",
-            &[
-                ("9999", format!("http://{a}")),
-                ("10000", format!("http://{b}")),
-            ],
-        ),
-        tempfile::tempdir().unwrap(),
-        lp,
-    )
-    .await;
-    let via = format!("http://{p}");
-    let sa = TestSite::start_on(
-        spec("9999", &[("default", via.clone())]),
-        tempfile::tempdir().unwrap(),
-        la,
-    )
-    .await;
-    let sb = TestSite::start_on(
-        spec("10000", &[("default", via)]),
-        tempfile::tempdir().unwrap(),
-        lb,
-    )
-    .await;
+    let [relay, sa, sb] = behind_a_relay("http").await;
     run_chain(&sa, &sb, "9999").await;
     // Commands to 10000 and 10000's reports, none direct: the sites know only the relay.
     assert!(metric(&relay, "ferroflow_commands_relayed_total").await > 0);
@@ -89,42 +89,12 @@ async fn jobs_run_with_every_command_relayed_over_http() {
 
 #[tokio::test]
 async fn jobs_run_with_every_command_relayed_over_grpc() {
-    let ((lp, _), (la, _), (lb, _)) = (bind().await, bind().await, bind().await);
-    let ((ga, a), (gb, b), (gp, pg)) = (bind().await, bind().await, bind().await);
-    let relay = TestSite::start_with_grpc(
-        spec(
-            "8888",
-            &[
-                ("9999", format!("grpc://{a}")),
-                ("10000", format!("grpc://{b}")),
-            ],
-        ),
-        tempfile::tempdir().unwrap(),
-        lp,
-        Some(gp),
-    )
-    .await;
-    let via = format!("grpc://{pg}");
-    let sa = TestSite::start_with_grpc(
-        spec("9999", &[("default", via.clone())]),
-        tempfile::tempdir().unwrap(),
-        la,
-        Some(ga),
-    )
-    .await;
-    let sb = TestSite::start_with_grpc(
-        spec("10000", &[("default", via)]),
-        tempfile::tempdir().unwrap(),
-        lb,
-        Some(gb),
-    )
-    .await;
+    let [relay, sa, sb] = behind_a_relay("grpc").await;
     run_chain(&sa, &sb, "10000").await;
-    assert!(metric(&sa, "ferroflow_commands_sent_total{transport=\"grpc\"}").await > 0);
-    assert!(metric(&sb, "ferroflow_commands_sent_total{transport=\"grpc\"}").await > 0);
-    assert!(metric(&relay, "ferroflow_commands_sent_total{transport=\"grpc\"}").await > 0);
-    let relayed = metric(&relay, "ferroflow_commands_relayed_total").await;
-    assert!(relayed > 0);
+    for s in [&sa, &sb, &relay] {
+        assert!(metric(s, "ferroflow_commands_sent_total{transport=\"grpc\"}").await > 0);
+    }
+    assert!(metric(&relay, "ferroflow_commands_relayed_total").await > 0);
     assert_eq!(
         metric(&relay, "ferroflow_commands_undelivered_total").await,
         0
