@@ -39,7 +39,7 @@ mod transform;
 pub(crate) mod worker_client;
 
 #[cfg(test)]
-mod fake_site;
+pub(crate) mod fake_site;
 #[cfg(test)]
 mod tests;
 

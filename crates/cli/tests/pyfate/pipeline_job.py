@@ -15,6 +15,20 @@ import json
 import sys
 
 
+def find_auc(v):
+    """The first `{"metric": "auc", "val": x}` in pyfate's evaluation metrics."""
+    if isinstance(v, dict):
+        if v.get("metric") == "auc" and isinstance(v.get("val"), (int, float)):
+            return v["val"]
+        v = list(v.values())
+    if isinstance(v, list):
+        for item in v:
+            found = find_auc(item)
+            if found is not None:
+                return found
+    return None
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -83,11 +97,7 @@ def main():
     pipeline.fit()
 
     metrics = pipeline.get_task_info("evaluation_0").get_output_metric()
-    auc = None
-    for m in metrics or []:
-        if m.get("name") == "auc":
-            data = m.get("data")
-            auc = data if isinstance(data, (int, float)) else None
+    auc = find_auc(metrics)
     model_info = pipeline.model_info
     train_job_id = model_info.job_id
 
