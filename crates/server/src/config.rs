@@ -508,7 +508,9 @@ fn fate_config(
         (None, None) => return Ok(None),
     };
     if section.is_some_and(|s| !s.is_mapping() && !s.is_null()) {
-        return Err(Error::Invalid("fate must be a mapping (venv, version, path)".into()));
+        return Err(Error::Invalid(
+            "fate must be a mapping (venv, version, path)".into(),
+        ));
     }
     Ok(Some(FateConfig {
         venv: absolute(&venv),
@@ -559,17 +561,29 @@ mod tests {
 
     #[test]
     fn the_fate_provider_comes_from_its_section_or_the_command_line() {
-        let raw = RawServiceConf::from_yaml("fate: {venv: /v/bin/python, version: 2.2.1}\n").unwrap();
+        let raw =
+            RawServiceConf::from_yaml("fate: {venv: /v/bin/python, version: 2.2.1}\n").unwrap();
         let c = Config::from_raw(raw.clone(), &Overrides::default()).unwrap();
         let f = c.fate.unwrap();
-        assert_eq!((f.venv.to_str(), f.version.as_str()), (Some("/v/bin/python"), "2.2.1"));
+        assert_eq!(
+            (f.venv.to_str(), f.version.as_str()),
+            (Some("/v/bin/python"), "2.2.1")
+        );
         let o = Overrides {
             fate_venv: Some("/w/python".into()),
             ..Default::default()
         };
         let f = Config::from_raw(raw, &o).unwrap().fate.unwrap();
-        assert_eq!((f.venv.to_str(), f.version.as_str()), (Some("/w/python"), "2.2.1"));
-        assert!(Config::from_raw(RawServiceConf::default(), &Overrides::default()).unwrap().fate.is_none());
+        assert_eq!(
+            (f.venv.to_str(), f.version.as_str()),
+            (Some("/w/python"), "2.2.1")
+        );
+        assert!(
+            Config::from_raw(RawServiceConf::default(), &Overrides::default())
+                .unwrap()
+                .fate
+                .is_none()
+        );
     }
 
     #[test]

@@ -135,7 +135,11 @@ pub fn header(meta: &Value, delimiter: &str) -> Vec<String> {
         Some(Value::Array(a)) if !a.is_empty() => {
             return a
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
                 .collect();
         }
         _ => {}
@@ -169,7 +173,10 @@ mod tests {
 
     #[test]
     fn headers_of_tables_and_dataframes() {
-        assert_eq!(header(&json!({"header": "id,y,x0"}), ","), ["id", "y", "x0"]);
+        assert_eq!(
+            header(&json!({"header": "id,y,x0"}), ","),
+            ["id", "y", "x0"]
+        );
         assert_eq!(header(&json!({"header": ["a", "b"]}), ","), ["a", "b"]);
         let df = json!({"schema_meta": {"fields": [{"name": "sample_id"}, {"name": "y"}]}});
         assert_eq!(header(&df, ","), ["sample_id", "y"]);

@@ -413,7 +413,11 @@ async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), E
         .await
         .map_err(|e| data_err(super::error_chain(&e)))?;
     let count = r.get("count").and_then(Value::as_u64).unwrap_or(0);
-    tracing::info!(rows = count, seconds = start.elapsed().as_secs_f64(), "upload written");
+    tracing::info!(
+        rows = count,
+        seconds = start.elapsed().as_secs_f64(),
+        "upload written"
+    );
     let samples = r.get("part_of_data").cloned().unwrap_or_else(|| json!([]));
     let save = DataTrackingSave {
         execution_id: task.execution_id().to_string(),
@@ -424,7 +428,12 @@ async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), E
             .unwrap_or_default(),
         // FATE's address of an uploaded standalone table: the data home's absolute path after
         // `standalone:///`.
-        uri: format!("standalone:///{}/{}/{}", data_dir.display(), u.namespace, u.name),
+        uri: format!(
+            "standalone:///{}/{}/{}",
+            data_dir.display(),
+            u.namespace,
+            u.name
+        ),
         output_key: "table".into(),
         namespace: u.namespace.into(),
         name: u.name.into(),
@@ -445,8 +454,10 @@ async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), E
     task.client
         .save_metrics(
             task.execution_id(),
-            &[json!({"name": "upload", "type": null, "groups": [], "step_axis": null,
-                     "data": {"name": u.name, "namespace": u.namespace, "count": count}})],
+            &[
+                json!({"name": "upload", "type": null, "groups": [], "step_axis": null,
+                     "data": {"name": u.name, "namespace": u.namespace, "count": count}}),
+            ],
         )
         .await?;
     Ok(())

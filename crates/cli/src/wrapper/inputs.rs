@@ -27,8 +27,7 @@ fn addressed_to(parties: &Option<Vec<PartySpec>>, role: &str, party_id: &str) ->
     match parties {
         None => true,
         Some(list) => list.iter().any(|p| {
-            p.role.as_deref() == Some(role)
-                && p.party_id.iter().flatten().any(|id| id == party_id)
+            p.role.as_deref() == Some(role) && p.party_id.iter().flatten().any(|id| id == party_id)
         }),
     }
 }
@@ -68,17 +67,18 @@ pub async fn resolve(
                             .push((t.namespace.clone(), t.name.clone()));
                     }
                 }
-                let mut artifacts: Vec<Value> = found
-                    .iter()
-                    .map(|t| data_artifact(t, partitions))
-                    .collect();
+                let mut artifacts: Vec<Value> =
+                    found.iter().map(|t| data_artifact(t, partitions)).collect();
                 if artifacts.len() == 1 {
                     items.push(artifacts.remove(0));
                 } else {
                     items.push(Value::Array(artifacts));
                 }
             }
-            if let Some(v) = shape(items, channels.is_many() || define.is_multi_input(Class::Data, key)) {
+            if let Some(v) = shape(
+                items,
+                channels.is_many() || define.is_multi_input(Class::Data, key),
+            ) {
                 out.artifacts.insert(key.clone(), v);
             }
         }
@@ -94,7 +94,10 @@ pub async fn resolve(
                     items.push(v);
                 }
             }
-            if let Some(v) = shape(items, channels.is_many() || define.is_multi_input(Class::Model, key)) {
+            if let Some(v) = shape(
+                items,
+                channels.is_many() || define.is_multi_input(Class::Model, key),
+            ) {
                 out.artifacts.insert(key.clone(), v);
             }
         }
@@ -132,18 +135,19 @@ async fn data_input(
     key: &str,
     channel: &Channel,
 ) -> Result<Option<Vec<DataTableInfo>>, Error> {
-    let by_producer = |job_id: &str, producer: &Option<String>, output: &Option<String>| {
-        DataTrackingQuery {
+    let by_producer =
+        |job_id: &str, producer: &Option<String>, output: &Option<String>| DataTrackingQuery {
             job_id: Some(job_id.to_string()),
             role: Some(config.role.clone()),
             party_id: Some(config.party_id.clone()),
             task_name: producer.clone(),
             output_key: output.clone(),
             ..Default::default()
-        }
-    };
+        };
     let query = match channel {
-        Channel::TaskOutput(t) => by_producer(&config.job_id, &t.producer_task, &t.output_artifact_key),
+        Channel::TaskOutput(t) => {
+            by_producer(&config.job_id, &t.producer_task, &t.output_artifact_key)
+        }
         Channel::DataWarehouse(d) if d.namespace.is_some() && d.name.is_some() => {
             DataTrackingQuery {
                 namespace: d.namespace.clone(),
@@ -199,7 +203,12 @@ async fn model_input(
             config.model_version.clone(),
         ),
         Channel::ModelWarehouse(m) => match (&m.model_id, &m.model_version) {
-            (Some(id), Some(v)) => (&m.producer_task, &m.output_artifact_key, id.clone(), v.clone()),
+            (Some(id), Some(v)) => (
+                &m.producer_task,
+                &m.output_artifact_key,
+                id.clone(),
+                v.clone(),
+            ),
             _ => (
                 &m.producer_task,
                 &m.output_artifact_key,
@@ -290,7 +299,10 @@ pub fn extract_models(tar: &[u8], base: &Path) -> std::io::Result<Vec<Value>> {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let target = base.join(format!("{task_id}_{model_key}"));
-        let type_name = meta.get("type_name").and_then(Value::as_str).unwrap_or_default();
+        let type_name = meta
+            .get("type_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if type_name == "json_model" {
             let (_, model) = members
                 .iter()

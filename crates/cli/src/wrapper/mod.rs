@@ -11,7 +11,7 @@
 //! 3. resolve the inputs through api-3 (tables by tracking query, models downloaded into
 //!    `<T_in>/model/`), [`inputs`];
 //! 4. build the output URIs (`dag.md` §8.8), [`outputs`];
-//! 5. write `<T_in>/task_parameters.yaml` and run `component execute --config … 
+//! 5. write `<T_in>/task_parameters.yaml` and run `component execute --config …
 //!    --execution-final-meta-path <T_out>/task_result.yaml` (output:
 //!    `<task log dir>/stdout/task_execute`);
 //! 6. read the final meta; on success push data, models and metrics through api-3, then
@@ -565,10 +565,8 @@ fn exit_code(code: i32) -> ExitCode {
 }
 
 fn cleanup_process(args: &Args) -> ExitCode {
-    let subscriber = tracing_subscriber::registry().with(component::log::TaskLog::new(
-        Some(Level::INFO),
-        Vec::new(),
-    ));
+    let subscriber = tracing_subscriber::registry()
+        .with(component::log::TaskLog::new(Some(Level::INFO), Vec::new()));
     let _guard = tracing::subscriber::set_default(subscriber);
     let (config, _) = load(args);
     let config = match config {
@@ -606,7 +604,10 @@ pub async fn cleanup(config: &TaskConfig, python: &Path, cwd: &Path) -> Result<(
         .and_then(Value::as_str)
         .map(|d| cwd.join(d));
     let mut others = false;
-    for (engine, id_key) in [(&c.computing, "computing_id"), (&c.federation, "federation_id")] {
+    for (engine, id_key) in [
+        (&c.computing, "computing_id"),
+        (&c.federation, "federation_id"),
+    ] {
         let id = engine.metadata.get(id_key).and_then(Value::as_str);
         match (engine.kind.as_str(), &data_dir, id) {
             ("standalone", Some(home), Some(id))

@@ -36,7 +36,10 @@ pub fn output_artifacts(
             continue;
         };
         let uri = output_uri(config, class, &a.name, &t.type_name, a.is_multi, places);
-        out.insert(a.name.clone(), json!({"uri": uri, "type_name": t.type_name}));
+        out.insert(
+            a.name.clone(),
+            json!({"uri": uri, "type_name": t.type_name}),
+        );
     }
     out
 }
@@ -172,12 +175,14 @@ pub async fn push(
                 })?;
         }
     }
-    if let Some(metrics) = io_meta.pointer("/outputs/metric").and_then(Value::as_object) {
+    if let Some(metrics) = io_meta
+        .pointer("/outputs/metric")
+        .and_then(Value::as_object)
+    {
         for (key, v) in metrics {
             for item in items(v) {
                 // pyfate posts metrics to our http URIs itself; file URIs are read and sent.
-                let Some(path) = item.get("uri").and_then(Value::as_str).and_then(file_path)
-                else {
+                let Some(path) = item.get("uri").and_then(Value::as_str).and_then(file_path) else {
                     continue;
                 };
                 let Ok(text) = std::fs::read_to_string(&path) else {
@@ -211,7 +216,12 @@ pub async fn push(
 
 /// The tracking record of one data output: namespace/name from its metadata, else the last two
 /// segments of its URI; schema, overview and source from its metadata.
-pub fn data_tracking(execution_id: &str, key: &str, index: usize, item: &Value) -> DataTrackingSave {
+pub fn data_tracking(
+    execution_id: &str,
+    key: &str,
+    index: usize,
+    item: &Value,
+) -> DataTrackingSave {
     let uri = item.get("uri").and_then(Value::as_str).unwrap_or_default();
     let type_name = item
         .get("type_name")
@@ -330,7 +340,10 @@ mod tests {
                          "source": {"task_id": "job_psi_0"}},
         });
         let s = data_tracking("e", "output_data", 0, &item);
-        assert_eq!((s.namespace.as_str(), s.name.as_str()), ("job_psi_0", "abc"));
+        assert_eq!(
+            (s.namespace.as_str(), s.name.as_str()),
+            ("job_psi_0", "abc")
+        );
         assert_eq!(s.uri, "standalone:///d/job_psi_0/abc");
         assert_eq!(s.meta_data["k"], 1);
         assert_eq!(s.overview["count"], 2);
@@ -338,7 +351,15 @@ mod tests {
         let reader = json!({"uri": "", "type_name": "data_unresolved",
                             "metadata": {"metadata": {}, "name": "t", "namespace": "ns"}});
         let s = data_tracking("e", "output_data", 1, &reader);
-        assert_eq!((s.namespace.as_str(), s.name.as_str(), s.uri.as_str(), s.index), ("ns", "t", "", 1));
+        assert_eq!(
+            (
+                s.namespace.as_str(),
+                s.name.as_str(),
+                s.uri.as_str(),
+                s.index
+            ),
+            ("ns", "t", "", 1)
+        );
     }
 
     #[test]

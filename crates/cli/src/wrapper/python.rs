@@ -15,8 +15,16 @@ pub const FATE_PYTHON: &str = "FATE_PYTHON";
 pub fn interpreter(explicit: Option<&Path>, get: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     explicit
         .map(Path::to_path_buf)
-        .or_else(|| get(EXECUTOR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
-        .or_else(|| get(FATE_PYTHON).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            get(EXECUTOR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .or_else(|| {
+            get(FATE_PYTHON)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
@@ -161,7 +169,10 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let both = env(&[("EXECUTOR_ENV", "/v/bin/python"), ("FATE_PYTHON", "/img/python")]);
+        let both = env(&[
+            ("EXECUTOR_ENV", "/v/bin/python"),
+            ("FATE_PYTHON", "/img/python"),
+        ]);
         assert_eq!(
             interpreter(Some(Path::new("/x/python")), &both),
             Path::new("/x/python")
@@ -175,7 +186,10 @@ mod tests {
     #[test]
     fn signals_are_named() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(describe(&ExitStatus::from_raw(9)), "killed by signal 9 (SIGKILL)");
+        assert_eq!(
+            describe(&ExitStatus::from_raw(9)),
+            "killed by signal 9 (SIGKILL)"
+        );
         assert_eq!(describe(&ExitStatus::from_raw(1 << 8)), "exit code 1");
     }
 }

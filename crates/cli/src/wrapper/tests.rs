@@ -166,7 +166,13 @@ async fn a_successful_run_resolves_inputs_runs_pyfate_and_pushes_its_outputs() {
     let mut site = FakeSite::start().await;
     site.add_table("experiment", "guest", "standalone:///d/experiment/guest", 3);
     let r = run(&site, Mode::Success, warehouse_input()).await;
-    assert_eq!(r.ended, Ended { code: 0, error: String::new() });
+    assert_eq!(
+        r.ended,
+        Ended {
+            code: 0,
+            error: String::new()
+        }
+    );
 
     // What pyfate was given: the resolved input, the output URIs, the CONFIG's conf.
     let p = r.params();
@@ -187,22 +193,34 @@ async fn a_successful_run_resolves_inputs_runs_pyfate_and_pushes_its_outputs() {
     );
     assert_eq!(
         outs["output_model"]["uri"],
-        format!("file://{}/task/output/output_model/json_model", r.dir.path().display())
+        format!(
+            "file://{}/task/output/output_model/json_model",
+            r.dir.path().display()
+        )
     );
     assert_eq!(
         outs["metric"]["uri"],
-        format!("{}/v2/worker/metric/save/{JOB}_lr_0_0_guest_9999", site.addr)
+        format!(
+            "{}/v2/worker/metric/save/{JOB}_lr_0_0_guest_9999",
+            site.addr
+        )
     );
     assert_eq!(p["conf"]["computing"]["type"], "standalone");
     let env = std::fs::read_to_string(r.dir.path().join("seen_env")).unwrap();
-    assert!(env.contains(&format!("STANDALONE_DATA_PATH={}", home.display())), "{env}");
+    assert!(
+        env.contains(&format!("STANDALONE_DATA_PATH={}", home.display())),
+        "{env}"
+    );
     assert!(!env.lines().any(|l| l.starts_with("CONFIG=")));
 
     // What the site was told, in FATE's order.
     let saves = site.calls_to("/worker/data/tracking/save");
     assert_eq!(saves.len(), 1);
     let s = saves[0].json();
-    assert_eq!((s["namespace"].as_str(), s["name"].as_str()), (Some(&*format!("{JOB}_lr_0")), Some("abc")));
+    assert_eq!(
+        (s["namespace"].as_str(), s["name"].as_str()),
+        (Some(&*format!("{JOB}_lr_0")), Some("abc"))
+    );
     assert_eq!(s["partitions"], 16);
     assert_eq!(s["meta_data"]["k"], 1);
     let models = site.calls_to("/worker/model/save");
@@ -236,7 +254,12 @@ async fn a_python_exception_is_reported_with_its_traceback() {
     assert!(r.ended.error.contains("ValueError: boom"));
     let status = site.next_status().await;
     assert_eq!(status["status"], "failed");
-    assert!(status["error"].as_str().unwrap().contains("ValueError: boom"));
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .contains("ValueError: boom")
+    );
     assert!(site.calls_to("/worker/data/tracking/save").is_empty());
     assert!(site.calls_to("/worker/model/save").is_empty());
     assert_eq!(exit_code(r.ended.code), ExitCode::from(215));
@@ -248,7 +271,11 @@ async fn a_killed_algorithm_leaves_no_result_and_fails_its_task() {
     site.add_table("experiment", "guest", "standalone:///d/experiment/guest", 3);
     let r = run(&site, Mode::Killed, warehouse_input()).await;
     assert_eq!(r.ended.code, NO_FOUND_RUN_RESULT);
-    assert!(r.ended.error.contains("killed by signal 9"), "{}", r.ended.error);
+    assert!(
+        r.ended.error.contains("killed by signal 9"),
+        "{}",
+        r.ended.error
+    );
     let status = site.next_status().await;
     assert_eq!(status["status"], "failed");
 }
@@ -258,7 +285,11 @@ async fn an_input_the_site_does_not_know_fails_the_wrapper() {
     let mut site = FakeSite::start().await;
     let r = run(&site, Mode::Success, warehouse_input()).await;
     assert_eq!(r.ended.code, TASK_RUN_FAILED);
-    assert!(r.ended.error.contains("input `train_data`"), "{}", r.ended.error);
+    assert!(
+        r.ended.error.contains("input `train_data`"),
+        "{}",
+        r.ended.error
+    );
     let status = site.next_status().await;
     assert_eq!(status["status"], "failed");
     // pyfate never ran.

@@ -39,7 +39,9 @@ fn python() -> PathBuf {
 }
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
 }
 
 async fn site(dir: &Path) -> Server {
@@ -156,6 +158,36 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     assert_eq!(table["data"]["count"], 569, "{table}");
     assert_eq!(table["data"]["engine"], "standalone", "{table}");
 
+    // The uploaded dataframe read back: `/v2/data/download`, FATE's tar.gz of data/0.csv.
+    let tgz = dir.path().join("table.tar.gz");
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&tgz)
+        .arg(format!(
+            "{}/v2/data/download?namespace=experiment&name=breast_hetero_host",
+            server.url
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let untar = dir.path().join("table");
+    std::fs::create_dir_all(&untar).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&untar)
+        .status()
+        .unwrap();
+    assert!(status.success(), "not a tar.gz: {}", tgz.display());
+    let text = std::fs::read_to_string(untar.join("data/0.csv")).unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap().starts_with("extend_sid,id,x0"),
+        "{text:.300}"
+    );
+    assert_eq!(lines.count(), 569);
+
     // The evaluation's metrics through `flow output query-metric`.
     let metric = flow(
         &server,
@@ -229,6 +261,46 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     let header = lines.next().unwrap();
     assert!(header.contains("predict_score"), "{header}");
     assert_eq!(lines.count(), 569, "predicted rows in {}", csv.display());
+
+    // `inheritance`: the same DAG again, reader_0 and psi_0 taken over from the trained job,
+    // lr_0 and evaluation_0 run again on the inherited psi output.
+    let job = server
+        .get(&format!(
+            "/v2/job/query?job_id={train}&role=guest&party_id=9999"
+        ))
+        .await;
+    let mut dag = job["data"][0]["dag"].clone();
+    dag["dag"]["conf"]["inheritance"] =
+        json!({"job_id": train, "task_list": ["reader_0", "psi_0"]});
+    dag["dag"]["tasks"]["lr_0"]["parameters"]["epochs"] = json!(2);
+    let r = server.curl_post("/v2/job/submit", &json!({ "dag_schema": dag }));
+    assert_eq!(r["code"], 0, "{r}");
+    let inherited = r["job_id"].as_str().unwrap().to_string();
+    server
+        .wait_job(&inherited, &["success"], Duration::from_secs(900))
+        .await;
+    let tasks = tasks_of(&server, &inherited, "guest", "9999").await;
+    assert_all_success(&tasks, &inherited);
+    assert_eq!(tasks.len(), 4, "{tasks:?}");
+    let metric = flow(
+        &server,
+        &[
+            "output",
+            "query-metric",
+            "-j",
+            &inherited,
+            "-r",
+            "guest",
+            "-p",
+            "9999",
+            "-tn",
+            "evaluation_0",
+        ],
+    );
+    assert!(
+        metric["data"].to_string().contains("\"auc\""),
+        "{metric:.300}"
+    );
     server.stop().await;
 }
 
@@ -269,7 +341,11 @@ async fn wait_task<F: Fn(&Value) -> bool>(
 ) -> Value {
     let start = Instant::now();
     loop {
-        if let Some(t) = tasks_of(server, job, role, party).await.into_iter().find(&ok) {
+        if let Some(t) = tasks_of(server, job, role, party)
+            .await
+            .into_iter()
+            .find(&ok)
+        {
             return t;
         }
         assert!(
@@ -324,7 +400,10 @@ async fn a_python_error_fails_its_job_with_the_traceback() {
         .join(party)
         .join("toy_0");
     let execute = std::fs::read_to_string(logs.join("stdout/task_execute")).unwrap_or_default();
-    assert!(execute.contains("data_num"), "task_execute: {execute:.2000}");
+    assert!(
+        execute.contains("data_num"),
+        "task_execute: {execute:.2000}"
+    );
     let errors = std::fs::read_to_string(logs.join("root/ERROR")).unwrap_or_default();
     assert!(errors.contains("Traceback"), "root/ERROR: {errors:.2000}");
     let via_api = server
@@ -384,7 +463,10 @@ async fn killing_the_algorithm_fails_its_task_within_seconds() {
     )
     .await;
     let after = killed.elapsed();
-    println!("task failed {:.2} s after its algorithm was killed", after.as_secs_f64());
+    println!(
+        "task failed {:.2} s after its algorithm was killed",
+        after.as_secs_f64()
+    );
     assert!(after < Duration::from_secs(10));
     let error = t["error_report"].as_str().unwrap_or_default();
     assert!(error.contains("killed by signal 9"), "{error}");

@@ -62,7 +62,10 @@ fn local_dag(tasks: &[LocalTask<'_>]) -> Value {
     let mut dag_tasks = Map::new();
     let mut params = Map::new();
     for t in tasks {
-        let provider = t.provider.map(str::to_string).unwrap_or_else(|| flow.clone());
+        let provider = t
+            .provider
+            .map(str::to_string)
+            .unwrap_or_else(|| flow.clone());
         let mut spec = json!({
             "component_ref": t.component,
             "parties": local,

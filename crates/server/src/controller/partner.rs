@@ -439,7 +439,10 @@ async fn cleanup_sessions(app: &App, task: &TaskRow) {
         if let Some(d) = log.parent() {
             std::fs::create_dir_all(d)?;
         }
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let err = out.try_clone()?;
         let mut cmd = tokio::process::Command::new(&app.config.component_exe);
         cmd.args(["task", "cleanup"])
@@ -464,7 +467,9 @@ async fn cleanup_sessions(app: &App, task: &TaskRow) {
                 }
             });
         }
-        Err(e) => tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot start the task cleanup"),
+        Err(e) => {
+            tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot start the task cleanup")
+        }
     }
 }
 

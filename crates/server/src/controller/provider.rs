@@ -162,8 +162,12 @@ pub async fn register_fate(app: &App, fate: &crate::config::FateConfig) {
         components_description: None,
     };
     match register(app, &req).await {
-        Ok(_) => tracing::info!(provider = %format!("fate:{}@local", fate.version), venv = %fate.venv.display(), "fate provider registered"),
-        Err(e) => tracing::error!(venv = %fate.venv.display(), error = %e, "cannot register the fate provider"),
+        Ok(_) => {
+            tracing::info!(provider = %format!("fate:{}@local", fate.version), venv = %fate.venv.display(), "fate provider registered")
+        }
+        Err(e) => {
+            tracing::error!(venv = %fate.venv.display(), error = %e, "cannot register the fate provider")
+        }
     }
 }
 
@@ -184,7 +188,7 @@ pub async fn fate_python(app: &App) -> Result<Option<(ProviderRow, String)>> {
             (!venv.is_empty()).then_some((p, venv))
         })
         .collect();
-    found.sort_by(|a, b| version_key(&a.0.version).cmp(&version_key(&b.0.version)));
+    found.sort_by_key(|a| version_key(&a.0.version));
     Ok(found.pop())
 }
 

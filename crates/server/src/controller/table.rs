@@ -94,7 +94,11 @@ pub async fn delete(app: &App, namespace: &str, name: &str) -> Result<()> {
                     tracing::warn!(namespace, name, error = %e, "cannot destroy a standalone table");
                 }
             }
-            None => tracing::warn!(namespace, name, "no fate provider to destroy a standalone table with"),
+            None => tracing::warn!(
+                namespace,
+                name,
+                "no fate provider to destroy a standalone table with"
+            ),
         }
     }
     if t.engine == "file"

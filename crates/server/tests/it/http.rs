@@ -188,7 +188,11 @@ async fn a_local_fate_provider_runs_pyfate_through_the_task_wrapper() {
         )
         .await;
     assert_eq!(e.code, 4000, "{e:?}");
-    assert!(e.message.contains("cannot list pyfate's components"), "{}", e.message);
+    assert!(
+        e.message.contains("cannot list pyfate's components"),
+        "{}",
+        e.message
+    );
 
     let parties = json!([{"role": "guest", "party_id": ["9999"]}]);
     let job = site
@@ -226,7 +230,11 @@ async fn a_local_fate_provider_runs_pyfate_through_the_task_wrapper() {
     let tasks = site.tasks(&upload_job).await;
     let names: Vec<&str> = tasks.keys().map(|(n, _, _)| n.as_str()).collect();
     assert_eq!(names, ["transformer_0", "upload_0"]);
-    let transformer = &tasks[&("transformer_0".to_string(), "local".to_string(), "0".to_string())];
+    let transformer = &tasks[&(
+        "transformer_0".to_string(),
+        "local".to_string(),
+        "0".to_string(),
+    )];
     assert_eq!(transformer["provider_name"], "fate:2.2.0@local");
     for _ in 0..5 {
         site.tick().await;

@@ -42,9 +42,15 @@ fn the_config_comes_from_a_file_an_env_var_or_fates_variable() {
         config_text_of(&args(None, "CONFIG"), &e).unwrap(),
         "from CONFIG"
     );
-    assert_eq!(config_text_of(&args(None, "MINE"), &e).unwrap(), "from mine");
+    assert_eq!(
+        config_text_of(&args(None, "MINE"), &e).unwrap(),
+        "from mine"
+    );
     let e = env(&[("FATE_TASK_CONFIG", "from fate")]);
-    assert_eq!(config_text_of(&args(None, "CONFIG"), &e).unwrap(), "from fate");
+    assert_eq!(
+        config_text_of(&args(None, "CONFIG"), &e).unwrap(),
+        "from fate"
+    );
     let err = config_text_of(&args(None, "OTHER"), &e).unwrap_err();
     assert_eq!(
         err.to_string(),
