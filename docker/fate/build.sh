@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a FATE algorithm image on this machine, with no registry: a Debian bookworm root
 # filesystem (debootstrap, from this host's own apt mirror), Python 3.11 with pyfate 2.2.0 in
-# /opt/fate/venv (pins: constraints.txt, the reference install's freeze), the ferroflow binary
+# /opt/fate/venv (pins: ci/pyfate-constraints.txt, the reference install's freeze), the ferroflow binary
 # as /usr/local/bin/ferroflow, imported with `docker import`. Its entry point is ferroflow's
 # task wrapper for pyfate, `ferroflow task entrypoint` (CONFIG from the CONFIG variable, as
 # every algorithm container gets it); its labels name pyfate's components, so registering it
@@ -87,7 +87,7 @@ mount --bind "$WORK/pip-cache" "$ROOT/var/cache/pip" && mounted+=("$ROOT/var/cac
 # Name resolution and the host's certificate bundle (it may hold extra CAs the host trusts).
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
-cp "$HERE/constraints.txt" "$ROOT/tmp/constraints.txt"
+cp "$REPO/ci/pyfate-constraints.txt" "$ROOT/tmp/constraints.txt"
 
 in_root() { chroot "$ROOT" /usr/bin/env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \

@@ -8,12 +8,15 @@
 //!   container's side of the contract).
 //! - [`client`]: api-1 calls as a FATE tool makes them.
 //! - [`image`]: `ferroflow image demo`, the demo components as a Docker image.
+//! - [`wrapper`]: `ferroflow task entrypoint|cleanup`, the task wrapper that runs FATE's
+//!   algorithms (pyfate) under the site, in place of FATE Flow's Python wrapper.
 
 pub mod client;
 pub mod component;
 pub mod demo;
 pub mod image;
 pub mod serve;
+pub mod wrapper;
 
 /// The providers every site registers at start: the demo components, run by this binary.
 pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {

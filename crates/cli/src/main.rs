@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ferroflow::{component, demo, image, serve};
+use ferroflow::{component, demo, image, serve, wrapper};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,12 @@ enum Command {
         #[command(subcommand)]
         command: component::Command,
     },
+    /// The task wrapper of FATE's algorithms (pyfate): `entrypoint` runs a task from its
+    /// CONFIG, `cleanup` ends its sessions.
+    Task {
+        #[command(subcommand)]
+        command: wrapper::Command,
+    },
     /// Algorithm images built locally (no registry needed).
     Image {
         #[command(subcommand)]
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Component { command } => component::run(command),
+        Command::Task { command } => wrapper::run(command),
         Command::Serve(args) => {
             init_logging("info");
             block_on(async { serve::run(args).await.map(|_| true) })

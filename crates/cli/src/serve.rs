@@ -29,6 +29,10 @@ pub struct Args {
     /// The site's party id (default: party_id, or 9999).
     #[arg(long)]
     pub party_id: Option<String>,
+    /// A Python with pyfate 2.2 installed: the site registers the provider `fate:<version>@local`
+    /// running FATE's algorithms with it (default: the config's fate.venv; none).
+    #[arg(long, value_name = "PYTHON")]
+    pub fate_venv: Option<PathBuf>,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -38,6 +42,7 @@ pub async fn run(args: Args) -> Result<()> {
         host: args.host,
         data_dir: args.data_dir,
         party_id: args.party_id,
+        fate_venv: args.fate_venv,
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let addr = format!("{}:{}", config.host, config.http_port);

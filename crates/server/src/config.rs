@@ -76,7 +76,21 @@ pub struct Config {
     pub upload_max_bytes: u64,
     /// `model_store.engine` (`file`); `model_store.file.path` or `<data_dir>/model`.
     pub model_store: ModelStoreConfig,
+    /// The `fate` provider registered at every start (`fate:`), as FATE registers
+    /// `fate:<version>@local` pointing at its own Python; `None`: none is registered.
+    pub fate: Option<FateConfig>,
     pub raw: RawServiceConf,
+}
+
+/// `fate: {venv, version, path}`: a Python environment with pyfate installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FateConfig {
+    /// The interpreter (FATE's `metadata.venv` naming: a python, not a directory).
+    pub venv: PathBuf,
+    /// Default `2.2.0`.
+    pub version: String,
+    /// Prepended to `PYTHONPATH` of its tasks (`metadata.path`); empty: nothing.
+    pub path: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,6 +227,8 @@ pub struct Overrides {
     pub host: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub party_id: Option<String>,
+    /// `fate.venv`: the Python of the `fate` provider registered at start.
+    pub fate_venv: Option<PathBuf>,
 }
 
 impl Config {
@@ -407,6 +423,7 @@ impl Config {
                 model_store.engine
             )));
         }
+        let fate = fate_config(other("fate"), o.fate_venv.as_deref())?;
         Ok(Self {
             party_id: PartyId::new(party_id),
             host,
@@ -432,6 +449,7 @@ impl Config {
             allowed_dirs,
             upload_max_bytes,
             model_store,
+            fate,
             raw,
         })
     }
@@ -560,6 +578,35 @@ fn fate_proxy(raw: &RawServiceConf) -> Result<Option<Route>, Error> {
     }
 }
 
+/// `fate:` (`venv`, `version`, `path`), the command line's venv winning.
+fn fate_config(
+    section: Option<&serde_yaml::Value>,
+    venv_override: Option<&Path>,
+) -> Result<Option<FateConfig>, Error> {
+    let get = |k: &str| {
+        section
+            .and_then(|s| s.get(k))
+            .and_then(serde_yaml::Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let venv = match (venv_override, get("venv")) {
+        (Some(v), _) => v.to_path_buf(),
+        (None, Some(v)) => PathBuf::from(v),
+        (None, None) => return Ok(None),
+    };
+    if section.is_some_and(|s| !s.is_mapping() && !s.is_null()) {
+        return Err(Error::Invalid(
+            "fate must be a mapping (venv, version, path)".into(),
+        ));
+    }
+    Ok(Some(FateConfig {
+        venv: absolute(&venv),
+        version: get("version").unwrap_or_else(|| "2.2.0".into()),
+        path: get("path").unwrap_or_default(),
+    }))
+}
+
 fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -666,6 +713,33 @@ mod tests {
         };
         let c = Config::from_raw(RawServiceConf::default(), &o).unwrap();
         assert_eq!((c.http_port, c.party_id.as_str()), (1, "7"));
+    }
+
+    #[test]
+    fn the_fate_provider_comes_from_its_section_or_the_command_line() {
+        let raw =
+            RawServiceConf::from_yaml("fate: {venv: /v/bin/python, version: 2.2.1}\n").unwrap();
+        let c = Config::from_raw(raw.clone(), &Overrides::default()).unwrap();
+        let f = c.fate.unwrap();
+        assert_eq!(
+            (f.venv.to_str(), f.version.as_str()),
+            (Some("/v/bin/python"), "2.2.1")
+        );
+        let o = Overrides {
+            fate_venv: Some("/w/python".into()),
+            ..Default::default()
+        };
+        let f = Config::from_raw(raw, &o).unwrap().fate.unwrap();
+        assert_eq!(
+            (f.venv.to_str(), f.version.as_str()),
+            (Some("/w/python"), "2.2.1")
+        );
+        assert!(
+            Config::from_raw(RawServiceConf::default(), &Overrides::default())
+                .unwrap()
+                .fate
+                .is_none()
+        );
     }
 
     #[test]

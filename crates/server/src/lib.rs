@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod detector;
+pub mod fate_storage;
 pub mod federation;
 pub mod http;
 pub mod joblog;

@@ -151,6 +151,9 @@ impl Site {
         provider::register_builtins(&app, &builtins)
             .await
             .map_err(|e| Error::Builtins(e.to_string()))?;
+        if let Some(fate) = &app.config.fate {
+            provider::register_fate(&app, fate).await;
+        }
         crate::controller::app::bootstrap(&app)
             .await
             .map_err(|e| Error::Builtins(format!("start-up apps: {e}")))?;

@@ -270,6 +270,27 @@ pub async fn upload_run(task: &Task) -> Result<(), Error> {
     let name = p
         .string("name")?
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    if p.string("storage_engine")?.as_deref() == Some(STANDALONE) {
+        let partitions = p.u64("partitions", 16)?.max(1);
+        return upload_standalone(
+            task,
+            StandaloneUpload {
+                file: &file,
+                head,
+                extend_sid,
+                meta: &meta,
+                namespace: &namespace,
+                name: &name,
+                partitions,
+            },
+        )
+        .await
+        .map(|()| {
+            if is_temp && let Err(e) = std::fs::remove_file(&file) {
+                tracing::warn!(file = %file, error = %e, "cannot delete the uploaded temporary file");
+            }
+        });
+    }
     let delimiter = meta
         .get("delimiter")
         .and_then(Value::as_str)
@@ -331,6 +352,117 @@ pub async fn upload_run(task: &Task) -> Result<(), Error> {
     Ok(())
 }
 
+/// FATE's storage engine name for its standalone tables.
+pub const STANDALONE: &str = "standalone";
+
+/// The Python with pyfate's libraries (the site passes the `fate` provider's as `EXECUTOR_ENV`).
+fn fate_python() -> Result<PathBuf, Error> {
+    ["EXECUTOR_ENV", "FATE_PYTHON"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            data_err(
+                "no Python for FATE's standalone storage: register a local `fate` provider \
+                 with metadata.venv (a Python with pyfate 2.2)",
+            )
+        })
+}
+
+struct StandaloneUpload<'a> {
+    file: &'a str,
+    head: bool,
+    extend_sid: bool,
+    meta: &'a Map<String, Value>,
+    namespace: &'a str,
+    name: &'a str,
+    partitions: u64,
+}
+
+/// `upload` into FATE's standalone storage: a key/value `table` (`execution.md` §6.1) written
+/// by the storage helper with the `fate` provider's Python, recorded with what FATE Flow's
+/// upload stores in its table meta (the upload's meta with `header` and `sample_id_name`, the
+/// count, the first rows, `data_type: table`).
+async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), Error> {
+    use ferroflow_server::fate_storage;
+    let python = fate_python()?;
+    let data_dir = task.data_dir()?;
+    let mut args = vec![
+        "--data-dir".to_string(),
+        data_dir.display().to_string(),
+        "--namespace".into(),
+        u.namespace.into(),
+        "--name".into(),
+        u.name.into(),
+        "--file".into(),
+        u.file.into(),
+        "--partitions".into(),
+        u.partitions.to_string(),
+        "--meta".into(),
+        Value::Object(u.meta.clone()).to_string(),
+    ];
+    if u.head {
+        args.push("--head".into());
+    }
+    if u.extend_sid {
+        args.push("--extend-sid".into());
+    }
+    tracing::info!(file = %u.file, namespace = %u.namespace, name = %u.name, python = %python.display(), "upload into standalone storage");
+    let start = std::time::Instant::now();
+    let r = fate_storage::run(&python, "upload", &args)
+        .await
+        .map_err(|e| data_err(super::error_chain(&e)))?;
+    let count = r.get("count").and_then(Value::as_u64).unwrap_or(0);
+    tracing::info!(
+        rows = count,
+        seconds = start.elapsed().as_secs_f64(),
+        "upload written"
+    );
+    let samples = r.get("part_of_data").cloned().unwrap_or_else(|| json!([]));
+    let save = DataTrackingSave {
+        execution_id: task.execution_id().to_string(),
+        meta_data: r
+            .get("data_meta")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        // FATE's address of an uploaded standalone table: the data home's absolute path after
+        // `standalone:///`.
+        uri: format!(
+            "standalone:///{}/{}/{}",
+            data_dir.display(),
+            u.namespace,
+            u.name
+        ),
+        output_key: "table".into(),
+        namespace: u.namespace.into(),
+        name: u.name.into(),
+        overview: json!({"count": count, "samples": samples})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        partitions: Some(u.partitions as i64),
+        source: json!({"task_id": "", "party_task_id": "", "task_name": "upload",
+                       "component": "upload", "output_artifact_key": "data", "output_index": null})
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+        data_type: "table".into(),
+        index: 0,
+    };
+    task.client.save_tracking(&save).await?;
+    task.client
+        .save_metrics(
+            task.execution_id(),
+            &[
+                json!({"name": "upload", "type": null, "groups": [], "step_axis": null,
+                     "data": {"name": u.name, "namespace": u.namespace, "count": count}}),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 /// This process's peak resident memory (`VmHWM`), in KiB.
 pub fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -338,25 +470,6 @@ pub fn peak_rss_kb() -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-async fn table_by_name(
-    task: &Task,
-    namespace: &str,
-    name: &str,
-) -> Result<(PathBuf, Value), Error> {
-    let found = task
-        .client
-        .query_tracking(&DataTrackingQuery {
-            namespace: Some(namespace.into()),
-            name: Some(name.into()),
-            ..Default::default()
-        })
-        .await?;
-    let info = found
-        .first()
-        .ok_or_else(|| data_err(format!("the site knows no table {namespace}.{name}")))?;
-    Ok((uri_path(&info.path)?, info.meta.clone()))
 }
 
 /// Copies a file aside and renames it into place.
@@ -413,10 +526,44 @@ pub async fn download_run(task: &Task) -> Result<(), Error> {
     let namespace = need(p.string("namespace")?, "namespace")?;
     let name = need(p.string("name")?, "name")?;
     let dir = PathBuf::from(need(p.string("path")?, "path")?);
-    let (src, _) = table_by_name(task, &namespace, &name).await?;
+    let found = task
+        .client
+        .query_tracking(&DataTrackingQuery {
+            namespace: Some(namespace.clone()),
+            name: Some(name.clone()),
+            ..Default::default()
+        })
+        .await?;
+    let info = found
+        .first()
+        .ok_or_else(|| data_err(format!("the site knows no table {namespace}.{name}")))?;
     let csv = dir.join("data").join("0.csv");
-    copy_into(&src, &csv)?;
-    let (header, _) = head_of(&src)?;
+    let header = match ferroflow_server::fate_storage::Location::from_uri(&info.path) {
+        Some(at) => {
+            let delimiter = info
+                .meta
+                .get("delimiter")
+                .and_then(Value::as_str)
+                .unwrap_or(",")
+                .to_string();
+            let header = ferroflow_server::fate_storage::header(&info.meta, &delimiter);
+            ferroflow_server::fate_storage::export(
+                &fate_python()?,
+                &at,
+                &csv,
+                &delimiter,
+                Some(&header.join(&delimiter)),
+            )
+            .await
+            .map_err(|e| data_err(super::error_chain(&e)))?;
+            header
+        }
+        None => {
+            let src = uri_path(&info.path)?;
+            copy_into(&src, &csv)?;
+            head_of(&src)?.0
+        }
+    };
     let meta = dir.join("data").join("0.meta");
     std::fs::write(&meta, json!({ "header": header }).to_string())
         .map_err(io_err("write", &meta))?;

@@ -27,19 +27,19 @@ use tracing_subscriber::layer::SubscriberExt;
 
 mod fail;
 pub mod flow;
-mod log;
+pub(crate) mod log;
 mod lr;
 mod reader;
 pub mod sample;
 mod sleep;
 mod table;
-mod task;
+pub(crate) mod task;
 mod train;
 mod transform;
-mod worker_client;
+pub(crate) mod worker_client;
 
 #[cfg(test)]
-mod fake_site;
+pub(crate) mod fake_site;
 #[cfg(test)]
 mod tests;
 
@@ -166,7 +166,7 @@ pub struct Options {
 
 impl Options {
     /// Options from the environment; an unreadable value is reported and replaced by its default.
-    fn from_env(get: &dyn Fn(&str) -> Option<String>) -> (Self, Option<String>) {
+    pub(crate) fn from_env(get: &dyn Fn(&str) -> Option<String>) -> (Self, Option<String>) {
         let mut options = Options::default();
         let mut warning = None;
         if let Some(v) = get(REPORT_DEADLINE_ENV) {
@@ -313,7 +313,7 @@ async fn dispatch(task: &Task) -> Result<(), Error> {
     }
 }
 
-async fn report(
+pub(crate) async fn report(
     client: &WorkerClient,
     execution_id: &str,
     status: Status,
@@ -337,7 +337,7 @@ async fn report(
 
 /// Why no CONFIG could be had.
 #[derive(Debug, thiserror::Error)]
-enum LoadError {
+pub(crate) enum LoadError {
     #[error("cannot read the CONFIG file {path}")]
     File {
         path: PathBuf,
@@ -350,37 +350,38 @@ enum LoadError {
 
 /// The CONFIG text: `--config FILE`, else the variable `--env-name` names, else (for the
 /// default name only) `FATE_TASK_CONFIG`, where FATE's local wrapper puts it.
-fn config_text(
-    args: &ExecuteArgs,
+pub(crate) fn config_text(
+    config: Option<&std::path::Path>,
+    env_name: &str,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, LoadError> {
-    if let Some(path) = &args.config {
+    if let Some(path) = config {
         return std::fs::read_to_string(path).map_err(|source| LoadError::File {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         });
     }
-    get(&args.env_name)
+    get(env_name)
         .or_else(|| {
-            if args.env_name == DEFAULT_ENV_NAME {
+            if env_name == DEFAULT_ENV_NAME {
                 get(FATE_TASK_CONFIG)
             } else {
                 None
             }
         })
-        .ok_or_else(|| LoadError::Unset(args.env_name.clone()))
+        .ok_or_else(|| LoadError::Unset(env_name.to_string()))
 }
 
 /// The two fields a failure report needs, from a CONFIG too broken to read whole, so that even
 /// then the site learns why its task died.
 #[derive(Debug, serde::Deserialize)]
-struct ReportTarget {
-    party_task_id: String,
-    mlmd: Mlmd,
+pub(crate) struct ReportTarget {
+    pub(crate) party_task_id: String,
+    pub(crate) mlmd: Mlmd,
 }
 
 impl ReportTarget {
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         serde_json::from_str(text)
             .ok()
             .or_else(|| serde_yaml::from_str(text).ok())
@@ -406,7 +407,7 @@ fn record_launch(path: &str, execution_id: &str) {
 fn execute_process(args: ExecuteArgs) -> ExitCode {
     let get = |k: &str| std::env::var(k).ok();
     let (options, warning) = Options::from_env(&get);
-    let text = config_text(&args, &get);
+    let text = config_text(args.config.as_deref(), &args.env_name, &get);
     let config = match &text {
         Ok(t) => TaskConfig::parse(t).map_err(|e| format!("cannot read the CONFIG: {e}")),
         Err(e) => Err(error_chain(e)),

@@ -252,10 +252,6 @@ impl WorkerClient {
 
     /// `GET /worker/model/download`: the stored tar. The site answers JSON instead when it has
     /// no such model; that is an error carrying its code and message.
-    #[allow(
-        dead_code,
-        reason = "part of the worker API; no demo component takes a model input yet"
-    )]
     pub async fn download_model(&self, query: &ModelDownload) -> Result<Vec<u8>, Error> {
         const WHAT: &str = "model download";
         let url = self.url(worker::MODEL_DOWNLOAD);
@@ -311,6 +307,21 @@ impl WorkerClient {
     pub async fn save_metric(&self, execution_id: &str, metric: &MetricItem) -> Result<(), Error> {
         let url = self.url(&format!("{}/{}", worker::METRIC_SAVE, execution_id));
         let body = json!({ "data": [metric] });
+        self.call(
+            "metric save",
+            Resend::Undelivered,
+            self.options.request_timeout,
+            || self.http.post(&url).json(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /worker/metric/save` with `{"execution_id", "data": [metric, ...]}`: the metrics of
+    /// a file-based metric output, as FATE's wrapper sends them.
+    pub async fn save_metrics(&self, execution_id: &str, data: &[Value]) -> Result<(), Error> {
+        let url = self.url(worker::METRIC_SAVE);
+        let body = json!({ "execution_id": execution_id, "data": data });
         self.call(
             "metric save",
             Resend::Undelivered,

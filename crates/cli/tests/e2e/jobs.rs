@@ -245,17 +245,18 @@ async fn a_failing_task_fails_the_job_with_its_message() {
         .wait_job(&job, &["failed"], Duration::from_secs(30))
         .await;
     let tasks = server.curl_get(&format!("/v2/job/task/query?job_id={job}"));
+    // Both parties fail; one may be stopped by the other's failure before it reports its own.
+    let mut told = 0;
     for t in tasks["data"].as_array().unwrap() {
         assert_eq!(t["party_status"], "failed");
-        assert!(
-            t["error_report"]
-                .as_str()
-                .unwrap()
-                .contains("the data is not what I expected"),
-            "{}",
-            t["error_report"]
-        );
+        let error = t["error_report"].as_str().unwrap();
+        if error.contains("the data is not what I expected") {
+            told += 1;
+        } else {
+            assert_eq!(error, "stopped: failed");
+        }
     }
+    assert!(told >= 1, "{tasks}");
     server.stop().await;
 }
 

@@ -34,17 +34,48 @@ pub fn flow_provider() -> String {
     format!("{FLOW_PROVIDER}:{}@local", env!("CARGO_PKG_VERSION"))
 }
 
-/// A one-task local job, as `dag.md` §9 shows them.
+/// One task of a local job.
+struct LocalTask<'a> {
+    name: &'a str,
+    component: &'a str,
+    /// `None`: the built-in `fate_flow` provider.
+    provider: Option<&'a str>,
+    parameters: Value,
+    inputs: Option<Value>,
+}
+
+/// A one-task local job of the `fate_flow` provider, as `dag.md` §9 shows them.
 fn local_job(task: &str, component: &str, parameters: Value, inputs: Option<Value>) -> Value {
-    let provider = flow_provider();
+    local_dag(&[LocalTask {
+        name: task,
+        component,
+        provider: None,
+        parameters,
+        inputs,
+    }])
+}
+
+/// A local job (role `local`, party `0`, scheduler party `0`) of these tasks.
+fn local_dag(tasks: &[LocalTask<'_>]) -> Value {
+    let flow = flow_provider();
     let local = json!([{"role": "local", "party_id": ["0"]}]);
-    let mut t = json!({
-        "component_ref": component,
-        "parties": local,
-        "conf": {"provider": provider},
-    });
-    if let Some(i) = inputs {
-        t["inputs"] = i;
+    let mut dag_tasks = Map::new();
+    let mut params = Map::new();
+    for t in tasks {
+        let provider = t
+            .provider
+            .map(str::to_string)
+            .unwrap_or_else(|| flow.clone());
+        let mut spec = json!({
+            "component_ref": t.component,
+            "parties": local,
+            "conf": {"provider": provider},
+        });
+        if let Some(i) = &t.inputs {
+            spec["inputs"] = i.clone();
+        }
+        dag_tasks.insert(t.name.to_string(), spec);
+        params.insert(t.name.to_string(), json!({"parameters": t.parameters}));
     }
     json!({
         "schema_version": env!("CARGO_PKG_VERSION"),
@@ -52,11 +83,20 @@ fn local_job(task: &str, component: &str, parameters: Value, inputs: Option<Valu
         "dag": {
             "parties": local,
             "stage": "default",
-            "conf": {"scheduler_party_id": "0", "task": {"provider": provider}},
-            "tasks": {task: t},
-            "party_tasks": {"local_0": {"parties": local, "tasks": {task: {"parameters": parameters}}}},
+            "conf": {"scheduler_party_id": "0", "task": {"provider": flow}},
+            "tasks": dag_tasks,
+            "party_tasks": {"local_0": {"parties": local, "tasks": params}},
         }
     })
+}
+
+/// The site's local `fate` provider (`fate:<version>@local`) if it has a Python: then uploads
+/// write FATE's standalone tables and convert them with pyfate's `dataframe_transformer`, as
+/// FATE Flow does; otherwise they write native tables (docs/compat.md).
+async fn fate_provider(app: &App) -> Result<Option<String>> {
+    Ok(super::provider::fate_python(app)
+        .await?
+        .map(|(p, _)| p.provider_name))
 }
 
 /// Submits a local job; on success the answer's `data` becomes `data`.
@@ -143,16 +183,52 @@ struct UploadJob<'a> {
     is_temp_file: bool,
     namespace: String,
     name: String,
+    /// Convert the table into a dataframe at namespace/name (FATE storage only).
+    transform: bool,
 }
 
 async fn submit_upload(app: &App, u: UploadJob<'_>) -> Result<Envelope> {
-    let params = json!({
+    let data = json!({"name": u.name, "namespace": u.namespace});
+    let Some(fate) = fate_provider(app).await? else {
+        let params = json!({
+            "file": u.file.display().to_string(), "head": u.head, "partitions": u.partitions,
+            "meta": u.meta, "extend_sid": u.extend_sid, "is_temp_file": u.is_temp_file,
+            "storage_engine": "file", "namespace": u.namespace, "name": u.name,
+        });
+        return submit(app, local_job("upload_0", UPLOAD, params, None), data).await;
+    };
+    // FATE's way: `upload_0` writes a standalone `table`; with a target, under a temporary
+    // `upload/<uuid>` converted by pyfate's `dataframe_transformer` (`transformer_0`) into a
+    // dataframe at namespace/name.
+    let mut upload = json!({
         "file": u.file.display().to_string(), "head": u.head, "partitions": u.partitions,
         "meta": u.meta, "extend_sid": u.extend_sid, "is_temp_file": u.is_temp_file,
-        "storage_engine": "file", "namespace": u.namespace, "name": u.name,
+        "storage_engine": "standalone",
     });
-    let data = json!({"name": u.name, "namespace": u.namespace});
-    submit(app, local_job("upload_0", UPLOAD, params, None), data).await
+    if !u.transform {
+        upload["namespace"] = json!(u.namespace);
+        upload["name"] = json!(u.name);
+        return submit(app, local_job("upload_0", UPLOAD, upload, None), data).await;
+    }
+    let dag = local_dag(&[
+        LocalTask {
+            name: "upload_0",
+            component: UPLOAD,
+            provider: None,
+            parameters: upload,
+            inputs: None,
+        },
+        LocalTask {
+            name: "transformer_0",
+            component: TRANSFORMER,
+            provider: Some(&fate),
+            parameters: json!({"namespace": u.namespace, "name": u.name}),
+            inputs: Some(json!({"data": {"table": {"task_output_artifact": {
+                "producer_task": "upload_0", "output_artifact_key": "table",
+                "parties": [{"role": "local", "party_id": ["0"]}]}}}})),
+        },
+    ]);
+    submit(app, dag, data).await
 }
 
 /// `/v2/data/component/upload`: a file on this site (relative: in `upload_dir`).
@@ -174,6 +250,7 @@ pub async fn upload(app: &App, r: &Upload) -> Result<Envelope> {
             is_temp_file: false,
             namespace,
             name,
+            transform: r.namespace.is_some() && r.name.is_some(),
         },
     )
     .await
@@ -217,6 +294,7 @@ pub async fn upload_file(app: &App, r: &UploadedFile, saved: &Path) -> Result<En
                 is_temp_file: true,
                 namespace,
                 name,
+                transform: true,
             },
         )
         .await
@@ -273,12 +351,15 @@ pub async fn transformer(app: &App, r: &Transformer) -> Result<Envelope> {
     let params = json!({"namespace": r.namespace, "name": r.name, "site_name": r.site_name});
     let inputs = json!({"data": {"table": {"data_warehouse": r.data_warehouse}}});
     let data = json!({"name": r.name, "namespace": r.namespace});
-    submit(
-        app,
-        local_job("transformer_0", TRANSFORMER, params, Some(inputs)),
-        data,
-    )
-    .await
+    let fate = fate_provider(app).await?;
+    let dag = local_dag(&[LocalTask {
+        name: "transformer_0",
+        component: TRANSFORMER,
+        provider: fate.as_deref(),
+        parameters: params,
+        inputs: Some(inputs),
+    }]);
+    submit(app, dag, data).await
 }
 
 /// `GET /v2/data/download`: `download_data_<ns>_<name>.tar.gz` with `data/0.csv` and
@@ -289,15 +370,15 @@ pub async fn download(app: &App, q: &DataDownload) -> Result<(String, Vec<u8>)> 
         .table_meta(&q.namespace, &q.name)
         .await?
         .ok_or_else(|| no_table(&q.namespace, &q.name))?;
-    let path = t
+    let uri = t
         .address
         .get("path")
         .and_then(Value::as_str)
-        .and_then(super::output::local_path)
-        .filter(|p| p.is_file())
+        .unwrap_or_default()
+        .to_string();
+    let (bytes, header) = super::output::table_text(app, &uri, &t)
+        .await?
         .ok_or_else(|| no_table(&q.namespace, &q.name))?;
-    let bytes = std::fs::read(&path).map_err(|_| no_file(&path))?;
-    let header = super::output::csv_header(&bytes);
     let members = vec![
         ("data/0.csv".to_string(), bytes),
         (

@@ -248,6 +248,66 @@ pub(crate) fn csv_header(bytes: &[u8]) -> Vec<String> {
     line.split(',').map(str::to_string).collect()
 }
 
+/// A table's rows as text and its column names: a native table's CSV file as it is; a FATE
+/// standalone table exported by the storage helper with the `fate` provider's Python (the
+/// header line first, then `key<delimiter>value` lines or a dataframe's rows, as FATE Flow
+/// writes them). `None` when the table has no readable data here.
+pub(crate) async fn table_text(
+    app: &App,
+    uri: &str,
+    meta: &crate::store::TableMetaRow,
+) -> Result<Option<(Vec<u8>, Vec<String>)>> {
+    use crate::fate_storage;
+    let unreadable = |e: String| {
+        Error::fate(
+            RetCode::TableNotFound,
+            &[
+                ("namespace", &meta.namespace),
+                ("name", &meta.name),
+                ("reason", &e),
+            ],
+        )
+    };
+    if let Some(at) = fate_storage::Location::from_uri(uri) {
+        let Some((_, python)) = super::provider::fate_python(app).await? else {
+            return Err(unreadable(
+                "a FATE standalone table: no local fate provider with metadata.venv to read it"
+                    .into(),
+            ));
+        };
+        let delimiter = if meta.delimiter.is_empty() {
+            ","
+        } else {
+            meta.delimiter.as_str()
+        };
+        let header = fate_storage::header(&meta.data_meta, delimiter);
+        let tmp = app
+            .config
+            .data_dir
+            .join("tmp")
+            .join(format!("{}.csv", uuid::Uuid::new_v4().simple()));
+        let exported = fate_storage::export(
+            std::path::Path::new(&python),
+            &at,
+            &tmp,
+            delimiter,
+            Some(&header.join(delimiter)),
+        )
+        .await
+        .map_err(|e| unreadable(e.to_string()))
+        .and_then(|_| std::fs::read(&tmp).map_err(|e| unreadable(e.to_string())));
+        let _ = std::fs::remove_file(&tmp);
+        let bytes = exported?;
+        return Ok(Some((bytes, header)));
+    }
+    let Some(path) = table_file(app, uri, &meta.namespace, &meta.name).await? else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    let header = csv_header(&bytes);
+    Ok(Some((bytes, header)))
+}
+
 /// `/v2/output/data/download`: a tar.gz with `<output_key>/<index>.csv` and
 /// `<output_key>/<index>.meta` (`{"header": [...]}`) for every output table of the task run.
 pub async fn data_archive(
@@ -269,20 +329,21 @@ pub async fn data_archive(
     }
     let mut members = Vec::new();
     for r in rows {
-        let Some(path) = table_file(app, &r.uri, &r.namespace, &r.name).await? else {
+        let Some(meta) = app.store.table_meta(&r.namespace, &r.name).await? else {
             continue;
         };
-        let bytes = std::fs::read(&path).map_err(|e| {
-            Error::fate(
-                RetCode::TableNotFound,
-                &[
-                    ("namespace", &r.namespace),
-                    ("name", &r.name),
-                    ("reason", &e.to_string()),
-                ],
-            )
-        })?;
-        let header = csv_header(&bytes);
+        let uri = if r.uri.is_empty() {
+            meta.address
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            r.uri.clone()
+        };
+        let Some((bytes, header)) = table_text(app, &uri, &meta).await? else {
+            continue;
+        };
         members.push((format!("{}/{}.csv", r.output_key, r.index), bytes));
         members.push((
             format!("{}/{}.meta", r.output_key, r.index),

@@ -13,6 +13,7 @@ use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::RetCode;
 use ferroflow_wire::partner::{self as wire, Collected, JobTarget, TaskTarget};
 
+use super::provider::FATE;
 use super::run::{container_spec, expected_container, provider_of, run_handle, run_info, task_env};
 use super::{Error, Result};
 use crate::app::{App, Event};
@@ -391,6 +392,12 @@ pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) ->
         )
     })?;
     let cas = app.store.set_task_status(&key, to, app.now()).await?;
+    if to.is_end()
+        && cas.applied()
+        && let Some(task) = app.store.task(&key).await?
+    {
+        cleanup_sessions(app, &task).await;
+    }
     if to.is_interrupt()
         && let Some(task) = app.store.task(&key).await?
         && task.party_status == TaskStatus::Running
@@ -406,6 +413,62 @@ pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) ->
             let mut d = task_details(&key).to_vec();
             d.push(("status", status.to_string()));
             Err(fate_err(RetCode::TaskUpdateFailed, &d))
+        }
+    }
+}
+
+/// Once every party of a FATE task is done (its federated status ended), its computing and
+/// federation sessions go: `ferroflow task cleanup` with the task's CONFIG, not awaited (FATE
+/// Flow runs pyfate's cleanup when it stops a task). Earlier would be wrong: a party that ends
+/// first would remove what the others still pull from the standalone federation.
+async fn cleanup_sessions(app: &App, task: &TaskRow) {
+    let Some(name) = task.provider_name.split(':').next() else {
+        return;
+    };
+    if name != FATE {
+        return;
+    }
+    let dir = task_dir(app, task);
+    let log = stdout_file(app, task).with_file_name("task_cleanup");
+    let venv = match super::run::provider_of(app, task).await {
+        Ok(Some(p)) => super::run::str_meta(&p, "venv").filter(|v| !v.is_empty()),
+        _ => None,
+    };
+    let spawned = (|| -> std::io::Result<tokio::process::Child> {
+        std::fs::create_dir_all(&dir)?;
+        if let Some(d) = log.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let err = out.try_clone()?;
+        let mut cmd = tokio::process::Command::new(&app.config.component_exe);
+        cmd.args(["task", "cleanup"])
+            .current_dir(&dir)
+            .env("CONFIG", task.component_parameters.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        if let Some(v) = venv {
+            cmd.env("EXECUTOR_ENV", v);
+        }
+        cmd.spawn()
+    })();
+    match spawned {
+        Ok(mut child) => {
+            let execution_id = task.execution_id.clone();
+            tokio::spawn(async move {
+                if let Ok(status) = child.wait().await
+                    && !status.success()
+                {
+                    tracing::warn!(%execution_id, %status, "task cleanup failed");
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot start the task cleanup")
         }
     }
 }
@@ -515,6 +578,7 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
                 .collect()
         })
         .filter(|a: &Vec<String>| !a.is_empty())
+        .or_else(|| (provider.name == FATE).then(|| wrapper_argv(app)))
         .ok_or_else(|| {
             Error::Internal(format!(
                 "provider {} has no entrypoint to run its components with",
@@ -523,6 +587,19 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         })?;
     let dir = task_dir(app, task);
     let mut env = task_env(task, &dir, &task.component_parameters)?;
+    // The Python of FATE's algorithms, as FATE passes it to its wrapper (`EXECUTOR_ENV`): the
+    // provider's own `metadata.venv`, or for the built-in `fate_flow` components (uploads into
+    // FATE's storage) the local `fate` provider's.
+    let venv = match provider.metadata.get("venv").and_then(Value::as_str) {
+        Some(v) if !v.is_empty() => Some(v.to_string()),
+        _ if provider.name == super::data::FLOW_PROVIDER => {
+            super::provider::fate_python(app).await?.map(|(_, v)| v)
+        }
+        _ => None,
+    };
+    if let Some(v) = venv {
+        env.push(("EXECUTOR_ENV".into(), v));
+    }
     if let Some(path) = provider
         .metadata
         .get("path")
@@ -547,6 +624,15 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         log_file: stdout_file(app, task),
         container: None,
     })
+}
+
+/// How a local `fate` provider's components run: ferroflow's task wrapper.
+pub(crate) fn wrapper_argv(app: &App) -> Vec<String> {
+    vec![
+        app.config.component_exe.display().to_string(),
+        "task".into(),
+        "entrypoint".into(),
+    ]
 }
 
 /// `<JOB_DIR>/<job>/<role>/<party>/<task_name>/<version>`.

@@ -52,6 +52,24 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
         .as_ref()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    if device == Device::Local && req.name == FATE && req.components_description.is_none() {
+        let python = str_of(&req.metadata, "venv").unwrap_or_else(|| "python3".into());
+        let path = str_of(&req.metadata, "path");
+        components = pyfate_components(&python, path.as_deref())
+            .await
+            .map_err(|reason| {
+                Error::fate(
+                    RetCode::ProviderParamsError,
+                    &[
+                        ("metadata", &Value::Object(req.metadata.clone()).to_string()),
+                        ("reason", &reason),
+                    ],
+                )
+            })?
+            .into_iter()
+            .map(|c| (c, json!({})))
+            .collect();
+    }
     if device == Device::Docker {
         let found = docker_image_components(&req.metadata).await?;
         if req.components_description.is_none() {
@@ -65,6 +83,119 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
     } else {
         "update success"
     })
+}
+
+/// The provider name of FATE's algorithms (pyfate). A local one runs its components through
+/// ferroflow's task wrapper (`ferroflow task entrypoint`) with its `metadata.venv`.
+pub const FATE: &str = "fate";
+
+fn str_of(m: &Map<String, Value>, key: &str) -> Option<String> {
+    m.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// pyfate's component names, as `python -m fate.components component list` prints them
+/// (`{'buildin': [...], 'thirdparty': [...]}`); FATE imports the same list in its server.
+pub async fn pyfate_components(python: &str, path: Option<&str>) -> Result<Vec<String>, String> {
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.args(["-m", "fate.components", "component", "list"])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(p) = path {
+        let inherited = std::env::var("PYTHONPATH").unwrap_or_default();
+        cmd.env(
+            "PYTHONPATH",
+            if inherited.is_empty() {
+                p.to_string()
+            } else {
+                format!("{p}:{inherited}")
+            },
+        );
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .map_err(|_| format!("{python} -m fate.components component list: no answer in 120 s"))?
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+        return Err(format!(
+            "{python} cannot list pyfate's components ({}): {}",
+            out.status,
+            last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    let listed: serde_yaml::Value = serde_yaml::from_slice(&out.stdout)
+        .map_err(|e| format!("unreadable component list from {python}: {e}"))?;
+    let mut names = Vec::new();
+    for key in ["buildin", "thirdparty"] {
+        for n in listed
+            .get(key)
+            .and_then(serde_yaml::Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(serde_yaml::Value::as_str)
+        {
+            names.push(n.to_string());
+        }
+    }
+    if names.is_empty() {
+        return Err(format!("{python} lists no pyfate component"));
+    }
+    Ok(names)
+}
+
+/// Registers `fate:<version>@local` at start with the configured Python, as FATE registers
+/// its default `fate` provider. A failure is logged, not fatal (FATE's behaviour).
+pub async fn register_fate(app: &App, fate: &crate::config::FateConfig) {
+    let mut metadata = Map::new();
+    metadata.insert("path".into(), json!(fate.path));
+    metadata.insert("venv".into(), json!(fate.venv.display().to_string()));
+    let req = ProviderRegister {
+        name: FATE.into(),
+        device: "local".into(),
+        version: fate.version.clone(),
+        metadata,
+        protocol: None,
+        components_description: None,
+    };
+    match register(app, &req).await {
+        Ok(_) => {
+            tracing::info!(provider = %format!("fate:{}@local", fate.version), venv = %fate.venv.display(), "fate provider registered")
+        }
+        Err(e) => {
+            tracing::error!(venv = %fate.venv.display(), error = %e, "cannot register the fate provider")
+        }
+    }
+}
+
+/// The Python of this site's newest local `fate` provider that has one (`metadata.venv`):
+/// what runs pyfate's tasks and the standalone-storage helper.
+pub async fn fate_python(app: &App) -> Result<Option<(ProviderRow, String)>> {
+    let mut found: Vec<(ProviderRow, String)> = app
+        .store
+        .query_providers(&ProviderFilter {
+            name: Some(FATE.into()),
+            device: Some("local".into()),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter_map(|p| {
+            let venv = p.metadata.get("venv").and_then(Value::as_str)?.to_string();
+            (!venv.is_empty()).then_some((p, venv))
+        })
+        .collect();
+    found.sort_by_key(|a| version_key(&a.0.version));
+    Ok(found.pop())
+}
+
+fn version_key(v: &str) -> Vec<(u64, String)> {
+    v.split(['.', '-'])
+        .map(|p| (p.parse().unwrap_or(0), p.to_string()))
+        .collect()
 }
 
 /// A docker provider's image must exist on its daemon (`metadata.base_url`, empty: the local

@@ -81,6 +81,26 @@ pub async fn delete(app: &App, namespace: &str, name: &str) -> Result<()> {
         .await?
         .ok_or_else(|| no_table(namespace, name))?;
     app.store.delete_table_meta(namespace, name).await?;
+    if let Some(at) = t
+        .address
+        .get("path")
+        .and_then(Value::as_str)
+        .and_then(crate::fate_storage::Location::from_uri)
+        .filter(|at| at.data_dir.starts_with(app.config.standalone_data_dir()))
+    {
+        match super::provider::fate_python(app).await? {
+            Some((_, python)) => {
+                if let Err(e) = crate::fate_storage::destroy(Path::new(&python), &at).await {
+                    tracing::warn!(namespace, name, error = %e, "cannot destroy a standalone table");
+                }
+            }
+            None => tracing::warn!(
+                namespace,
+                name,
+                "no fate provider to destroy a standalone table with"
+            ),
+        }
+    }
     if t.engine == "file"
         && let Some(path) = t
             .address

@@ -1,5 +1,7 @@
 //! FATE's HTTP conventions on a real listener: codes, envelopes, quirks, validation.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::support::{SiteSpec, TestSite, sleep_dag};
@@ -154,6 +156,95 @@ async fn providers_register_query_and_delete() {
             .data,
         Some(json!([]))
     );
+    site.stop().await;
+}
+
+/// A local `fate` provider, as FATE users register it: its components come from its Python
+/// (`-m fate.components component list`), its tasks run ferroflow's task wrapper with that
+/// Python, and uploads become FATE's two-task jobs.
+#[tokio::test]
+async fn a_local_fate_provider_runs_pyfate_through_the_task_wrapper() {
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let python = dir.path().join("python");
+    std::fs::write(
+        &python,
+        "#!/bin/sh\n[ \"$*\" = \"-m fate.components component list\" ] || exit 3\n\
+         echo \"{'buildin': ['reader', 'psi', 'dataframe_transformer'], 'thirdparty': []}\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reg = json!({"name": "fate", "device": "local", "version": "2.2.0",
+                     "metadata": {"path": "", "venv": python}});
+    let e = site.post("/v2/provider/register", reg).await;
+    assert_eq!((e.code, e.message.as_str()), (0, "create success"), "{e:?}");
+    // A Python without pyfate is refused.
+    let e = site
+        .post(
+            "/v2/provider/register",
+            json!({"name": "fate", "device": "local", "version": "9.9.9",
+                   "metadata": {"path": "", "venv": "/bin/false"}}),
+        )
+        .await;
+    assert_eq!(e.code, 4000, "{e:?}");
+    assert!(
+        e.message.contains("cannot list pyfate's components"),
+        "{}",
+        e.message
+    );
+
+    let parties = json!([{"role": "guest", "party_id": ["9999"]}]);
+    let job = site
+        .submit(json!({"schema_version": "2.2.0", "dag": {
+            "parties": parties, "stage": "default",
+            "conf": {"task": {"provider": "fate:2.2.0@local"}},
+            "tasks": {"reader_0": {"component_ref": "reader", "parties": parties,
+                                   "parameters": {"namespace": "ns", "name": "t"}}},
+        }}))
+        .await;
+    for _ in 0..5 {
+        site.tick().await;
+    }
+    let spec = site
+        .launcher
+        .spec_of(&format!("{job}_reader_0_0_guest_9999"));
+    assert_eq!(&spec.argv[1..], ["task", "entrypoint"]);
+    let env: BTreeMap<_, _> = spec.env.iter().cloned().collect();
+    assert_eq!(env["EXECUTOR_ENV"], python.display().to_string());
+    assert!(env["CONFIG"].contains("\"component\":\"reader\""));
+
+    // Uploads are FATE's: a standalone table, then pyfate's dataframe transformer.
+    let file = site.data_dir().join("upload").join("in.csv");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "id,y,x0\n1,0,0.5\n").unwrap();
+    let e = site
+        .post(
+            "/v2/data/component/upload",
+            json!({"file": file, "head": true, "partitions": 2, "meta": {"delimiter": ","},
+                   "namespace": "experiment", "name": "t"}),
+        )
+        .await;
+    assert_eq!(e.code, 0, "{e:?}");
+    let upload_job = e.job_id.unwrap();
+    let tasks = site.tasks(&upload_job).await;
+    let names: Vec<&str> = tasks.keys().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["transformer_0", "upload_0"]);
+    let transformer = &tasks[&(
+        "transformer_0".to_string(),
+        "local".to_string(),
+        "0".to_string(),
+    )];
+    assert_eq!(transformer["provider_name"], "fate:2.2.0@local");
+    for _ in 0..5 {
+        site.tick().await;
+    }
+    let spec = site
+        .launcher
+        .spec_of(&format!("{upload_job}_upload_0_0_local_0"));
+    let env: BTreeMap<_, _> = spec.env.iter().cloned().collect();
+    assert_eq!(env["EXECUTOR_ENV"], python.display().to_string());
+    assert!(env["CONFIG"].contains("\"storage_engine\":\"standalone\""));
     site.stop().await;
 }
 

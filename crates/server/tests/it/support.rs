@@ -64,6 +64,17 @@ impl FakeLauncher {
         self.alive.lock().unwrap().retain(|p| *p != h.pid);
     }
 
+    /// What a task was launched with.
+    pub fn spec_of(&self, execution_id: &str) -> Spec {
+        self.launched
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s.execution_id == execution_id)
+            .map(|(s, _)| s.clone())
+            .expect("launched")
+    }
+
     /// Execution ids launched so far, in order.
     pub fn launched(&self) -> Vec<String> {
         self.launched

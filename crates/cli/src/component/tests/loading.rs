@@ -10,6 +10,13 @@ fn args(config: Option<PathBuf>, env_name: &str) -> ExecuteArgs {
     }
 }
 
+fn config_text_of(
+    a: &ExecuteArgs,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, LoadError> {
+    config_text(a.config.as_deref(), &a.env_name, get)
+}
+
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let m: HashMap<String, String> = pairs
         .iter()
@@ -28,22 +35,28 @@ fn the_config_comes_from_a_file_an_env_var_or_fates_variable() {
         ("MINE", "from mine"),
     ]);
     assert_eq!(
-        config_text(&args(Some(file), "CONFIG"), &e).unwrap(),
+        config_text_of(&args(Some(file), "CONFIG"), &e).unwrap(),
         "from file"
     );
     assert_eq!(
-        config_text(&args(None, "CONFIG"), &e).unwrap(),
+        config_text_of(&args(None, "CONFIG"), &e).unwrap(),
         "from CONFIG"
     );
-    assert_eq!(config_text(&args(None, "MINE"), &e).unwrap(), "from mine");
+    assert_eq!(
+        config_text_of(&args(None, "MINE"), &e).unwrap(),
+        "from mine"
+    );
     let e = env(&[("FATE_TASK_CONFIG", "from fate")]);
-    assert_eq!(config_text(&args(None, "CONFIG"), &e).unwrap(), "from fate");
-    let err = config_text(&args(None, "OTHER"), &e).unwrap_err();
+    assert_eq!(
+        config_text_of(&args(None, "CONFIG"), &e).unwrap(),
+        "from fate"
+    );
+    let err = config_text_of(&args(None, "OTHER"), &e).unwrap_err();
     assert_eq!(
         err.to_string(),
         "no CONFIG: environment variable OTHER is not set and --config was not given"
     );
-    let err = config_text(&args(Some(dir.path().join("none")), "CONFIG"), &e).unwrap_err();
+    let err = config_text_of(&args(Some(dir.path().join("none")), "CONFIG"), &e).unwrap_err();
     assert!(matches!(err, LoadError::File { .. }));
 }
 

@@ -547,6 +547,8 @@ fn create_body(spec: &Spec, c: &ContainerSpec, cpus: i64) -> ContainerCreateBody
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some(c.labels.clone().into_iter().collect()),
         user: c.user.clone().filter(|u| !u.is_empty()),
+        // The task directory, mounted at the same path: a task wrapper's `input/`/`output/`.
+        working_dir: Some(spec.cwd.to_string_lossy().into_owned()),
         host_config: Some(HostConfig {
             network_mode: Some(if c.network.is_empty() {
                 "host".into()

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Creates (or checks) the Python environment FATE's real algorithms run in under ferroflow:
+# pyfate 2.2.0 (the algorithms, provider `fate`) and fate_client 2.2.0 (the `flow` CLI and the
+# pipeline SDK the end-to-end tests drive) and pika (pyfate's RabbitMQ federation, for jobs
+# across sites), pinned by ci/pyfate-constraints.txt (the reference
+# install's freeze: without it pip backtracks through torch versions for a long time). No
+# fate_flow package: ferroflow plays FATE Flow's task wrapper itself.
+#
+#   ci/pyfate-venv.sh VENV_DIR        prints the venv's python on its last line
+#
+# Made once and kept: a venv whose marker names the same constraints is reused as it is
+# (seconds); otherwise it is made from nothing. PyPI publishes only torch's CUDA build for
+# Linux, so the first install downloads about 3 GB (the nvidia-* wheels).
+#
+# Environment: PYTHON (a CPython 3.11 or 3.10; default python3.11, else python3.10, else
+# python3), FRESH=1 (remove the venv first).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="${1:?usage: ci/pyfate-venv.sh VENV_DIR}"
+CONSTRAINTS="$HERE/pyfate-constraints.txt"
+PACKAGES=(pyfate==2.2.0 fate-client==2.2.0 torch==2.5.1 transformers==4.37.2 accelerate==0.27.2 "numpy<2" pika==1.3.2)
+
+log() { printf '== pyfate venv: %s\n' "$*" >&2; }
+
+pick_python() {
+    local c
+    for c in python3.11 python3.10 python3; do
+        if command -v "$c" >/dev/null 2>&1 &&
+            "$c" -c 'import sys; assert sys.version_info[:2] in ((3, 10), (3, 11))' >/dev/null 2>&1; then
+            command -v "$c"
+            return
+        fi
+    done
+    echo "no CPython 3.10 or 3.11 found (pyfate 2.2 supports those); set PYTHON" >&2
+    return 1
+}
+
+want="$(sha256sum "$CONSTRAINTS" | cut -c1-16) ${PACKAGES[*]}"
+marker="$VENV/.ferroflow-pyfate"
+if [ "${FRESH:-0}" = 1 ]; then rm -rf "$VENV"; fi
+if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+    log "reusing $VENV"
+else
+    start=$(date +%s)
+    rm -rf "$VENV"
+    PYTHON="${PYTHON:-$(pick_python)}"
+    log "creating $VENV with $("$PYTHON" --version 2>&1)"
+    mkdir -p "$(dirname "$VENV")"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    log "installing ${PACKAGES[*]} (first time: about 3 GB to download)"
+    # mmh3 3.0.0 has no wheel for Python 3.11: pip compiles it (gcc and the Python headers).
+    "$VENV/bin/python" -m pip install -q -c "$CONSTRAINTS" "${PACKAGES[@]}"
+    echo "$want" >"$marker"
+    log "installed in $(($(date +%s) - start)) s"
+fi
+"$VENV/bin/python" -c 'import importlib.metadata as m, fate.components, fate_client, torch
+print("pyfate", m.version("pyfate"), "fate_client", m.version("fate_client"), "torch", torch.__version__)' >&2
+echo "$VENV/bin/python"

@@ -1,0 +1,659 @@
+//! `ferroflow task entrypoint|cleanup`: ferroflow's own task wrapper for FATE's algorithms
+//! (pyfate 2.2), in place of FATE Flow's Python `FlowWraps` (`execution.md` §3.1–3.2). No
+//! fate_flow package is needed: the binary reads the CONFIG, talks to the site over api-3, and
+//! starts pyfate's own CLI (`python -m fate.components component ...`, §3.6a).
+//!
+//! # What `entrypoint` does
+//! 1. read the CONFIG (`CONFIG` JSON, `--env-name VAR`, `--config FILE`; YAML or JSON) and log
+//!    to stderr and to the files of its logger config;
+//! 2. ask pyfate for the component's I/O definition (`component artifact-type` →
+//!    `<T_out>/define.yaml`), [`define`];
+//! 3. resolve the inputs through api-3 (tables by tracking query, models downloaded into
+//!    `<T_in>/model/`), [`inputs`];
+//! 4. build the output URIs (`dag.md` §8.8), [`outputs`];
+//! 5. write `<T_in>/task_parameters.yaml` and run `component execute --config …
+//!    --execution-final-meta-path <T_out>/task_result.yaml` (output:
+//!    `<task log dir>/stdout/task_execute`);
+//! 6. read the final meta; on success push data, models and metrics through api-3, then
+//!    destroy the inputs of type `table` (an upload's temporary table);
+//! 7. report `success`, or `failed` with the error (the algorithm's traceback), and exit with
+//!    0 or FATE's code modulo 256: 2006 (the wrapper failed), 2007 (the algorithm failed),
+//!    2008 (the algorithm left no result, e.g. it was killed).
+//!
+//! `<T_in>`, `<T_out>` are `input/` and `output/` of the working directory, which the site
+//! sets to the task's versioned directory `<JOB_DIR>/<job>/<role>/<party>/<task>/<version>`.
+//!
+//! `cleanup` ends the task's computing and federation sessions once every party is done
+//! (the site runs it when the task's federated status ends): for standalone engines, their
+//! namespaces in the data directory (what pyfate's own cleanup removes); for other engines,
+//! pyfate's `component cleanup`.
+//!
+//! # Layout
+//! [`define`] the I/O definition; [`inputs`] and [`outputs`] the artifacts; [`python`] the
+//! processes and the embedded standalone-storage helper.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use ferroflow_wire::task_config::TaskConfig;
+use serde_json::{Value, json};
+use tracing::Level;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::component::worker_client::{self, WorkerClient};
+use crate::component::{self, Options, Status, error_chain};
+
+pub mod define;
+pub mod inputs;
+pub mod outputs;
+pub mod python;
+
+#[cfg(test)]
+mod tests;
+
+use define::Define;
+
+/// The wrapper failed (FATE's `ReturnCode.Task.TASK_RUN_FAILED`).
+pub const TASK_RUN_FAILED: i32 = 2006;
+/// The algorithm reported a failure (`COMPONENT_RUN_FAILED`).
+pub const COMPONENT_RUN_FAILED: i32 = 2007;
+/// The algorithm left no final meta (`NO_FOUND_RUN_RESULT`).
+pub const NO_FOUND_RUN_RESULT: i32 = 2008;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Runs a FATE (pyfate) task from its CONFIG and reports its end to the site.
+    Entrypoint(Args),
+    /// Ends a finished task's computing and federation sessions.
+    Cleanup(Args),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Read the CONFIG (JSON or YAML) from this file instead of the environment.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The environment variable holding the CONFIG (FATE's local wrapper: FATE_TASK_CONFIG).
+    #[arg(long, value_name = "VAR", default_value = "CONFIG")]
+    pub env_name: String,
+    /// The Python with pyfate (default: $EXECUTOR_ENV, then $FATE_PYTHON, then python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+/// Everything the wrapper itself can fail with (code 2006).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("input `{key}`: {reason}")]
+    Input { key: String, reason: String },
+    #[error("input `{key}`: cannot resolve it")]
+    InputQuery {
+        key: String,
+        #[source]
+        source: worker_client::Error,
+    },
+    #[error("output `{key}`: cannot record it")]
+    Output {
+        key: String,
+        #[source]
+        source: worker_client::Error,
+    },
+    #[error("output `{key}`: cannot archive the model")]
+    Model {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("component definition of `{component}`")]
+    Define {
+        component: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Python(#[from] python::Error),
+}
+
+pub fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Entrypoint(args) => entrypoint_process(&args),
+        Command::Cleanup(args) => cleanup_process(&args),
+    }
+}
+
+/// The directories of one run.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    /// The task's versioned directory (the working directory).
+    pub task: PathBuf,
+    pub input: PathBuf,
+    pub output: PathBuf,
+    /// Where the raw output of pyfate's processes goes: `<task log dir>/stdout`.
+    pub stdout: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(task: &Path, config: &TaskConfig) -> Self {
+        let stdout = config
+            .task_log_dir()
+            .map(|d| PathBuf::from(d).join("stdout"))
+            .unwrap_or_else(|| task.join("stdout"));
+        Self {
+            task: task.to_path_buf(),
+            input: task.join("input"),
+            output: task.join("output"),
+            stdout,
+        }
+    }
+
+    /// `<stdout>/<worker>`, suffixed with the version after the first run, like the site's
+    /// `task_entrypoint` file.
+    pub fn worker_log(&self, worker: &str, version: &str) -> PathBuf {
+        if version == "0" || version.is_empty() {
+            self.stdout.join(worker)
+        } else {
+            self.stdout.join(format!("{worker}.{version}"))
+        }
+    }
+}
+
+/// How a run ended: FATE's code (0 = success) and the error reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    pub code: i32,
+    pub error: String,
+}
+
+/// The algorithm's final meta (`task_result.yaml`, JSON).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct FinalMeta {
+    status: FinalStatus,
+    #[serde(default)]
+    io_meta: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct FinalStatus {
+    code: i64,
+    #[serde(default)]
+    exceptions: Option<String>,
+}
+
+/// One wrapper run.
+pub struct Wrapper<'a> {
+    pub config: &'a TaskConfig,
+    pub client: &'a WorkerClient,
+    pub python: &'a Path,
+    pub dirs: &'a Dirs,
+}
+
+impl Wrapper<'_> {
+    /// The standalone data home (`conf.computing.metadata.options.data_dir`).
+    fn data_dir(&self) -> Option<PathBuf> {
+        self.config
+            .conf
+            .computing
+            .metadata
+            .get("options")
+            .and_then(|o| o.get("data_dir"))
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+            .map(|d| self.dirs.task.join(d))
+    }
+
+    fn is_standalone(&self) -> bool {
+        self.config.conf.computing.kind == "standalone"
+            || self.config.conf.federation.kind == "standalone"
+    }
+
+    /// The environment of pyfate's processes: the CONFIG variables removed (FATE does), the
+    /// standalone data home as `STANDALONE_DATA_PATH`.
+    fn python_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if self.is_standalone()
+            && let Some(d) = self.data_dir()
+        {
+            env.push(("STANDALONE_DATA_PATH".into(), d.display().to_string()));
+        }
+        env
+    }
+
+    fn python_run(&self, what: &'static str, worker: &str, args: Vec<String>) -> python::Run<'_> {
+        python::Run {
+            what,
+            python: self.python,
+            args,
+            cwd: &self.dirs.task,
+            log: self.dirs.worker_log(worker, &self.config.task_version),
+            set_env: self.python_env(),
+            remove_env: vec!["CONFIG", "FATE_TASK_CONFIG"],
+        }
+    }
+
+    /// Step 2: `component artifact-type` into `<T_out>/define.yaml`.
+    pub async fn define(&self) -> Result<Define, Error> {
+        let c = self.config;
+        let file = self.dirs.output.join("define.yaml");
+        mkdir(&self.dirs.output)?;
+        let args = vec![
+            "-m".into(),
+            "fate.components".into(),
+            "component".into(),
+            "artifact-type".into(),
+            "--name".into(),
+            c.component.clone(),
+            "--role".into(),
+            c.role.clone(),
+            "--stage".into(),
+            c.stage.clone(),
+            "--output-path".into(),
+            file.display().to_string(),
+        ];
+        let define_err = |source: Box<dyn std::error::Error + Send + Sync>| Error::Define {
+            component: c.component.clone(),
+            source,
+        };
+        self.python_run("component define", "component_define", args)
+            .success()
+            .await
+            .map_err(|e| define_err(Box::new(e)))?;
+        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+            action: "read",
+            path: file.clone(),
+            source,
+        })?;
+        Define::parse(&text).map_err(|e| define_err(Box::new(e)))
+    }
+
+    /// Steps 2–7 up to the report: the code and the error to report.
+    pub async fn run(&self) -> Ended {
+        match self.run_inner().await {
+            Ok(ended) => ended,
+            Err(e) => Ended {
+                code: TASK_RUN_FAILED,
+                error: error_chain(&e),
+            },
+        }
+    }
+
+    async fn run_inner(&self) -> Result<Ended, Error> {
+        let c = self.config;
+        let define = self.define().await?;
+        tracing::info!("start generating input artifacts");
+        let resolved = inputs::resolve(c, self.client, &define, &self.dirs.input).await?;
+        tracing::info!("input artifacts are ready");
+        let data_dir = self.data_dir();
+        let places = outputs::Places {
+            output_dir: &self.dirs.output,
+            data_dir: data_dir.as_deref(),
+        };
+        let output_artifacts = outputs::output_artifacts(c, &define, &places);
+        let shown = Value::Object(output_artifacts.clone());
+        tracing::info!(outputs = %shown, "output artifacts");
+        let params = json!({
+            "job_id": c.job_id,
+            "task_id": c.task_id,
+            "party_task_id": c.party_task_id,
+            "task_name": c.task_name,
+            "component": c.component,
+            "role": c.role,
+            "party_id": c.party_id,
+            "stage": c.stage,
+            "parameters": c.parameters,
+            "input_artifacts": resolved.artifacts,
+            "output_artifacts": output_artifacts,
+            "conf": self.algorithm_conf(),
+        });
+        mkdir(&self.dirs.input)?;
+        let params_file = self.dirs.input.join("task_parameters.yaml");
+        let yaml = serde_yaml::to_string(&params).map_err(|e| Error::Io {
+            action: "write",
+            path: params_file.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        write(&params_file, yaml.as_bytes())?;
+        let result_file = self.dirs.output.join("task_result.yaml");
+        let _ = std::fs::remove_file(&result_file);
+        let args = vec![
+            "-m".into(),
+            "fate.components".into(),
+            "component".into(),
+            "execute".into(),
+            "--config".into(),
+            params_file.display().to_string(),
+            "--execution-final-meta-path".into(),
+            result_file.display().to_string(),
+        ];
+        let run = self.python_run("task execute", "task_execute", args);
+        let status = run.status().await?;
+        tracing::info!(status = %python::describe(&status), "algorithm ended");
+        let ended = match std::fs::read_to_string(&result_file) {
+            Err(_) => {
+                return Ok(Ended {
+                    code: NO_FOUND_RUN_RESULT,
+                    error: format!(
+                        "No found task output: the algorithm process ended ({}) without writing {}; last output:\n{}",
+                        python::describe(&status),
+                        result_file.display(),
+                        python::tail(&run.log, 20)
+                    ),
+                });
+            }
+            Ok(text) => serde_json::from_str::<FinalMeta>(&text)
+                .or_else(|_| serde_yaml::from_str::<FinalMeta>(&text))
+                .map_err(|e| Error::Io {
+                    action: "read the final meta in",
+                    path: result_file.clone(),
+                    source: std::io::Error::other(e),
+                })?,
+        };
+        if ended.status.code != 0 || !status.success() {
+            let mut error = ended.status.exceptions.clone().unwrap_or_default();
+            if error.is_empty() {
+                error = format!(
+                    "the algorithm failed ({}, status code {}); last output:\n{}",
+                    python::describe(&status),
+                    ended.status.code,
+                    python::tail(&run.log, 20)
+                );
+            }
+            return Ok(Ended {
+                code: COMPONENT_RUN_FAILED,
+                error,
+            });
+        }
+        if let Some(io) = &ended.io_meta {
+            outputs::push(c, self.client, io).await?;
+        } else {
+            tracing::info!("no io meta, nothing to push");
+        }
+        self.destroy_tables(&resolved.temporary_tables).await;
+        Ok(Ended {
+            code: 0,
+            error: String::new(),
+        })
+    }
+
+    /// `conf` for pyfate: the CONFIG's, with eggroll's `engine_run` merged into the computing
+    /// options (`task_cores_per_node` renamed), as FATE's eggroll backend does.
+    fn algorithm_conf(&self) -> Value {
+        let c = self.config;
+        let mut conf = serde_json::to_value(&c.conf).unwrap_or_else(|_| json!({}));
+        if c.conf.computing.kind == "eggroll"
+            && let Some(options) = conf
+                .pointer_mut("/computing/metadata/options")
+                .and_then(Value::as_object_mut)
+        {
+            for (k, v) in &c.engine_run {
+                let k = if k == "task_cores_per_node" {
+                    "eggroll.session.processors.per.node"
+                } else {
+                    k.as_str()
+                };
+                options.insert(k.to_string(), v.clone());
+            }
+        }
+        conf
+    }
+
+    /// Inputs of type `table` are temporary (an upload's); they go once the run succeeded.
+    async fn destroy_tables(&self, tables: &[(String, String)]) {
+        let Some(data_dir) = self.data_dir() else {
+            return;
+        };
+        for (namespace, name) in tables {
+            let at = ferroflow_server::fate_storage::Location {
+                data_dir: data_dir.clone(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            match ferroflow_server::fate_storage::destroy(self.python, &at).await {
+                Ok(_) => tracing::info!(%namespace, %name, "temporary table destroyed"),
+                Err(e) => {
+                    tracing::warn!(%namespace, %name, error = %error_chain(&e), "cannot destroy the temporary table")
+                }
+            }
+        }
+    }
+}
+
+fn mkdir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        action: "create",
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The CONFIG and the logging set up from it, or the reason there is none.
+fn load(args: &Args) -> (Result<TaskConfig, String>, Option<String>) {
+    let get = |k: &str| std::env::var(k).ok();
+    let text = component::config_text(args.config.as_deref(), &args.env_name, &get);
+    let config = match &text {
+        Ok(t) => TaskConfig::parse(t).map_err(|e| format!("cannot read the CONFIG: {e}")),
+        Err(e) => Err(error_chain(e)),
+    };
+    (config, text.ok())
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| tracing::error!(error = %e, "cannot start the async runtime"))
+        .ok()
+}
+
+fn entrypoint_process(args: &Args) -> ExitCode {
+    let get = |k: &str| std::env::var(k).ok();
+    let (options, warning) = Options::from_env(&get);
+    let (config, text) = load(args);
+    let files = config
+        .as_ref()
+        .map(|c| component::log::file_targets(&c.conf.logger.config))
+        .unwrap_or_default();
+    let subscriber =
+        tracing_subscriber::registry().with(component::log::TaskLog::new(Some(Level::INFO), files));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let Some(rt) = runtime() else {
+        return exit_code(TASK_RUN_FAILED);
+    };
+    let python = python::interpreter(args.python.as_deref(), &get);
+    rt.block_on(async move {
+        let config = match config {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::error!(%error, "task failed");
+                if let Some(target) = text.as_deref().and_then(component::ReportTarget::parse)
+                    && let Ok(client) =
+                        WorkerClient::new(&target.mlmd.base_url(), options.client.clone())
+                {
+                    component::report(
+                        &client,
+                        &target.party_task_id,
+                        Status::Failed,
+                        &error,
+                        &options.report,
+                    )
+                    .await;
+                }
+                return exit_code(TASK_RUN_FAILED);
+            }
+        };
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let ended = entrypoint(&config, &options, &python, &Dirs::new(&cwd, &config)).await;
+        exit_code(ended.code)
+    })
+}
+
+/// Runs one task and reports its end to the site; the returned code is what the process exits
+/// with (modulo 256).
+pub async fn entrypoint(
+    config: &TaskConfig,
+    options: &Options,
+    python: &Path,
+    dirs: &Dirs,
+) -> Ended {
+    tracing::info!(
+        component = %config.component,
+        execution_id = %config.party_task_id,
+        task_version = %config.task_version,
+        python = %python.display(),
+        site = %config.mlmd.base_url(),
+        "task start"
+    );
+    let client = match WorkerClient::new(&config.mlmd.base_url(), options.client.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            let error = format!("cannot create the worker API client: {}", error_chain(&e));
+            tracing::error!(%error, "task failed");
+            return Ended {
+                code: TASK_RUN_FAILED,
+                error,
+            };
+        }
+    };
+    let wrapper = Wrapper {
+        config,
+        client: &client,
+        python,
+        dirs,
+    };
+    let mut ended = wrapper.run().await;
+    let status = if ended.code == 0 {
+        tracing::info!("task succeeded");
+        Status::Success
+    } else {
+        tracing::error!(code = ended.code, error = %ended.error, "task failed");
+        Status::Failed
+    };
+    let reported = component::report(
+        &client,
+        &config.party_task_id,
+        status,
+        &ended.error,
+        &options.report,
+    )
+    .await;
+    if !reported && ended.code == 0 {
+        // A success the site never heard of must not look like one.
+        ended.code = TASK_RUN_FAILED;
+    }
+    ended
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from((code.rem_euclid(256)) as u8)
+}
+
+fn cleanup_process(args: &Args) -> ExitCode {
+    let subscriber = tracing_subscriber::registry()
+        .with(component::log::TaskLog::new(Some(Level::INFO), Vec::new()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (config, _) = load(args);
+    let config = match config {
+        Ok(c) => c,
+        Err(error) => {
+            tracing::error!(%error, "cleanup failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let get = |k: &str| std::env::var(k).ok();
+    let python = python::interpreter(args.python.as_deref(), &get);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match rt.block_on(cleanup(&config, &python, &cwd)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "cleanup failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ends the task's sessions: the standalone engines' namespaces (the computing id's and the
+/// federation id's directories under the data home, which is all pyfate's standalone
+/// `destroy` removes); pyfate's `component cleanup` for other engines.
+pub async fn cleanup(config: &TaskConfig, python: &Path, cwd: &Path) -> Result<(), Error> {
+    let c = &config.conf;
+    let data_dir = c
+        .computing
+        .metadata
+        .get("options")
+        .and_then(|o| o.get("data_dir"))
+        .and_then(Value::as_str)
+        .map(|d| cwd.join(d));
+    let mut others = false;
+    for (engine, id_key) in [
+        (&c.computing, "computing_id"),
+        (&c.federation, "federation_id"),
+    ] {
+        let id = engine.metadata.get(id_key).and_then(Value::as_str);
+        match (engine.kind.as_str(), &data_dir, id) {
+            ("standalone", Some(home), Some(id))
+                if !id.is_empty() && !id.contains(['/', '\\']) && id != ".." =>
+            {
+                let dir = home.join(id);
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => tracing::info!(dir = %dir.display(), "session removed"),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(Error::Io {
+                            action: "remove",
+                            path: dir,
+                            source,
+                        });
+                    }
+                }
+            }
+            ("standalone", _, _) => {}
+            _ => others = true,
+        }
+    }
+    if others {
+        let conf = json!({"computing": c.computing, "federation": c.federation});
+        let log = cwd.join("execute_clean.log");
+        python::Run {
+            what: "cleanup",
+            python,
+            args: vec![
+                "-m".into(),
+                "fate.components".into(),
+                "component".into(),
+                "cleanup".into(),
+                "--env-name".into(),
+                "FATE_TASK_CONFIG".into(),
+            ],
+            cwd,
+            log,
+            set_env: vec![(
+                "FATE_TASK_CONFIG".into(),
+                serde_yaml::to_string(&conf).unwrap_or_default(),
+            )],
+            remove_env: vec!["CONFIG"],
+        }
+        .success()
+        .await?;
+    }
+    Ok(())
+}
