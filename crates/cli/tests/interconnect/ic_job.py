@@ -1,14 +1,14 @@
 """FATE's pipeline SDK (fate_client 2.2) against one site of a two-site deployment.
 
     python ic_job.py upload --port P --csv F --name N [--label]
-    python ic_job.py fit    --port P --scheduler S [--epochs N] --out result.json
-    python ic_job.py submit --port P --scheduler S [--epochs N] --out result.json
+    python ic_job.py fit    --port P --party SITE --scheduler S [--epochs N] --out result.json
+    python ic_job.py submit --port P --party SITE --scheduler S [--epochs N] --out result.json
 
 `upload` puts a table on the site for its own party (the SDK's multipart upload, then polling
 the local job). `fit` compiles reader -> psi -> coordinated_lr -> evaluation for guest 9999,
 host 10000, arbiter 9999 with `scheduler_party_id` S and runs it to the end as a user does
-(the SDK raises unless the job succeeds); `submit` only submits it. Both write {job_id} to
---out.
+(the SDK raises unless the job succeeds, watching the job as the role of party SITE, the
+party of the site on P); `submit` only submits it. Both write {job_id} to --out.
 """
 
 import argparse
@@ -49,6 +49,9 @@ def pipeline(a):
     from fate_client.pipeline.components.fate import CoordinatedLR, Evaluation, PSI, Reader
 
     p = FateFlowPipeline().set_parties(guest=GUEST, host=HOST, arbiter=ARBITER)
+    # The SDK follows the job through the site's own party; it assumes guest unless told.
+    p.set_site_role("guest" if a.party == GUEST else "host")
+    p.set_site_party_id(a.party)
     p.conf.set("scheduler_party_id", a.scheduler)
     reader_0 = Reader("reader_0", runtime_parties=dict(guest=GUEST, host=HOST))
     reader_0.guest.task_parameters(namespace=NAMESPACE, name="breast_hetero_guest")
@@ -97,6 +100,7 @@ def main():
     for name in ("fit", "submit"):
         s = sub.add_parser(name)
         s.add_argument("--scheduler", required=True)
+        s.add_argument("--party", required=True)
         s.add_argument("--epochs", type=int, default=2)
         s.add_argument("--out", required=True)
     for s in sub.choices.values():

@@ -79,18 +79,39 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}",
-        support::tail(&text, 60)
-    );
+/// Runs `cmd` to its end, at most `limit`: past it the command's process group is killed and
+/// the test fails with its output, so a job that never ends cannot hang the run.
+fn run(cmd: &mut Command, what: &str, limit: Duration) -> String {
+    use std::os::unix::process::CommandExt;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    match status {
+        Some(s) => assert!(s.success(), "{what} failed:\n{}", support::tail(&text, 60)),
+        None => panic!(
+            "{what}: not done within {limit:?}:\n{}",
+            support::tail(&text, 60)
+        ),
+    }
     text
 }
 
@@ -110,7 +131,11 @@ impl Broker {
             mng_port: free_port(),
             dist_port: free_port(),
         };
-        let out = run(&mut b.script("start"), "starting RabbitMQ");
+        let out = run(
+            &mut b.script("start"),
+            "starting RabbitMQ",
+            Duration::from_secs(120),
+        );
         eprintln!("{}", out.trim());
         b
     }
@@ -187,6 +212,7 @@ impl FateSite {
                 .env("MQ_MNG_PORT", broker.mng_port.to_string())
                 .env("MQ_ROUTES", format!("{GUEST}={mq},{HOST}={mq}")),
             "starting FATE Flow",
+            Duration::from_secs(300),
         );
         eprintln!("{}", out.trim());
         site
@@ -238,7 +264,12 @@ fn sdk(dir: &Path, port: u16, args: &[&str]) -> Value {
     if args[0] != "upload" {
         cmd.arg("--out").arg(&out_file);
     }
-    run(&mut cmd, &format!("pipeline SDK {args:?} on port {port}"));
+    // An upload or a two-epoch job takes about a minute; ten are a hung job.
+    run(
+        &mut cmd,
+        &format!("pipeline SDK {args:?} on port {port}"),
+        Duration::from_secs(600),
+    );
     if args[0] == "upload" {
         return Value::Null;
     }
@@ -318,7 +349,9 @@ async fn wait_everywhere(sites: &[&str], job: &str, statuses: &[&str], deadline:
 }
 
 /// What one run took: wall time, and per task the delay between its upstream task ending (on
-/// its last party) and its own start (on its first party), from both sites' records.
+/// its last party) and its own start (on its first party), from both sites' records. A site
+/// may stamp a task's end when its process exits, after it reported success and the next
+/// task was started: such a delay is negative.
 fn report(label: &str, wall: Duration, tasks: &[Value]) {
     let mut start: BTreeMap<String, i64> = BTreeMap::new();
     let mut end: BTreeMap<String, i64> = BTreeMap::new();
@@ -357,9 +390,21 @@ async fn all_tasks(sites: &[&str], job: &str) -> Vec<Value> {
 
 /// Fits the job from the site on `port` with `scheduler`, then checks it succeeded on every
 /// site and that the guest's evaluation produced its metrics.
-async fn fit(dir: &Path, label: &str, port: u16, scheduler: &str, sites: &[&str], guest: &str) {
+async fn fit(
+    dir: &Path,
+    label: &str,
+    site: (u16, &str),
+    scheduler: &str,
+    sites: &[&str],
+    guest: &str,
+) {
+    let (port, party) = site;
     let t = Instant::now();
-    let r = sdk(dir, port, &["fit", "--scheduler", scheduler]);
+    let r = sdk(
+        dir,
+        port,
+        &["fit", "--party", party, "--scheduler", scheduler],
+    );
     let wall = t.elapsed();
     let job = r["job_id"].as_str().unwrap().to_string();
     wait_everywhere(sites, &job, &["success"], Duration::from_secs(60)).await;
@@ -415,8 +460,20 @@ fn leftovers(job: &str) -> Vec<String> {
 
 /// Submits from `port` with `scheduler`, waits for psi to run on both parties' sites, stops the
 /// job from `stopper`, and checks it ends `canceled` everywhere with nothing left running.
-async fn stop(dir: &Path, label: &str, port: u16, scheduler: &str, stopper: &str, sites: &[&str]) {
-    let r = sdk(dir, port, &["submit", "--scheduler", scheduler]);
+async fn stop(
+    dir: &Path,
+    label: &str,
+    site: (u16, &str),
+    scheduler: &str,
+    stopper: &str,
+    sites: &[&str],
+) {
+    let (port, party) = site;
+    let r = sdk(
+        dir,
+        port,
+        &["submit", "--party", party, "--scheduler", scheduler],
+    );
     let job = r["job_id"].as_str().unwrap().to_string();
     let start = Instant::now();
     loop {
@@ -498,7 +555,7 @@ async fn with_fate_flow(mode: Mode) {
             fit(
                 dir,
                 &format!("{m}: initiator ferroflow, scheduler ferroflow"),
-                ff_http,
+                (ff_http, GUEST),
                 GUEST,
                 &sites,
                 &ffu,
@@ -507,7 +564,7 @@ async fn with_fate_flow(mode: Mode) {
             fit(
                 dir,
                 &format!("{m}: initiator FATE Flow, scheduler FATE Flow"),
-                fate.http_port,
+                (fate.http_port, HOST),
                 HOST,
                 &sites,
                 &ffu,
@@ -516,7 +573,7 @@ async fn with_fate_flow(mode: Mode) {
             stop(
                 dir,
                 &format!("{m}: initiator FATE Flow, scheduler ferroflow, stopped at FATE Flow"),
-                fate.http_port,
+                (fate.http_port, HOST),
                 GUEST,
                 &fu,
                 &sites,
@@ -527,7 +584,7 @@ async fn with_fate_flow(mode: Mode) {
             fit(
                 dir,
                 &format!("{m}: initiator ferroflow, scheduler FATE Flow"),
-                ff_http,
+                (ff_http, GUEST),
                 HOST,
                 &sites,
                 &ffu,
@@ -536,7 +593,7 @@ async fn with_fate_flow(mode: Mode) {
             fit(
                 dir,
                 &format!("{m}: initiator FATE Flow, scheduler ferroflow"),
-                fate.http_port,
+                (fate.http_port, HOST),
                 GUEST,
                 &sites,
                 &ffu,
@@ -545,7 +602,7 @@ async fn with_fate_flow(mode: Mode) {
             stop(
                 dir,
                 &format!("{m}: initiator ferroflow, scheduler FATE Flow, stopped at ferroflow"),
-                ff_http,
+                (ff_http, GUEST),
                 HOST,
                 &ffu,
                 &sites,
@@ -603,7 +660,7 @@ async fn two_ferroflow_sites() {
     fit(
         dir,
         "two ferroflow sites: initiator 9999, scheduler 10000",
-        a_http,
+        (a_http, GUEST),
         HOST,
         &sites,
         &au,
@@ -612,7 +669,7 @@ async fn two_ferroflow_sites() {
     fit(
         dir,
         "two ferroflow sites: initiator 10000, scheduler 10000",
-        b_http,
+        (b_http, HOST),
         HOST,
         &sites,
         &au,
@@ -621,7 +678,7 @@ async fn two_ferroflow_sites() {
     stop(
         dir,
         "two ferroflow sites: scheduler 9999, stopped at 10000",
-        a_http,
+        (a_http, GUEST),
         GUEST,
         &bu,
         &sites,
