@@ -109,7 +109,7 @@ class Suite:
 
     # --- running -------------------------------------------------------------------------
     def step(self, name, fn):
-        if self.only and self.only not in name:
+        if self.only and not any(o in name for o in self.only.split(",")):
             return
         start = time.time()
         try:
@@ -208,7 +208,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--ferroflow", required=True, help="the ferroflow binary")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    p.add_argument("--only", help="run the steps whose name contains this")
+    p.add_argument("--only", help="run only the steps whose names contain one of these (comma-separated)")
     a = p.parse_args()
 
     started = time.time()
