@@ -8,7 +8,7 @@ import tarfile
 import time
 import zipfile
 
-from suite import ARBITER, GUEST, HOST, ROWS, check, error_of, ok
+from suite import GUEST, HOST, ROWS, check, error_of, ok
 
 
 def read_csv(path):
@@ -474,10 +474,8 @@ def run(s):
         error_of(s.flow("job", "query", "-j", job), 1001, [job], "query of a cleaned job")
         error_of(s.client.job.job_clean(job_id=job), 1001, [job], "FlowClient job.job_clean of a cleaned job")
         ok(s.client.job.job_clean(job_id=st["stopped"]), "FlowClient job.job_clean")
-        dag = s.dag({"wait_0": {"component_ref": "demo_sleep", "parameters": {"seconds": 0}}}, conf={"cores": 10 ** 6})
         ok(s.flow("job", "clean-queue"), "flow job clean-queue")
         ok(s.client.job.queue_clean(), "FlowClient job.queue_clean")
-        _ = dag
 
     s.step("cli job clean, clean-queue / sdk", clean)
 
@@ -486,12 +484,12 @@ def run(s):
         r = s.flow("job", "query", "-j", "202001010000000000000")
         check(r.get("code") not in (0, None), "query of an unknown job succeeded", r)
         check("202001010000000000000" in r.get("message", ""), "the error does not name the job id", r)
+        st["unknown_job_error"] = r
         r = s.flow("job", "stop", "-j", "202001010000000000000")
         check(r.get("code") not in (0, None) and "202001010000000000000" in r.get("message", ""),
               "stop of an unknown job", r)
         r = s.flow("output", "query-metric", "-j", "202001010000000000000", "-r", "guest", "-p", GUEST, "-tn", "x")
         check(r.get("code") != 0 or not r.get("data"), "metrics of an unknown job", r)
-        st["unknown_job_error"] = r
 
     s.step("errors: unknown job id named in the message", unknown_job)
 
@@ -519,6 +517,7 @@ def run(s):
         # The toy job runs FATE's `toy_example` of provider `fate`: a site without that provider
         # refuses it at submit, saying which.
         check("toy_example" in text or "fate" in text, "flow test toy output", text[-800:])
+        st["toy_output"] = text.strip()
 
     s.step("cli test toy: refused with the reason on a site without FATE's provider", toy)
 
@@ -576,6 +575,54 @@ def run(s):
 
     s.step("pipeline FateFlowPipeline with the demo components: compile, fit, outputs", pipeline)
 
+    # --- apps and permissions with authentication on (a second site) --------------------
+    def authentication():
+        from suite import Site
+
+        site2 = Site(s.binary, os.path.join(s.root, "auth"), "authentication:\n  client: true\n  site: true\n")
+        try:
+            # The admin app (FATE's `admin`, token `fate_flow_admin`) exists on such a site.
+            ok(s.flow("init", "--ip", site2.ip, "--port", str(site2.port), "--app-id", "admin",
+                      "--app-token", "fate_flow_admin"), "flow init with an app")
+            r = ok(s.flow("client", "create-client", "--app-name", "compat"), "flow client create-client")
+            app_id = r["data"]["app_id"]
+            check(r["data"].get("app_token"), "create-client gives no token", r)
+            q = ok(s.flow("client", "query-client", "--app-id", app_id), "flow client query-client")
+            check("compat" in json.dumps(q["data"]), "the new client app is not listed", q)
+            ok(s.flow("permission", "grant", "--app-id", app_id, "-r", "client"), "flow permission grant")
+            q = ok(s.flow("permission", "query", "--app-id", app_id), "flow permission query")
+            check("client" in json.dumps(q["data"]), "the granted role is not listed", q)
+            ok(s.flow("permission", "delete", "--app-id", app_id, "-r", "client"), "flow permission delete")
+            q = s.flow("permission", "query", "--app-id", app_id)
+            check("client" not in json.dumps(q.get("data")), "a deleted role is still listed", q)
+            ok(s.flow("client", "delete-client", "--app-id", app_id), "flow client delete-client")
+            q = s.flow("client", "query-client", "--app-id", app_id)
+            check(app_id not in json.dumps(q.get("data")), "a deleted client app is still listed", q)
+            ok(s.flow("client", "create-site", "-p", HOST), "flow client create-site")
+            q = ok(s.flow("client", "query-site", "-p", HOST), "flow client query-site")
+            check(HOST in json.dumps(q["data"]), "the site app is not listed", q)
+            ok(s.flow("client", "delete-site", "-p", HOST), "flow client delete-site")
+            ok(s.flow("client", "create-partner", "-p", "10001", "--app-id", "partner_app", "--app-token",
+                      "partner_token"), "flow client create-partner")
+            q = ok(s.flow("client", "query-partner", "-p", "10001"), "flow client query-partner")
+            check("partner_app" in json.dumps(q["data"]), "the partner app is not listed", q)
+            ok(s.flow("client", "delete-partner", "-p", "10001"), "flow client delete-partner")
+            from fate_client.flow_sdk import FlowClient
+
+            admin = FlowClient(ip=site2.ip, port=site2.port, version="v2", app_id="admin", app_token="fate_flow_admin")
+            r = ok(admin.client_.create_client(app_name="compat_sdk"), "FlowClient client_.create_client")
+            ok(admin.permission.grant(app_id=r["data"]["app_id"], role="client"), "FlowClient permission.grant")
+            ok(admin.permission.query(app_id=r["data"]["app_id"]), "FlowClient permission.query")
+            roles = ok(admin.permission.query_role(), "FlowClient permission.query_role")
+            check("client" in json.dumps(roles["data"]), "query_role lists no client role", roles)
+            ok(admin.client_.delete_client(app_id=r["data"]["app_id"]), "FlowClient client_.delete_client")
+        finally:
+            site2.stop()
+            s.flow("init", "--ip", s.site.ip, "--port", str(s.site.port))
+
+    s.step("cli client apps, sites, partners, permission roles on a site with authentication / sdk",
+           authentication)
+
 
 def glob_csv(root):
     return [f for f in walk(root) if f.endswith(".csv")]
@@ -611,4 +658,11 @@ def tar_member(blob, name):
     return None
 
 
-_ = (ARBITER, tarfile)
+
+
+def what_users_read(s):
+    """The messages of the error steps, printed after the results (the suite's log shows them)."""
+    for key in ("unknown_job_error", "cycle_error", "missing_file_error", "toy_output"):
+        if key in s.state:
+            v = s.state[key]
+            print(f"  {key}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}")

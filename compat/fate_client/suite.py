@@ -11,21 +11,15 @@ job really ran, the table really exists, the downloaded model is the saved one) 
 """
 
 import argparse
-import csv
-import glob
-import io
 import json
-import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import traceback
-import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST, HOST, ARBITER = "9999", "10000", "9999"
@@ -57,13 +51,14 @@ def error_of(resp, code, words, what):
 class Site:
     """A `ferroflow serve` process of its own."""
 
-    def __init__(self, binary, root):
+    def __init__(self, binary, root, extra_conf=""):
         self.root = root
         self.data = os.path.join(root, "files")
         os.makedirs(self.data, exist_ok=True)
         conf = os.path.join(root, "service_conf.yaml")
         with open(conf, "w") as f:
             f.write(f"allowed_dirs: [{json.dumps(root)}]\nupload_dir: {json.dumps(os.path.join(root, 'upload'))}\n")
+            f.write(extra_conf)
         self.log = open(os.path.join(root, "server.log"), "ab")
         self.proc = subprocess.Popen(
             [binary, "serve", "--port", "0", "--party-id", GUEST, "--data-dir", os.path.join(root, "site"),
@@ -98,8 +93,8 @@ class Site:
 
 
 class Suite:
-    def __init__(self, site, root, only):
-        self.site, self.root, self.only = site, root, only
+    def __init__(self, site, root, only, binary):
+        self.site, self.root, self.only, self.binary = site, root, only, binary
         self.passed, self.failed = [], []
         self.bin = os.path.dirname(sys.executable)
         from fate_client.flow_sdk import FlowClient
@@ -216,11 +211,13 @@ def main():
     settings, saved = sandbox_flow_settings()
     site = Site(os.path.abspath(a.ferroflow), root)
     print(f"ferroflow site at {site.url}, data in {root}", flush=True)
-    suite = Suite(site, root, a.only)
+    suite = Suite(site, root, a.only, os.path.abspath(a.ferroflow))
     try:
         import steps
 
         steps.run(suite)
+        print("What users read for bad input:")
+        steps.what_users_read(suite)
     finally:
         site.stop()
         if saved is not None:
