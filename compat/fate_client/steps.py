@@ -454,16 +454,23 @@ def run(s):
         job = r["job_id"]
         s.wait_job(job, want=("failed",))
         ok(s.flow("job", "rerun", "-j", job), "flow job rerun")
-        time.sleep(0.5)
-        s.wait_job(job)
-        tasks = ok(s.client.task.query(job_id=job, role="guest", party_id=GUEST, task_name="flaky_0"),
-                   "task query")["data"]
-        check(any(int(t["task_version"]) >= 1 and t["status"] == "success" for t in tasks), "the rerun version", tasks)
+        rerun_succeeded(job)
         r = ok(s.client.job.submit(dag_schema=dag), "FlowClient job.submit")
         s.wait_job(r["job_id"], want=("failed",))
         ok(s.client.job.rerun(job_id=r["job_id"]), "FlowClient job.rerun")
-        time.sleep(0.5)
-        s.wait_job(r["job_id"])
+        rerun_succeeded(r["job_id"])
+
+    def rerun_succeeded(job):
+        """The task's second version succeeds, then the job is `success` again."""
+        deadline = time.time() + 60
+        tasks = []
+        while time.time() < deadline:
+            tasks = s.client.task.query(job_id=job, role="guest", party_id=GUEST, task_name="flaky_0").get("data") or []
+            if any(int(t["task_version"]) >= 1 and t["status"] == "success" for t in tasks):
+                break
+            time.sleep(0.3)
+        check(any(int(t["task_version"]) >= 1 and t["status"] == "success" for t in tasks), "the rerun version", tasks)
+        s.wait_job(job)
 
     s.step("cli job rerun: a failed job succeeds on its second version / sdk", rerun)
 
