@@ -523,7 +523,8 @@ def run(s):
         text = out.stdout + out.stderr
         # The toy job runs FATE's `toy_example` of provider `fate`: a site without that provider
         # refuses it at submit, saying which.
-        check("toy_example" in text or "fate" in text, "flow test toy output", text[-800:])
+        for words in ("toy_example_0", "the default provider", "is not registered", "guest 9999, host 10000"):
+            check(words in text, f"flow test toy does not say {words!r}", text[-800:])
         st["toy_output"] = text.strip()
 
     s.step("cli test toy: refused with the reason on a site without FATE's provider", toy)
