@@ -150,6 +150,20 @@ def run(s):
 
     s.step("cli data upload of a missing file: clear error, no job, no table", upload_missing_file)
 
+    def upload_not_a_table():
+        bad = os.path.join(s.site.data, "semicolons.csv")
+        with open(bad, "w") as f:
+            f.write("id;y;x0\n1;0;0.5\n2;1;0.7\n")
+        conf = {"file": bad, "head": True, "partitions": 1, "meta": {"delimiter": ","},
+                "namespace": "compat", "name": "semicolons"}
+        r = s.flow("data", "upload", "-c", s.write("upload_bad.json", conf))
+        check(r.get("code") not in (0, None) and not r.get("job_id"), "a file with another delimiter was accepted", r)
+        check("semicolons.csv" in r.get("message", "") and ";" in r.get("message", ""),
+              "the error names neither the file nor the likely delimiter", r)
+        st["bad_delimiter_error"] = r
+
+    s.step("cli data upload of a file with another delimiter: clear error, no job", upload_not_a_table)
+
     def table_bind_display_delete():
         r = ok(s.flow("table", "bind", "-ns", "compat", "-n", "bound", "-o", host_csv), "flow table bind")
         t = ok(s.flow("table", "query", "-ns", "compat", "-n", "bound", "-d", "1"), "table query --display")
@@ -670,7 +684,7 @@ def tar_member(blob, name):
 
 def what_users_read(s):
     """The messages of the error steps, printed after the results (the suite's log shows them)."""
-    for key in ("unknown_job_error", "cycle_error", "missing_file_error", "toy_output"):
+    for key in ("unknown_job_error", "cycle_error", "missing_file_error", "bad_delimiter_error", "toy_output"):
         if key in s.state:
             v = s.state[key]
             print(f"  {key}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}")
