@@ -1,7 +1,7 @@
 """The real fate_client 2.2 against a ferroflow site: every `flow` command group, the
 `FlowClient` SDK on the same routes, and the pipeline SDK with the demo components.
 
-    python suite.py --ferroflow PATH/TO/ferroflow [--keep] [--only SUBSTRING]
+    python suite.py --ferroflow PATH/TO/ferroflow [--keep] [--only SUBSTRINGS] [--url http://ip:port]
 
 Run it with the Python of a fate_client 2.2 venv (`ci/fate-client-venv.sh`). It starts its own
 `ferroflow serve` (party 9999, a free port, a temporary data directory), points the venv's
@@ -90,6 +90,21 @@ class Site:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+class Remote:
+    """A site started by someone else (`--url`), e.g. a FATE Flow 2.2 to compare with."""
+
+    def __init__(self, url, root):
+        self.root, self.url = root, url.rstrip("/")
+        self.data = os.path.join(root, "files")
+        os.makedirs(self.data, exist_ok=True)
+        hostport = self.url[len("http://"):].split("/")[0]
+        self.ip, port = hostport.rsplit(":", 1)
+        self.port = int(port)
+
+    def stop(self):
+        pass
 
 
 class Suite:
@@ -202,6 +217,8 @@ def sandbox_flow_settings():
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--ferroflow", required=True, help="the ferroflow binary")
+    p.add_argument("--url", help="drive this running site (http://ip:port) instead of starting one; the "
+                   "steps needing a site of their own (authentication) start one with --ferroflow")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--only", help="run only the steps whose names contain one of these (comma-separated)")
     a = p.parse_args()
@@ -209,8 +226,12 @@ def main():
     started = time.time()
     root = tempfile.mkdtemp(prefix="ferroflow-fate-client-")
     settings, saved = sandbox_flow_settings()
-    site = Site(os.path.abspath(a.ferroflow), root)
-    print(f"ferroflow site at {site.url}, data in {root}", flush=True)
+    if a.url:
+        site = Remote(a.url, root)
+        print(f"site at {site.url} (not started here), files in {root}", flush=True)
+    else:
+        site = Site(os.path.abspath(a.ferroflow), root)
+        print(f"ferroflow site at {site.url}, data in {root}", flush=True)
     suite = Suite(site, root, a.only, os.path.abspath(a.ferroflow))
     try:
         import steps
