@@ -29,3 +29,23 @@ pub use params::{FromParams, Invalid, Params};
 
 /// The API version prefix of every route.
 pub const API_VERSION: &str = "v2";
+
+#[cfg(test)]
+mod tests {
+    /// Models, metrics and tables pass through the site as JSON: a number must come back as the
+    /// component wrote it (`float_roundtrip`), or a downloaded model and the one
+    /// `/v2/output/model/query` shows differ in their last digits.
+    #[test]
+    fn floats_survive_a_json_round_trip() {
+        for text in [
+            "1.8144025065414782",
+            "0.1044251251710136",
+            "2.0124415188826412",
+            "5e-324",
+        ] {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&v).unwrap(), text);
+            assert_eq!(v.as_f64().unwrap(), text.parse::<f64>().unwrap());
+        }
+    }
+}

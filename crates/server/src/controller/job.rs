@@ -42,7 +42,10 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
     let mut problems: Vec<(ferroflow_core::dag::DagError, Vec<String>)> = Vec::new();
     for party in dag.parties.iter().filter(|p| app.fed.is_local(&p.party_id)) {
         if let Err(DagErrors(errors)) = dag::plan_party(&dag, party, &catalog) {
-            for e in errors {
+            // The parties are named once, after the problem.
+            let on_party = format!(" on {party}:");
+            for mut e in errors {
+                e.problem = e.problem.replacen(&on_party, ":", 1);
                 match problems.iter_mut().find(|(p, _)| *p == e) {
                     Some((_, parties)) => parties.push(party.to_string()),
                     None => problems.push((e, vec![party.to_string()])),

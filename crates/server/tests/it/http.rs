@@ -308,6 +308,20 @@ async fn invalid_dags_are_refused_before_anything_is_created() {
     provider["dag"]["conf"]["task"]["provider"] = json!("nosuch:1.0@local");
     cases.push(("unknown provider", provider, vec!["nosuch:1.0@local"]));
 
+    // FATE's default provider (`fate`) is not registered on this site: one problem per task,
+    // naming both parties once.
+    let default_provider = sleep_dag(&[("a", "demo_sleep", &[])], json!({"task": {}}));
+    cases.push((
+        "unregistered default provider",
+        default_provider,
+        vec![
+            "(1 problem)",
+            "dag.tasks.a.conf.provider: the default provider: provider fate:",
+            "is not registered",
+            "(on guest 9999, host 10000)",
+        ],
+    ));
+
     let mut component = base();
     component["dag"]["tasks"]["a"]["component_ref"] = json!("psi");
     cases.push(("unknown component", component, vec!["dag.tasks.a", "psi"]));

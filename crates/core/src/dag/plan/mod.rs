@@ -44,10 +44,13 @@ pub fn plan_party(dag: &Dag, party: &Party, catalog: &Catalog) -> Result<PartyPl
         let provider = match catalog.resolve(written) {
             Ok(p) => p,
             Err(e) => {
-                let text = written.unwrap_or("(default)");
+                let what = match written {
+                    Some(p) => format!("provider {p:?}"),
+                    None => "the default provider".to_string(),
+                };
                 errors.push(DagError::new(
                     format!("{at}.conf.provider"),
-                    format!("provider {text:?} on {party}: {e}"),
+                    format!("{what} on {party}: {e}"),
                 ));
                 continue;
             }
