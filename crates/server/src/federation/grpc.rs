@@ -153,38 +153,18 @@ pub fn request_packet(cmd: &Command, own: &OwnAddress, timeout: Duration) -> Pac
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let callback = EndpointMsg {
-        ip: own.host.clone(),
-        port: i32::from(own.http_port),
-        hostname: String::new(),
-    };
-    Packet {
-        header: Some(Metadata {
-            task: Some(Task {
-                task_id: job_id.clone(),
-                model: Some(Model {
-                    name: "headers".into(),
-                    data_key: Value::Object(headers).to_string(),
-                }),
-            }),
-            src: Some(topic(&job_id, "", Some(callback))),
-            dst: Some(topic(&job_id, cmd.dest.as_str(), None)),
-            command: Some(CommandName {
-                name: cmd.path.clone(),
-            }),
-            operator: cmd.method.clone(),
-            conf: Some(Conf {
-                // FATE puts its timeout in seconds here although the proto says milliseconds.
-                overall_timeout: timeout.as_secs() as i64,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        body: Some(Data {
-            key: cmd.path.clone(),
-            value: cmd.body.to_vec(),
-        }),
-    }
+    packet(Parts {
+        job_id,
+        headers: Value::Object(headers).to_string(),
+        src_party: "",
+        callback: (own.host.clone(), own.http_port),
+        dst_party: cmd.dest.as_str(),
+        path: cmd.path.clone(),
+        operator: cmd.method.clone(),
+        // FATE puts its timeout in seconds here although the proto says milliseconds.
+        overall_timeout: timeout.as_secs() as i64,
+        body: cmd.body.to_vec(),
+    })
 }
 
 /// The command a received packet carries (§5 step 1). The destination is `dst.partyId`, else
@@ -271,33 +251,64 @@ pub fn reply_packet(request: &Packet, reply: &Value, own: &OwnAddress) -> Packet
         .filter(|k| !k.is_empty())
         .or_else(|| header.command.as_ref().map(|c| c.name.clone()))
         .unwrap_or_default();
+    packet(Parts {
+        job_id,
+        headers: "null".into(),
+        src_party: &dst_party,
+        callback: (own.host.clone(), own.grpc_port),
+        dst_party: &src_party,
+        path,
+        operator: header.operator,
+        overall_timeout: 30_000,
+        body: reply.to_string().into_bytes(),
+    })
+}
+
+/// What differs between the packets FATE's sites exchange; the rest of the shape is fixed.
+struct Parts<'a> {
+    job_id: String,
+    /// `task.model.dataKey`: the command's HTTP headers as a JSON object (`null` in replies).
+    headers: String,
+    src_party: &'a str,
+    /// Where the sender answers: its host and port.
+    callback: (String, u16),
+    dst_party: &'a str,
+    path: String,
+    operator: String,
+    overall_timeout: i64,
+    body: Vec<u8>,
+}
+
+fn packet(p: Parts) -> Packet {
     let callback = EndpointMsg {
-        ip: own.host.clone(),
-        port: i32::from(own.grpc_port),
+        ip: p.callback.0,
+        port: i32::from(p.callback.1),
         hostname: String::new(),
     };
     Packet {
         header: Some(Metadata {
             task: Some(Task {
-                task_id: job_id.clone(),
+                task_id: p.job_id.clone(),
                 model: Some(Model {
                     name: "headers".into(),
-                    data_key: "null".into(),
+                    data_key: p.headers,
                 }),
             }),
-            src: Some(topic(&job_id, &dst_party, Some(callback))),
-            dst: Some(topic(&job_id, &src_party, None)),
-            command: Some(CommandName { name: path.clone() }),
-            operator: header.operator,
+            src: Some(topic(&p.job_id, p.src_party, Some(callback))),
+            dst: Some(topic(&p.job_id, p.dst_party, None)),
+            command: Some(CommandName {
+                name: p.path.clone(),
+            }),
+            operator: p.operator,
             conf: Some(Conf {
-                overall_timeout: 30_000,
+                overall_timeout: p.overall_timeout,
                 ..Default::default()
             }),
             ..Default::default()
         }),
         body: Some(Data {
-            key: path,
-            value: reply.to_string().into_bytes(),
+            key: p.path,
+            value: p.body,
         }),
     }
 }
