@@ -190,7 +190,10 @@ const SECTIONS: [(&str, &str); 5] = [
     ("2", "Throughput"),
     ("3", "API latency (10,000 jobs in the database)"),
     ("4", "Footprint"),
-    ("5", "A real job: reader → psi → coordinated_lr → evaluation"),
+    (
+        "5",
+        "A real job: reader → psi → coordinated_lr → evaluation",
+    ),
 ];
 
 fn table(report: &Report) -> String {
@@ -414,7 +417,14 @@ enum Side {
     Fate,
 }
 
-fn put(report: &mut Report, side: Side, section: &'static str, what: &str, unit: &'static str, v: f64) {
+fn put(
+    report: &mut Report,
+    side: Side,
+    section: &'static str,
+    what: &str,
+    unit: &'static str,
+    v: f64,
+) {
     match side {
         Side::Ff => report.ff(section, what, unit, v),
         Side::Fate => report.fate(section, what, unit, v),
@@ -435,43 +445,116 @@ async fn common(
     if let Some(py) = pyfate {
         let s = Instant::now();
         upload_tables(py, port)?;
-        eprintln!("{}: breast_hetero uploaded in {:.1} s", t.name, s.elapsed().as_secs_f64());
+        eprintln!(
+            "{}: breast_hetero uploaded in {:.1} s",
+            t.name,
+            s.elapsed().as_secs_f64()
+        );
 
         let n = sizes.pyfate_chain;
         let (dag, edges) = work::pyfate_chain(n);
-        eprintln!("{}: pyfate chain (reader + {} psi) x{}", t.name, n - 1, sizes.pyfate_runs);
+        eprintln!(
+            "{}: pyfate chain (reader + {} psi) x{}",
+            t.name,
+            n - 1,
+            sizes.pyfate_runs
+        );
         let r = work::run_jobs(t, &dag, &edges, 0, sizes.pyfate_runs, long).await?;
         let what = "pyfate chain: producer end → next start p50";
         put(report, side, "1", what, "ms", percentile(&r.gaps_ms, 50.0));
         let what = "pyfate chain: producer end → next start p99";
         put(report, side, "1", what, "ms", percentile(&r.gaps_ms, 99.0));
         let what = "pyfate chain: submit → first task start p50";
-        put(report, side, "1", what, "ms", percentile(&r.first_start_ms, 50.0));
+        put(
+            report,
+            side,
+            "1",
+            what,
+            "ms",
+            percentile(&r.first_start_ms, 50.0),
+        );
         let what = "pyfate chain: submit → success p50";
-        put(report, side, "1", what, "s", percentile(&r.total_ms, 50.0) / 1000.0);
+        put(
+            report,
+            side,
+            "1",
+            what,
+            "s",
+            percentile(&r.total_ms, 50.0) / 1000.0,
+        );
         let what = "pyfate chain: scheduling overhead (total − tasks' own run)";
-        let over: Vec<f64> = r.total_ms.iter().zip(&r.algo_ms).map(|(a, b)| a - b).collect();
-        put(report, side, "1", what, "s", percentile(&over, 50.0) / 1000.0);
+        let over: Vec<f64> = r
+            .total_ms
+            .iter()
+            .zip(&r.algo_ms)
+            .map(|(a, b)| a - b)
+            .collect();
+        put(
+            report,
+            side,
+            "1",
+            what,
+            "s",
+            percentile(&over, 50.0) / 1000.0,
+        );
 
         eprintln!("{}: {} queued reader-only jobs", t.name, sizes.reader_jobs);
         let tp = work::throughput(t, &work::pyfate_reader(), sizes.reader_jobs, 2, long).await?;
         let what = format!("{} queued pyfate reader-only jobs", sizes.reader_jobs);
         put(report, side, "2", &what, "jobs/s", tp.jobs_per_sec());
         let what = "server CPU per pyfate reader-only job (server process only)";
-        put(report, side, "4", what, "ms", tp.server_cpu_secs * 1000.0 / tp.jobs as f64);
+        put(
+            report,
+            side,
+            "4",
+            what,
+            "ms",
+            tp.server_cpu_secs * 1000.0 / tp.jobs as f64,
+        );
 
         let (dag, edges) = work::pyfate_lr(sizes.lr_epochs);
-        eprintln!("{}: reader → psi → coordinated_lr ({} epochs) → evaluation", t.name, sizes.lr_epochs);
+        eprintln!(
+            "{}: reader → psi → coordinated_lr ({} epochs) → evaluation",
+            t.name, sizes.lr_epochs
+        );
         let r = work::run_jobs(t, &dag, &edges, 0, 1, long).await?;
         let total = percentile(&r.total_ms, 50.0) / 1000.0;
         let algo = percentile(&r.algo_ms, 50.0) / 1000.0;
-        put(report, side, "5", "submit → success (wall time)", "s", total);
-        put(report, side, "5", "tasks' own run time (sum over the chain, longest party)", "s", algo);
-        put(report, side, "5", "scheduling overhead (wall − tasks' own run)", "s", total - algo);
+        put(
+            report,
+            side,
+            "5",
+            "submit → success (wall time)",
+            "s",
+            total,
+        );
+        put(
+            report,
+            side,
+            "5",
+            "tasks' own run time (sum over the chain, longest party)",
+            "s",
+            algo,
+        );
+        put(
+            report,
+            side,
+            "5",
+            "scheduling overhead (wall − tasks' own run)",
+            "s",
+            total - algo,
+        );
         let what = "producer end → next start p50";
         put(report, side, "5", what, "ms", percentile(&r.gaps_ms, 50.0));
         if let Some(rss) = work::peak_rss_mib(t.pid) {
-            put(report, side, "4", "server peak RSS over the run (VmHWM)", "MiB", rss);
+            put(
+                report,
+                side,
+                "4",
+                "server peak RSS over the run (VmHWM)",
+                "MiB",
+                rss,
+            );
         }
     }
 
@@ -488,15 +571,40 @@ async fn common(
             eprintln!("{}: GET {path} x{requests}, {clients} clients", t.name);
             let (p50, p99, rps) = work::api_latency(t, path, qs.clone(), clients, requests).await?;
             let c = if clients == 1 { "client" } else { "clients" };
-            put(report, side, "3", &format!("`{path}` {clients} {c}: p50"), "ms", p50);
-            put(report, side, "3", &format!("`{path}` {clients} {c}: p99"), "ms", p99);
-            put(report, side, "3", &format!("`{path}` {clients} {c}: throughput"), "req/s", rps);
+            put(
+                report,
+                side,
+                "3",
+                &format!("`{path}` {clients} {c}: p50"),
+                "ms",
+                p50,
+            );
+            put(
+                report,
+                side,
+                "3",
+                &format!("`{path}` {clients} {c}: p99"),
+                "ms",
+                p99,
+            );
+            put(
+                report,
+                side,
+                "3",
+                &format!("`{path}` {clients} {c}: throughput"),
+                "req/s",
+                rps,
+            );
         }
     }
     report.note(format!(
         "{}: {requests} requests per API row{}",
         t.name,
-        if requests < 20_000 { " (20,000 in the full run; fewer in --quick to stay under 10 minutes)" } else { "" }
+        if requests < 20_000 {
+            " (20,000 in the full run; fewer in --quick to stay under 10 minutes)"
+        } else {
+            ""
+        }
     ));
     Ok(())
 }
@@ -511,21 +619,54 @@ async fn ferroflow_only(report: &mut Report, t: &Target, sizes: &Sizes) -> Resul
     let r = work::run_jobs(t, &dag, &edges, 1, sizes.chain_runs, long).await?;
     let w = "demo chain of 10 (no Python): producer end → next start p50";
     report.ff("1", w, "ms", percentile(&r.gaps_ms, 50.0));
-    report.ff("1", "demo chain: producer end → next start p99", "ms", percentile(&r.gaps_ms, 99.0));
-    report.ff("1", "demo chain: submit → first task start p50", "ms", percentile(&r.first_start_ms, 50.0));
-    report.ff("1", "demo chain: submit → success p50", "s", percentile(&r.total_ms, 50.0) / 1000.0);
+    report.ff(
+        "1",
+        "demo chain: producer end → next start p99",
+        "ms",
+        percentile(&r.gaps_ms, 99.0),
+    );
+    report.ff(
+        "1",
+        "demo chain: submit → first task start p50",
+        "ms",
+        percentile(&r.first_start_ms, 50.0),
+    );
+    report.ff(
+        "1",
+        "demo chain: submit → success p50",
+        "s",
+        percentile(&r.total_ms, 50.0) / 1000.0,
+    );
 
     let (one, _) = work::demo_chain(1, 0.0);
     let mut per_job = Vec::new();
     for &q in &sizes.queues {
         eprintln!("ferroflow: {q} queued one-task demo jobs");
         let tp = work::throughput(t, &one, q, 2, long).await?;
-        report.ff("2", &format!("{q} queued one-task demo jobs (no Python)"), "jobs/s", tp.jobs_per_sec());
-        report.ff("2", &format!("{q} queued: time per job"), "ms", 1000.0 / tp.jobs_per_sec());
+        report.ff(
+            "2",
+            &format!("{q} queued one-task demo jobs (no Python)"),
+            "jobs/s",
+            tp.jobs_per_sec(),
+        );
+        report.ff(
+            "2",
+            &format!("{q} queued: time per job"),
+            "ms",
+            1000.0 / tp.jobs_per_sec(),
+        );
         per_job.push(1000.0 / tp.jobs_per_sec());
-        report.note(format!("ferroflow: {q} jobs submitted in {:.1} s (8 at a time)", tp.submit_secs));
+        report.note(format!(
+            "ferroflow: {q} jobs submitted in {:.1} s (8 at a time)",
+            tp.submit_secs
+        ));
         if q == 1000 {
-            report.ff("4", "server CPU per one-task demo job", "ms", tp.server_cpu_secs * 1000.0 / q as f64);
+            report.ff(
+                "4",
+                "server CPU per one-task demo job",
+                "ms",
+                tp.server_cpu_secs * 1000.0 / q as f64,
+            );
         }
     }
     if per_job.len() >= 2 {
@@ -569,9 +710,16 @@ async fn running_footprint(report: &mut Report, t: &Target, tasks: usize) -> Res
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = work::rss_mib(t.pid).unwrap_or(f64::NAN);
-    report.ff("4", &format!("server RSS with {tasks} tasks running"), "MiB", rss);
+    report.ff(
+        "4",
+        &format!("server RSS with {tasks} tasks running"),
+        "MiB",
+        rss,
+    );
     if running < tasks {
-        report.note(format!("ferroflow: only {running} of {tasks} tasks were running when RSS was read"));
+        report.note(format!(
+            "ferroflow: only {running} of {tasks} tasks were running when RSS was read"
+        ));
     }
     let _: Vec<Result<()>> = futures::stream::iter(ids.iter())
         .map(|id| t.stop(id))
@@ -587,8 +735,18 @@ async fn running_footprint(report: &mut Report, t: &Target, tasks: usize) -> Res
 
 fn documented(report: &mut Report) {
     // shared/reference README: FATE Flow 2.2 on a 2-core machine, untraced, medians.
-    report.documented("1", "pyfate chain: producer end → next start p50", "ms", 176.0);
-    report.documented("1", "pyfate chain: submit → first task start p50", "ms", 1930.0);
+    report.documented(
+        "1",
+        "pyfate chain: producer end → next start p50",
+        "ms",
+        176.0,
+    );
+    report.documented(
+        "1",
+        "pyfate chain: submit → first task start p50",
+        "ms",
+        1930.0,
+    );
     report.documented("3", "`/job/query` 1 client: p50", "ms", 5.1);
     report.documented("3", "`/job/query` 1 client: p99", "ms", 8.3);
     report.documented("3", "`/job/query` 8 clients: p50", "ms", 35.7);
@@ -602,7 +760,10 @@ pub async fn run(args: Args) -> Result<()> {
     let began = Instant::now();
     let sizes = Sizes::new(args.quick);
     let tmp = tempfile::tempdir()?;
-    let work_dir = args.work_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&work_dir)?;
     let mut report = Report::default();
     let pyfate = args.pyfate_python.as_deref();
@@ -615,13 +776,37 @@ pub async fn run(args: Args) -> Result<()> {
     let _ = std::fs::remove_dir_all(&ff_dir);
     let site = FfSite::start(&ff_dir, args.port, pyfate).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    report.ff("4", "cold start → first answered request", "ms", site.cold_start_ms);
-    report.ff("4", "server RSS idle", "MiB", work::rss_mib(site.pid).unwrap_or(f64::NAN));
+    report.ff(
+        "4",
+        "cold start → first answered request",
+        "ms",
+        site.cold_start_ms,
+    );
+    report.ff(
+        "4",
+        "server RSS idle",
+        "MiB",
+        work::rss_mib(site.pid).unwrap_or(f64::NAN),
+    );
     let t = Target::new("ferroflow", &site.url, site.pid, Duration::from_millis(20));
     ferroflow_only(&mut report, &t, &sizes).await?;
-    common(&mut report, Side::Ff, &t, &site.db, &sizes, pyfate, args.port).await?;
+    common(
+        &mut report,
+        Side::Ff,
+        &t,
+        &site.db,
+        &sizes,
+        pyfate,
+        args.port,
+    )
+    .await?;
     running_footprint(&mut report, &t, sizes.running_tasks).await?;
-    report.ff("4", "server peak RSS over the run (VmHWM)", "MiB", work::peak_rss_mib(site.pid).unwrap_or(f64::NAN));
+    report.ff(
+        "4",
+        "server peak RSS over the run (VmHWM)",
+        "MiB",
+        work::peak_rss_mib(site.pid).unwrap_or(f64::NAN),
+    );
     site.stop().await;
     let ff_secs = began.elapsed().as_secs_f64();
 
@@ -632,12 +817,33 @@ pub async fn run(args: Args) -> Result<()> {
         let port = args.port + 80;
         let fate = FateSite::start(py, port, &work_dir.join("fate-flow"))?;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        report.fate("4", "cold start → first answered request", "ms", fate.cold_start_ms);
-        report.fate("4", "server RSS idle", "MiB", work::rss_mib(fate.pid).unwrap_or(f64::NAN));
+        report.fate(
+            "4",
+            "cold start → first answered request",
+            "ms",
+            fate.cold_start_ms,
+        );
+        report.fate(
+            "4",
+            "server RSS idle",
+            "MiB",
+            work::rss_mib(fate.pid).unwrap_or(f64::NAN),
+        );
         let t = Target::new("FATE Flow", &fate.url, fate.pid, Duration::from_millis(100));
-        let r = common(&mut report, Side::Fate, &t, &fate.db(), &sizes, pyfate, port).await;
+        let r = common(
+            &mut report,
+            Side::Fate,
+            &t,
+            &fate.db(),
+            &sizes,
+            pyfate,
+            port,
+        )
+        .await;
         if let Err(e) = r {
-            report.note(format!("FATE Flow: a workload failed, the rest of its column is missing: {e:#}"));
+            report.note(format!(
+                "FATE Flow: a workload failed, the rest of its column is missing: {e:#}"
+            ));
         }
         drop(fate);
         fate_secs = s.elapsed().as_secs_f64();
@@ -664,7 +870,10 @@ pub async fn run(args: Args) -> Result<()> {
 fn markdown(args: &Args, report: &Report, tbl: &str, total: f64, ff: f64, fate: f64) -> String {
     let mode = if args.quick { "--quick" } else { "full" };
     let mut s = String::new();
-    let _ = writeln!(s, "# Performance: ferroflow and FATE Flow 2.2, side by side\n");
+    let _ = writeln!(
+        s,
+        "# Performance: ferroflow and FATE Flow 2.2, side by side\n"
+    );
     let _ = writeln!(
         s,
         "Generated by `{}` (`bench/`, mode {mode}) on {} UTC; the run took {:.0} s \
@@ -676,7 +885,8 @@ fn markdown(args: &Args, report: &Report, tbl: &str, total: f64, ff: f64, fate: 
         fate
     );
     let _ = writeln!(s, "**Machine:** {}.\n", machine());
-    s.push_str(include_str!("../method.md"));
+    // Read at run time, so that the prose can be corrected without rebuilding.
+    s.push_str(&std::fs::read_to_string(repo().join("bench/method.md")).unwrap_or_default());
     s.push_str("\n## Results\n");
     s.push_str(tbl);
     if !report.notes.is_empty() {

@@ -544,7 +544,7 @@ pub fn pyfate_lr(epochs: u32) -> (Value, Edges) {
     );
     tasks.insert(
         "evaluation_0".into(),
-        json!({"component_ref": "evaluation",
+        json!({"component_ref": "evaluation", "stage": "default",
                "parameters": {"default_eval_setting": "binary"},
                "parties": [{"role": "guest", "party_id": ["9999"]}],
                "inputs": {"data": {"input_datas": {"task_output_artifact": [
