@@ -59,11 +59,11 @@ impl Sizes {
                 chain_runs: 5,
                 pyfate_chain: 3,
                 pyfate_runs: 1,
-                lr_epochs: 2,
+                lr_epochs: 1,
                 reader_jobs: 4,
                 queues: vec![100, 1000],
                 api_requests_ff: 4_000,
-                api_requests_fate: 1_000,
+                api_requests_fate: 500,
                 running_tasks: 1000,
             }
         } else {
