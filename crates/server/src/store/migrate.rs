@@ -21,6 +21,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "api1",
         include_str!("../../migrations/sqlite/0003_api1.sql"),
     ),
+    (
+        4,
+        "job_list_index",
+        include_str!("../../migrations/sqlite/0004_job_list_index.sql"),
+    ),
 ];
 
 impl Store {

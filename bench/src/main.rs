@@ -1,10 +1,14 @@
-//! Scheduling benchmarks (not tests): prints figures, never asserts on them.
+//! Benchmarks (not tests): prints figures, never asserts on them.
+//!
+//! `suite`: every workload of `docs/performance.md` against a `ferroflow serve` and, given
+//! its venv, the real FATE Flow 2.2 on the same machine; writes the report. `bench/run`
+//! builds and runs it (`bench/run --quick`: under 10 minutes on 2 cores).
 //!
 //! `chain`: a chain of 10 `demo_sleep seconds: 0` tasks over guest 9999 and host 10000 on one
 //! standalone site with the real process launcher. Prints submit-to-success time and, per
 //! task, the gap between its producer ending (the last party's end) and its own start.
 //!
-//! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- chain --runs 5`
+//! Run: `cargo run --release -p ferroflow-bench -- chain --runs 5`
 //!
 //! `upload`: a generated CSV of `--size-mb` MB uploaded to a `ferroflow serve` process through
 //! `/v2/data/component/upload/file` (multipart, streamed from disk) or, with `--via file`,
@@ -12,7 +16,7 @@
 //! request to the upload job's success, and the peak RSS (`VmHWM`) of the server process and
 //! of the upload component's process: neither may grow with the file.
 //!
-//! Run: `cargo run --release -p ferroflow --bin ferroflow-bench -- upload --size-mb 1024`
+//! Run: `cargo run --release -p ferroflow-bench -- upload --size-mb 1024`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -50,6 +54,8 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         site_cores: i64,
     },
+    /// Every workload against ferroflow and (with its venv) FATE Flow 2.2; writes the report.
+    Suite(suite::Args),
     /// Upload a generated CSV and report MB/s and peak memory.
     Upload {
         #[arg(long, default_value_t = 1024)]
@@ -73,6 +79,7 @@ fn main() -> Result<()> {
             site_cores,
         } => rt.block_on(load(jobs, tasks, site_cores)),
         Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
+        Bench::Suite(args) => rt.block_on(suite::run(args)),
     }
 }
 
@@ -89,7 +96,9 @@ fn ferroflow_exe() -> Result<PathBuf> {
     Ok(exe)
 }
 
+mod suite;
 mod upload;
+mod work;
 
 fn chain_dag(n: usize) -> Value {
     let mut tasks = serde_json::Map::new();
