@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 
 use ferroflow::{component, demo, image, serve, wrapper};
 
+/// Answers are built from many small JSON values; glibc's allocator spent a third of a query's
+/// time in malloc and free (docs/performance.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "ferroflow",

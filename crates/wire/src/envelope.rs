@@ -88,22 +88,24 @@ impl Envelope {
 
     /// The envelope as a JSON object with sorted keys; `data: null` is omitted.
     pub fn to_value(&self) -> Value {
-        let mut sorted: BTreeMap<String, Value> = BTreeMap::new();
-        for (k, v) in &self.extra {
-            sorted.insert(k.clone(), v.clone());
-        }
+        self.clone().into_value()
+    }
+
+    /// The answer as JSON, its data moved rather than copied (answers can be large).
+    pub fn into_value(self) -> Value {
+        let mut sorted: BTreeMap<String, Value> = self.extra.into_iter().collect();
         sorted.insert("code".into(), Value::from(self.code));
-        sorted.insert("message".into(), Value::from(self.message.clone()));
-        match &self.data {
+        sorted.insert("message".into(), Value::from(self.message));
+        match self.data {
             Some(Value::Null) | None => {
                 sorted.remove("data");
             }
             Some(d) => {
-                sorted.insert("data".into(), d.clone());
+                sorted.insert("data".into(), d);
             }
         }
-        if let Some(j) = &self.job_id {
-            sorted.insert("job_id".into(), Value::from(j.clone()));
+        if let Some(j) = self.job_id {
+            sorted.insert("job_id".into(), Value::from(j));
         }
         Value::Object(sorted.into_iter().collect())
     }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use serde_json::json;
 
 use ferroflow_wire::Envelope;
 use ferroflow_wire::client::{
@@ -13,7 +12,7 @@ use ferroflow_wire::client::{
 };
 use ferroflow_wire::dag::DagSchema;
 
-use super::{ApiResult, Req, ok};
+use super::{ApiResult, Req, ok, ok_serialized};
 use crate::app::App;
 use crate::controller::job;
 
@@ -43,7 +42,7 @@ async fn submit(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 
 async fn query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let q: JobQuery = req.parse()?;
-    ok(Envelope::ok_data(json!(job::query(&app, &q).await?)))
+    ok_serialized(&job::query(&app, &q).await?)
 }
 
 async fn stop(State(app): State<Arc<App>>, req: Req) -> ApiResult {
@@ -64,7 +63,7 @@ async fn list(State(app): State<Arc<App>>, req: Req) -> ApiResult {
 
 async fn task_query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let q: TaskQuery = req.parse()?;
-    ok(Envelope::ok_data(json!(job::query_tasks(&app, &q).await?)))
+    ok_serialized(&job::query_tasks(&app, &q).await?)
 }
 
 async fn task_list(State(app): State<Arc<App>>, req: Req) -> ApiResult {
