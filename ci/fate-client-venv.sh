@@ -11,25 +11,15 @@
 # Environment: PYTHON (a CPython 3.10 or 3.11; default python3.10, else python3.11, else
 # python3), FRESH=1 (remove the venv first).
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=ci/python.sh
+. "$HERE/python.sh"
 VENV="${1:?usage: ci/fate-client-venv.sh VENV_DIR}"
 CLIENT=(fate-client==2.2.0)
 DEPS=(click pandas psutil "requests<2.26" requests-toolbelt "ruamel.yaml==0.16.13" networkx
     "pydantic==1.10.12" setuptools "urllib3<2")
 
 log() { printf '== fate_client venv: %s\n' "$*" >&2; }
-
-pick_python() {
-    local c
-    for c in python3.10 python3.11 python3; do
-        if command -v "$c" >/dev/null 2>&1 &&
-            "$c" -c 'import sys; assert sys.version_info[:2] in ((3, 10), (3, 11))' >/dev/null 2>&1; then
-            command -v "$c"
-            return
-        fi
-    done
-    echo "no CPython 3.10 or 3.11 found (fate_client 2.2 supports those); set PYTHON" >&2
-    return 1
-}
 
 want="${CLIENT[*]} ${DEPS[*]}"
 marker="$VENV/.ferroflow-fate-client"
@@ -39,7 +29,7 @@ if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ] && [ -x "$VENV/bin/pytho
 else
     start=$(date +%s)
     rm -rf "$VENV"
-    PYTHON="${PYTHON:-$(pick_python)}"
+    PYTHON="${PYTHON:-$(pick_python python3.10 python3.11 python3)}"
     log "creating $VENV with $("$PYTHON" --version 2>&1)"
     mkdir -p "$(dirname "$VENV")"
     "$PYTHON" -m venv "$VENV"

@@ -16,24 +16,13 @@
 # python3), FRESH=1 (remove the venv first).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=ci/python.sh
+. "$HERE/python.sh"
 VENV="${1:?usage: ci/pyfate-venv.sh VENV_DIR}"
 CONSTRAINTS="$HERE/pyfate-constraints.txt"
 PACKAGES=(pyfate==2.2.0 fate-client==2.2.0 torch==2.5.1 transformers==4.37.2 accelerate==0.27.2 "numpy<2" pika==1.3.2)
 
 log() { printf '== pyfate venv: %s\n' "$*" >&2; }
-
-pick_python() {
-    local c
-    for c in python3.11 python3.10 python3; do
-        if command -v "$c" >/dev/null 2>&1 &&
-            "$c" -c 'import sys; assert sys.version_info[:2] in ((3, 10), (3, 11))' >/dev/null 2>&1; then
-            command -v "$c"
-            return
-        fi
-    done
-    echo "no CPython 3.10 or 3.11 found (pyfate 2.2 supports those); set PYTHON" >&2
-    return 1
-}
 
 want="$(sha256sum "$CONSTRAINTS" | cut -c1-16) ${PACKAGES[*]}"
 marker="$VENV/.ferroflow-pyfate"
@@ -43,7 +32,7 @@ if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ] && [ -x "$VENV/bin/pytho
 else
     start=$(date +%s)
     rm -rf "$VENV"
-    PYTHON="${PYTHON:-$(pick_python)}"
+    PYTHON="${PYTHON:-$(pick_python python3.11 python3.10 python3)}"
     log "creating $VENV with $("$PYTHON" --version 2>&1)"
     mkdir -p "$(dirname "$VENV")"
     "$PYTHON" -m venv "$VENV"
