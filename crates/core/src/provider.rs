@@ -8,6 +8,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+/// The provider name of FATE's algorithms (pyfate). A local one runs its components through
+/// ferroflow's task wrapper (`ferroflow task entrypoint`) with its `metadata.venv`.
+pub const FATE: &str = "fate";
+
+/// The built-in provider that runs flow-internal components (upload, download).
+pub const FLOW_PROVIDER: &str = "fate_flow";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Device {
     Local,

@@ -8,9 +8,9 @@
 //! is never launched twice). Upstream only checks that some process has the pid (W-det-3).
 
 use crate::app::{App, Event};
-use crate::controller::partner::stdout_file;
-use crate::controller::{run, worker};
+use crate::controller::worker;
 use crate::launcher::Exit;
+use crate::run::{self, stdout_file};
 use crate::store::{self, RunInfo};
 use ferroflow_core::status::TaskStatus;
 

@@ -5,6 +5,7 @@
 //! - [`config`]: `service_conf.yaml` → typed [`config::Config`].
 //! - [`store`]: the database (migrations per backend, compare-and-swap status writes).
 //! - [`launcher`]: starting and stopping task processes and Docker containers.
+//! - [`run`]: running a task (its launch spec, files, recorded run, stop, cleanup).
 //! - [`archive`]: tar.gz and zip answers of download routes.
 //! - [`model_store`]: model archives by storage key and task version.
 //! - [`paths`]: confining path parameters to the directories the site allows.
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod model_store;
 pub mod paths;
 pub mod reporter;
+pub mod run;
 pub mod scheduler;
 pub mod site;
 pub mod store;

@@ -13,9 +13,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::controller::provider::{self, Builtin};
 use crate::controller::worker;
-use crate::controller::{partner, run};
 use crate::detector;
 use crate::launcher::{Dispatch, DockerLauncher, Exits, Launcher, ProcessLauncher};
+use crate::run;
 use crate::scheduler::Scheduler;
 use crate::store::{self, Store};
 
@@ -290,6 +290,7 @@ async fn watch_exits(
             e = container_exits.recv() => e,
         };
         match exit {
+            Some(exit) if run::cleanup::exited(&exit) => {}
             Some(exit) => {
                 if let Err(e) = worker::process_exited(&app, &exit).await {
                     tracing::error!(error = %e, "cannot record a task exit");
@@ -340,7 +341,7 @@ pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
         if let Some(c) = &handle.container {
             daemons.insert(c.daemon.clone());
         }
-        let log = partner::stdout_file(app, task);
+        let log = run::stdout_file(app, task);
         match app.launcher.adopt(&task.execution_id, &handle, &log).await {
             Ok(_) => tracing::info!(execution_id = %task.execution_id, "container adopted"),
             Err(e) => {

@@ -23,8 +23,7 @@ use super::table::{check_name, confine, no_file, no_table};
 use super::{Error, Result};
 use crate::app::App;
 
-/// The built-in provider that runs flow-internal components.
-pub const FLOW_PROVIDER: &str = "fate_flow";
+pub use ferroflow_core::provider::FLOW_PROVIDER;
 pub const UPLOAD: &str = "upload";
 pub const DOWNLOAD: &str = "download";
 pub const TRANSFORMER: &str = "dataframe_transformer";
@@ -398,7 +397,7 @@ pub async fn download(app: &App, q: &DataDownload) -> Result<(String, Vec<u8>)> 
 /// `demo_reader`) of every party, from the job's DAG. As upstream, the answer's `party_id` is
 /// the last party id looked at.
 pub async fn data_view(app: &App, q: &ferroflow_wire::client::JobPartyQuery) -> Result<Value> {
-    let role = super::partner::role(&q.role)?;
+    let role = super::keys::role(&q.role)?;
     let key = ferroflow_core::id::JobKey {
         job_id: ferroflow_core::id::JobId::new(&q.job_id),
         role,

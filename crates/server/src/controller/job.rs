@@ -14,7 +14,8 @@ use ferroflow_wire::records::{JobRecord, TaskRecord};
 use ferroflow_wire::task_config::InputArtifacts;
 use ferroflow_wire::{Envelope, RetCode, scheduler as sched};
 
-use super::partner::{role, stop_party_job};
+use super::keys::role;
+use super::partner::stop_party_job;
 use super::{Error, Result};
 use crate::app::App;
 use crate::store::{JobFilter, JobListFilter, JobRow, TaskFilter, TaskRow};

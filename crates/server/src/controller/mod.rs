@@ -6,13 +6,13 @@ pub mod app;
 pub mod data;
 pub mod inheritance;
 pub mod job;
+pub mod keys;
 pub mod log;
 pub mod model;
 pub mod output;
 pub mod partner;
 pub mod permission;
 pub mod provider;
-pub mod run;
 pub mod scheduler;
 pub mod server;
 pub mod table;
@@ -34,6 +34,9 @@ pub enum Error {
     Dag(#[from] DagErrors),
     #[error("storage failure")]
     Store(#[from] store::Error),
+    /// A task could not be launched or stopped.
+    #[error(transparent)]
+    Run(#[from] crate::run::Error),
     #[error("{0}")]
     Internal(String),
 }

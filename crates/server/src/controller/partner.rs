@@ -2,53 +2,20 @@
 //! (`api.md` §11, `lifecycle.md` §7). Every command is idempotent, because a scheduler
 //! repeats what it is not sure was delivered.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
 use ferroflow_core::dag::config::{self, JobMeta};
 use ferroflow_core::dag::{self, DagSchema, PlannedTask, resource};
-use ferroflow_core::id::{JobId, JobKey, Party, PartyId, Role, TaskId, TaskKey};
+use ferroflow_core::id::{JobKey, Party, PartyId, TaskId, TaskKey};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::RetCode;
 use ferroflow_wire::partner::{self as wire, Collected, JobTarget, TaskTarget};
 
-use super::provider::FATE;
-use super::run::{container_spec, expected_container, provider_of, run_handle, run_info, task_env};
+use super::keys::{job_key, task_key};
 use super::{Error, Result};
 use crate::app::{App, Event};
-use crate::launcher::Spec;
+use crate::run::{self, launch_spec, run_info, stop_task_row};
 use crate::store::{Apply, Cas, NewJob, NewTask, TaskRow};
-
-pub(crate) fn job_key(t: &JobTarget) -> Result<JobKey> {
-    Ok(JobKey {
-        job_id: JobId::new(&t.job_id),
-        role: role(&t.role)?,
-        party_id: PartyId::new(&t.party_id),
-    })
-}
-
-pub(crate) fn task_key(t: &TaskTarget) -> Result<TaskKey> {
-    if t.task_version < 0 {
-        return Err(Error::with_message(
-            RetCode::InvalidParameter,
-            "task_version must not be negative",
-        ));
-    }
-    Ok(TaskKey {
-        job_id: JobId::new(&t.job_id),
-        task_id: TaskId::new(&t.task_id),
-        task_version: t.task_version as u32,
-        role: role(&t.role)?,
-        party_id: PartyId::new(&t.party_id),
-    })
-}
-
-pub(crate) fn role(s: &str) -> Result<Role> {
-    s.parse().map_err(|e: ferroflow_core::id::UnknownRole| {
-        Error::with_message(RetCode::InvalidParameter, e.to_string())
-    })
-}
 
 fn job_details(k: &JobKey) -> [(&'static str, String); 3] {
     [
@@ -396,7 +363,7 @@ pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) ->
         && cas.applied()
         && let Some(task) = app.store.task(&key).await?
     {
-        cleanup_sessions(app, &task).await;
+        run::cleanup::start(app, &task).await;
     }
     if to.is_interrupt()
         && let Some(task) = app.store.task(&key).await?
@@ -413,62 +380,6 @@ pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) ->
             let mut d = task_details(&key).to_vec();
             d.push(("status", status.to_string()));
             Err(fate_err(RetCode::TaskUpdateFailed, &d))
-        }
-    }
-}
-
-/// Once every party of a FATE task is done (its federated status ended), its computing and
-/// federation sessions go: `ferroflow task cleanup` with the task's CONFIG, not awaited (FATE
-/// Flow runs pyfate's cleanup when it stops a task). Earlier would be wrong: a party that ends
-/// first would remove what the others still pull from the standalone federation.
-async fn cleanup_sessions(app: &App, task: &TaskRow) {
-    let Some(name) = task.provider_name.split(':').next() else {
-        return;
-    };
-    if name != FATE {
-        return;
-    }
-    let dir = task_dir(app, task);
-    let log = stdout_file(app, task).with_file_name("task_cleanup");
-    let venv = match super::run::provider_of(app, task).await {
-        Ok(Some(p)) => super::run::str_meta(&p, "venv").filter(|v| !v.is_empty()),
-        _ => None,
-    };
-    let spawned = (|| -> std::io::Result<tokio::process::Child> {
-        std::fs::create_dir_all(&dir)?;
-        if let Some(d) = log.parent() {
-            std::fs::create_dir_all(d)?;
-        }
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)?;
-        let err = out.try_clone()?;
-        let mut cmd = tokio::process::Command::new(&app.config.component_exe);
-        cmd.args(["task", "cleanup"])
-            .current_dir(&dir)
-            .env("CONFIG", task.component_parameters.to_string())
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        if let Some(v) = venv {
-            cmd.env("EXECUTOR_ENV", v);
-        }
-        cmd.spawn()
-    })();
-    match spawned {
-        Ok(mut child) => {
-            let execution_id = task.execution_id.clone();
-            tokio::spawn(async move {
-                if let Ok(status) = child.wait().await
-                    && !status.success()
-                {
-                    tracing::warn!(%execution_id, %status, "task cleanup failed");
-                }
-            });
-        }
-        Err(e) => {
-            tracing::warn!(execution_id = %task.execution_id, error = %e, "cannot start the task cleanup")
         }
     }
 }
@@ -548,122 +459,6 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-/// How to run a task: its provider's entry point (or image), CONFIG in the environment as
-/// FATE passes it to algorithm containers, FATE's directory layout.
-async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
-    let provider = provider_of(app, task).await?.ok_or_else(|| {
-        Error::Internal(format!(
-            "provider {} is not registered on this site",
-            task.provider_name
-        ))
-    })?;
-    let provider = &provider;
-    if provider.device == "docker" {
-        return container_spec(app, task, provider);
-    }
-    if provider.device != "local" {
-        return Err(Error::Internal(format!(
-            "provider {}: device {} is not supported by this site",
-            provider.provider_name, provider.device
-        )));
-    }
-    let argv: Vec<String> = provider
-        .metadata
-        .get("entrypoint")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .filter(|a: &Vec<String>| !a.is_empty())
-        .or_else(|| (provider.name == FATE).then(|| wrapper_argv(app)))
-        .ok_or_else(|| {
-            Error::Internal(format!(
-                "provider {} has no entrypoint to run its components with",
-                provider.provider_name
-            ))
-        })?;
-    let dir = task_dir(app, task);
-    let mut env = task_env(task, &dir, &task.component_parameters)?;
-    // The Python of FATE's algorithms, as FATE passes it to its wrapper (`EXECUTOR_ENV`): the
-    // provider's own `metadata.venv`, or for the built-in `fate_flow` components (uploads into
-    // FATE's storage) the local `fate` provider's.
-    let venv = match provider.metadata.get("venv").and_then(Value::as_str) {
-        Some(v) if !v.is_empty() => Some(v.to_string()),
-        _ if provider.name == super::data::FLOW_PROVIDER => {
-            super::provider::fate_python(app).await?.map(|(_, v)| v)
-        }
-        _ => None,
-    };
-    if let Some(v) = venv {
-        env.push(("EXECUTOR_ENV".into(), v));
-    }
-    if let Some(path) = provider
-        .metadata
-        .get("path")
-        .and_then(Value::as_str)
-        .filter(|p| !p.is_empty())
-    {
-        let py = std::env::var("PYTHONPATH").unwrap_or_default();
-        env.push((
-            "PYTHONPATH".into(),
-            if py.is_empty() {
-                path.into()
-            } else {
-                format!("{path}:{py}")
-            },
-        ));
-    }
-    Ok(Spec {
-        execution_id: task.execution_id.clone(),
-        argv,
-        env,
-        cwd: dir,
-        log_file: stdout_file(app, task),
-        container: None,
-    })
-}
-
-/// How a local `fate` provider's components run: ferroflow's task wrapper.
-pub(crate) fn wrapper_argv(app: &App) -> Vec<String> {
-    vec![
-        app.config.component_exe.display().to_string(),
-        "task".into(),
-        "entrypoint".into(),
-    ]
-}
-
-/// `<JOB_DIR>/<job>/<role>/<party>/<task_name>/<version>`.
-pub(crate) fn task_dir(app: &App, t: &TaskRow) -> PathBuf {
-    app.config
-        .jobs_dir()
-        .join(t.job_id.as_str())
-        .join(t.role.as_str())
-        .join(t.party_id.as_str())
-        .join(t.task_name.as_str())
-        .join(t.task_version.to_string())
-}
-
-/// `<LOG_DIR>/<job>/<role>/<party>/<task_name>/stdout/task_entrypoint`, suffixed with the
-/// version after the first run so a rerun does not overwrite the evidence of the last.
-pub(crate) fn stdout_file(app: &App, t: &TaskRow) -> PathBuf {
-    let name = if t.task_version == 0 {
-        "task_entrypoint".to_string()
-    } else {
-        format!("task_entrypoint.{}", t.task_version)
-    };
-    app.config
-        .logs_dir()
-        .join(t.job_id.as_str())
-        .join(t.role.as_str())
-        .join(t.party_id.as_str())
-        .join(t.task_name.as_str())
-        .join("stdout")
-        .join(name)
-}
-
 /// `/partner/task/collect`.
 pub async fn collect_task(app: &App, target: &TaskTarget) -> Result<Collected> {
     let key = task_key(target)?;
@@ -707,40 +502,6 @@ pub async fn stop_task(app: &App, req: &wire::TaskStop) -> Result<()> {
         d.push(("detail", e.to_string()));
         fate_err(RetCode::TaskKillFailed, &d)
     })
-}
-
-/// Records the stop status first (so the exit that follows is not mistaken for a crash),
-/// then kills the process group.
-pub(crate) async fn stop_task_row(app: &App, task: &TaskRow, status: TaskStatus) -> Result<()> {
-    let key = task.key();
-    let now = app.now();
-    if task.party_status == TaskStatus::Running {
-        let msg = (status != TaskStatus::Success).then(|| format!("stopped: {status}"));
-        if app
-            .store
-            .set_party_status(&key, status, msg.as_deref(), now)
-            .await?
-            .applied()
-        {
-            app.emit(Event::Report);
-        }
-    }
-    let handle = match run_handle(task) {
-        Some(h) => Some(h),
-        None => expected_container(app, task).await?,
-    };
-    if let Some(handle) = handle {
-        app.launcher
-            .kill(&handle)
-            .await
-            .map_err(|e| Error::Internal(format!("kill {}: {e}", task.execution_id)))?;
-    }
-    // A run stopped before it started gives back the cores it was granted.
-    if task.party_status == TaskStatus::Waiting && task.resource_in_use {
-        app.store.return_task_resource(&key, now).await?;
-    }
-    app.store.set_kill_status(&key, now).await?;
-    Ok(())
 }
 
 /// `/partner/task/rerun`: a new version of the task, `waiting`, with its CONFIG rebuilt.

@@ -85,9 +85,7 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
     })
 }
 
-/// The provider name of FATE's algorithms (pyfate). A local one runs its components through
-/// ferroflow's task wrapper (`ferroflow task entrypoint`) with its `metadata.venv`.
-pub const FATE: &str = "fate";
+pub use ferroflow_core::provider::FATE;
 
 fn str_of(m: &Map<String, Value>, key: &str) -> Option<String> {
     m.get(key)
@@ -171,32 +169,7 @@ pub async fn register_fate(app: &App, fate: &crate::config::FateConfig) {
     }
 }
 
-/// The Python of this site's newest local `fate` provider that has one (`metadata.venv`):
-/// what runs pyfate's tasks and the standalone-storage helper.
-pub async fn fate_python(app: &App) -> Result<Option<(ProviderRow, String)>> {
-    let mut found: Vec<(ProviderRow, String)> = app
-        .store
-        .query_providers(&ProviderFilter {
-            name: Some(FATE.into()),
-            device: Some("local".into()),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .filter_map(|p| {
-            let venv = p.metadata.get("venv").and_then(Value::as_str)?.to_string();
-            (!venv.is_empty()).then_some((p, venv))
-        })
-        .collect();
-    found.sort_by_key(|a| version_key(&a.0.version));
-    Ok(found.pop())
-}
-
-fn version_key(v: &str) -> Vec<(u64, String)> {
-    v.split(['.', '-'])
-        .map(|p| (p.parse().unwrap_or(0), p.to_string()))
-        .collect()
-}
+pub use crate::run::fate_python;
 
 /// A docker provider's image must exist on its daemon (`metadata.base_url`, empty: the local
 /// socket); its components are the values of its `component.<n>.name` labels, each described

@@ -9,7 +9,7 @@ use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::scheduler as wire;
 use ferroflow_wire::{Envelope, RetCode, partner};
 
-use super::partner::role;
+use super::keys::role;
 use super::{Error, Result};
 use crate::app::{App, Event};
 use crate::federation::undelivered;

@@ -58,7 +58,7 @@ pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<(
     // run is not recorded yet; a process must be the recorded one.
     let (this_run, what) = match &exit.handle.container {
         Some(c) => (
-            super::run::run_handle(&task)
+            crate::run::run_handle(&task)
                 .and_then(|h| h.container)
                 .is_none_or(|r| r.name == c.name),
             format!("task container {}", c.name),
@@ -68,7 +68,7 @@ pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<(
     if task.party_status != TaskStatus::Running || !this_run {
         return Ok(());
     }
-    let log = super::partner::stdout_file(app, &task);
+    let log = crate::run::stdout_file(app, &task);
     let tail = tail_lines(&log, 20);
     let mut msg = format!(
         "{what} ended without reporting its status ({})",

@@ -1,0 +1,210 @@
+//! How a task is launched: a local process (its provider's entry point, or ferroflow's task
+//! wrapper for a local `fate` provider) or a container (a `docker` provider's image), with
+//! CONFIG in the environment as FATE passes it to algorithm containers and FATE's directory
+//! layout.
+
+use serde_json::{Value, json};
+
+use ferroflow_core::provider::{FATE, FLOW_PROVIDER};
+
+use super::{Error, Result, fate_python, provider_of, stdout_file, str_meta, task_dir};
+use crate::app::App;
+use crate::launcher::docker::TaskIdentity;
+use crate::launcher::{ContainerRef, ContainerSpec, Handle, Spec};
+use crate::store::{ProviderRow, TaskRow};
+
+/// How to run a task: its provider's entry point (or image), CONFIG in the environment as
+/// FATE passes it to algorithm containers, FATE's directory layout.
+pub async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
+    let provider = provider_of(app, task)
+        .await?
+        .ok_or_else(|| Error::NoProvider(task.provider_name.clone()))?;
+    let provider = &provider;
+    if provider.device == "docker" {
+        return container_spec(app, task, provider);
+    }
+    if provider.device != "local" {
+        return Err(Error::Device {
+            provider: provider.provider_name.clone(),
+            device: provider.device.clone(),
+        });
+    }
+    let argv: Vec<String> = provider
+        .metadata
+        .get("entrypoint")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .filter(|a: &Vec<String>| !a.is_empty())
+        .or_else(|| (provider.name == FATE).then(|| wrapper_argv(app)))
+        .ok_or_else(|| Error::NoEntrypoint(provider.provider_name.clone()))?;
+    let dir = task_dir(app, task);
+    let mut env = task_env(task, &dir, &task.component_parameters)?;
+    // The Python of FATE's algorithms, as FATE passes it to its wrapper (`EXECUTOR_ENV`): the
+    // provider's own `metadata.venv`, or for the built-in `fate_flow` components (uploads into
+    // FATE's storage) the local `fate` provider's.
+    let venv = match provider.metadata.get("venv").and_then(Value::as_str) {
+        Some(v) if !v.is_empty() => Some(v.to_string()),
+        _ if provider.name == FLOW_PROVIDER => fate_python(app).await?.map(|(_, v)| v),
+        _ => None,
+    };
+    if let Some(v) = venv {
+        env.push(("EXECUTOR_ENV".into(), v));
+    }
+    if let Some(path) = provider
+        .metadata
+        .get("path")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+    {
+        let py = std::env::var("PYTHONPATH").unwrap_or_default();
+        env.push((
+            "PYTHONPATH".into(),
+            if py.is_empty() {
+                path.into()
+            } else {
+                format!("{path}:{py}")
+            },
+        ));
+    }
+    Ok(Spec {
+        execution_id: task.execution_id.clone(),
+        argv,
+        env,
+        cwd: dir,
+        log_file: stdout_file(app, task),
+        container: None,
+    })
+}
+
+/// How a local `fate` provider's components run: ferroflow's task wrapper.
+pub(crate) fn wrapper_argv(app: &App) -> Vec<String> {
+    vec![
+        app.config.component_exe.display().to_string(),
+        "task".into(),
+        "entrypoint".into(),
+    ]
+}
+
+/// The value of the `ferroflow.site` label of this site's containers: its data directory,
+/// stable across restarts and unique on a machine.
+pub fn container_site(config: &crate::config::Config) -> String {
+    config.data_dir.to_string_lossy().into_owned()
+}
+
+fn identity<'a>(site: &'a str, t: &'a TaskRow) -> TaskIdentity<'a> {
+    TaskIdentity {
+        site,
+        job_id: t.job_id.as_str(),
+        task_id: t.task_id.as_str(),
+        task_name: t.task_name.as_str(),
+        task_version: t.task_version,
+        role: t.role.as_str(),
+        party_id: t.party_id.as_str(),
+        execution_id: &t.execution_id,
+    }
+}
+
+/// The container a task of a docker provider runs in, known from its provider even before
+/// its run was recorded (a stop racing the launch, a crash in between).
+pub async fn expected_container(app: &App, task: &TaskRow) -> Result<Option<Handle>> {
+    let Some(provider) = provider_of(app, task).await? else {
+        return Ok(None);
+    };
+    if provider.device != "docker" {
+        return Ok(None);
+    }
+    let site = container_site(&app.config);
+    Ok(Some(Handle {
+        container: Some(ContainerRef {
+            daemon: str_meta(&provider, "base_url").unwrap_or_default(),
+            name: identity(&site, task).container_name(),
+            id: String::new(),
+        }),
+        ..Handle::default()
+    }))
+}
+
+/// The task's environment: CONFIG (JSON) as FATE passes it to containers, and FATE's
+/// `FATE_JOB_ID` and `PROCESS_ROLE`. Writes the CONFIG as
+/// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
+pub(crate) fn task_env(
+    task: &TaskRow,
+    dir: &std::path::Path,
+    config: &Value,
+) -> Result<Vec<(String, String)>> {
+    let json = serde_json::to_string(config).map_err(Error::Config)?;
+    let input = dir.join("input");
+    std::fs::create_dir_all(&input).map_err(|source| Error::Prepare {
+        path: input.clone(),
+        source,
+    })?;
+    let yaml = serde_yaml::to_string(config).unwrap_or_default();
+    let _ = std::fs::write(input.join("preprocess_parameters.yaml"), yaml);
+    Ok(vec![
+        ("CONFIG".to_string(), json),
+        ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
+        (
+            "FERROFLOW_EXECUTION_ID".to_string(),
+            task.execution_id.clone(),
+        ),
+        ("PROCESS_ROLE".to_string(), "worker".to_string()),
+    ])
+}
+
+/// A task of a `docker` provider: the provider's image on its daemon (`metadata.image`,
+/// `metadata.base_url`), run with the image's own entry point; named and labelled with the
+/// task's identity; the task directory, the party's log directory, the standalone data
+/// directory and `docker.mounts` mounted at the same paths (the CONFIG names them); the
+/// task's cores and `docker.memory_mb` as limits. On a network other than `host`, the
+/// CONFIG's `mlmd.metadata.host` becomes `docker.site_address`.
+pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) -> Result<Spec> {
+    let image = str_meta(provider, "image")
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| Error::NoImage(provider.provider_name.clone()))?;
+    let dc = &app.config.docker;
+    let mut config = task.component_parameters.clone();
+    if let Some(addr) = &dc.site_address
+        && let Some(m) = config
+            .pointer_mut("/mlmd/metadata")
+            .and_then(Value::as_object_mut)
+    {
+        m.insert("host".into(), json!(addr));
+    }
+    let dir = task_dir(app, task);
+    let env = task_env(task, &dir, &config)?;
+    let party_logs = app
+        .config
+        .logs_dir()
+        .join(task.job_id.as_str())
+        .join(task.role.as_str())
+        .join(task.party_id.as_str());
+    let mut mounts = vec![dir.clone(), party_logs, app.config.standalone_data_dir()];
+    mounts.extend(dc.mounts.iter().cloned());
+    let site = container_site(&app.config);
+    let id = identity(&site, task);
+    let mut labels = id.labels();
+    labels.insert("ferroflow.provider".into(), provider.provider_name.clone());
+    Ok(Spec {
+        execution_id: task.execution_id.clone(),
+        argv: Vec::new(),
+        env,
+        cwd: dir,
+        log_file: stdout_file(app, task),
+        container: Some(ContainerSpec {
+            daemon: str_meta(provider, "base_url").unwrap_or_default(),
+            image,
+            name: id.container_name(),
+            labels,
+            network: dc.network.clone(),
+            mounts,
+            cores: task.task_cores,
+            memory_mb: dc.memory_mb,
+            user: dc.user.clone(),
+        }),
+    })
+}
