@@ -37,6 +37,9 @@ pub enum Error {
     /// A task could not be launched or stopped.
     #[error(transparent)]
     Run(#[from] crate::run::Error),
+    /// The scheduler could not act on a job across its parties.
+    #[error(transparent)]
+    Schedule(#[from] crate::scheduler::job::Error),
     #[error("{0}")]
     Internal(String),
 }

@@ -12,11 +12,9 @@ use ferroflow_wire::{Envelope, RetCode, partner};
 use super::keys::role;
 use super::{Error, Result};
 use crate::app::{App, Event};
-use crate::federation::undelivered;
 use crate::joblog;
-use crate::store::{
-    Cas, NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, TaskStatusRow,
-};
+use crate::scheduler::job::{Creation, finish_creation, new_version, push_job_status};
+use crate::store::{Cas, NewScheduleJob, NewScheduleTask, TaskStatusRow};
 
 /// `/scheduler/job/create`: gives the job its id and defaults, records it, and has every
 /// participant create it. Nothing is sent before the job is durable here; if a participant
@@ -111,127 +109,15 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         .schedule_job(&job_id)
         .await?
         .ok_or_else(|| Error::Internal(format!("job {job_id} vanished while being created")))?;
-    finish_creation(app, &job).await
-}
-
-/// Has every participant create a recorded job, then queues it (or fails it). Safe to run
-/// again: a site that crashed in the middle of a creation resumes it from its record.
-pub(crate) async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<Envelope> {
-    let job_id = &job.job_id;
-    let schema = DagSchema::from_value(job.dag.clone())
-        .map_err(|e| Error::Internal(format!("stored DAG of {job_id}: {e}")))?;
-    let conf = schema.conf().cloned().unwrap_or_default();
-    let data = json!({
-        "model_id": conf.model_id.unwrap_or_default(),
-        "model_version": conf.model_version.unwrap_or_default(),
-    });
-    let schema_value = schema.to_value();
-    let replies = fan_out(
-        app,
-        &job.parties,
-        partner::JOB_CREATE,
-        job.initiator_party_id.as_str(),
-        |p| {
-            let mut body = schema_value.clone();
-            body["job_id"] = json!(job_id);
-            body["role"] = json!(p.role);
-            body["party_id"] = json!(p.party_id);
-            body
-        },
-    )
-    .await;
-    let refused: Vec<String> = replies
-        .iter()
-        .filter(|(_, r)| !r.is_ok())
-        .map(|(p, r)| format!("{p}: {}", r.message))
-        .collect();
-    if !refused.is_empty() {
-        tracing::warn!(job_id = %job_id, refused = ?refused, "job creation refused");
-        joblog::write(
-            app,
-            job_id,
-            &format!("creation refused: {}", refused.join("; ")),
-        );
-        push_job_status(app, job_id, &job.parties, JobStatus::Failed).await;
-        app.store
-            .set_schedule_job_status(job_id, JobStatus::Failed, app.now())
-            .await?;
-        return Ok(Envelope::with_code(
+    Ok(match finish_creation(app, &job).await? {
+        Creation::Created { data } => Envelope::ok_data(data).with_job_id(job_id.to_string()),
+        Creation::Refused { data, refused } => Envelope::with_code(
             RetCode::JobCreateFailed,
             format!("Create job failed: {}", refused.join("; ")),
         )
         .with_job_id(job_id.to_string())
-        .with_data(data));
-    }
-    push_job_status(app, job_id, &job.parties, JobStatus::Waiting).await;
-    app.metrics
-        .jobs_created
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    app.store
-        .set_schedule_job_status(job_id, JobStatus::Waiting, app.now())
-        .await?;
-    app.emit(Event::Admission);
-    tracing::info!(job_id = %job_id, parties = job.parties.len(), "job created");
-    joblog::write(
-        app,
-        job_id,
-        &format!("job created on {} parties, queued", job.parties.len()),
-    );
-    Ok(Envelope::ok_data(data).with_job_id(job_id.to_string()))
-}
-
-/// Pushes a job status to parties and records who acknowledged it (any answer but 104).
-pub(crate) async fn push_job_status(
-    app: &App,
-    job_id: &JobId,
-    parties: &[Party],
-    status: JobStatus,
-) {
-    let replies = fan_out(app, parties, partner::JOB_STATUS_UPDATE, "", |p| {
-        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "status": status.as_str()})
+        .with_data(data),
     })
-    .await;
-    for (p, r) in replies {
-        let u = if undelivered(&r) {
-            PartyUpdate {
-                last_error: Some(Some(r.message.clone())),
-                ..Default::default()
-            }
-        } else {
-            PartyUpdate {
-                pushed_status: Some(status),
-                last_error: Some(None),
-                ..Default::default()
-            }
-        };
-        if let Err(e) = app
-            .store
-            .update_schedule_party(job_id, &p, &u, app.now())
-            .await
-        {
-            tracing::error!(job_id = %job_id, error = %e, "cannot record a push");
-        }
-    }
-}
-
-/// Sends one command to several parties at once; replies in party order.
-pub(crate) async fn fan_out(
-    app: &App,
-    parties: &[Party],
-    path: &str,
-    initiator: &str,
-    body: impl Fn(&Party) -> Value,
-) -> Vec<(Party, Envelope)> {
-    let sends = parties.iter().map(|p| {
-        let b = body(p);
-        async move {
-            (
-                p.clone(),
-                app.fed.send(&p.party_id, path, &b, initiator).await,
-            )
-        }
-    });
-    futures::future::join_all(sends).await
 }
 
 /// `/scheduler/job/stop`: a cancel is remembered (no new task starts, a waiting job is
@@ -254,7 +140,7 @@ pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<Envelope> {
     if status == JobStatus::Canceled {
         app.store.set_cancel_signal(&job_id, app.now()).await?;
     }
-    let replies = fan_out(app, &job.parties, partner::JOB_STOP, "", |p| {
+    let replies = app.fed.fan_out(&job.parties, partner::JOB_STOP, "", |p| {
         json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "stop_status": status.as_str()})
     })
     .await;
@@ -414,81 +300,4 @@ fn downstream(statuses: &[TaskStatusRow], root: &TaskName) -> Vec<TaskName> {
         }
     }
     out
-}
-
-/// Runs a task again as version `v + 1` on all its parties: the old run is stopped, each
-/// party creates the new version (rebuilding its CONFIG, with `parameters` changed), then the
-/// scheduler records it. An automatic retry spends one of the task's retries and may not
-/// start before a back-off delay (doubling per attempt).
-pub(crate) async fn new_version(
-    app: &App,
-    s: &TaskStatusRow,
-    auto: bool,
-    parameters: Option<serde_json::Map<String, Value>>,
-) -> Result<()> {
-    let job_id = &s.job_id;
-    let rows = app.store.schedule_tasks_of(job_id).await?;
-    let parties: Vec<Party> = rows
-        .iter()
-        .filter(|r| r.task_id == s.task_id && r.task_version == s.task_version)
-        .map(|r| r.party.clone())
-        .collect();
-    let component = rows
-        .iter()
-        .find(|r| r.task_id == s.task_id)
-        .map(|r| r.component.clone())
-        .unwrap_or_default();
-    let new_version = s.task_version + 1;
-    let target = |p: &Party| {
-        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id,
-               "task_id": s.task_id, "task_version": s.task_version})
-    };
-    fan_out(app, &parties, partner::TASK_STOP, "", |p| {
-        let mut b = target(p);
-        b["status"] = json!(s.status.as_str());
-        b
-    })
-    .await;
-    let replies = fan_out(app, &parties, partner::TASK_RERUN, "", |p| {
-        let mut b = target(p);
-        b["new_version"] = json!(new_version);
-        if let Some(params) = &parameters {
-            b["parameters"] = Value::Object(params.clone());
-        }
-        b
-    })
-    .await;
-    if let Some((p, r)) = replies.iter().find(|(_, r)| !r.is_ok()) {
-        return Err(Error::with_message(
-            RetCode::TaskUpdateFailed,
-            format!("rerun of {} refused by {p}: {}", s.task_name, r.message),
-        ));
-    }
-    let not_before = auto.then(|| {
-        let base = app.config.scheduler.retry_delay.as_millis() as i64;
-        app.now() + base.saturating_mul(1 << s.task_version.min(10))
-    });
-    let new = NewScheduleTask {
-        task_id: s.task_id.clone(),
-        task_name: s.task_name.clone(),
-        component,
-        version: new_version,
-        parties,
-        order: s.order,
-        deps: s.deps.clone(),
-        auto_retries: if auto {
-            (s.auto_retries - 1).max(0)
-        } else {
-            s.auto_retries
-        },
-        sync_type: s.sync_type.clone(),
-        not_before,
-    };
-    app.store
-        .add_schedule_task_version(job_id, &new, app.now())
-        .await?;
-    if let Some(at) = not_before {
-        app.wake_job_at(job_id, at);
-    }
-    Ok(())
 }

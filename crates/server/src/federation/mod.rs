@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-use ferroflow_core::id::PartyId;
+use ferroflow_core::id::{Party, PartyId};
 use ferroflow_wire::Envelope;
 
 use route::{Route, RouteTable};
@@ -175,6 +175,21 @@ impl Federation {
     /// Whether `party` is served by this site.
     pub fn is_local(&self, party: &PartyId) -> bool {
         self.routes.is_local(party)
+    }
+
+    /// Sends one command to several parties at once; replies in party order.
+    pub async fn fan_out(
+        &self,
+        parties: &[Party],
+        path: &str,
+        initiator: &str,
+        body: impl Fn(&Party) -> Value,
+    ) -> Vec<(Party, Envelope)> {
+        let sends = parties.iter().map(|p| {
+            let b = body(p);
+            async move { (p.clone(), self.send(&p.party_id, path, &b, initiator).await) }
+        });
+        futures::future::join_all(sends).await
     }
 
     /// Sends `body` to `path` (e.g. `/partner/job/create`) of the site serving `dest`. Never

@@ -142,11 +142,14 @@ impl ApiError {
             Error::Fate { code, message } => Envelope::with_code(*code, message.clone()),
             Error::Invalid(i) => i.to_envelope(),
             Error::Dag(d) => Envelope::with_code(RetCode::JobParamsError, d.to_string()),
-            Error::Store(e) | Error::Run(crate::run::Error::Store(e)) => {
+            Error::Store(e)
+            | Error::Run(crate::run::Error::Store(e))
+            | Error::Schedule(crate::scheduler::job::Error::Store(e)) => {
                 tracing::error!(error = %e, detail = ?e, "storage failure");
                 self.untyped("database error")
             }
             Error::Run(e) => self.untyped(&e.to_string()),
+            Error::Schedule(e) => self.untyped(&e.to_string()),
             Error::Internal(m) => self.untyped(m),
         }
     }

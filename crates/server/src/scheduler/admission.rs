@@ -11,8 +11,8 @@ use ferroflow_core::id::Party;
 use ferroflow_core::status::JobStatus;
 use ferroflow_wire::{Envelope, RetCode, partner};
 
+use super::job::push_job_status;
 use crate::app::App;
-use crate::controller::scheduler::{fan_out, push_job_status};
 use crate::federation::undelivered;
 use crate::joblog;
 use crate::store::{self, PartyUpdate, ScheduleJobRow};
@@ -78,14 +78,15 @@ async fn admit(
             return Ok(Some(still.join("; ")));
         }
     }
-    let replies = fan_out(
-        app,
-        &job.parties,
-        partner::JOB_RESOURCE_APPLY,
-        "",
-        |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-    )
-    .await;
+    let replies = app
+        .fed
+        .fan_out(
+            &job.parties,
+            partner::JOB_RESOURCE_APPLY,
+            "",
+            |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+        )
+        .await;
     let got: Vec<Party> = replies
         .iter()
         .filter(|(_, r)| r.is_ok())
@@ -95,14 +96,14 @@ async fn admit(
     if !refused.is_empty() {
         // Give back what was taken: holding part of a job's cores while waiting for the rest
         // could deadlock two jobs that each hold one party.
-        fan_out(
-            app,
-            &got,
-            partner::JOB_RESOURCE_RETURN,
-            "",
-            |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-        )
-        .await;
+        app.fed
+            .fan_out(
+                &got,
+                partner::JOB_RESOURCE_RETURN,
+                "",
+                |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+            )
+            .await;
         if let Some((p, r)) = refused
             .iter()
             .find(|(_, r)| r.ret_code() == Some(RetCode::JobResourceLimitExceeded))
@@ -145,14 +146,15 @@ async fn admit(
             .update_schedule_party(&job.job_id, p, &u, now)
             .await?;
     }
-    let started = fan_out(
-        app,
-        &job.parties,
-        partner::JOB_START,
-        "",
-        |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-    )
-    .await;
+    let started = app
+        .fed
+        .fan_out(
+            &job.parties,
+            partner::JOB_START,
+            "",
+            |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+        )
+        .await;
     for (p, r) in &started {
         if r.is_ok() {
             let u = PartyUpdate {

@@ -10,6 +10,7 @@
 //! Tests drive it with [`Scheduler::tick`] instead of the background loop.
 
 mod admission;
+pub mod job;
 mod step;
 
 use std::collections::BTreeSet;

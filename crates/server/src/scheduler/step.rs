@@ -10,8 +10,8 @@ use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::partner::{self, Collected};
 use ferroflow_wire::{Envelope, RetCode};
 
+use super::job::{finish_creation, new_version, push_job_status};
 use crate::app::{App, Event};
-use crate::controller::scheduler::{fan_out, finish_creation, new_version, push_job_status};
 use crate::federation::undelivered;
 use crate::joblog;
 use crate::store::{self, PartyUpdate, ScheduleJobRow, ScheduleTaskRow, TaskStatusRow};
@@ -427,7 +427,10 @@ async fn start_task(
             .map(task_body)
             .unwrap_or(Value::Null)
     };
-    let applied = fan_out(app, &parties, partner::TASK_RESOURCE_APPLY, "", body_of).await;
+    let applied = app
+        .fed
+        .fan_out(&parties, partner::TASK_RESOURCE_APPLY, "", body_of)
+        .await;
     let refused: Vec<&(Party, Envelope)> = applied.iter().filter(|(_, r)| !r.is_ok()).collect();
     if !refused.is_empty() {
         let got: Vec<Party> = applied
@@ -435,7 +438,9 @@ async fn start_task(
             .filter(|(_, r)| r.is_ok())
             .map(|(p, _)| p.clone())
             .collect();
-        fan_out(app, &got, partner::TASK_RESOURCE_RETURN, "", body_of).await;
+        app.fed
+            .fan_out(&got, partner::TASK_RESOURCE_RETURN, "", body_of)
+            .await;
         let reason = refused
             .iter()
             .map(|(p, r)| match r.ret_code() {
@@ -465,12 +470,14 @@ async fn start_task(
         return Ok(Started::Yes);
     }
     app.failpoint("scheduler.task_decided");
-    let pushes = fan_out(app, &parties, partner::TASK_STATUS_UPDATE, "", |p| {
-        let mut b = body_of(p);
-        b["status"] = json!("running");
-        b
-    })
-    .await;
+    let pushes = app
+        .fed
+        .fan_out(&parties, partner::TASK_STATUS_UPDATE, "", |p| {
+            let mut b = body_of(p);
+            b["status"] = json!("running");
+            b
+        })
+        .await;
     for (p, reply) in &pushes {
         if let Some(r) = rows.iter().find(|r| &r.party == p)
             && !undelivered(reply)
@@ -480,7 +487,10 @@ async fn start_task(
                 .await?;
         }
     }
-    let starts = fan_out(app, &parties, partner::TASK_START, "", body_of).await;
+    let starts = app
+        .fed
+        .fan_out(&parties, partner::TASK_START, "", body_of)
+        .await;
     for (p, reply) in &starts {
         let Some(r) = rows.iter().find(|r| &r.party == p) else {
             continue;
@@ -517,14 +527,15 @@ pub(super) async fn sync_parties(app: &App, job: &ScheduleJobRow) -> Result<(), 
             .map(|p| p.party.clone())
             .collect();
         if !unstarted.is_empty() {
-            let replies = fan_out(
-                app,
-                &unstarted,
-                partner::JOB_START,
-                "",
-                |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-            )
-            .await;
+            let replies = app
+                .fed
+                .fan_out(
+                    &unstarted,
+                    partner::JOB_START,
+                    "",
+                    |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
+                )
+                .await;
             for (p, r) in replies {
                 if !undelivered(&r) {
                     let u = PartyUpdate {
@@ -557,7 +568,7 @@ pub(super) async fn sync_parties(app: &App, job: &ScheduleJobRow) -> Result<(), 
         .map(|p| p.party.clone())
         .collect();
     if !lagging.is_empty() {
-        let replies = fan_out(app, &lagging, partner::JOB_UPDATE, "", |p| {
+        let replies = app.fed.fan_out(&lagging, partner::JOB_UPDATE, "", |p| {
             json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id, "progress": job.progress as f64})
         })
         .await;
@@ -593,7 +604,7 @@ async fn finish(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
         JobStatus::Success => "success",
         s => s.as_str(),
     };
-    let replies = fan_out(app, &to_stop, partner::JOB_STOP, "", |p| {
+    let replies = app.fed.fan_out(&to_stop, partner::JOB_STOP, "", |p| {
         json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id, "stop_status": stop_status})
     })
     .await;

@@ -1,0 +1,220 @@
+//! What the scheduler does to a job across its parties, for the loop and for api-4 alike:
+//! finishing a creation (every participant creates the job, then it is queued or failed),
+//! pushing a job status, and running a task again as a new version.
+
+use serde_json::{Value, json};
+
+use ferroflow_core::id::{JobId, Party};
+use ferroflow_core::status::JobStatus;
+use ferroflow_wire::dag::ShapeError;
+use ferroflow_wire::partner;
+
+use crate::app::{App, Event};
+use crate::federation::undelivered;
+use crate::joblog;
+use crate::store::{self, NewScheduleTask, PartyUpdate, ScheduleJobRow, TaskStatusRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage failure")]
+    Store(#[from] store::Error),
+    #[error("stored DAG of {job_id}: {source}")]
+    StoredDag {
+        job_id: JobId,
+        #[source]
+        source: ShapeError,
+    },
+    /// A party refused the new version of a task.
+    #[error("rerun of {task} refused by {party}: {message}")]
+    RerunRefused {
+        task: String,
+        party: Party,
+        message: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How a creation ended: every participant created the job (it is queued), or some refused
+/// (it failed everywhere). `data` is the answer's: the model id and version.
+#[derive(Debug)]
+pub enum Creation {
+    Created { data: Value },
+    Refused { data: Value, refused: Vec<String> },
+}
+
+/// Has every participant create a recorded job, then queues it (or fails it). Safe to run
+/// again: a site that crashed in the middle of a creation resumes it from its record.
+pub async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<Creation> {
+    let job_id = &job.job_id;
+    let schema = ferroflow_wire::dag::DagSchema::from_value(job.dag.clone()).map_err(|source| {
+        Error::StoredDag {
+            job_id: job_id.clone(),
+            source,
+        }
+    })?;
+    let conf = schema.conf().cloned().unwrap_or_default();
+    let data = json!({
+        "model_id": conf.model_id.unwrap_or_default(),
+        "model_version": conf.model_version.unwrap_or_default(),
+    });
+    let schema_value = schema.to_value();
+    let replies = app
+        .fed
+        .fan_out(
+            &job.parties,
+            partner::JOB_CREATE,
+            job.initiator_party_id.as_str(),
+            |p| {
+                let mut body = schema_value.clone();
+                body["job_id"] = json!(job_id);
+                body["role"] = json!(p.role);
+                body["party_id"] = json!(p.party_id);
+                body
+            },
+        )
+        .await;
+    let refused: Vec<String> = replies
+        .iter()
+        .filter(|(_, r)| !r.is_ok())
+        .map(|(p, r)| format!("{p}: {}", r.message))
+        .collect();
+    if !refused.is_empty() {
+        tracing::warn!(job_id = %job_id, refused = ?refused, "job creation refused");
+        joblog::write(
+            app,
+            job_id,
+            &format!("creation refused: {}", refused.join("; ")),
+        );
+        push_job_status(app, job_id, &job.parties, JobStatus::Failed).await;
+        app.store
+            .set_schedule_job_status(job_id, JobStatus::Failed, app.now())
+            .await?;
+        return Ok(Creation::Refused { data, refused });
+    }
+    push_job_status(app, job_id, &job.parties, JobStatus::Waiting).await;
+    app.metrics
+        .jobs_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.store
+        .set_schedule_job_status(job_id, JobStatus::Waiting, app.now())
+        .await?;
+    app.emit(Event::Admission);
+    tracing::info!(job_id = %job_id, parties = job.parties.len(), "job created");
+    joblog::write(
+        app,
+        job_id,
+        &format!("job created on {} parties, queued", job.parties.len()),
+    );
+    Ok(Creation::Created { data })
+}
+
+/// Pushes a job status to parties and records who acknowledged it (any answer but 104).
+pub async fn push_job_status(app: &App, job_id: &JobId, parties: &[Party], status: JobStatus) {
+    let replies = app.fed.fan_out(parties, partner::JOB_STATUS_UPDATE, "", |p| {
+        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "status": status.as_str()})
+    })
+    .await;
+    for (p, r) in replies {
+        let u = if undelivered(&r) {
+            PartyUpdate {
+                last_error: Some(Some(r.message.clone())),
+                ..Default::default()
+            }
+        } else {
+            PartyUpdate {
+                pushed_status: Some(status),
+                last_error: Some(None),
+                ..Default::default()
+            }
+        };
+        if let Err(e) = app
+            .store
+            .update_schedule_party(job_id, &p, &u, app.now())
+            .await
+        {
+            tracing::error!(job_id = %job_id, error = %e, "cannot record a push");
+        }
+    }
+}
+
+/// Runs a task again as version `v + 1` on all its parties: the old run is stopped, each
+/// party creates the new version (rebuilding its CONFIG, with `parameters` changed), then the
+/// scheduler records it. An automatic retry spends one of the task's retries and may not
+/// start before a back-off delay (doubling per attempt).
+pub async fn new_version(
+    app: &App,
+    s: &TaskStatusRow,
+    auto: bool,
+    parameters: Option<serde_json::Map<String, Value>>,
+) -> Result<()> {
+    let job_id = &s.job_id;
+    let rows = app.store.schedule_tasks_of(job_id).await?;
+    let parties: Vec<Party> = rows
+        .iter()
+        .filter(|r| r.task_id == s.task_id && r.task_version == s.task_version)
+        .map(|r| r.party.clone())
+        .collect();
+    let component = rows
+        .iter()
+        .find(|r| r.task_id == s.task_id)
+        .map(|r| r.component.clone())
+        .unwrap_or_default();
+    let new_version = s.task_version + 1;
+    let target = |p: &Party| {
+        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id,
+               "task_id": s.task_id, "task_version": s.task_version})
+    };
+    app.fed
+        .fan_out(&parties, partner::TASK_STOP, "", |p| {
+            let mut b = target(p);
+            b["status"] = json!(s.status.as_str());
+            b
+        })
+        .await;
+    let replies = app
+        .fed
+        .fan_out(&parties, partner::TASK_RERUN, "", |p| {
+            let mut b = target(p);
+            b["new_version"] = json!(new_version);
+            if let Some(params) = &parameters {
+                b["parameters"] = Value::Object(params.clone());
+            }
+            b
+        })
+        .await;
+    if let Some((p, r)) = replies.iter().find(|(_, r)| !r.is_ok()) {
+        return Err(Error::RerunRefused {
+            task: s.task_name.to_string(),
+            party: p.clone(),
+            message: r.message.clone(),
+        });
+    }
+    let not_before = auto.then(|| {
+        let base = app.config.scheduler.retry_delay.as_millis() as i64;
+        app.now() + base.saturating_mul(1 << s.task_version.min(10))
+    });
+    let new = NewScheduleTask {
+        task_id: s.task_id.clone(),
+        task_name: s.task_name.clone(),
+        component,
+        version: new_version,
+        parties,
+        order: s.order,
+        deps: s.deps.clone(),
+        auto_retries: if auto {
+            (s.auto_retries - 1).max(0)
+        } else {
+            s.auto_retries
+        },
+        sync_type: s.sync_type.clone(),
+        not_before,
+    };
+    app.store
+        .add_schedule_task_version(job_id, &new, app.now())
+        .await?;
+    if let Some(at) = not_before {
+        app.wake_job_at(job_id, at);
+    }
+    Ok(())
+}
