@@ -3,8 +3,6 @@
 //! status vs. last acknowledged status), so reports survive a restart of either site and are
 //! retried until the scheduler is back (upstream reports once and forgets, W-sched-5).
 
-use serde_json::json;
-
 use ferroflow_wire::scheduler as wire;
 
 use crate::app::App;
@@ -21,14 +19,17 @@ pub async fn deliver(app: &App) {
         }
     };
     let sends = tasks.iter().map(|t| async move {
-        let body = json!({
-            "job_id": t.job_id, "role": t.role, "party_id": t.party_id,
-            "task_id": t.task_id, "task_version": t.task_version,
-            "status": t.party_status.as_str(),
-        });
+        let body = wire::TaskReport {
+            job_id: t.job_id.to_string(),
+            role: t.role.to_string(),
+            party_id: t.party_id.to_string(),
+            task_id: t.task_id.to_string(),
+            task_version: i64::from(t.task_version),
+            status: Some(t.party_status.to_string()),
+        };
         let reply = app
             .fed
-            .send(&t.scheduler_party_id, wire::TASK_REPORT, &body, "")
+            .send(&t.scheduler_party_id, wire::TASK_REPORT, &body)
             .await;
         (t, reply)
     });

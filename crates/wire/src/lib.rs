@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod code;
+pub mod command;
 pub mod dag;
 pub mod envelope;
 pub mod lenient;
@@ -24,6 +25,7 @@ pub mod task_config;
 pub mod worker;
 
 pub use code::RetCode;
+pub use command::Route;
 pub use envelope::Envelope;
 pub use params::{FromParams, Invalid, Params};
 

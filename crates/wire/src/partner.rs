@@ -1,26 +1,30 @@
 //! api-2 bodies: commands a scheduler sends to each participant (`federation.md` §7.1).
 //! Job commands carry the receiving party's `{job_id, role, party_id}`, task commands add
-//! `{task_id, task_version}`.
+//! `{task_id, task_version}`. Each route constant names its body type: what the scheduler
+//! sends and what the participant parses.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::command::Route;
 use crate::params::{FromParams, Invalid, Params};
 
-pub const JOB_CREATE: &str = "/partner/job/create";
-pub const JOB_START: &str = "/partner/job/start";
-pub const JOB_STATUS_UPDATE: &str = "/partner/job/status/update";
-pub const JOB_UPDATE: &str = "/partner/job/update";
-pub const JOB_RESOURCE_APPLY: &str = "/partner/job/resource/apply";
-pub const JOB_RESOURCE_RETURN: &str = "/partner/job/resource/return";
-pub const JOB_STOP: &str = "/partner/job/stop";
-pub const TASK_RESOURCE_APPLY: &str = "/partner/task/resource/apply";
-pub const TASK_RESOURCE_RETURN: &str = "/partner/task/resource/return";
-pub const TASK_START: &str = "/partner/task/start";
-pub const TASK_COLLECT: &str = "/partner/task/collect";
-pub const TASK_STATUS_UPDATE: &str = "/partner/task/status/update";
-pub const TASK_STOP: &str = "/partner/task/stop";
-pub const TASK_RERUN: &str = "/partner/task/rerun";
+pub const JOB_CREATE: Route<JobCreate> = Route::new("/partner/job/create");
+pub const JOB_START: Route<JobTarget> = Route::new("/partner/job/start");
+pub const JOB_STATUS_UPDATE: Route<StatusUpdate<JobTarget>> =
+    Route::new("/partner/job/status/update");
+pub const JOB_UPDATE: Route<JobUpdate> = Route::new("/partner/job/update");
+pub const JOB_RESOURCE_APPLY: Route<JobTarget> = Route::new("/partner/job/resource/apply");
+pub const JOB_RESOURCE_RETURN: Route<JobTarget> = Route::new("/partner/job/resource/return");
+pub const JOB_STOP: Route<JobStop> = Route::new("/partner/job/stop");
+pub const TASK_RESOURCE_APPLY: Route<TaskTarget> = Route::new("/partner/task/resource/apply");
+pub const TASK_RESOURCE_RETURN: Route<TaskTarget> = Route::new("/partner/task/resource/return");
+pub const TASK_START: Route<TaskTarget> = Route::new("/partner/task/start");
+pub const TASK_COLLECT: Route<TaskTarget> = Route::new("/partner/task/collect");
+pub const TASK_STATUS_UPDATE: Route<StatusUpdate<TaskTarget>> =
+    Route::new("/partner/task/status/update");
+pub const TASK_STOP: Route<TaskStop> = Route::new("/partner/task/stop");
+pub const TASK_RERUN: Route<TaskRerun> = Route::new("/partner/task/rerun");
 
 /// `{job_id, role, party_id}` of the receiving party's job row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,11 +69,13 @@ impl FromParams for TaskTarget {
 }
 
 /// `/partner/job/create`: the full DAG schema plus the target.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobCreate {
     pub dag: Value,
     pub schema_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    #[serde(flatten)]
     pub target: JobTarget,
 }
 
@@ -89,8 +95,9 @@ impl FromParams for JobCreate {
 }
 
 /// `/partner/job/status/update`, `/partner/task/status/update`: a status to apply.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusUpdate<T> {
+    #[serde(flatten)]
     pub target: T,
     pub status: String,
 }
@@ -107,9 +114,11 @@ impl<T: FromParams> FromParams for StatusUpdate<T> {
 
 /// `/partner/job/stop`. FATE sends no status (participants use `failed`); a ferroflow
 /// scheduler adds `stop_status` so that a cancel is recorded as such (FATE ignores the key).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobStop {
+    #[serde(flatten)]
     pub target: JobTarget,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_status: Option<String>,
 }
 
@@ -124,9 +133,11 @@ impl FromParams for JobStop {
 }
 
 /// `/partner/task/stop`: status defaults to `failed`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskStop {
+    #[serde(flatten)]
     pub target: TaskTarget,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
 
@@ -141,11 +152,13 @@ impl FromParams for TaskStop {
 }
 
 /// `/partner/task/rerun`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskRerun {
+    #[serde(flatten)]
     pub target: TaskTarget,
     pub new_version: i64,
     /// ferroflow: parameters changed for the new version (FATE schedulers never send it).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub parameters: Option<serde_json::Map<String, Value>>,
 }
 
@@ -161,8 +174,9 @@ impl FromParams for TaskRerun {
 }
 
 /// `/partner/job/update`: `progress` is declared optional upstream but required in practice.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobUpdate {
+    #[serde(flatten)]
     pub target: JobTarget,
     pub progress: f64,
 }

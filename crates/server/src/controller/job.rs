@@ -74,10 +74,16 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
     let scheduler = dag.conf.scheduler_party_id.clone().unwrap_or(own.clone());
     let reply = app
         .fed
-        .send(
+        .send_as(
             &scheduler,
             sched::JOB_CREATE,
-            &schema.to_value(),
+            &sched::JobCreate {
+                dag: serde_json::to_value(&schema.dag).unwrap_or(Value::Null),
+                schema_version: schema.schema_version.clone().unwrap_or_default(),
+                // `DagSchema::to_value`'s default kind.
+                kind: Some(schema.kind.clone().unwrap_or_else(|| "fate".into())),
+                initiator_party_id: None,
+            },
             own.as_str(),
         )
         .await;
@@ -247,8 +253,11 @@ pub async fn stop(app: &App, job_id: &str) -> Result<Envelope> {
             tracing::warn!(job_id, error = %e, "local stop incomplete");
         }
     }
-    let body = json!({"job_id": job_id, "stop_status": "canceled"});
-    Ok(app.fed.send(&scheduler, sched::JOB_STOP, &body, "").await)
+    let body = sched::JobStop {
+        job_id: job_id.to_string(),
+        stop_status: Some(JobStatus::Canceled.to_string()),
+    };
+    Ok(app.fed.send(&scheduler, sched::JOB_STOP, &body).await)
 }
 
 /// `/v2/job/rerun`: asks the scheduler to rerun what did not succeed.
@@ -257,16 +266,9 @@ pub async fn rerun(app: &App, req: &sched::JobRerun) -> Result<Envelope> {
     let Some(first) = rows.first() else {
         return Err(Error::job_not_found(&req.job_id));
     };
-    let mut body = json!({"job_id": req.job_id});
-    if let Some(t) = &req.task_name {
-        body["task_name"] = json!(t);
-    }
-    if let Some(p) = &req.parameters {
-        body["parameters"] = Value::Object(p.clone());
-    }
     Ok(app
         .fed
-        .send(&first.scheduler_party_id, sched::JOB_RERUN, &body, "")
+        .send(&first.scheduler_party_id, sched::JOB_RERUN, req)
         .await)
 }
 
@@ -539,10 +541,13 @@ pub async fn clean_queue(app: &App) -> Result<Value> {
         if !seen.insert(r.job_id.clone()) {
             continue;
         }
-        let body = json!({"job_id": r.job_id, "stop_status": "canceled"});
+        let body = sched::JobStop {
+            job_id: r.job_id.to_string(),
+            stop_status: Some(JobStatus::Canceled.to_string()),
+        };
         let reply = app
             .fed
-            .send(&r.scheduler_party_id, sched::JOB_STOP, &body, "")
+            .send(&r.scheduler_party_id, sched::JOB_STOP, &body)
             .await;
         out.insert(r.job_id.to_string(), reply.to_value());
     }

@@ -13,7 +13,7 @@ use super::keys::role;
 use super::{Error, Result};
 use crate::app::{App, Event};
 use crate::joblog;
-use crate::scheduler::job::{Creation, finish_creation, new_version, push_job_status};
+use crate::scheduler::job::{Creation, finish_creation, job_target, new_version, push_job_status};
 use crate::store::{Cas, NewScheduleJob, NewScheduleTask, TaskStatusRow};
 
 /// `/scheduler/job/create`: gives the job its id and defaults, records it, and has every
@@ -140,10 +140,13 @@ pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<Envelope> {
     if status == JobStatus::Canceled {
         app.store.set_cancel_signal(&job_id, app.now()).await?;
     }
-    let replies = app.fed.fan_out(&job.parties, partner::JOB_STOP, "", |p| {
-        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "stop_status": status.as_str()})
-    })
-    .await;
+    let replies = app
+        .fed
+        .fan_out(&job.parties, partner::JOB_STOP, |p| partner::JobStop {
+            target: job_target(&job_id, p),
+            stop_status: Some(status.to_string()),
+        })
+        .await;
     app.wake_job(&job_id);
     app.emit(Event::Admission);
     let failed: Vec<&(Party, Envelope)> = replies.iter().filter(|(_, r)| !r.is_ok()).collect();

@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::Value;
 
 use ferroflow_core::id::{Party, PartyId};
-use ferroflow_wire::Envelope;
+use ferroflow_wire::{Envelope, Route as CommandRoute};
 
 use route::{Route, RouteTable};
 
@@ -178,29 +179,53 @@ impl Federation {
     }
 
     /// Sends one command to several parties at once; replies in party order.
-    pub async fn fan_out(
+    pub async fn fan_out<B: Serialize>(
         &self,
         parties: &[Party],
-        path: &str,
+        route: CommandRoute<B>,
+        body: impl Fn(&Party) -> B,
+    ) -> Vec<(Party, Envelope)> {
+        self.fan_out_as(parties, route, "", body).await
+    }
+
+    /// [`Federation::fan_out`] naming the initiator party (FATE's `initiator-party-id`).
+    pub async fn fan_out_as<B: Serialize>(
+        &self,
+        parties: &[Party],
+        route: CommandRoute<B>,
         initiator: &str,
-        body: impl Fn(&Party) -> Value,
+        body: impl Fn(&Party) -> B,
     ) -> Vec<(Party, Envelope)> {
         let sends = parties.iter().map(|p| {
             let b = body(p);
-            async move { (p.clone(), self.send(&p.party_id, path, &b, initiator).await) }
+            async move {
+                let reply = self.send_as(&p.party_id, route, &b, initiator).await;
+                (p.clone(), reply)
+            }
         });
         futures::future::join_all(sends).await
     }
 
-    /// Sends `body` to `path` (e.g. `/partner/job/create`) of the site serving `dest`. Never
-    /// fails: an unreachable party's reply is FATE's 104 with the party and the reason.
-    pub async fn send(
+    /// Sends a command to the site serving `dest`. Never fails: an unreachable party's reply
+    /// is FATE's 104 with the party and the reason.
+    pub async fn send<B: Serialize>(
         &self,
         dest: &PartyId,
-        path: &str,
-        body: &Value,
+        route: CommandRoute<B>,
+        body: &B,
+    ) -> Envelope {
+        self.send_as(dest, route, body, "").await
+    }
+
+    /// [`Federation::send`] naming the initiator party (FATE's `initiator-party-id`).
+    pub async fn send_as<B: Serialize>(
+        &self,
+        dest: &PartyId,
+        route: CommandRoute<B>,
+        body: &B,
         initiator: &str,
     ) -> Envelope {
+        let path = route.path;
         let cmd = Command {
             dest: dest.clone(),
             method: "POST".into(),
@@ -210,7 +235,7 @@ impl Federation {
                 ("service".into(), "fateflow".into()),
                 ("initiator-party-id".into(), initiator.to_string()),
             ],
-            body: Bytes::from(serde_json::to_vec(body).expect("JSON values serialise")),
+            body: Bytes::from(serde_json::to_vec(body).expect("command bodies serialise")),
         };
         match self.deliver(&cmd).await {
             Ok(v) => Envelope::from_value(v).unwrap_or_else(|e| {

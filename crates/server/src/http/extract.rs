@@ -109,4 +109,12 @@ impl Req {
     pub fn parse<T: ferroflow_wire::FromParams>(&self) -> Result<T, ApiError> {
         T::from_params(&self.params).map_err(|i| ApiError::from(Error::Invalid(i)))
     }
+
+    /// Reads a command's body: the type its route names, the one its sender serialises.
+    pub fn command<B: ferroflow_wire::FromParams>(
+        &self,
+        _route: ferroflow_wire::Route<B>,
+    ) -> Result<B, ApiError> {
+        self.parse()
+    }
 }

@@ -8,9 +8,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use ferroflow_wire::Envelope;
-use ferroflow_wire::partner::{
-    JobCreate, JobStop, JobTarget, JobUpdate, StatusUpdate, TaskRerun, TaskStop, TaskTarget,
-};
+use ferroflow_wire::partner as wire;
 
 use super::{ApiResult, Req, ok};
 use crate::app::App;
@@ -18,106 +16,112 @@ use crate::controller::partner;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v2/partner/job/create", post(job_create))
-        .route("/v2/partner/job/start", post(job_start))
-        .route("/v2/partner/job/status/update", post(job_status_update))
-        .route("/v2/partner/job/update", post(job_update))
-        .route("/v2/partner/job/resource/apply", post(job_resource_apply))
-        .route("/v2/partner/job/resource/return", post(job_resource_return))
-        .route("/v2/partner/job/stop", post(job_stop))
-        .route("/v2/partner/task/resource/apply", post(task_resource_apply))
+        .route(&wire::JOB_CREATE.served(), post(job_create))
+        .route(&wire::JOB_START.served(), post(job_start))
+        .route(&wire::JOB_STATUS_UPDATE.served(), post(job_status_update))
+        .route(&wire::JOB_UPDATE.served(), post(job_update))
+        .route(&wire::JOB_RESOURCE_APPLY.served(), post(job_resource_apply))
         .route(
-            "/v2/partner/task/resource/return",
+            &wire::JOB_RESOURCE_RETURN.served(),
+            post(job_resource_return),
+        )
+        .route(&wire::JOB_STOP.served(), post(job_stop))
+        .route(
+            &wire::TASK_RESOURCE_APPLY.served(),
+            post(task_resource_apply),
+        )
+        .route(
+            &wire::TASK_RESOURCE_RETURN.served(),
             post(task_resource_return),
         )
-        .route("/v2/partner/task/start", post(task_start))
-        .route("/v2/partner/task/collect", post(task_collect))
-        .route("/v2/partner/task/status/update", post(task_status_update))
-        .route("/v2/partner/task/stop", post(task_stop))
-        .route("/v2/partner/task/rerun", post(task_rerun))
+        .route(&wire::TASK_START.served(), post(task_start))
+        .route(&wire::TASK_COLLECT.served(), post(task_collect))
+        .route(&wire::TASK_STATUS_UPDATE.served(), post(task_status_update))
+        .route(&wire::TASK_STOP.served(), post(task_stop))
+        .route(&wire::TASK_RERUN.served(), post(task_rerun))
 }
 
 async fn job_create(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: JobCreate = req.parse()?;
+    let r = req.command(wire::JOB_CREATE)?;
     partner::create_job(&app, r).await?;
     ok(Envelope::ok())
 }
 
 async fn job_start(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: JobTarget = req.parse()?;
+    let t = req.command(wire::JOB_START)?;
     partner::start_job(&app, &t).await?;
     ok(Envelope::ok())
 }
 
 async fn job_status_update(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: StatusUpdate<JobTarget> = req.parse()?;
+    let r = req.command(wire::JOB_STATUS_UPDATE)?;
     partner::update_job_status(&app, &r.target, &r.status).await?;
     ok(Envelope::ok())
 }
 
 async fn job_update(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: JobUpdate = req.parse()?;
+    let r = req.command(wire::JOB_UPDATE)?;
     partner::update_job(&app, &r).await?;
     ok(Envelope::ok())
 }
 
 async fn job_resource_apply(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: JobTarget = req.parse()?;
+    let t = req.command(wire::JOB_RESOURCE_APPLY)?;
     partner::apply_job_resource(&app, &t).await?;
     ok(Envelope::ok())
 }
 
 async fn job_resource_return(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: JobTarget = req.parse()?;
+    let t = req.command(wire::JOB_RESOURCE_RETURN)?;
     partner::return_job_resource(&app, &t).await?;
     ok(Envelope::ok())
 }
 
 async fn job_stop(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: JobStop = req.parse()?;
+    let r = req.command(wire::JOB_STOP)?;
     partner::stop_job(&app, &r).await?;
     ok(Envelope::ok())
 }
 
 async fn task_resource_apply(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: TaskTarget = req.parse()?;
+    let t = req.command(wire::TASK_RESOURCE_APPLY)?;
     partner::apply_task_resource(&app, &t).await?;
     ok(Envelope::ok())
 }
 
 async fn task_resource_return(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: TaskTarget = req.parse()?;
+    let t = req.command(wire::TASK_RESOURCE_RETURN)?;
     partner::return_task_resource(&app, &t).await?;
     ok(Envelope::ok())
 }
 
 async fn task_start(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: TaskTarget = req.parse()?;
+    let t = req.command(wire::TASK_START)?;
     partner::start_task(&app, &t).await?;
     ok(Envelope::ok())
 }
 
 async fn task_collect(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let t: TaskTarget = req.parse()?;
+    let t = req.command(wire::TASK_COLLECT)?;
     ok(Envelope::ok_data(json!(
         partner::collect_task(&app, &t).await?
     )))
 }
 
 async fn task_status_update(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: StatusUpdate<TaskTarget> = req.parse()?;
+    let r = req.command(wire::TASK_STATUS_UPDATE)?;
     partner::update_task_status(&app, &r.target, &r.status).await?;
     ok(Envelope::ok())
 }
 
 async fn task_stop(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: TaskStop = req.parse()?;
+    let r = req.command(wire::TASK_STOP)?;
     partner::stop_task(&app, &r).await?;
     ok(Envelope::ok())
 }
 
 async fn task_rerun(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: TaskRerun = req.parse()?;
+    let r = req.command(wire::TASK_RERUN)?;
     partner::rerun_task(&app, &r).await?;
     ok(Envelope::ok())
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::routing::post;
 
 use ferroflow_wire::Envelope;
-use ferroflow_wire::scheduler::{JobCreate, JobRerun, JobStop, TaskReport};
+use ferroflow_wire::scheduler as wire;
 
 use super::{ApiResult, Req, ok};
 use crate::app::App;
@@ -15,29 +15,29 @@ use crate::controller::scheduler;
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v2/scheduler/job/create", post(job_create))
-        .route("/v2/scheduler/job/stop", post(job_stop))
-        .route("/v2/scheduler/job/rerun", post(job_rerun))
-        .route("/v2/scheduler/task/report", post(task_report))
+        .route(&wire::JOB_CREATE.served(), post(job_create))
+        .route(&wire::JOB_STOP.served(), post(job_stop))
+        .route(&wire::JOB_RERUN.served(), post(job_rerun))
+        .route(&wire::TASK_REPORT.served(), post(task_report))
 }
 
 async fn job_create(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: JobCreate = req.parse()?;
+    let r = req.command(wire::JOB_CREATE)?;
     ok(scheduler::create_job(&app, r).await?)
 }
 
 async fn job_stop(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: JobStop = req.parse()?;
+    let r = req.command(wire::JOB_STOP)?;
     ok(scheduler::stop_job(&app, &r).await?)
 }
 
 async fn job_rerun(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: JobRerun = req.parse()?;
+    let r = req.command(wire::JOB_RERUN)?;
     ok(scheduler::rerun_job(&app, &r).await?)
 }
 
 async fn task_report(State(app): State<Arc<App>>, req: Req) -> ApiResult {
-    let r: TaskReport = req.parse()?;
+    let r = req.command(wire::TASK_REPORT)?;
     scheduler::report_task(&app, &r).await?;
     ok(Envelope::ok())
 }

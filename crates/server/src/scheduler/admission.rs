@@ -5,13 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
 use ferroflow_core::id::Party;
 use ferroflow_core::status::JobStatus;
 use ferroflow_wire::{Envelope, RetCode, partner};
 
-use super::job::push_job_status;
+use super::job::{job_target, push_job_status};
 use crate::app::App;
 use crate::federation::undelivered;
 use crate::joblog;
@@ -80,12 +78,9 @@ async fn admit(
     }
     let replies = app
         .fed
-        .fan_out(
-            &job.parties,
-            partner::JOB_RESOURCE_APPLY,
-            "",
-            |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-        )
+        .fan_out(&job.parties, partner::JOB_RESOURCE_APPLY, |p| {
+            job_target(&job.job_id, p)
+        })
         .await;
     let got: Vec<Party> = replies
         .iter()
@@ -97,12 +92,9 @@ async fn admit(
         // Give back what was taken: holding part of a job's cores while waiting for the rest
         // could deadlock two jobs that each hold one party.
         app.fed
-            .fan_out(
-                &got,
-                partner::JOB_RESOURCE_RETURN,
-                "",
-                |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-            )
+            .fan_out(&got, partner::JOB_RESOURCE_RETURN, |p| {
+                job_target(&job.job_id, p)
+            })
             .await;
         if let Some((p, r)) = refused
             .iter()
@@ -148,12 +140,9 @@ async fn admit(
     }
     let started = app
         .fed
-        .fan_out(
-            &job.parties,
-            partner::JOB_START,
-            "",
-            |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-        )
+        .fan_out(&job.parties, partner::JOB_START, |p| {
+            job_target(&job.job_id, p)
+        })
         .await;
     for (p, r) in &started {
         if r.is_ok() {

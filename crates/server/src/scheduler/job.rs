@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use ferroflow_core::id::{JobId, Party};
+use ferroflow_core::id::{JobId, Party, TaskId};
 use ferroflow_core::status::JobStatus;
 use ferroflow_wire::dag::ShapeError;
 use ferroflow_wire::partner;
@@ -35,6 +35,31 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The target of a job command: the receiving party's job row.
+pub fn job_target(job_id: &JobId, p: &Party) -> partner::JobTarget {
+    partner::JobTarget {
+        job_id: job_id.to_string(),
+        role: p.role.to_string(),
+        party_id: p.party_id.to_string(),
+    }
+}
+
+/// The target of a task command: the receiving party's row of one task version.
+pub fn task_target(
+    job_id: &JobId,
+    task_id: &TaskId,
+    version: u32,
+    p: &Party,
+) -> partner::TaskTarget {
+    partner::TaskTarget {
+        job_id: job_id.to_string(),
+        role: p.role.to_string(),
+        party_id: p.party_id.to_string(),
+        task_id: task_id.to_string(),
+        task_version: i64::from(version),
+    }
+}
+
 /// How a creation ended: every participant created the job (it is queued), or some refused
 /// (it failed everywhere). `data` is the answer's: the model id and version.
 #[derive(Debug)]
@@ -61,16 +86,15 @@ pub async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<Creation
     let schema_value = schema.to_value();
     let replies = app
         .fed
-        .fan_out(
+        .fan_out_as(
             &job.parties,
             partner::JOB_CREATE,
             job.initiator_party_id.as_str(),
-            |p| {
-                let mut body = schema_value.clone();
-                body["job_id"] = json!(job_id);
-                body["role"] = json!(p.role);
-                body["party_id"] = json!(p.party_id);
-                body
+            |p| partner::JobCreate {
+                dag: schema_value["dag"].clone(),
+                schema_version: schema.schema_version.clone().unwrap_or_default(),
+                kind: schema_value["kind"].as_str().map(str::to_string),
+                target: job_target(job_id, p),
             },
         )
         .await;
@@ -111,10 +135,15 @@ pub async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<Creation
 
 /// Pushes a job status to parties and records who acknowledged it (any answer but 104).
 pub async fn push_job_status(app: &App, job_id: &JobId, parties: &[Party], status: JobStatus) {
-    let replies = app.fed.fan_out(parties, partner::JOB_STATUS_UPDATE, "", |p| {
-        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id, "status": status.as_str()})
-    })
-    .await;
+    let replies = app
+        .fed
+        .fan_out(parties, partner::JOB_STATUS_UPDATE, |p| {
+            partner::StatusUpdate {
+                target: job_target(job_id, p),
+                status: status.to_string(),
+            }
+        })
+        .await;
     for (p, r) in replies {
         let u = if undelivered(&r) {
             PartyUpdate {
@@ -161,26 +190,19 @@ pub async fn new_version(
         .map(|r| r.component.clone())
         .unwrap_or_default();
     let new_version = s.task_version + 1;
-    let target = |p: &Party| {
-        json!({"job_id": job_id, "role": p.role, "party_id": p.party_id,
-               "task_id": s.task_id, "task_version": s.task_version})
-    };
+    let target = |p: &Party| task_target(job_id, &s.task_id, s.task_version, p);
     app.fed
-        .fan_out(&parties, partner::TASK_STOP, "", |p| {
-            let mut b = target(p);
-            b["status"] = json!(s.status.as_str());
-            b
+        .fan_out(&parties, partner::TASK_STOP, |p| partner::TaskStop {
+            target: target(p),
+            status: Some(s.status.to_string()),
         })
         .await;
     let replies = app
         .fed
-        .fan_out(&parties, partner::TASK_RERUN, "", |p| {
-            let mut b = target(p);
-            b["new_version"] = json!(new_version);
-            if let Some(params) = &parameters {
-                b["parameters"] = Value::Object(params.clone());
-            }
-            b
+        .fan_out(&parties, partner::TASK_RERUN, |p| partner::TaskRerun {
+            target: target(p),
+            new_version: i64::from(new_version),
+            parameters: parameters.clone(),
         })
         .await;
     if let Some((p, r)) = replies.iter().find(|(_, r)| !r.is_ok()) {

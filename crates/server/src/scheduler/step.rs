@@ -2,15 +2,17 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use ferroflow_core::id::{JobId, Party, TaskId, TaskKey, TaskName};
 use ferroflow_core::schedule::{self, JobView, TaskView};
 use ferroflow_core::status::{JobStatus, TaskStatus};
-use ferroflow_wire::partner::{self, Collected};
+use ferroflow_wire::partner::{
+    self, Collected, JobStop, JobUpdate, StatusUpdate, TaskStop, TaskTarget,
+};
 use ferroflow_wire::{Envelope, RetCode};
 
-use super::job::{finish_creation, new_version, push_job_status};
+use super::job::{finish_creation, job_target, new_version, push_job_status, task_target};
 use crate::app::{App, Event};
 use crate::federation::undelivered;
 use crate::joblog;
@@ -92,12 +94,9 @@ fn key_of(r: &ScheduleTaskRow) -> TaskKey {
     }
 }
 
-/// `T`: the body of a task command for one party.
-fn task_body(r: &ScheduleTaskRow) -> Value {
-    json!({
-        "job_id": r.job_id, "role": r.party.role, "party_id": r.party.party_id,
-        "task_id": r.task_id, "task_version": r.task_version,
-    })
+/// `T`: the target of a task command for one party.
+fn task_body(r: &ScheduleTaskRow) -> TaskTarget {
+    task_target(&r.job_id, &r.task_id, r.task_version, &r.party)
 }
 
 async fn running(app: &App, job: ScheduleJobRow) -> Result<(), store::Error> {
@@ -290,7 +289,7 @@ async fn collect(app: &App, job: &ScheduleJobRow, tasks: &mut Tasks) -> Result<(
         (
             r,
             app.fed
-                .send(&r.party.party_id, partner::TASK_COLLECT, &task_body(r), "")
+                .send(&r.party.party_id, partner::TASK_COLLECT, &task_body(r))
                 .await,
         )
     }))
@@ -348,13 +347,15 @@ async fn push_task_statuses(app: &App, tasks: &Tasks) -> Result<(), store::Error
         }
     }
     let replies = futures::future::join_all(sends.into_iter().map(|(r, status)| async move {
-        let mut body = task_body(r);
-        body["status"] = json!(status.as_str());
+        let body = StatusUpdate {
+            target: task_body(r),
+            status: status.to_string(),
+        };
         (
             r,
             status,
             app.fed
-                .send(&r.party.party_id, partner::TASK_STATUS_UPDATE, &body, "")
+                .send(&r.party.party_id, partner::TASK_STATUS_UPDATE, &body)
                 .await,
         )
     }))
@@ -372,11 +373,13 @@ async fn push_task_statuses(app: &App, tasks: &Tasks) -> Result<(), store::Error
 /// An ended task is stopped on every party: kills leftovers, lets parties clean up.
 async fn stop_task(app: &App, rows: &[&ScheduleTaskRow], status: TaskStatus) {
     futures::future::join_all(rows.iter().map(|r| {
-        let mut body = task_body(r);
-        body["status"] = json!(status.as_str());
+        let body = TaskStop {
+            target: task_body(r),
+            status: Some(status.to_string()),
+        };
         async move {
             app.fed
-                .send(&r.party.party_id, partner::TASK_STOP, &body, "")
+                .send(&r.party.party_id, partner::TASK_STOP, &body)
                 .await
         }
     }))
@@ -398,7 +401,7 @@ async fn resend_starts(app: &App, tasks: &Tasks) -> Result<(), store::Error> {
     for r in missing {
         let reply = app
             .fed
-            .send(&r.party.party_id, partner::TASK_START, &task_body(r), "")
+            .send(&r.party.party_id, partner::TASK_START, &task_body(r))
             .await;
         if !undelivered(&reply) {
             app.store
@@ -421,15 +424,10 @@ async fn start_task(
     rows: &[ScheduleTaskRow],
 ) -> Result<Started, store::Error> {
     let parties: Vec<Party> = rows.iter().map(|r| r.party.clone()).collect();
-    let body_of = |p: &Party| {
-        rows.iter()
-            .find(|r| &r.party == p)
-            .map(task_body)
-            .unwrap_or(Value::Null)
-    };
+    let body_of = |p: &Party| task_target(&s.job_id, &s.task_id, s.task_version, p);
     let applied = app
         .fed
-        .fan_out(&parties, partner::TASK_RESOURCE_APPLY, "", body_of)
+        .fan_out(&parties, partner::TASK_RESOURCE_APPLY, body_of)
         .await;
     let refused: Vec<&(Party, Envelope)> = applied.iter().filter(|(_, r)| !r.is_ok()).collect();
     if !refused.is_empty() {
@@ -439,7 +437,7 @@ async fn start_task(
             .map(|(p, _)| p.clone())
             .collect();
         app.fed
-            .fan_out(&got, partner::TASK_RESOURCE_RETURN, "", body_of)
+            .fan_out(&got, partner::TASK_RESOURCE_RETURN, body_of)
             .await;
         let reason = refused
             .iter()
@@ -472,10 +470,9 @@ async fn start_task(
     app.failpoint("scheduler.task_decided");
     let pushes = app
         .fed
-        .fan_out(&parties, partner::TASK_STATUS_UPDATE, "", |p| {
-            let mut b = body_of(p);
-            b["status"] = json!("running");
-            b
+        .fan_out(&parties, partner::TASK_STATUS_UPDATE, |p| StatusUpdate {
+            target: body_of(p),
+            status: TaskStatus::Running.to_string(),
         })
         .await;
     for (p, reply) in &pushes {
@@ -489,7 +486,7 @@ async fn start_task(
     }
     let starts = app
         .fed
-        .fan_out(&parties, partner::TASK_START, "", body_of)
+        .fan_out(&parties, partner::TASK_START, body_of)
         .await;
     for (p, reply) in &starts {
         let Some(r) = rows.iter().find(|r| &r.party == p) else {
@@ -529,12 +526,9 @@ pub(super) async fn sync_parties(app: &App, job: &ScheduleJobRow) -> Result<(), 
         if !unstarted.is_empty() {
             let replies = app
                 .fed
-                .fan_out(
-                    &unstarted,
-                    partner::JOB_START,
-                    "",
-                    |p| json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id}),
-                )
+                .fan_out(&unstarted, partner::JOB_START, |p| {
+                    job_target(&job.job_id, p)
+                })
                 .await;
             for (p, r) in replies {
                 if !undelivered(&r) {
@@ -568,10 +562,13 @@ pub(super) async fn sync_parties(app: &App, job: &ScheduleJobRow) -> Result<(), 
         .map(|p| p.party.clone())
         .collect();
     if !lagging.is_empty() {
-        let replies = app.fed.fan_out(&lagging, partner::JOB_UPDATE, "", |p| {
-            json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id, "progress": job.progress as f64})
-        })
-        .await;
+        let replies = app
+            .fed
+            .fan_out(&lagging, partner::JOB_UPDATE, |p| JobUpdate {
+                target: job_target(&job.job_id, p),
+                progress: job.progress as f64,
+            })
+            .await;
         for (p, r) in replies {
             if !undelivered(&r) {
                 let u = PartyUpdate {
@@ -604,10 +601,13 @@ async fn finish(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
         JobStatus::Success => "success",
         s => s.as_str(),
     };
-    let replies = app.fed.fan_out(&to_stop, partner::JOB_STOP, "", |p| {
-        json!({"job_id": job.job_id, "role": p.role, "party_id": p.party_id, "stop_status": stop_status})
-    })
-    .await;
+    let replies = app
+        .fed
+        .fan_out(&to_stop, partner::JOB_STOP, |p| JobStop {
+            target: job_target(&job.job_id, p),
+            stop_status: Some(stop_status.to_string()),
+        })
+        .await;
     for (p, r) in replies {
         if !undelivered(&r) {
             let u = PartyUpdate {
