@@ -23,6 +23,8 @@
 //! All failures are collected and reported together; a summary is printed (visible with
 //! `--nocapture`).
 
+#[path = "golden/commands.rs"]
+mod commands;
 #[path = "golden/report.rs"]
 mod report;
 #[path = "golden/routes.rs"]
