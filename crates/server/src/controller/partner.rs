@@ -322,7 +322,12 @@ pub(crate) async fn stop_party_job(app: &App, key: &JobKey, status: TaskStatus) 
     }
     let job_status = JobStatus::from_task(status);
     if job.status != job_status && job.status.can_become(job_status) {
-        app.store.set_job_status(key, job_status, app.now()).await?;
+        // Rejected only when the row moved on meanwhile (another stop, the job's end): the
+        // status already there stands.
+        app.store
+            .set_job_status(key, job_status, app.now())
+            .await?
+            .expected("party job stopped");
         app.emit(Event::Admission);
     }
     Ok(())
@@ -424,9 +429,11 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
         }
         Err(e) => {
             let msg = format!("launch failed: {e}: {}", source_chain(&e));
+            // Rejected only when a stop raced the launch: the stop's status stands.
             app.store
                 .set_party_status(&key, TaskStatus::Failed, Some(&msg), app.now())
-                .await?;
+                .await?
+                .expected("launch failed");
             app.emit(Event::Report);
             Err(fate_err(RetCode::TaskStartFailed, &task_details(&key)))
         }
@@ -436,12 +443,16 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
 async fn fail_start(app: &App, task: &TaskRow, reason: &str) -> Result<()> {
     let key = task.key();
     let now = app.now();
+    // `waiting` cannot become `failed` directly. Either step is rejected only when another
+    // start or a stop moved the task on meanwhile: what it set stands.
     app.store
         .set_party_status(&key, TaskStatus::Running, None, now)
-        .await?;
+        .await?
+        .expected("start failed: running");
     app.store
         .set_party_status(&key, TaskStatus::Failed, Some(reason), now)
-        .await?;
+        .await?
+        .expected("start failed");
     app.emit(Event::Report);
     tracing::warn!(execution_id = %task.execution_id, reason, "task not started");
     let mut d = task_details(&key).to_vec();

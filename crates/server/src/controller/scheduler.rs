@@ -278,7 +278,11 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
     }
     app.store.clear_cancel_signal(&job_id, app.now()).await?;
     if job.status.is_end() {
-        app.store.reopen_schedule_job(&job_id, app.now()).await?;
+        // Rejected only when a concurrent rerun reopened it first: it is waiting either way.
+        app.store
+            .reopen_schedule_job(&job_id, app.now())
+            .await?
+            .expected("job reopened");
         push_job_status(app, &job_id, &job.parties, JobStatus::Waiting).await;
         app.emit(Event::Admission);
     }

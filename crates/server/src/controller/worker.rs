@@ -34,9 +34,12 @@ pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()
     let error = req.error.as_deref().filter(|e| !e.is_empty());
     let now = app.now();
     if task.party_status == TaskStatus::Waiting && !TaskStatus::Waiting.can_become(to) {
+        // Rejected only when the row left `waiting` meanwhile; the report's own transition
+        // below decides.
         app.store
             .set_party_status(&key, TaskStatus::Running, None, now)
-            .await?;
+            .await?
+            .expected("reported before running");
     }
     let cas = app.store.set_party_status(&key, to, error, now).await?;
     app.failpoint("worker.status_committed");

@@ -106,9 +106,11 @@ async fn admit(
                 .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
                 .await?;
             push_job_status(app, &job.job_id, &job.parties, JobStatus::Failed).await;
+            // Rejected only when a stop ended the job meanwhile: its status stands.
             app.store
                 .set_schedule_job_status(&job.job_id, JobStatus::Failed, app.now())
-                .await?;
+                .await?
+                .expected("job can never get its cores");
             app.wake_job(&job.job_id);
             return Ok(None);
         }
@@ -167,12 +169,16 @@ async fn admit(
         let reason = refused.join("; ");
         tracing::warn!(job_id = %job.job_id, reason, "job not started");
         joblog::write(app, &job.job_id, &format!("job fails: {reason}"));
+        // `waiting` cannot become `failed` directly; either step is rejected only when a
+        // stop ended the job meanwhile, and its status stands.
         app.store
             .set_schedule_job_status(&job.job_id, JobStatus::Running, app.now())
-            .await?;
+            .await?
+            .expected("job not started: running");
         app.store
             .set_schedule_job_status(&job.job_id, JobStatus::Failed, app.now())
-            .await?;
+            .await?
+            .expected("job not started");
         app.store
             .set_job_wait_reason(&job.job_id, Some(&reason), app.now())
             .await?;
@@ -182,9 +188,12 @@ async fn admit(
     app.store
         .set_job_wait_reason(&job.job_id, None, app.now())
         .await?;
+    // Rejected only when a stop ended the job meanwhile: the step woken below sees its
+    // status and stops every party.
     app.store
         .set_schedule_job_status(&job.job_id, JobStatus::Running, app.now())
-        .await?;
+        .await?
+        .expected("job started");
     tracing::info!(job_id = %job.job_id, "job running");
     joblog::write(app, &job.job_id, "job started on every party");
     app.wake_job(&job.job_id);
@@ -193,9 +202,11 @@ async fn admit(
 
 async fn cancel(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
     push_job_status(app, &job.job_id, &job.parties, JobStatus::Canceled).await;
+    // Rejected only when the job ended otherwise meanwhile: that status stands.
     app.store
         .set_schedule_job_status(&job.job_id, JobStatus::Canceled, app.now())
-        .await?;
+        .await?
+        .expected("waiting job canceled");
     app.wake_job(&job.job_id);
     Ok(())
 }

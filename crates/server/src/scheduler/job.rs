@@ -111,18 +111,23 @@ pub async fn finish_creation(app: &App, job: &ScheduleJobRow) -> Result<Creation
             &format!("creation refused: {}", refused.join("; ")),
         );
         push_job_status(app, job_id, &job.parties, JobStatus::Failed).await;
+        // Rejected only when a stop ended the job during its creation: its status stands.
         app.store
             .set_schedule_job_status(job_id, JobStatus::Failed, app.now())
-            .await?;
+            .await?
+            .expected("job creation refused");
         return Ok(Creation::Refused { data, refused });
     }
     push_job_status(app, job_id, &job.parties, JobStatus::Waiting).await;
     app.metrics
         .jobs_created
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Rejected only when a stop ended the job during its creation (or a resumed creation
+    // queued it first): the status already there stands.
     app.store
         .set_schedule_job_status(job_id, JobStatus::Waiting, app.now())
-        .await?;
+        .await?
+        .expected("job created");
     app.emit(Event::Admission);
     tracing::info!(job_id = %job_id, parties = job.parties.len(), "job created");
     joblog::write(

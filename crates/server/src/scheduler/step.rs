@@ -658,9 +658,11 @@ async fn give_up_on_unreachable(app: &App, job: &ScheduleJobRow) -> Result<bool,
     );
     tracing::warn!(job_id = %job.job_id, reason, "giving up on an unreachable party");
     joblog::write(app, &job.job_id, &format!("job fails: {reason}"));
+    // Rejected only when the job ended otherwise meanwhile: that status stands.
     app.store
         .set_schedule_job_status(&job.job_id, JobStatus::Failed, now)
-        .await?;
+        .await?
+        .expected("unreachable party");
     app.store
         .set_job_wait_reason(&job.job_id, Some(&reason), now)
         .await?;

@@ -57,7 +57,9 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The outcome of a compare-and-swap on a status column.
+/// The outcome of a compare-and-swap on a status column. A caller says what a rejection
+/// means: expected (a comment says why) or acted on.
+#[must_use = "a rejected transition is either expected (say why) or acted on"]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cas<S> {
     Applied,
@@ -66,6 +68,16 @@ pub enum Cas<S> {
     Rejected {
         current: Option<S>,
     },
+}
+
+impl<S: std::fmt::Debug> Cas<S> {
+    /// For a transition whose rejection is expected (the caller says why in a comment): a
+    /// rejection only leaves a debug line.
+    pub fn expected(self, what: &str) {
+        if let Cas::Rejected { current } = &self {
+            tracing::debug!(what, ?current, "transition not applied");
+        }
+    }
 }
 
 impl<S> Cas<S> {

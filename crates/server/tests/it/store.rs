@@ -187,20 +187,36 @@ async fn cores_are_taken_and_given_back() {
         Some(false),
         "job budget spent"
     );
-    s.set_party_status(&task_key("a"), TaskStatus::Running, None, 4)
-        .await
-        .unwrap();
-    s.set_party_status(&task_key("a"), TaskStatus::Success, None, 5)
-        .await
-        .unwrap();
+    assert!(
+        s.set_party_status(&task_key("a"), TaskStatus::Running, None, 4)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(
+        s.set_party_status(&task_key("a"), TaskStatus::Success, None, 5)
+            .await
+            .unwrap()
+            .applied()
+    );
     assert_eq!(
         s.apply_task_resource(&task_key("b"), 6).await.unwrap(),
         Some(true),
         "a gave its cores back"
     );
 
-    s.set_job_status(&k, JobStatus::Waiting, 7).await.unwrap();
-    s.set_job_status(&k, JobStatus::Failed, 8).await.unwrap();
+    assert!(
+        s.set_job_status(&k, JobStatus::Waiting, 7)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(
+        s.set_job_status(&k, JobStatus::Failed, 8)
+            .await
+            .unwrap()
+            .applied()
+    );
     assert_eq!(
         s.engine_cores("standalone").await.unwrap(),
         (6, 6),
@@ -261,8 +277,11 @@ async fn a_run_is_decided_once_however_many_ask_at_once() {
     let launch = s.launch(&key.execution_id()).await.unwrap().unwrap();
     assert_eq!(launch.pid, None, "decided, not yet launched");
     // Even once the run is over, the same version is never decided again.
-    s.set_party_status(&key, TaskStatus::Failed, None, 20)
-        .await
-        .unwrap();
+    assert!(
+        s.set_party_status(&key, TaskStatus::Failed, None, 20)
+            .await
+            .unwrap()
+            .applied()
+    );
     assert!(!s.begin_run(&key, 21).await.unwrap().applied());
 }
