@@ -19,7 +19,7 @@ pub mod serve;
 pub mod wrapper;
 
 /// The providers every site registers at start: the demo components, run by this binary.
-pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {
+pub fn builtins() -> Vec<ferroflow_core::provider::Builtin> {
     let exe = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "ferroflow".into());
@@ -30,7 +30,7 @@ pub fn builtins() -> Vec<ferroflow_server::controller::provider::Builtin> {
 
 /// The `fate_flow` provider (FATE's built-in one): `upload`, `download` and
 /// `dataframe_transformer`, which the data APIs run as local jobs, run by `exe`.
-pub fn flow_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::Builtin> {
+pub fn flow_provider(exe: &str) -> Vec<ferroflow_core::provider::Builtin> {
     use serde_json::json;
     let desc = |inputs: serde_json::Value, outputs: serde_json::Value| json!({"inputs": inputs, "outputs": outputs});
     let components = vec![
@@ -53,8 +53,8 @@ pub fn flow_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::B
             ),
         ),
     ];
-    vec![ferroflow_server::controller::provider::Builtin {
-        name: ferroflow_server::controller::data::FLOW_PROVIDER.into(),
+    vec![ferroflow_core::provider::Builtin {
+        name: ferroflow_core::provider::FLOW_PROVIDER.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         entrypoint: vec![exe.to_string(), "component".into(), "execute".into()],
         components: components
@@ -65,7 +65,7 @@ pub fn flow_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::B
 }
 
 /// The demo provider with its components' inputs and outputs, run by `exe`.
-pub fn demo_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::Builtin> {
+pub fn demo_provider(exe: &str) -> Vec<ferroflow_core::provider::Builtin> {
     use serde_json::json;
     let desc = |inputs: serde_json::Value, outputs: serde_json::Value| json!({"inputs": inputs, "outputs": outputs});
     let components = vec![
@@ -100,7 +100,7 @@ pub fn demo_provider(exe: &str) -> Vec<ferroflow_server::controller::provider::B
         ),
     ];
     debug_assert_eq!(components.len(), component::names().len());
-    vec![ferroflow_server::controller::provider::Builtin {
+    vec![ferroflow_core::provider::Builtin {
         name: "demo".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         entrypoint: vec![exe.to_string(), "component".into(), "execute".into()],

@@ -15,6 +15,20 @@ pub const FATE: &str = "fate";
 /// The built-in provider that runs flow-internal components (upload, download).
 pub const FLOW_PROVIDER: &str = "fate_flow";
 
+/// A provider a site registers itself at every start (the demo provider, `fate_flow`): what
+/// the binary that runs their components hands to the site.
+#[derive(Debug, Clone)]
+pub struct Builtin {
+    pub name: String,
+    pub version: String,
+    /// The command its components run with.
+    pub entrypoint: Vec<String>,
+    /// Each component's name and description: `{inputs: {data: [..], model: [..]},
+    /// outputs: {data: [..], model: [..], metric: [..]}}`, which lets a DAG's input and output
+    /// keys be checked at submit.
+    pub components: Vec<(String, serde_json::Value)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Device {
     Local,

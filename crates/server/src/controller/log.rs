@@ -79,6 +79,7 @@ fn check_instance(app: &App, instance_id: Option<&str>) -> Result<()> {
 
 /// `/v2/log/count`: the number of lines; 0 for anything it cannot read, as upstream.
 pub async fn count(app: &App, q: &LogCount) -> Result<i64> {
+    crate::joblog::flush().await;
     check_instance(app, q.instance_id.as_deref())?;
     let file = log_file(
         app,
@@ -107,6 +108,7 @@ pub async fn count(app: &App, q: &LogCount) -> Result<i64> {
 /// `/v2/log/query`: lines `begin..=end` (1-based; `begin` defaults to 1, `end` to the last
 /// line), IPv4 addresses masked.
 pub async fn query(app: &App, q: &LogQuery) -> Result<Vec<Value>> {
+    crate::joblog::flush().await;
     check_instance(app, q.instance_id.as_deref())?;
     let Some(file) = log_file(
         app,
@@ -205,6 +207,7 @@ fn ipv4_at(b: &[u8]) -> Option<usize> {
 
 /// `/v2/job/log/download`: `job_<job_id>_log.tar.gz` of `<LOG_DIR>/<job_id>/`.
 pub async fn download(app: &App, job_id: &str) -> Result<(String, Vec<u8>)> {
+    crate::joblog::flush().await;
     plain("job_id", job_id)?;
     let dir = app.config.logs_dir().join(job_id);
     if !dir.is_dir() {

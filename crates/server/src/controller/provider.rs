@@ -14,18 +14,7 @@ use crate::app::App;
 use crate::launcher::docker;
 use crate::store::{ProviderFilter, ProviderRow};
 
-/// A provider the site registers itself at every start (the demo provider).
-#[derive(Debug, Clone)]
-pub struct Builtin {
-    pub name: String,
-    pub version: String,
-    /// The command its components run with.
-    pub entrypoint: Vec<String>,
-    /// Each component's name and description: `{inputs: {data: [..], model: [..]},
-    /// outputs: {data: [..], model: [..], metric: [..]}}`, which lets a DAG's input and output
-    /// keys be checked at submit.
-    pub components: Vec<(String, Value)>,
-}
+pub use ferroflow_core::provider::Builtin;
 
 /// Registers or replaces a provider. Returns FATE's message (`create success` /
 /// `update success`).
