@@ -92,10 +92,9 @@ def edges(mods):
                 if target is None:
                     continue
                 graph[here].add(target)
-                last = path.split("::")[-1]
-                name = re.search(r"\bas\s+(\w+)", path)
-                if tuple(target) == tuple(resolve(path, here, mods)) and path.split("::")[-1] == (target[-1] if target else ""):
-                    aliases[name.group(1) if name else last] = target
+                # `use crate::run;` (or `…::run as r`): later `run::x` paths name `run`'s items.
+                if target and path.split("::")[-1] == target[-1]:
+                    aliases[target[-1]] = target
         for m in re.finditer(r"\b((?:crate|super|self)(?:::\w+)+)", text):
             target = resolve(m.group(1), here, mods)
             if target is not None:
