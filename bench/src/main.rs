@@ -10,6 +10,10 @@
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- chain --runs 5`
 //!
+//! `query`: workload 3's `/v2/job/query` alone (10,000 jobs; 1 and 8 clients by default)
+//! against the `ferroflow` binary next to this one, so two servers can be compared with the
+//! same client.
+//!
 //! `upload`: a generated CSV of `--size-mb` MB uploaded to a `ferroflow serve` process through
 //! `/v2/data/component/upload/file` (multipart, streamed from disk) or, with `--via file`,
 //! `/v2/data/component/upload` (a file already on the server). Prints the throughput from the
@@ -54,6 +58,15 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         site_cores: i64,
     },
+    /// `/v2/job/query` over 10,000 jobs on the `ferroflow serve` next to this binary.
+    Query {
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        clients: Vec<usize>,
+        #[arg(long, default_value_t = 29390)]
+        port: u16,
+    },
     /// Every workload against ferroflow and (with its venv) FATE Flow 2.2; writes the report.
     Suite(suite::Args),
     /// Upload a generated CSV and report MB/s and peak memory.
@@ -73,6 +86,11 @@ fn main() -> Result<()> {
         .build()?;
     match cli.bench {
         Bench::Chain { runs, tasks } => rt.block_on(chain(runs, tasks)),
+        Bench::Query {
+            requests,
+            clients,
+            port,
+        } => rt.block_on(suite::query(requests, &clients, port)),
         Bench::Load {
             jobs,
             tasks,

@@ -86,6 +86,29 @@ impl Sizes {
     }
 }
 
+/// `ferroflow-bench query`: workload 3's `/v2/job/query` alone, against the `ferroflow` next
+/// to this binary (copy another build's `ferroflow` there to compare two servers with the same
+/// client): one demo job, copied to 10,000 jobs, then `requests` GETs per client count.
+pub async fn query(requests: usize, clients: &[usize], port: u16) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let site = FfSite::start(tmp.path(), port, None).await?;
+    let t = Target::new("ferroflow", &site.url, site.pid, Duration::from_millis(20));
+    let (dag, _) = work::demo_chain(1, 0.0);
+    let job = t.submit(&dag).await?;
+    t.wait(&job, Duration::from_secs(120)).await?;
+    let ids = work::fill_jobs(&site.db, 10_000, "2099").await?;
+    let jobs = std::sync::Arc::new(work::job_queries(&ids));
+    for &c in clients {
+        let (p50, p99, rps) =
+            work::api_latency(&t, "/job/query", jobs.clone(), c, requests).await?;
+        println!(
+            "/v2/job/query {c} client(s), {requests} requests: p50 {p50:.2} ms, p99 {p99:.2} ms, {rps:.0} req/s"
+        );
+    }
+    site.stop().await;
+    Ok(())
+}
+
 /// A server's cold start, and its RSS once it has settled for a second.
 async fn started(report: &mut Report, side: Side, cold_start_ms: f64, pid: u32) {
     let what = "cold start → first answered request";
