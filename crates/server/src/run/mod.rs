@@ -50,15 +50,17 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// `<JOB_DIR>/<job>/<role>/<party>/<task_name>/<version>`.
-pub fn task_dir(app: &App, t: &TaskRow) -> PathBuf {
-    app.config
-        .jobs_dir()
-        .join(t.job_id.as_str())
+/// `<base>/<job>/<role>/<party>/<task_name>`: FATE's layout under its job and log directories.
+fn party_task(base: PathBuf, t: &TaskRow) -> PathBuf {
+    base.join(t.job_id.as_str())
         .join(t.role.as_str())
         .join(t.party_id.as_str())
         .join(t.task_name.as_str())
-        .join(t.task_version.to_string())
+}
+
+/// `<JOB_DIR>/<job>/<role>/<party>/<task_name>/<version>`.
+pub fn task_dir(app: &App, t: &TaskRow) -> PathBuf {
+    party_task(app.config.jobs_dir(), t).join(t.task_version.to_string())
 }
 
 /// `<LOG_DIR>/<job>/<role>/<party>/<task_name>/stdout/task_entrypoint`, suffixed with the
@@ -69,12 +71,7 @@ pub fn stdout_file(app: &App, t: &TaskRow) -> PathBuf {
     } else {
         format!("task_entrypoint.{}", t.task_version)
     };
-    app.config
-        .logs_dir()
-        .join(t.job_id.as_str())
-        .join(t.role.as_str())
-        .join(t.party_id.as_str())
-        .join(t.task_name.as_str())
+    party_task(app.config.logs_dir(), t)
         .join("stdout")
         .join(name)
 }
