@@ -385,8 +385,10 @@ pub async fn download(app: &App, q: &DataDownload) -> Result<(String, Vec<u8>)> 
             serde_json::to_vec(&json!({ "header": header })).unwrap_or_default(),
         ),
     ];
-    let archive = crate::archive::targz(&members)
-        .map_err(|e| Error::Internal(format!("cannot build the archive: {e}")))?;
+    let archive = crate::archive::targz(&members).map_err(|source| Error::Archive {
+        kind: "archive",
+        source,
+    })?;
     Ok((
         format!("download_data_{}_{}.tar.gz", q.namespace, q.name),
         archive,

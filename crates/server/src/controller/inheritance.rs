@@ -217,10 +217,16 @@ async fn copy_outputs(app: &App, src: &TaskRow, dst: &TaskRow, job: &JobRow) -> 
         let bytes = app
             .models
             .get(&m.storage_key, m.task_version)
-            .map_err(|e| Error::Internal(format!("inherited model {}: {e}", m.storage_key)))?;
+            .map_err(|source| Error::Model {
+                what: format!("inherited model {}", m.storage_key),
+                source,
+            })?;
         app.models
             .put(&key, dst_version, &bytes)
-            .map_err(|e| Error::Internal(format!("model {key}: {e}")))?;
+            .map_err(|source| Error::Model {
+                what: format!("model {key}"),
+                source,
+            })?;
         let meta = ModelMetaRow {
             storage_key: key,
             task_version: dst_version,

@@ -479,8 +479,7 @@ pub async fn dependency(app: &App, q: &wire::JobPartyQuery) -> Result<Value> {
             ],
         )
     })?;
-    let schema =
-        DagSchema::from_value(job.dag).map_err(|e| Error::Internal(format!("stored DAG: {e}")))?;
+    let schema = DagSchema::from_value(job.dag).map_err(Error::StoredDag)?;
     let dag = dag::validate(&schema)?;
     let catalog = app.catalog().await?;
     let plan = dag::plan_party(

@@ -216,8 +216,10 @@ pub async fn download(app: &App, job_id: &str) -> Result<(String, Vec<u8>)> {
             &[("path", &dir.display().to_string())],
         ));
     }
-    let bytes = crate::archive::targz_dir(&dir)
-        .map_err(|e| Error::Internal(format!("cannot build the archive: {e}")))?;
+    let bytes = crate::archive::targz_dir(&dir).map_err(|source| Error::Archive {
+        kind: "archive",
+        source,
+    })?;
     Ok((format!("job_{job_id}_log.tar.gz"), bytes))
 }
 

@@ -40,6 +40,34 @@ pub enum Error {
     /// The scheduler could not act on a job across its parties.
     #[error(transparent)]
     Schedule(#[from] crate::scheduler::job::Error),
+    /// A model archive in the model store could not be read or written (`what`: `model <key>`).
+    #[error("{what}: {source}")]
+    Model {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An answer's archive (`kind`: archive, zip) could not be built.
+    #[error("cannot build the {kind}: {source}")]
+    Archive {
+        kind: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file of the site could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A task's CONFIG could not be written as JSON.
+    #[error("task config: {0}")]
+    TaskConfig(#[source] serde_json::Error),
+    /// A job's stored DAG no longer reads as one.
+    #[error("stored DAG: {0}")]
+    StoredDag(#[source] ferroflow_wire::dag::ShapeError),
+    /// A refusal or failure with no error behind it, in FATE's words where it has some.
     #[error("{0}")]
     Internal(String),
 }

@@ -58,17 +58,24 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
         let bytes = app
             .models
             .get(&m.storage_key, m.task_version)
-            .map_err(|e| Error::Internal(format!("model {}: {e}", m.storage_key)))?;
+            .map_err(|source| Error::Model {
+                what: format!("model {}", m.storage_key),
+                source,
+            })?;
         members.push((m.storage_key.clone(), bytes));
     }
-    let zip = crate::archive::zip(&members)
-        .map_err(|e| Error::Internal(format!("cannot build the zip: {e}")))?;
+    let zip = crate::archive::zip(&members).map_err(|source| Error::Archive {
+        kind: "zip",
+        source,
+    })?;
     let file = dir.join(format!(
         "{}_{}_{}_{}.zip",
         r.model_id, r.model_version, r.role, r.party_id
     ));
-    crate::model_store::write_atomically(&file, &zip)
-        .map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?;
+    crate::model_store::write_atomically(&file, &zip).map_err(|source| Error::File {
+        path: file.clone(),
+        source,
+    })?;
     tracing::info!(model_id = %r.model_id, models = rows.len(), file = %file.display(), "models exported");
     Ok(file)
 }
@@ -131,7 +138,10 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
             .to_string();
         app.models
             .put(&key, 0, bytes)
-            .map_err(|e| Error::Internal(format!("model {key}: {e}")))?;
+            .map_err(|source| Error::Model {
+                what: format!("model {key}"),
+                source,
+            })?;
         app.store
             .upsert_model_meta(
                 &ModelMetaRow {

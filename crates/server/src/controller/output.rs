@@ -114,9 +114,14 @@ pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
         let bytes = app
             .models
             .get(&m.storage_key, m.task_version)
-            .map_err(|e| Error::Internal(format!("model {}: {e}", m.storage_key)))?;
-        let mut models = tar_models(&bytes)
-            .map_err(|e| Error::Internal(format!("model {}: {e}", m.storage_key)))?;
+            .map_err(|source| Error::Model {
+                what: format!("model {}", m.storage_key),
+                source,
+            })?;
+        let mut models = tar_models(&bytes).map_err(|source| Error::Model {
+            what: format!("model {}", m.storage_key),
+            source,
+        })?;
         let v = if models.len() == 1 {
             models.remove(0).1
         } else {
@@ -350,8 +355,10 @@ pub async fn data_archive(
             serde_json::to_vec(&json!({ "header": header })).unwrap_or_default(),
         ));
     }
-    let bytes = crate::archive::targz(&members)
-        .map_err(|e| Error::Internal(format!("cannot build the archive: {e}")))?;
+    let bytes = crate::archive::targz(&members).map_err(|source| Error::Archive {
+        kind: "archive",
+        source,
+    })?;
     Ok((
         format!("{}_{}_{}_{}", q.job_id, q.role, q.party_id, q.task_name),
         bytes,

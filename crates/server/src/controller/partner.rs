@@ -155,8 +155,7 @@ fn new_task(
 ) -> Result<NewTask> {
     let party = Party::new(key.role, key.party_id.clone());
     let cfg = config::build(meta, &party, t, version, &res.engine_run, &app.site_env);
-    let component_parameters =
-        serde_json::to_value(&cfg).map_err(|e| Error::Internal(format!("task config: {e}")))?;
+    let component_parameters = serde_json::to_value(&cfg).map_err(Error::TaskConfig)?;
     Ok(NewTask {
         key: TaskKey {
             job_id: key.job_id.clone(),

@@ -145,7 +145,10 @@ pub async fn bind_path(app: &App, r: &TableBindPath) -> Result<()> {
         return Err(no_file(&path));
     }
     let (header, count, samples) = if path.is_file() {
-        scan_csv(&path).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?
+        scan_csv(&path).map_err(|source| Error::File {
+            path: path.clone(),
+            source,
+        })?
     } else {
         (Vec::new(), None, Vec::new())
     };

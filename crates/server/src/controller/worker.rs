@@ -277,10 +277,16 @@ pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<
         &req.output_key,
     );
     let version = i64::from(task.task_version);
-    let metas = tar_metas(tar).map_err(|e| Error::Internal(format!("model archive: {e}")))?;
+    let metas = tar_metas(tar).map_err(|source| Error::Model {
+        what: "model archive".into(),
+        source,
+    })?;
     app.models
         .put(&key, version, tar)
-        .map_err(|e| Error::Internal(format!("model {key}: {e}")))?;
+        .map_err(|source| Error::Model {
+            what: format!("model {key}"),
+            source,
+        })?;
     let now = app.now();
     app.store
         .upsert_model_meta(

@@ -148,9 +148,8 @@ impl ApiError {
                 tracing::error!(error = %e, detail = ?e, "storage failure");
                 self.untyped("database error")
             }
-            Error::Run(e) => self.untyped(&e.to_string()),
-            Error::Schedule(e) => self.untyped(&e.to_string()),
             Error::Internal(m) => self.untyped(m),
+            other => self.untyped(&other.to_string()),
         }
     }
 
