@@ -32,5 +32,6 @@ pub mod reporter;
 pub mod scheduler;
 pub mod site;
 pub mod store;
+pub mod ui;
 
 pub use site::{Options, Site};

@@ -209,15 +209,36 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(partner::routes())
         .merge(scheduler::routes())
         .merge(worker::routes())
+        .merge(crate::ui::routes())
         .route("/metrics", axum::routing::get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 30))
+        .layer(axum::middleware::from_fn(cause))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             relay::relay,
         ))
         .with_state(app)
+}
+
+/// Names the request as the cause of every status change it commits (the event log): the
+/// route and, for a command from a site, the calling party.
+async fn cause(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let h = req.headers();
+    let header = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let from = match (header("src-party-id"), header("initiator-party-id")) {
+        (Some(party), _) => format!(" from party {party}"),
+        (None, Some(party)) => format!(" (job initiator party {party})"),
+        _ => String::new(),
+    };
+    let cause = format!("{} {}{from}", req.method(), req.uri().path());
+    crate::store::with_cause(cause, next.run(req)).await
 }
 
 /// Prometheus' text format.

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use ferroflow_core::id::{JobId, Party, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 
+use super::event::{Subject, View};
 use super::{
     Cas, Error, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_parsed,
     get_opt_str, get_parsed, get_str, to_json,
@@ -408,6 +409,16 @@ impl Store {
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?;
+        self.record_event_in(
+            &mut tx,
+            View::Federated,
+            Subject::Job(job_id),
+            current.as_str(),
+            to.as_str(),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Cas::Applied)
     }
@@ -648,6 +659,20 @@ impl Store {
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?;
+        self.record_event_in(
+            &mut tx,
+            View::Federated,
+            Subject::Task {
+                job_id,
+                task_id: task_id.as_str(),
+                version: version as i64,
+            },
+            current.as_str(),
+            to.as_str(),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Cas::Applied)
     }
@@ -703,6 +728,7 @@ impl Store {
             return Ok(Cas::Rejected { current: None });
         };
         let mut current: TaskStatus = get_parsed(&row, "f_status")?;
+        let from = current;
         let Some(path) = current.path_to(to) else {
             return Ok(Cas::Rejected {
                 current: Some(current),
@@ -735,6 +761,18 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             current = step;
+        }
+        if from != to {
+            self.record_event_in(
+                &mut tx,
+                View::Reported,
+                Subject::PartyTask(key),
+                from.as_str(),
+                to.as_str(),
+                None,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Cas::Applied)
