@@ -291,7 +291,12 @@ async fn watch_exits(
         };
         match exit {
             Some(exit) => {
-                if let Err(e) = crate::store::with_cause("launcher: task process exited", worker::process_exited(&app, &exit)).await {
+                if let Err(e) = crate::store::with_cause(
+                    "launcher: task process exited",
+                    worker::process_exited(&app, &exit),
+                )
+                .await
+                {
                     tracing::error!(error = %e, "cannot record a task exit");
                 }
             }

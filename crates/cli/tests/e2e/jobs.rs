@@ -145,7 +145,7 @@ async fn the_same_dag_succeeds_in_poll_mode() {
     run_fan_job("poll").await;
 }
 
-fn sleep_dag(seconds: f64, component: &str, extra: Value) -> Value {
+pub(super) fn sleep_dag(seconds: f64, component: &str, extra: Value) -> Value {
     let mut params = json!({"seconds": seconds});
     if let Value::Object(m) = extra {
         params.as_object_mut().unwrap().extend(m);

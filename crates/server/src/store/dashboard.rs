@@ -121,8 +121,7 @@ impl Store {
                     status: get_str(r, "f_status")?,
                     tag: get_str(r, "f_tag")?,
                     progress: get_i64(r, "f_progress")?,
-                    parties: serde_json::from_str(&get_str(r, "f_parties")?)
-                        .unwrap_or(Value::Null),
+                    parties: serde_json::from_str(&get_str(r, "f_parties")?).unwrap_or(Value::Null),
                     create_time: get_i64(r, "f_create_time")?,
                     start_time: get_opt_i64(r, "f_start_time")?,
                     end_time: get_opt_i64(r, "f_end_time")?,

@@ -20,7 +20,7 @@ use super::json_etag;
 use crate::app::App;
 use crate::controller;
 use crate::federation::route::Route;
-use crate::store::UiJobFilter;
+use crate::store::{ProviderFilter, UiJobFilter};
 
 type Params = Query<HashMap<String, String>>;
 
@@ -202,7 +202,8 @@ async fn events(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Param
     answer(&headers, &json!({"job_id": job_id, "events": events}))
 }
 
-/// `/ui/api/site`: this site, its partners and whether they answer, its load.
+/// `/ui/api/site`: this site, its partners and whether they answer, its load, its providers
+/// and their components.
 async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
     let c = &app.config;
     let load = app.store.site_load().await?;
@@ -223,6 +224,22 @@ async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
         partners.push(p);
     }
     let default_route = c.default_route.as_ref().map(|r| r.to_string());
+    let components = app.store.components().await?;
+    let providers: Vec<Value> = app
+        .store
+        .query_providers(&ProviderFilter::default())
+        .await?
+        .into_iter()
+        .map(|p| {
+            let names: Vec<&str> = components
+                .iter()
+                .filter(|c| c.provider_name == p.provider_name)
+                .map(|c| c.component_name.as_str())
+                .collect();
+            json!({"provider_name": p.provider_name, "name": p.name, "version": p.version,
+                "device": p.device, "components": names})
+        })
+        .collect();
     answer(
         &headers,
         &json!({
@@ -239,6 +256,7 @@ async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
             "client_authentication": c.auth.client,
             "partners": partners,
             "default_route": default_route,
+            "providers": providers,
             "load": load,
         }),
     )

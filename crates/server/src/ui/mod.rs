@@ -44,7 +44,10 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/ui/site", get(site_page))
         .route("/ui/login", get(login_page))
         .route("/ui/job/{job_id}", get(job_page))
-        .route("/ui/job/{job_id}/{role}/{party_id}/{task_name}", get(task_page))
+        .route(
+            "/ui/job/{job_id}/{role}/{party_id}/{task_name}",
+            get(task_page),
+        )
         .route("/ui/assets/{name}", get(asset))
         .merge(api::routes())
         .route("/ui/{*rest}", get(unknown_page))
@@ -140,11 +143,9 @@ async fn asset(Path(name): Path<String>) -> Response {
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     // Assets change only with the binary; the ETag is the binary's version and their size.
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "\"{}-{}\"",
-        env!("CARGO_PKG_VERSION"),
-        body.len()
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("\"{}-{}\"", env!("CARGO_PKG_VERSION"), body.len()))
+    {
         h.insert(header::ETAG, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -225,6 +226,9 @@ mod tests {
             json_etag(&h, b"{\"a\":1}".to_vec()).status(),
             StatusCode::NOT_MODIFIED
         );
-        assert_eq!(json_etag(&h, b"{\"a\":2}".to_vec()).status(), StatusCode::OK);
+        assert_eq!(
+            json_etag(&h, b"{\"a\":2}".to_vec()).status(),
+            StatusCode::OK
+        );
     }
 }

@@ -703,19 +703,15 @@ function viewSite() {
   const box = el("div", { id: "site" });
   const providers = el("div", { id: "providers" });
   replace(main, el("h1", {}, "Site"), box, el("h2", {}, "Providers"), providers);
-  let providersShown = false;
   every(5 * POLL_MS, async () => {
     const r = await getJSON("/ui/api/site");
-    if (r.changed && r.status === 200) renderSite(box, r.data);
-    if (!providersShown) {
-      providersShown = true;
-      const list = await fate("/v2/provider/query", {}).catch(() => []);
-      replace(providers, el("table", { id: "provider-table" },
-        el("thead", {}, el("tr", {}, ["provider", "version", "device", "components"].map((h) => el("th", {}, h)))),
-        el("tbody", {}, (list || []).map((p) => el("tr", {},
-          el("td", {}, p.name), el("td", {}, p.version), el("td", {}, p.device),
-          el("td", {}, (p.components || []).join(", ")))))));
-    }
+    if (!r.changed || r.status !== 200) return;
+    renderSite(box, r.data);
+    replace(providers, el("table", { id: "provider-table" },
+      el("thead", {}, el("tr", {}, ["provider", "version", "device", "components"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, r.data.providers.map((p) => el("tr", {},
+        el("td", {}, p.name), el("td", {}, p.version), el("td", {}, p.device),
+        el("td", {}, p.components.join(", ")))))));
   });
 }
 
