@@ -17,6 +17,10 @@
 //! of the upload component's process: neither may grow with the file.
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- upload --size-mb 1024`
+//!
+//! `dashboard`: the dashboard's page requests on a site holding `--jobs` jobs (`dashboard.rs`).
+//!
+//! Run: `cargo run --release -p ferroflow-bench -- dashboard --jobs 10000`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -56,6 +60,13 @@ enum Bench {
     },
     /// Every workload against ferroflow and (with its venv) FATE Flow 2.2; writes the report.
     Suite(suite::Args),
+    /// The dashboard's page requests on a site holding many jobs.
+    Dashboard {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
     /// Upload a generated CSV and report MB/s and peak memory.
     Upload {
         #[arg(long, default_value_t = 1024)]
@@ -80,6 +91,7 @@ fn main() -> Result<()> {
         } => rt.block_on(load(jobs, tasks, site_cores)),
         Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
         Bench::Suite(args) => rt.block_on(suite::run(args)),
+        Bench::Dashboard { jobs, runs } => rt.block_on(dashboard::run(jobs, runs)),
     }
 }
 
@@ -96,6 +108,7 @@ fn ferroflow_exe() -> Result<PathBuf> {
     Ok(exe)
 }
 
+mod dashboard;
 mod suite;
 mod upload;
 mod work;
