@@ -512,6 +512,9 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
             Ok(())
         }
         Err(e) => {
+            app.metrics
+                .launch_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let msg = format!("launch failed: {e}: {}", source_chain(&e));
             app.store
                 .set_party_status(&key, TaskStatus::Failed, Some(&msg), app.now())

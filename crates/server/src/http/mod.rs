@@ -214,7 +214,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 30))
-        .layer(axum::middleware::from_fn(cause))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), cause))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             relay::relay,
@@ -224,7 +224,15 @@ pub fn router(app: Arc<App>) -> Router {
 
 /// Names the request as the cause of every status change it commits (the event log): the
 /// route and, for a command from a site, the calling party.
-async fn cause(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// Task processes' calls (api-3) are counted here, by route.
+async fn cause(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(route) = worker::route_of(req.uri().path()) {
+        app.metrics.worker_calls.add(route);
+    }
     let h = req.headers();
     let header = |name: &str| {
         h.get(name)
@@ -245,6 +253,42 @@ async fn cause(req: axum::extract::Request, next: axum::middleware::Next) -> Res
 async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
     app.fed.counters.render(&mut text);
+    app.store.timings.render(&mut text);
+    match app.store.site_load().await {
+        Ok(load) => {
+            use crate::metrics::render_gauges;
+            for (name, help, values) in [
+                (
+                    "ferroflow_scheduled_jobs",
+                    "Jobs scheduled by this site, by federated status.",
+                    &load.scheduled_jobs,
+                ),
+                (
+                    "ferroflow_party_jobs",
+                    "Job rows of this site's parties, by status.",
+                    &load.party_jobs,
+                ),
+                (
+                    "ferroflow_party_tasks",
+                    "Task runs of this site's parties, by party status.",
+                    &load.party_tasks,
+                ),
+            ] {
+                render_gauges(name, help, "status", values, &mut text);
+            }
+            render_gauges(
+                "ferroflow_cores",
+                "Cores of the computing engine, by use.",
+                "use",
+                &[
+                    ("in_use".into(), load.cores - load.remaining_cores),
+                    ("free".into(), load.remaining_cores),
+                ],
+                &mut text,
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "metrics: cannot read the site's load"),
+    }
     let mut r = (StatusCode::OK, text).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

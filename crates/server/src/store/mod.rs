@@ -90,6 +90,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// Durations measured where the changes that end them are committed (`/metrics`).
+    pub timings: std::sync::Arc<crate::metrics::StoreTimings>,
 }
 
 impl std::fmt::Debug for Store {
@@ -136,6 +138,7 @@ impl Store {
             read: write.clone(),
             write,
             backend,
+            timings: Default::default(),
         };
         store.migrate().await?;
         let read = AnyPoolOptions::new()

@@ -374,14 +374,17 @@ impl Store {
         now: i64,
     ) -> Result<Cas<JobStatus>> {
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query(self.sql("SELECT f_status FROM t_schedule_job WHERE f_job_id = ?"))
-            .bind(job_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            self.sql("SELECT f_status, f_create_time FROM t_schedule_job WHERE f_job_id = ?"),
+        )
+        .bind(job_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Ok(Cas::Rejected { current: None });
         };
         let current: JobStatus = get_parsed(&row, "f_status")?;
+        let created = get_i64(&row, "f_create_time")?;
         if !current.can_become(to) {
             return Ok(Cas::Rejected {
                 current: Some(current),
@@ -420,6 +423,13 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        if current == JobStatus::Waiting && to == JobStatus::Running {
+            self.timings
+                .queue_wait
+                .observe(std::time::Duration::from_millis(
+                    (now - created).max(0) as u64
+                ));
+        }
         Ok(Cas::Applied)
     }
 

@@ -466,6 +466,13 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        if to.is_end()
+            && let Some(start) = task.start_time
+        {
+            self.timings
+                .task_run
+                .observe(std::time::Duration::from_millis((now - start).max(0) as u64));
+        }
         Ok(Cas::Applied)
     }
 
