@@ -670,7 +670,7 @@ function lineChart(series, axes) {
     const good = s.points.filter((p) => isFinite(p[0]) && isFinite(p[1]));
     root.appendChild(svg("polyline", { class: "series", stroke: color, "data-series": s.name,
       points: good.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" ") }));
-    if (good.length <= 60) for (const p of good) {
+    if (good.length <= 200) for (const p of good) {
       root.appendChild(svg("circle", { class: "pt", cx: sx(p[0]), cy: sy(p[1]), r: 3, fill: color, "data-series": s.name },
         svg("title", {}, `${s.name}: ${p[0]} → ${p[1]}`)));
     }
