@@ -14,26 +14,13 @@ use anyhow::{Context, Result, bail};
 use sqlx::Row;
 
 use ferroflow::client::Client;
-use ferroflow_server::config::{Config, Overrides};
-use ferroflow_server::{Options, Site};
 
-use crate::{ferroflow_exe, percentile};
+use crate::{demo_site, percentile};
 
 pub async fn run(jobs: usize, reps: usize) -> Result<()> {
-    let exe = ferroflow_exe()?;
     let dir = tempfile::tempdir()?;
-    let config = Config::load(
-        None,
-        &Overrides {
-            port: Some(0),
-            data_dir: Some(dir.path().to_path_buf()),
-            ..Default::default()
-        },
-    )?;
-    let db_url = config.database_url.clone();
-    let mut opts = Options::new(config);
-    opts.builtins = ferroflow::demo_provider(&exe.to_string_lossy());
-    let site = Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    let site = demo_site(dir.path()).await?;
+    let db_url = site.app.config.database_url.clone();
     let client = Client::new(&site.url);
     let data = dir.path().join("csv");
     std::fs::create_dir_all(&data)?;

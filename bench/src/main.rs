@@ -142,20 +142,26 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-async fn chain(runs: usize, n: usize) -> Result<()> {
+/// A standalone site in `dir`, in this process, with the demo provider run by the `ferroflow`
+/// binary next to this one.
+async fn demo_site(dir: &std::path::Path) -> Result<Site> {
     let exe = ferroflow_exe()?;
-    let dir = tempfile::tempdir()?;
     let config = Config::load(
         None,
         &Overrides {
             port: Some(0),
-            data_dir: Some(dir.path().to_path_buf()),
+            data_dir: Some(dir.to_path_buf()),
             ..Default::default()
         },
     )?;
     let mut opts = Options::new(config);
     opts.builtins = ferroflow::demo_provider(&exe.to_string_lossy());
-    let site = Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    Ok(Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?)
+}
+
+async fn chain(runs: usize, n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let site = demo_site(dir.path()).await?;
     let client = Client::new(&site.url);
 
     let mut totals = Vec::new();

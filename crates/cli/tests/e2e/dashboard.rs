@@ -8,16 +8,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::jobs::sleep_dag;
-use super::support::{GUEST_CSV, HOST_CSV, Server, parties};
+use super::support::{Server, demo_csvs, parties};
 use super::webdriver::Browser;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// reader_0 → wait_0 (sleeps `seconds`) → train_0 (10 iterations), guest and host.
 fn chain_dag(dir: &Path, seconds: f64) -> Value {
-    let (g, h) = (dir.join("guest.csv"), dir.join("host.csv"));
-    std::fs::write(&g, GUEST_CSV).unwrap();
-    std::fs::write(&h, HOST_CSV).unwrap();
+    let (g, h) = demo_csvs(dir);
     let data = parties(&[("guest", "9999"), ("host", "10000")]);
     let out = |p: &str| json!({"producer_task": p, "output_artifact_key": "output_data", "parties": data});
     json!({
@@ -40,6 +38,16 @@ fn chain_dag(dir: &Path, seconds: f64) -> Value {
             }
         }
     })
+}
+
+/// Waits until the job page shows the job's status as `status`.
+async fn job_status_is(b: &Browser, what: &str, status: &str) {
+    b.wait_for(
+        what,
+        &format!("return document.querySelector('#job-status .badge')?.textContent === {status:?}"),
+        WAIT,
+    )
+    .await;
 }
 
 fn submit(server: &Server, dag: &Value) -> String {
@@ -134,12 +142,7 @@ async fn the_dashboard_follows_a_job_live_from_the_list_to_its_dag_and_loss_char
         Some("running"),
         "{seen:?}"
     );
-    b.wait_for(
-        "the job's success on its page",
-        "return document.querySelector('#job-status .badge')?.textContent === 'success'",
-        WAIT,
-    )
-    .await;
+    job_status_is(&b, "the job's success on its page", "success").await;
     // Every party's pill on every node, and the event log with its causes.
     assert_eq!(
         b.exec(
@@ -260,33 +263,18 @@ async fn a_failed_task_shows_its_message_as_text_and_the_stop_button_cancels_a_j
         WAIT,
     )
     .await;
-    b.wait_for(
-        "the job failed on its page",
-        "return document.querySelector('#job-status .badge')?.textContent === 'failed'",
-        WAIT,
-    )
-    .await;
+    job_status_is(&b, "the job failed on its page", "failed").await;
     b.screenshot("job-failed").await;
     b.assert_console_clean("a failed job's page").await;
 
     // Stop: the first click arms the button, the second stops the job everywhere.
     let running = submit(&server, &sleep_dag(60.0, "demo_sleep", json!({})));
     b.goto(&format!("{}/ui/job/{running}", server.url)).await;
-    b.wait_for(
-        "the job running",
-        "return document.querySelector('#job-status .badge')?.textContent === 'running'",
-        WAIT,
-    )
-    .await;
+    job_status_is(&b, "the job running", "running").await;
     b.click("#stop").await;
     assert_eq!(b.text("#stop").await, "Confirm stop");
     b.click("#stop").await;
-    b.wait_for(
-        "the job canceled on its page",
-        "return document.querySelector('#job-status .badge')?.textContent === 'canceled'",
-        WAIT,
-    )
-    .await;
+    job_status_is(&b, "the job canceled on its page", "canceled").await;
     server
         .wait_job(&running, &["canceled"], Duration::from_secs(30))
         .await;

@@ -167,7 +167,8 @@ impl Browser {
         }
     }
 
-    pub async fn click(&self, css: &str) {
+    /// The reference of the first element `css` selects.
+    async fn element(&self, css: &str) -> String {
         let el = self
             .call(
                 reqwest::Method::POST,
@@ -175,7 +176,14 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await;
-        let id = el[ELEMENT].as_str().expect("an element reference");
+        el[ELEMENT]
+            .as_str()
+            .expect("an element reference")
+            .to_string()
+    }
+
+    pub async fn click(&self, css: &str) {
+        let id = self.element(css).await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
@@ -185,14 +193,7 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let el = self
-            .call(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        let id = el[ELEMENT].as_str().expect("an element reference");
+        let id = self.element(css).await;
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
             .await
             .as_str()
