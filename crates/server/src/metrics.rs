@@ -89,16 +89,28 @@ impl Histogram {
     }
 }
 
-/// One series per label value (a party, a route), made on first use.
+/// One series per label value (a party, a route), made on first use. Label values can come
+/// from outside (a DAG names its parties), so past `MAX_SERIES` values new ones share the
+/// series `other`.
 #[derive(Debug, Default)]
 pub struct ByLabel<T> {
     map: Mutex<BTreeMap<String, Arc<T>>>,
 }
 
+const MAX_SERIES: usize = 256;
+
 impl<T: Default> ByLabel<T> {
     pub fn get(&self, label: &str) -> Arc<T> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(label.to_string()).or_default().clone()
+        if let Some(v) = map.get(label) {
+            return v.clone();
+        }
+        let key = if map.len() < MAX_SERIES {
+            label
+        } else {
+            "other"
+        };
+        map.entry(key.to_string()).or_default().clone()
     }
 
     fn snapshot(&self) -> Vec<(String, Arc<T>)> {
@@ -286,6 +298,15 @@ mod tests {
         assert!(
             out.contains("c_total{route=\"/v2/worker/task/status\"} 2"),
             "{out}"
+        );
+        // Values from outside cannot grow the series without bound.
+        for i in 0..2 * MAX_SERIES {
+            calls.add(&format!("party-{i}"));
+        }
+        assert_eq!(calls.snapshot().len(), MAX_SERIES + 1);
+        assert_eq!(
+            calls.get("other").load(Ordering::Relaxed),
+            (MAX_SERIES + 1) as u64
         );
     }
 }
