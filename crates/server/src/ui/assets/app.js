@@ -602,8 +602,10 @@ function renderMetrics(charts, evaluation, metrics) {
 function renderEvaluation(m) {
   const out = [];
   for (const [model, sets] of Object.entries(m.data)) {
-    for (const [set, items] of Object.entries(sets || {})) {
-      if (!Array.isArray(items)) continue;
+    for (const [set, nested] of Object.entries(sets || {})) {
+      if (!Array.isArray(nested)) continue;
+      // A metric with a table gives a pair ({ks}, {ks_table}): items are flattened.
+      const items = nested.flat(2);
       const by = {};
       for (const it of items) if (it && it.metric) by[it.metric] = it.val;
       const scores = items.filter((it) => typeof it.val === "number");
