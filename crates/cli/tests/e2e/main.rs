@@ -2,6 +2,7 @@
 //! components as real task processes, several sites; the dashboard in a real browser (headless Chromium).
 
 mod dashboard;
+mod demo;
 mod jobs;
 mod lifecycle;
 mod support;
