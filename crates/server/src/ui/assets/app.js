@@ -618,8 +618,8 @@ function renderEvaluation(m) {
         curves.push(["KS", [{ name: "TPR", points: ks.tpr.map((y, i) => [i / Math.max(1, n - 1), y]) },
           { name: "FPR", points: ks.fpr.map((y, i) => [i / Math.max(1, n - 1), y]) }], { x: "share of samples by score", y: "rate" }]);
       }
-      if (by.lift && by.lift.liftx) curves.push(["Lift", [{ name: "lift", points: by.lift.liftx.map((x, i) => [x, by.lift.lifty[i]]) }], { x: "share of samples", y: "lift" }]);
-      if (by.gain && by.gain.gainx) curves.push(["Gain", [{ name: "gain", points: by.gain.gainx.map((x, i) => [x, by.gain.gainy[i]]) }], { x: "share of samples", y: "gain" }]);
+      if (by.lift && by.lift.liftx) curves.push(["Lift", classCurves(by.lift.liftx, by.lift.lifty), { x: "share of samples", y: "lift" }]);
+      if (by.gain && by.gain.gainx) curves.push(["Gain", classCurves(by.gain.gainx, by.gain.gainy), { x: "share of samples", y: "gain" }]);
       out.push(el("div", { class: "card evaluation", "data-model": model, "data-set": set },
         el("strong", {}, `${m.name}: ${model} · ${set}`),
         el("table", { class: "scores" }, el("tbody", {}, scores.map((s) => el("tr", { "data-score": s.metric },
@@ -629,6 +629,14 @@ function renderEvaluation(m) {
     }
   }
   return out;
+}
+
+// pyfate's lift and gain give a pair per threshold, [negative class, positive class]: one
+// curve each (plain numbers are one curve).
+function classCurves(xs, ys) {
+  if (!Array.isArray(xs[0])) return [{ name: "all", points: xs.map((x, i) => [x, ys[i]]) }];
+  return [[1, "positive class"], [0, "negative class"]].map(([k, name]) =>
+    ({ name, points: xs.map((x, i) => [x[k], (ys[i] || [])[k]]) }));
 }
 
 const PALETTE = ["#2f6fdb", "#d64545", "#2e9e5b", "#e58a1f", "#8a4fd8"];
