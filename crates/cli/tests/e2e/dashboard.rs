@@ -96,7 +96,7 @@ async fn the_dashboard_follows_a_job_live_from_the_list_to_its_dag_and_loss_char
     )
     .await;
     b.exec("window.__same_page = 1", json!([])).await;
-    let job = submit(&server, &chain_dag(dir.path(), 2.5));
+    let job = submit(&server, &chain_dag(dir.path(), 4.0));
     let row = format!("tr[data-job='{job}'][data-party='guest:9999'] .badge");
     let seen = statuses_until(&b, "the list's row reaching success", &row, "success").await;
     assert!(
@@ -118,7 +118,7 @@ async fn the_dashboard_follows_a_job_live_from_the_list_to_its_dag_and_loss_char
 
     // A second run of the DAG watched on its job page: the node of wait_0 goes through
     // running to success as its tasks run.
-    let job2 = submit(&server, &chain_dag(dir.path(), 2.5));
+    let job2 = submit(&server, &chain_dag(dir.path(), 4.0));
     b.goto(&format!("{}/ui/job/{job2}", server.url)).await;
     b.wait_for(
         "the DAG",
