@@ -185,6 +185,7 @@ async fn the_dashboard_follows_a_job_live_from_the_list_to_its_dag_and_loss_char
         WAIT,
     )
     .await;
+    b.scroll_to("#charts").await;
     b.screenshot("task").await;
     b.assert_console_clean("the task page").await;
 

@@ -201,6 +201,16 @@ impl Browser {
             .to_string()
     }
 
+    /// Scrolls the page to the element `css` selects (above it, its heading).
+    pub async fn scroll_to(&self, css: &str) {
+        self.exec(
+            "const e = document.querySelector(arguments[0]);
+             if (e) window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 60);",
+            json!([css]),
+        )
+        .await;
+    }
+
     /// Saves the page as `<screenshot dir>/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;

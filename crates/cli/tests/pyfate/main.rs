@@ -244,11 +244,13 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     }
     let shown = b.text("#evaluation tr[data-score='auc']").await;
     assert!(shown.contains(&format!("{auc:.6}")), "{shown} (AUC {auc})");
+    b.scroll_to("#evaluation").await;
     b.screenshot("evaluation").await;
     b.assert_console_clean("the evaluation page").await;
+    // Coordinated LR's loss is the arbiter's.
     let metrics = server
         .get(&format!(
-            "/v2/output/metric/query?job_id={train}&role=guest&party_id=9999&task_name=lr_0"
+            "/v2/output/metric/query?job_id={train}&role=arbiter&party_id=9999&task_name=lr_0"
         ))
         .await;
     let losses: usize = metrics["data"]
@@ -259,7 +261,7 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
         .map(|m| m["data"].as_array().map_or(0, Vec::len))
         .sum();
     assert!(losses > 0, "lr_0 posted no loss: {metrics:.300}");
-    b.goto(&format!("{}/ui/job/{train}/guest/9999/lr_0", server.url))
+    b.goto(&format!("{}/ui/job/{train}/arbiter/9999/lr_0", server.url))
         .await;
     let points = b
         .wait_for(
@@ -271,6 +273,7 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
         )
         .await;
     assert_eq!(points, losses, "one point per loss item");
+    b.scroll_to("#charts").await;
     b.screenshot("loss-pyfate").await;
     b.assert_console_clean("lr_0's page").await;
     drop(b);
