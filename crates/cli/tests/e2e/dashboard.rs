@@ -228,7 +228,7 @@ async fn the_dashboard_follows_a_job_live_from_the_list_to_its_dag_and_loss_char
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_task_shows_its_message_as_text_and_the_stop_button_cancels_a_job() {
+async fn a_failed_task_shows_its_message_as_text_rerun_runs_it_again_and_stop_cancels_a_job() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), "9999", None).await;
     let b = Browser::start().await;
@@ -267,6 +267,18 @@ async fn a_failed_task_shows_its_message_as_text_and_the_stop_button_cancels_a_j
     job_status_is(&b, "the job failed on its page", "failed").await;
     b.screenshot("job-failed").await;
     b.assert_console_clean("a failed job's page").await;
+
+    // Rerun: the failed task runs again as version 1 (and fails again), shown on the page.
+    b.click("#rerun").await;
+    b.wait_for(
+        "version 1 of the failed task",
+        "return [...document.querySelectorAll('#task-table tbody tr')]
+            .some(r => r.children[3].textContent === '1' && r.innerText.includes('failed'))",
+        WAIT,
+    )
+    .await;
+    job_status_is(&b, "the rerun failed again", "failed").await;
+    b.assert_console_clean("a rerun job's page").await;
 
     // Stop: the first click arms the button, the second stops the job everywhere.
     let running = submit(&server, &sleep_dag(60.0, "demo_sleep", json!({})));
