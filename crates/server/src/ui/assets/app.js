@@ -163,11 +163,13 @@ async function fatePost(path, body) {
   return r.json();
 }
 
-// Runs `step` now and every `ms` after the previous run ended (never two at once).
+// Runs `step` now and every `ms` after the previous run ended (never two at once); a hidden
+// tab asks nothing.
 function every(ms, step) {
   let stopped = false;
   const run = async () => {
     if (stopped) return;
+    if (document.hidden) { setTimeout(run, ms); return; }
     try { await step(); setLive("live · " + new Date().toLocaleTimeString()); }
     catch (e) { setLive("update failed: " + e.message); }
     if (!stopped) setTimeout(run, ms);
@@ -247,7 +249,8 @@ function viewJobs() {
   const url = "/ui/api/jobs?" + api.toString();
   every(POLL_MS, async () => {
     const r = await getJSON(url);
-    if (!r.changed) return;
+    // Unchanged data is drawn again only while a job runs (its duration grows).
+    if (!r.changed && !(r.data && r.data.jobs.some((j) => j.start_time && !j.end_time))) return;
     if (r.status !== 200) throw new Error((r.data && r.data.error) || "status " + r.status);
     const { total, jobs } = r.data;
     replace(table, jobs.length ? jobs.map((j) => el("tr", { "data-job": j.job_id, "data-party": `${j.role}:${j.party_id}` },
