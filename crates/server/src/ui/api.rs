@@ -84,27 +84,37 @@ fn required(q: &HashMap<String, String>, key: &str) -> Result<String, Failure> {
     text(q, key).ok_or_else(|| Failure(StatusCode::BAD_REQUEST, format!("{key} is required")))
 }
 
+/// More statuses than there are is a hostile request (each is a bound parameter).
+const MAX_STATUSES: usize = 16;
+
 /// `/ui/api/jobs?status=a,b&party_id=&role=&tag=&job_id=&since=&until=&page=&size=`: one page
 /// of the job list (a row per local party of a job), newest first, with the total.
 async fn jobs(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Params) -> Answer {
     let page = int(&q, "page")?.unwrap_or(1).max(1);
     let size = int(&q, "size")?.unwrap_or(50).clamp(1, 500);
+    let statuses: Vec<String> = text(&q, "status")
+        .map(|s| {
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if statuses.len() > MAX_STATUSES {
+        return Err(Failure(
+            StatusCode::BAD_REQUEST,
+            format!("at most {MAX_STATUSES} statuses"),
+        ));
+    }
     let filter = UiJobFilter {
-        statuses: text(&q, "status")
-            .map(|s| {
-                s.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
+        statuses,
         party_id: text(&q, "party_id"),
         role: text(&q, "role"),
         tag: text(&q, "tag"),
         job_id_prefix: text(&q, "job_id"),
         since: int(&q, "since")?,
         until: int(&q, "until")?,
-        offset: (page - 1) * size,
+        offset: (page - 1).saturating_mul(size),
         limit: size,
     };
     let (total, rows) = app.store.ui_jobs(&filter).await?;

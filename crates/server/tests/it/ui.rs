@@ -57,6 +57,7 @@ async fn the_api_refuses_bad_parameters_and_answers_304_when_nothing_changed() {
     let site = TestSite::start(SiteSpec::standalone()).await;
     for (path, want) in [
         ("/ui/api/jobs?page=x", 400),
+        ("/ui/api/jobs?status=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", 400),
         ("/ui/api/jobs?since=yesterday", 400),
         ("/ui/api/job", 400),
         ("/ui/api/job?job_id=nope", 404),
@@ -68,6 +69,8 @@ async fn the_api_refuses_bad_parameters_and_answers_304_when_nothing_changed() {
         let v: Value = serde_json::from_str(&body).unwrap();
         assert!(v["error"].is_string(), "{path}: {body}");
     }
+    let (status, _, body) = get(&site, &format!("/ui/api/jobs?page={}", i64::MAX), None).await;
+    assert_eq!(status, 200, "{body}");
     let (status, etag, body) = get(&site, "/ui/api/jobs", None).await;
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["total"], 0);
