@@ -21,6 +21,10 @@
 //! of the upload component's process: neither may grow with the file.
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- upload --size-mb 1024`
+//!
+//! `dashboard`: the dashboard's page requests on a site holding `--jobs` jobs (`dashboard.rs`).
+//!
+//! Run: `cargo run --release -p ferroflow-bench -- dashboard --jobs 10000`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -69,6 +73,13 @@ enum Bench {
     },
     /// Every workload against ferroflow and (with its venv) FATE Flow 2.2; writes the report.
     Suite(suite::Args),
+    /// The dashboard's page requests on a site holding many jobs.
+    Dashboard {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
     /// Upload a generated CSV and report MB/s and peak memory.
     Upload {
         #[arg(long, default_value_t = 1024)]
@@ -98,6 +109,7 @@ fn main() -> Result<()> {
         } => rt.block_on(load(jobs, tasks, site_cores)),
         Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
         Bench::Suite(args) => rt.block_on(suite::run(args)),
+        Bench::Dashboard { jobs, runs } => rt.block_on(dashboard::run(jobs, runs)),
     }
 }
 
@@ -114,6 +126,7 @@ fn ferroflow_exe() -> Result<PathBuf> {
     Ok(exe)
 }
 
+mod dashboard;
 mod suite;
 mod upload;
 mod work;
@@ -147,20 +160,26 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-async fn chain(runs: usize, n: usize) -> Result<()> {
+/// A standalone site in `dir`, in this process, with the demo provider run by the `ferroflow`
+/// binary next to this one.
+async fn demo_site(dir: &std::path::Path) -> Result<Site> {
     let exe = ferroflow_exe()?;
-    let dir = tempfile::tempdir()?;
     let config = Config::load(
         None,
         &Overrides {
             port: Some(0),
-            data_dir: Some(dir.path().to_path_buf()),
+            data_dir: Some(dir.to_path_buf()),
             ..Default::default()
         },
     )?;
     let mut opts = Options::new(config);
     opts.builtins = ferroflow::demo_provider(&exe.to_string_lossy());
-    let site = Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?;
+    Ok(Site::start(opts, tokio::net::TcpListener::bind("127.0.0.1:0").await?).await?)
+}
+
+async fn chain(runs: usize, n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let site = demo_site(dir.path()).await?;
     let client = Client::new(&site.url);
 
     let mut totals = Vec::new();

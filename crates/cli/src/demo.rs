@@ -21,6 +21,9 @@ pub struct Args {
     /// Where to keep the site's files (default: a new directory under the system temp dir).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Keep the site (and its dashboard) up after the job until Ctrl-C.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// The demo DAG over two CSV files.
@@ -158,6 +161,14 @@ pub async fn run(args: Args) -> Result<bool> {
     println!("  curl -s 'http://127.0.0.1:9380/v2/job/task/query?job_id={job_id}'");
     println!("  curl -s 'http://127.0.0.1:9380/v2/output/metric/query?{q}'");
     println!("  curl -s 'http://127.0.0.1:9380/v2/output/model/query?{q}'");
+    println!("\nDashboard of the demo site: {}/ui/job/{job_id}", site.url);
+    if args.keep {
+        println!("(the site stays up until Ctrl-C)");
+        crate::serve::shutdown_signal().await;
+        println!("stopping");
+    } else {
+        println!("(the site stops now; `demo --keep` keeps it up until Ctrl-C)");
+    }
     site.shutdown().await;
     Ok(status == "success")
 }

@@ -34,5 +34,6 @@ pub mod run;
 pub mod scheduler;
 pub mod site;
 pub mod store;
+pub mod ui;
 
 pub use site::{Options, Site};

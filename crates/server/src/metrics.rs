@@ -1,8 +1,10 @@
 //! The site's own measurements, served in Prometheus' text format at `/metrics`: how long
 //! scheduling takes (a step, the pure decision, an admission pass) and what it did.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A latency histogram with log-spaced buckets (ten per decade, 1 µs to 100 s).
@@ -63,14 +65,128 @@ impl Histogram {
 
     fn render(&self, name: &str, help: &str, out: &mut String) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.render_series(name, "", out);
+    }
+
+    /// The histogram's lines; `labels` (`key="value",`) go before `le`.
+    fn render_series(&self, name: &str, labels: &str, out: &mut String) {
         let mut cumulative = 0;
         for (i, b) in self.bounds.iter().enumerate() {
             cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b:.6e}\"}} {cumulative}");
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{b:.6e}\"}} {cumulative}");
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count());
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count());
         let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {}", self.count());
+        let labels = match labels.trim_end_matches(',') {
+            "" => String::new(),
+            l => format!("{{{l}}}"),
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{labels} {sum}\n{name}_count{labels} {}",
+            self.count()
+        );
+    }
+}
+
+/// One series per label value (a party, a route), made on first use. Label values can come
+/// from outside (a DAG names its parties), so past `MAX_SERIES` values new ones share the
+/// series `other`.
+#[derive(Debug, Default)]
+pub struct ByLabel<T> {
+    map: Mutex<BTreeMap<String, Arc<T>>>,
+}
+
+const MAX_SERIES: usize = 256;
+
+impl<T: Default> ByLabel<T> {
+    pub fn get(&self, label: &str) -> Arc<T> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = map.get(label) {
+            return v.clone();
+        }
+        let key = if map.len() < MAX_SERIES {
+            label
+        } else {
+            "other"
+        };
+        map.entry(key.to_string()).or_default().clone()
+    }
+
+    fn snapshot(&self) -> Vec<(String, Arc<T>)> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+impl ByLabel<Histogram> {
+    pub fn render(&self, name: &str, help: &str, label: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (value, h) in self.snapshot() {
+            h.render_series(name, &format!("{label}=\"{}\",", escape_label(&value)), out);
+        }
+    }
+}
+
+impl ByLabel<AtomicU64> {
+    pub fn add(&self, label: &str) {
+        self.get(label).fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, name: &str, help: &str, label: &str, out: &mut String) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (value, c) in self.snapshot() {
+            let _ = writeln!(
+                out,
+                "{name}{{{label}=\"{}\"}} {}",
+                escape_label(&value),
+                c.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// A gauge per label value, computed at the scrape.
+pub fn render_gauges(
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(String, i64)],
+    out: &mut String,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (value, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape_label(value));
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Times the store measures where it commits them (`Store::timings`).
+#[derive(Debug, Default)]
+pub struct StoreTimings {
+    /// A task run of this site's parties, from `running` to its end status.
+    pub task_run: Histogram,
+    /// A job scheduled here, from its creation to `running` (admission).
+    pub queue_wait: Histogram,
+}
+
+impl StoreTimings {
+    pub fn render(&self, out: &mut String) {
+        self.task_run.render(
+            "ferroflow_task_run_seconds",
+            "A task run of this site's parties, from running to its end.",
+            out,
+        );
+        self.queue_wait.render(
+            "ferroflow_job_queue_wait_seconds",
+            "A job scheduled here, from its creation to running.",
+            out,
+        );
     }
 }
 
@@ -83,7 +199,11 @@ pub struct Metrics {
     /// One admission pass over the waiting jobs.
     pub admission: Histogram,
     pub launches: AtomicU64,
+    /// Task runs whose launch failed (no process or container).
+    pub launch_failures: AtomicU64,
     pub jobs_created: AtomicU64,
+    /// Task processes' calls (api-3, `/v2/worker/*`), by route.
+    pub worker_calls: ByLabel<AtomicU64>,
 }
 
 impl Metrics {
@@ -111,6 +231,11 @@ impl Metrics {
                 &self.launches,
             ),
             (
+                "ferroflow_task_launch_failures_total",
+                "Task runs whose launch failed (no process or container started).",
+                &self.launch_failures,
+            ),
+            (
                 "ferroflow_jobs_created_total",
                 "Jobs created by this site as scheduler.",
                 &self.jobs_created,
@@ -122,6 +247,12 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
+        self.worker_calls.render(
+            "ferroflow_worker_calls_total",
+            "Calls of task processes (api-3), by route.",
+            "route",
+            &mut out,
+        );
         out
     }
 }
@@ -144,6 +275,38 @@ mod tests {
             Metrics::default()
                 .render()
                 .contains("ferroflow_schedule_step_seconds_count 0")
+        );
+    }
+
+    #[test]
+    fn labelled_series_render_one_line_per_value() {
+        let by: ByLabel<Histogram> = ByLabel::default();
+        by.get("10000").observe(Duration::from_millis(3));
+        by.get("9\"99").observe(Duration::from_millis(3));
+        let mut out = String::new();
+        by.render("x_seconds", "help", "party", &mut out);
+        assert!(out.contains("x_seconds_count{party=\"10000\"} 1"), "{out}");
+        assert!(
+            out.contains("x_seconds_bucket{party=\"9\\\"99\",le=\"+Inf\"} 1"),
+            "{out}"
+        );
+        let calls: ByLabel<AtomicU64> = ByLabel::default();
+        calls.add("/v2/worker/task/status");
+        calls.add("/v2/worker/task/status");
+        let mut out = String::new();
+        calls.render("c_total", "help", "route", &mut out);
+        assert!(
+            out.contains("c_total{route=\"/v2/worker/task/status\"} 2"),
+            "{out}"
+        );
+        // Values from outside cannot grow the series without bound.
+        for i in 0..2 * MAX_SERIES {
+            calls.add(&format!("party-{i}"));
+        }
+        assert_eq!(calls.snapshot().len(), MAX_SERIES + 1);
+        assert_eq!(
+            calls.get("other").load(Ordering::Relaxed),
+            (MAX_SERIES + 1) as u64
         );
     }
 }

@@ -267,7 +267,7 @@ async fn detect(app: Arc<App>, stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = &mut stop => return,
             _ = every.tick() => {
-                if let Err(e) = detector::check_timeouts(&app).await {
+                if let Err(e) = crate::store::with_cause("detector: timeout check", detector::check_timeouts(&app)).await {
                     tracing::error!(error = %e, "timeout check failed");
                 }
             }
@@ -292,7 +292,12 @@ async fn watch_exits(
         match exit {
             Some(exit) if run::cleanup::exited(&exit) => {}
             Some(exit) => {
-                if let Err(e) = worker::process_exited(&app, &exit).await {
+                if let Err(e) = crate::store::with_cause(
+                    "launcher: task process exited",
+                    worker::process_exited(&app, &exit),
+                )
+                .await
+                {
                     tracing::error!(error = %e, "cannot record a task exit");
                 }
             }

@@ -6,14 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{GUEST_CSV, HOST_CSV, Server, parties};
+use super::support::{GUEST_CSV, Server, demo_csvs, parties};
 
 /// Five tasks with fan-out and fan-in; the arbiter takes part in the last two only:
 /// reader_0 → (transform_a, transform_b) → join_0 (+arbiter) → train_0 (+arbiter).
 fn fan_dag(dir: &Path, sync_type: &str) -> Value {
-    let (g, h) = (dir.join("guest.csv"), dir.join("host.csv"));
-    std::fs::write(&g, GUEST_CSV).unwrap();
-    std::fs::write(&h, HOST_CSV).unwrap();
+    let (g, h) = demo_csvs(dir);
     let data = parties(&[("guest", "9999"), ("host", "10000")]);
     let out = |p: &str| json!({"producer_task": p, "output_artifact_key": "output_data", "parties": data});
     json!({
@@ -145,7 +143,7 @@ async fn the_same_dag_succeeds_in_poll_mode() {
     run_fan_job("poll").await;
 }
 
-fn sleep_dag(seconds: f64, component: &str, extra: Value) -> Value {
+pub(super) fn sleep_dag(seconds: f64, component: &str, extra: Value) -> Value {
     let mut params = json!({"seconds": seconds});
     if let Value::Object(m) = extra {
         params.as_object_mut().unwrap().extend(m);

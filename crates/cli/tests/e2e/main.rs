@@ -1,6 +1,9 @@
 //! The binary end to end, with real parts: `ferroflow serve` processes, `curl`, the demo
-//! components as real task processes, several sites.
+//! components as real task processes, several sites; the dashboard in a real browser (headless Chromium).
 
+mod dashboard;
+mod demo;
 mod jobs;
 mod lifecycle;
 mod support;
+mod webdriver;

@@ -209,6 +209,14 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// The demo's guest and host CSV files, written into `dir`.
+pub fn demo_csvs(dir: &Path) -> (PathBuf, PathBuf) {
+    let (g, h) = (dir.join("guest.csv"), dir.join("host.csv"));
+    std::fs::write(&g, GUEST_CSV).unwrap();
+    std::fs::write(&h, HOST_CSV).unwrap();
+    (g, h)
+}
+
 pub fn parties(list: &[(&str, &str)]) -> Value {
     Value::Array(
         list.iter()

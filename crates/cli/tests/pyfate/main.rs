@@ -10,6 +10,9 @@
 #[path = "../e2e/support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "../e2e/webdriver.rs"]
+#[allow(dead_code)]
+mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -212,6 +215,68 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
         .unwrap_or_else(|| panic!("auc not where pyfate puts it: {text:.500}"));
     assert!(auc > 0.95, "AUC {auc}");
     println!("evaluation_0 AUC (flow output query-metric): {auc:.6}");
+
+    // The dashboard draws pyfate's evaluation (its scores, ROC, KS and lift curves) and the
+    // loss of lr_0, one point per item pyfate posted.
+    let b = webdriver::Browser::start().await;
+    b.goto(&format!(
+        "{}/ui/job/{train}/guest/9999/evaluation_0",
+        server.url
+    ))
+    .await;
+    let curves = b
+        .wait_for(
+            "the evaluation curves",
+            "const e = document.querySelector('#evaluation .evaluation');
+             if (!e) return null;
+             const c = [...e.querySelectorAll('[data-curve]')].map(x => [x.getAttribute('data-curve'),
+                 x.querySelector('polyline').getAttribute('points').split(' ').length]);
+             return c.length >= 3 ? c : null;",
+            Duration::from_secs(60),
+        )
+        .await;
+    let curves: Vec<(String, usize)> = serde_json::from_value(curves).unwrap();
+    for name in ["ROC", "KS", "Lift"] {
+        assert!(
+            curves.iter().any(|(n, points)| n == name && *points >= 2),
+            "no {name} curve: {curves:?}"
+        );
+    }
+    let shown = b.text("#evaluation tr[data-score='auc']").await;
+    assert!(shown.contains(&format!("{auc:.6}")), "{shown} (AUC {auc})");
+    b.scroll_to("#evaluation").await;
+    b.screenshot("evaluation").await;
+    b.assert_console_clean("the evaluation page").await;
+    // Coordinated LR's loss is the arbiter's.
+    let metrics = server
+        .get(&format!(
+            "/v2/output/metric/query?job_id={train}&role=arbiter&party_id=9999&task_name=lr_0"
+        ))
+        .await;
+    let losses: usize = metrics["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"].as_str().is_some_and(|n| n.contains("loss")))
+        .map(|m| m["data"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(losses > 0, "lr_0 posted no loss: {metrics:.300}");
+    b.goto(&format!("{}/ui/job/{train}/arbiter/9999/lr_0", server.url))
+        .await;
+    let points = b
+        .wait_for(
+            "lr_0's loss chart",
+            "const c = [...document.querySelectorAll('#charts .chart')]
+                 .filter(c => c.getAttribute('data-metric').includes('loss'));
+             return c.length ? c.reduce((n, x) => n + x.querySelectorAll('circle.pt').length, 0) : null;",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(points, losses, "one point per loss item");
+    b.scroll_to("#charts").await;
+    b.screenshot("loss-pyfate").await;
+    b.assert_console_clean("lr_0's page").await;
+    drop(b);
 
     // The model through `flow output query-model`.
     let model = flow(

@@ -427,6 +427,9 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
             Ok(())
         }
         Err(e) => {
+            app.metrics
+                .launch_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let msg = format!("launch failed: {e}: {}", source_chain(&e));
             // Rejected only when a stop raced the launch: the stop's status stands.
             app.store

@@ -99,6 +99,10 @@ pub struct Counters {
     pub relayed: AtomicU64,
     /// Commands answered with 104 because they did not reach their party.
     pub undelivered: AtomicU64,
+    /// Time to an answer (retries included), by destination party.
+    pub latency: crate::metrics::ByLabel<crate::metrics::Histogram>,
+    /// Commands that did not reach their party, by destination party.
+    pub failures: crate::metrics::ByLabel<AtomicU64>,
 }
 
 impl Counters {
@@ -132,6 +136,18 @@ impl Counters {
                 get(v)
             );
         }
+        self.latency.render(
+            "ferroflow_command_seconds",
+            "Site-to-site commands, time to an answer (retries included), by destination party.",
+            "party",
+            out,
+        );
+        self.failures.render(
+            "ferroflow_command_failures_total",
+            "Site-to-site commands that did not reach their party, by destination party.",
+            "party",
+            out,
+        );
     }
 }
 
@@ -277,9 +293,13 @@ impl Federation {
     /// Delivers `cmd` to the site its destination resolves to and returns that site's JSON
     /// reply, whatever its `code`.
     pub async fn deliver(&self, cmd: &Command) -> Result<Value, Undelivered> {
+        let started = std::time::Instant::now();
         let result = self.try_deliver(cmd).await;
+        let party = cmd.dest.to_string();
+        self.counters.latency.get(&party).observe(started.elapsed());
         if result.is_err() {
             self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
+            self.counters.failures.add(&party);
         }
         result
     }

@@ -212,10 +212,12 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(partner::routes())
         .merge(scheduler::routes())
         .merge(worker::routes())
+        .merge(crate::ui::routes())
         .route("/metrics", axum::routing::get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(1 << 30))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), cause))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             relay::relay,
@@ -223,10 +225,73 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Names the request as the cause of every status change it commits (the event log): the
+/// route and, for a command from a site, the calling party.
+/// Task processes' calls (api-3) are counted here, by route.
+async fn cause(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(route) = worker::route_of(req.uri().path()) {
+        app.metrics.worker_calls.add(route);
+    }
+    let h = req.headers();
+    let header = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let from = match (header("src-party-id"), header("initiator-party-id")) {
+        (Some(party), _) => format!(" from party {party}"),
+        (None, Some(party)) => format!(" (job initiator party {party})"),
+        _ => String::new(),
+    };
+    let cause = format!("{} {}{from}", req.method(), req.uri().path());
+    crate::store::with_cause(cause, next.run(req)).await
+}
+
 /// Prometheus' text format.
 async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
     app.fed.counters.render(&mut text);
+    app.store.timings.render(&mut text);
+    match app.store.site_load().await {
+        Ok(load) => {
+            use crate::metrics::render_gauges;
+            for (name, help, values) in [
+                (
+                    "ferroflow_scheduled_jobs",
+                    "Jobs scheduled by this site, by federated status.",
+                    &load.scheduled_jobs,
+                ),
+                (
+                    "ferroflow_party_jobs",
+                    "Job rows of this site's parties, by status.",
+                    &load.party_jobs,
+                ),
+                (
+                    "ferroflow_party_tasks",
+                    "Task runs of this site's parties, by party status.",
+                    &load.party_tasks,
+                ),
+            ] {
+                render_gauges(name, help, "status", values, &mut text);
+            }
+            render_gauges(
+                "ferroflow_cores",
+                "Cores of the computing engine, by use.",
+                "use",
+                &[
+                    ("in_use".into(), load.cores - load.remaining_cores),
+                    ("free".into(), load.remaining_cores),
+                ],
+                &mut text,
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "metrics: cannot read the site's load"),
+    }
     let mut r = (StatusCode::OK, text).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -17,6 +17,23 @@ use super::{ApiError, ApiResult, Reply, Req, ok};
 use crate::app::App;
 use crate::controller::{Error, worker};
 
+/// The api-3 route a path is, for counting calls (a fixed set: paths come from outside).
+pub fn route_of(path: &str) -> Option<&'static str> {
+    const ROUTES: [&str; 6] = [
+        "/v2/worker/task/status",
+        "/v2/worker/model/save",
+        "/v2/worker/model/download",
+        "/v2/worker/data/tracking/query",
+        "/v2/worker/data/tracking/save",
+        "/v2/worker/metric/save",
+    ];
+    if let Some(id) = path.strip_prefix("/v2/worker/metric/save/") {
+        return (!id.is_empty() && !id.contains('/'))
+            .then_some("/v2/worker/metric/save/{execution_id}");
+    }
+    ROUTES.into_iter().find(|r| *r == path)
+}
+
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/v2/worker/task/status", post(task_status))

@@ -137,7 +137,8 @@ impl Scheduler {
         futures::stream::iter(pending.jobs)
             .for_each_concurrent(CONCURRENCY, |job_id| async move {
                 let started = std::time::Instant::now();
-                let result = step::run(app, &job_id).await;
+                let result =
+                    crate::store::with_cause("scheduler step", step::run(app, &job_id)).await;
                 app.metrics.step.observe(started.elapsed());
                 if let Err(e) = result {
                     tracing::error!(job_id = %job_id, error = %e, detail = ?e, "scheduling step failed");
@@ -146,7 +147,7 @@ impl Scheduler {
             .await;
         let started = std::time::Instant::now();
         if pending.admission
-            && let Err(e) = admission::run(app)
+            && let Err(e) = crate::store::with_cause("scheduler admission", admission::run(app))
                 .await
                 .inspect(|_| app.metrics.admission.observe(started.elapsed()))
         {

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role};
 use ferroflow_core::status::JobStatus;
 
+use super::event::{Subject, View};
 use super::task::NewTask;
 use super::{
     Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_parsed, get_str,
@@ -363,6 +364,16 @@ impl Store {
         if to.is_end() {
             self.return_job_resource_in(&mut tx, key, now).await?;
         }
+        self.record_event_in(
+            &mut tx,
+            View::Party,
+            Subject::PartyJob(key),
+            current.as_str(),
+            to.as_str(),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Cas::Applied)
     }

@@ -26,6 +26,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "job_list_index",
         include_str!("../../migrations/sqlite/0004_job_list_index.sql"),
     ),
+    (
+        5,
+        "events",
+        include_str!("../../migrations/sqlite/0005_events.sql"),
+    ),
 ];
 
 impl Store {

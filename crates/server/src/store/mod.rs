@@ -13,9 +13,13 @@
 //! - `schedule`: the scheduler's rows (`t_schedule_*`).
 //! - `provider`: providers, components, the engine registry.
 //! - `output`: data tracking, table metas, metrics, model metas.
+//! - `dashboard`: the dashboard's read-only queries (paged job list, site load).
+//! - `event`: the per-job event log, written by the compare-and-swap functions.
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
 
 mod admin;
+mod dashboard;
+mod event;
 mod job;
 mod migrate;
 mod output;
@@ -32,6 +36,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
+pub use dashboard::{SiteLoad, UiJobFilter, UiJobRow};
+pub use event::{EventRow, with_cause};
 pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
 pub use output::{MetricRow, ModelFilter, ModelMetaRow, TableMetaRow, TrackingRow};
 pub use provider::{ComponentRow, ProviderFilter, ProviderRow};
@@ -96,6 +102,8 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// Durations measured where the changes that end them are committed (`/metrics`).
+    pub timings: std::sync::Arc<crate::metrics::StoreTimings>,
 }
 
 impl std::fmt::Debug for Store {
@@ -142,6 +150,7 @@ impl Store {
             read: write.clone(),
             write,
             backend,
+            timings: Default::default(),
         };
         store.migrate().await?;
         let read = AnyPoolOptions::new()

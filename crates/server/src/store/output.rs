@@ -449,6 +449,7 @@ impl Store {
             "t_tracking_data_output",
             "t_tracking_metric",
             "t_model_meta",
+            "t_job_event",
         ] {
             let sql = self.dynamic(format!("DELETE FROM {table} WHERE f_job_id = ?"));
             sqlx::query(&sql)

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use ferroflow_core::id::{JobId, Party, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 
+use super::event::{Subject, View};
 use super::{
     Cas, Error, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_parsed,
     get_opt_str, get_parsed, get_str, to_json,
@@ -373,14 +374,17 @@ impl Store {
         now: i64,
     ) -> Result<Cas<JobStatus>> {
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query(self.sql("SELECT f_status FROM t_schedule_job WHERE f_job_id = ?"))
-            .bind(job_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            self.sql("SELECT f_status, f_create_time FROM t_schedule_job WHERE f_job_id = ?"),
+        )
+        .bind(job_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some(row) = row else {
             return Ok(Cas::Rejected { current: None });
         };
         let current: JobStatus = get_parsed(&row, "f_status")?;
+        let created = get_i64(&row, "f_create_time")?;
         if !current.can_become(to) {
             return Ok(Cas::Rejected {
                 current: Some(current),
@@ -408,7 +412,24 @@ impl Store {
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?;
+        self.record_event_in(
+            &mut tx,
+            View::Federated,
+            Subject::Job(job_id),
+            current.as_str(),
+            to.as_str(),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
+        if current == JobStatus::Waiting && to == JobStatus::Running {
+            self.timings
+                .queue_wait
+                .observe(std::time::Duration::from_millis(
+                    (now - created).max(0) as u64
+                ));
+        }
         Ok(Cas::Applied)
     }
 
@@ -648,6 +669,20 @@ impl Store {
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?;
+        self.record_event_in(
+            &mut tx,
+            View::Federated,
+            Subject::Task {
+                job_id,
+                task_id: task_id.as_str(),
+                version: version as i64,
+            },
+            current.as_str(),
+            to.as_str(),
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Cas::Applied)
     }
@@ -703,6 +738,7 @@ impl Store {
             return Ok(Cas::Rejected { current: None });
         };
         let mut current: TaskStatus = get_parsed(&row, "f_status")?;
+        let from = current;
         let Some(path) = current.path_to(to) else {
             return Ok(Cas::Rejected {
                 current: Some(current),
@@ -735,6 +771,18 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             current = step;
+        }
+        if from != to {
+            self.record_event_in(
+                &mut tx,
+                View::Reported,
+                Subject::PartyTask(key),
+                from.as_str(),
+                to.as_str(),
+                None,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Cas::Applied)

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::TaskStatus;
 
+use super::event::{Subject, View};
 use super::{
     Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_parsed, get_opt_str,
     get_parsed, get_str, to_json,
@@ -454,7 +455,24 @@ impl Store {
         if to.is_end() && task.resource_in_use {
             self.return_task_resource_in(&mut tx, &task, now).await?;
         }
+        self.record_event_in(
+            &mut tx,
+            View::Party,
+            Subject::PartyTask(key),
+            current.as_str(),
+            to.as_str(),
+            error,
+            now,
+        )
+        .await?;
         tx.commit().await?;
+        if to.is_end()
+            && let Some(start) = task.start_time
+        {
+            self.timings
+                .task_run
+                .observe(std::time::Duration::from_millis((now - start).max(0) as u64));
+        }
         Ok(Cas::Applied)
     }
 
@@ -488,6 +506,16 @@ impl Store {
         .bind(key.party_id.to_string())
         .bind(task.status.as_str())
         .execute(&mut *tx)
+        .await?;
+        self.record_event_in(
+            &mut tx,
+            View::Federated,
+            Subject::PartyTask(key),
+            task.status.as_str(),
+            to.as_str(),
+            None,
+            now,
+        )
         .await?;
         tx.commit().await?;
         Ok(Cas::Applied)
@@ -543,6 +571,16 @@ impl Store {
         .bind(key.party_id.to_string())
         .bind(now)
         .execute(&mut *tx)
+        .await?;
+        self.record_event_in(
+            &mut tx,
+            View::Party,
+            Subject::PartyTask(key),
+            TaskStatus::Waiting.as_str(),
+            TaskStatus::Running.as_str(),
+            None,
+            now,
+        )
         .await?;
         tx.commit().await?;
         Ok(Cas::Applied)

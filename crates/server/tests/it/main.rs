@@ -14,3 +14,4 @@ mod scheduler;
 mod store;
 mod support;
 mod two_sites;
+mod ui;

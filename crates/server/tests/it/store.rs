@@ -285,3 +285,146 @@ async fn a_run_is_decided_once_however_many_ask_at_once() {
     );
     assert!(!s.begin_run(&key, 21).await.unwrap().applied());
 }
+
+#[tokio::test]
+async fn every_committed_status_change_is_in_the_event_log_with_its_cause() {
+    let (_d, s) = open().await;
+    s.create_job(&new_job(4), &[new_task("a", 4)], 1)
+        .await
+        .unwrap();
+    let job = job_key();
+    let t = task_key("a");
+    ferroflow_server::store::with_cause("POST /v2/partner/job/start", async {
+        assert!(
+            s.set_job_status(&job, JobStatus::Waiting, 2)
+                .await
+                .unwrap()
+                .applied()
+        );
+        assert!(
+            s.set_job_status(&job, JobStatus::Running, 3)
+                .await
+                .unwrap()
+                .applied()
+        );
+    })
+    .await;
+    // A refused transition changes nothing, and logs nothing.
+    assert!(
+        !s.set_job_status(&job, JobStatus::Ready, 4)
+            .await
+            .unwrap()
+            .applied()
+    );
+    assert!(s.begin_run(&t, 5).await.unwrap().applied());
+    let error = "<b>boom</b>";
+    assert!(
+        s.set_party_status(&t, TaskStatus::Failed, Some(error), 6)
+            .await
+            .unwrap()
+            .applied()
+    );
+    let events = s.job_events(job.job_id.as_str(), 0, 100).await.unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.view.as_str(),
+                e.task_id.is_some(),
+                e.from.as_deref().unwrap_or(""),
+                e.to.as_str(),
+                e.cause.as_str(),
+                e.time,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "party",
+                false,
+                "ready",
+                "waiting",
+                "POST /v2/partner/job/start",
+                2
+            ),
+            (
+                "party",
+                false,
+                "waiting",
+                "running",
+                "POST /v2/partner/job/start",
+                3
+            ),
+            ("party", true, "waiting", "running", "site", 5),
+            ("party", true, "running", "failed", "site", 6),
+        ]
+    );
+    assert_eq!(events[3].detail.as_deref(), Some(error));
+    assert_eq!(events[3].role.as_deref(), Some("guest"));
+    // Paging after an event id.
+    let rest = s
+        .job_events(job.job_id.as_str(), events[1].id, 100)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(s.timings.task_run.count(), 1);
+}
+
+#[tokio::test]
+async fn the_dashboards_job_list_pages_and_filters() {
+    let (_d, s) = open().await;
+    for i in 0..5 {
+        let mut j = new_job(4);
+        j.key.job_id = format!("20240101000000000000{i}").as_str().into();
+        s.create_job(&j, &[], 100 + i).await.unwrap();
+    }
+    let mut j = new_job(4);
+    j.key.job_id = "202401010000000000009".into();
+    j.key.role = Role::Host;
+    j.key.party_id = "10000".into();
+    s.create_job(&j, &[], 200).await.unwrap();
+    let f = ferroflow_server::store::UiJobFilter {
+        limit: 2,
+        ..Default::default()
+    };
+    let (total, page) = s.ui_jobs(&f).await.unwrap();
+    assert_eq!(total, 6);
+    let ids: Vec<_> = page.iter().map(|r| r.job_id.as_str()).collect();
+    assert_eq!(ids, ["202401010000000000009", "202401010000000000004"]);
+    let (_, page3) = s
+        .ui_jobs(&ferroflow_server::store::UiJobFilter {
+            offset: 4,
+            ..f.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page3.len(), 2);
+    let (total, rows) = s
+        .ui_jobs(&ferroflow_server::store::UiJobFilter {
+            party_id: Some("10000".into()),
+            ..f.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!((total, rows[0].role.as_str()), (1, "host"));
+    let (total, _) = s
+        .ui_jobs(&ferroflow_server::store::UiJobFilter {
+            since: Some(102),
+            until: Some(104),
+            statuses: vec!["ready".into()],
+            ..f.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    let (total, _) = s
+        .ui_jobs(&ferroflow_server::store::UiJobFilter {
+            job_id_prefix: Some("2024%".into()),
+            ..f
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 0, "LIKE wildcards in the prefix are literal");
+}

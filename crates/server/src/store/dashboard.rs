@@ -1,0 +1,184 @@
+//! Read-only queries of the dashboard (`/ui/`): the paged job list and the site's load. The
+//! job list reads only the covering index `i_job_ui` (0005_events.sql), so a page costs the
+//! same at ten jobs or ten thousand.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Result, Store, get_i64, get_opt_i64, get_str};
+
+/// Filters of the job list; every one optional.
+#[derive(Debug, Default, Clone)]
+pub struct UiJobFilter {
+    pub statuses: Vec<String>,
+    pub party_id: Option<String>,
+    pub role: Option<String>,
+    pub tag: Option<String>,
+    /// `f_job_id` starts with this (job ids start with their creation time).
+    pub job_id_prefix: Option<String>,
+    /// Created at or after (ms).
+    pub since: Option<i64>,
+    /// Created before (ms).
+    pub until: Option<i64>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// One party's row of a job, as the list shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UiJobRow {
+    pub job_id: String,
+    pub role: String,
+    pub party_id: String,
+    pub status: String,
+    pub tag: String,
+    pub progress: i64,
+    pub parties: Value,
+    pub create_time: i64,
+    pub start_time: Option<i64>,
+    pub end_time: Option<i64>,
+    pub elapsed: Option<i64>,
+}
+
+/// What the site is doing: jobs by status (scheduled here), task runs by party status, and
+/// the computing engine's cores.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SiteLoad {
+    pub scheduled_jobs: Vec<(String, i64)>,
+    pub party_jobs: Vec<(String, i64)>,
+    pub party_tasks: Vec<(String, i64)>,
+    pub cores: i64,
+    pub remaining_cores: i64,
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+impl Store {
+    /// One page of the job list, newest first, and the count of every row matching.
+    pub async fn ui_jobs(&self, f: &UiJobFilter) -> Result<(i64, Vec<UiJobRow>)> {
+        let mut cond = String::from(" WHERE 1 = 1");
+        let mut args: Vec<Arg> = Vec::new();
+        if !f.statuses.is_empty() {
+            let marks = vec!["?"; f.statuses.len()].join(", ");
+            cond.push_str(&format!(" AND f_status IN ({marks})"));
+            args.extend(f.statuses.iter().cloned().map(Arg::Text));
+        }
+        for (col, v) in [
+            ("f_party_id", &f.party_id),
+            ("f_role", &f.role),
+            ("f_tag", &f.tag),
+        ] {
+            if let Some(v) = v {
+                cond.push_str(&format!(" AND {col} = ?"));
+                args.push(Arg::Text(v.clone()));
+            }
+        }
+        if let Some(p) = &f.job_id_prefix {
+            cond.push_str(" AND f_job_id LIKE ? ESCAPE '\\'");
+            args.push(Arg::Text(format!("{}%", escape_like(p))));
+        }
+        if let Some(t) = f.since {
+            cond.push_str(" AND f_create_time >= ?");
+            args.push(Arg::Int(t));
+        }
+        if let Some(t) = f.until {
+            cond.push_str(" AND f_create_time < ?");
+            args.push(Arg::Int(t));
+        }
+        let count_sql = self.dynamic(format!(
+            "SELECT COUNT(*) AS n FROM t_job INDEXED BY i_job_ui{cond}"
+        ));
+        let count = get_i64(
+            &bind_all(sqlx::query(&count_sql), &args)
+                .fetch_one(&self.read)
+                .await?,
+            "n",
+        )?;
+        let sql = self.dynamic(format!(
+            "SELECT f_job_id, f_role, f_party_id, f_status, f_tag, f_progress, f_parties,
+                f_create_time, f_start_time, f_end_time, f_elapsed
+             FROM t_job INDEXED BY i_job_ui{cond}
+             ORDER BY f_create_time DESC, f_job_id DESC, f_role, f_party_id
+             LIMIT {} OFFSET {}",
+            f.limit.clamp(1, 500),
+            f.offset.max(0)
+        ));
+        let rows = bind_all(sqlx::query(&sql), &args)
+            .fetch_all(&self.read)
+            .await?;
+        let jobs = rows
+            .iter()
+            .map(|r| {
+                Ok(UiJobRow {
+                    job_id: get_str(r, "f_job_id")?,
+                    role: get_str(r, "f_role")?,
+                    party_id: get_str(r, "f_party_id")?,
+                    status: get_str(r, "f_status")?,
+                    tag: get_str(r, "f_tag")?,
+                    progress: get_i64(r, "f_progress")?,
+                    parties: serde_json::from_str(&get_str(r, "f_parties")?).unwrap_or(Value::Null),
+                    create_time: get_i64(r, "f_create_time")?,
+                    start_time: get_opt_i64(r, "f_start_time")?,
+                    end_time: get_opt_i64(r, "f_end_time")?,
+                    elapsed: get_opt_i64(r, "f_elapsed")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok((count, jobs))
+    }
+
+    /// The site's load, for its page and `/metrics`.
+    pub async fn site_load(&self) -> Result<SiteLoad> {
+        let mut load = SiteLoad::default();
+        for (sql, out) in [
+            (
+                "SELECT f_status AS s, COUNT(*) AS n FROM t_schedule_job GROUP BY f_status ORDER BY f_status",
+                &mut load.scheduled_jobs,
+            ),
+            (
+                "SELECT f_status AS s, COUNT(*) AS n FROM t_job GROUP BY f_status ORDER BY f_status",
+                &mut load.party_jobs,
+            ),
+            (
+                "SELECT f_party_status AS s, COUNT(*) AS n FROM t_task GROUP BY f_party_status ORDER BY f_party_status",
+                &mut load.party_tasks,
+            ),
+        ] {
+            for r in sqlx::query(self.sql(sql)).fetch_all(&self.read).await? {
+                out.push((get_str(&r, "s")?, get_i64(&r, "n")?));
+            }
+        }
+        let r = sqlx::query(self.sql(
+            "SELECT COALESCE(SUM(f_cores), 0) AS c, COALESCE(SUM(f_remaining_cores), 0) AS r
+             FROM t_engine_registry WHERE f_engine_type = 'computing'",
+        ))
+        .fetch_one(&self.read)
+        .await?;
+        load.cores = r.try_get::<i64, _>("c")?;
+        load.remaining_cores = r.try_get::<i64, _>("r")?;
+        Ok(load)
+    }
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    args: &[Arg],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Text(s) => q.bind(s.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
