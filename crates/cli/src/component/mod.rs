@@ -15,7 +15,9 @@
 //!
 //! # Environment
 //! `CONFIG` (or the variable named by `--env-name`; `FATE_TASK_CONFIG` as a fallback), and
-//! [`REPORT_DEADLINE_ENV`] (seconds the final status report keeps retrying; default 600).
+//! [`REPORT_DEADLINE_ENV`] (seconds the final status report keeps retrying; default 600),
+//! [`worker_client::SITE_WAIT_ENV`] (seconds every other call waits out a site that does not
+//! answer; default 180).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -168,22 +170,25 @@ impl Options {
     /// Options from the environment; an unreadable value is reported and replaced by its default.
     pub(crate) fn from_env(get: &dyn Fn(&str) -> Option<String>) -> (Self, Option<String>) {
         let mut options = Options::default();
-        let mut warning = None;
-        if let Some(v) = get(REPORT_DEADLINE_ENV) {
+        let mut warnings = Vec::new();
+        for (var, slot) in [
+            (REPORT_DEADLINE_ENV, &mut options.report.deadline),
+            (worker_client::SITE_WAIT_ENV, &mut options.client.site_wait),
+        ] {
+            let Some(v) = get(var) else { continue };
             match v
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .and_then(|s| Duration::try_from_secs_f64(s).ok())
             {
-                Some(d) => options.report.deadline = d,
-                None => {
-                    warning = Some(format!(
-                        "{REPORT_DEADLINE_ENV}={v:?} is not a number of seconds, using the default"
-                    ))
-                }
+                Some(d) => *slot = d,
+                None => warnings.push(format!(
+                    "{var}={v:?} is not a number of seconds, using the default"
+                )),
             }
         }
+        let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         (options, warning)
     }
 }

@@ -586,7 +586,7 @@ async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
             ))
         })?;
     let dir = task_dir(app, task);
-    let mut env = task_env(task, &dir, &task.component_parameters)?;
+    let mut env = task_env(app, task, &dir, &task.component_parameters)?;
     // The Python of FATE's algorithms, as FATE passes it to its wrapper (`EXECUTOR_ENV`): the
     // provider's own `metadata.venv`, or for the built-in `fate_flow` components (uploads into
     // FATE's storage) the local `fate` provider's.

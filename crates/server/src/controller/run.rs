@@ -126,10 +126,12 @@ pub(crate) async fn provider_of(app: &App, task: &TaskRow) -> Result<Option<Prov
         .next())
 }
 
-/// The task's environment: CONFIG (JSON) as FATE passes it to containers, and FATE's
-/// `FATE_JOB_ID` and `PROCESS_ROLE`. Writes the CONFIG as
+/// The task's environment: CONFIG (JSON) as FATE passes it to containers, FATE's
+/// `FATE_JOB_ID` and `PROCESS_ROLE`, and how long the task waits out this site's restarts
+/// (`FERROFLOW_SITE_WAIT_SECS`). Writes the CONFIG as
 /// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
 pub(crate) fn task_env(
+    app: &App,
     task: &TaskRow,
     dir: &std::path::Path,
     config: &Value,
@@ -149,6 +151,14 @@ pub(crate) fn task_env(
             task.execution_id.clone(),
         ),
         ("PROCESS_ROLE".to_string(), "worker".to_string()),
+        (
+            "FERROFLOW_SITE_WAIT_SECS".to_string(),
+            app.config
+                .scheduler
+                .task_site_wait
+                .as_secs_f64()
+                .to_string(),
+        ),
     ])
 }
 
@@ -177,7 +187,7 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         m.insert("host".into(), json!(addr));
     }
     let dir = task_dir(app, task);
-    let env = task_env(task, &dir, &config)?;
+    let env = task_env(app, task, &dir, &config)?;
     let party_logs = app
         .config
         .logs_dir()
