@@ -11,6 +11,8 @@
 #[allow(dead_code)]
 mod support;
 
+mod restart;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
