@@ -495,6 +495,15 @@ impl Config {
         roots
     }
 
+    /// Where components' file parameters (`demo_reader`'s `path`, `upload`'s `file`,
+    /// `download`'s `path`) may point: the API's directories and those mounted into task
+    /// containers (`docker.mounts`).
+    pub fn component_roots(&self) -> Vec<PathBuf> {
+        let mut roots = self.path_roots();
+        roots.extend(self.docker.mounts.iter().cloned());
+        roots
+    }
+
     /// `flow-{host}-{http_port}`, as FATE names an instance.
     pub fn instance_id(&self) -> String {
         format!("flow-{}-{}", self.host, self.http_port)

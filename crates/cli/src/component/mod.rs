@@ -159,11 +159,17 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The environment variable with the directories (a JSON list) the site lets components'
+/// file parameters point into; unset, nothing is confined (a component run by hand).
+pub const ALLOWED_DIRS_ENV: &str = "FERROFLOW_ALLOWED_DIRS";
+
 /// Knobs of a run, read from the environment once, at the top.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub client: ClientOptions,
     pub report: ReportPolicy,
+    /// Where file parameters (`path`, `file`) may point ([`ALLOWED_DIRS_ENV`]).
+    pub allowed_dirs: Option<Vec<PathBuf>>,
 }
 
 impl Options {
@@ -186,6 +192,18 @@ impl Options {
                 None => warnings.push(format!(
                     "{var}={v:?} is not a number of seconds, using the default"
                 )),
+            }
+        }
+        if let Some(v) = get(ALLOWED_DIRS_ENV) {
+            match serde_json::from_str::<Vec<PathBuf>>(&v) {
+                Ok(dirs) => options.allowed_dirs = Some(dirs),
+                // Unreadable: nothing may be opened, rather than anything.
+                Err(_) => {
+                    options.allowed_dirs = Some(Vec::new());
+                    warnings.push(format!(
+                        "{ALLOWED_DIRS_ENV} is not a JSON list of directories"
+                    ));
+                }
             }
         }
         let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
@@ -253,7 +271,8 @@ pub async fn execute(config: TaskConfig, options: &Options) -> Outcome {
         "task start"
     );
     let client_for_report = client.clone();
-    let task = Task::new(config, client);
+    let mut task = Task::new(config, client);
+    task.allowed_dirs = options.allowed_dirs.clone();
     // Run as its own task so that a panic comes back as an error to report, not as a
     // process that dies silently and leaves its task `running` on the site.
     let joined = tokio::spawn(async move { dispatch(&task).await }).await;

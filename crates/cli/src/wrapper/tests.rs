@@ -26,6 +26,7 @@ fn options() -> Options {
             max_backoff: Duration::from_millis(100),
         },
         report: ReportPolicy::with_deadline(Duration::from_secs(10)),
+        allowed_dirs: None,
     }
 }
 

@@ -41,11 +41,16 @@ impl Server {
             "--data-dir",
         ])
         .arg(dir.join("site"));
-        if let Some(c) = config {
-            let path = dir.join("service_conf.yaml");
-            std::fs::write(&path, c).unwrap();
-            cmd.arg("--config").arg(path);
-        }
+        // The tests write their tables beside the site's directory: let components read them.
+        let allowed = format!("allowed_dirs: [{:?}]\n", dir.display().to_string());
+        let c = match config {
+            Some(c) if c.contains("allowed_dirs") => c.to_string(),
+            Some(c) => format!("{c}\n{allowed}"),
+            None => allowed,
+        };
+        let path = dir.join("service_conf.yaml");
+        std::fs::write(&path, c).unwrap();
+        cmd.arg("--config").arg(path);
         cmd.stdout(Stdio::piped()).stderr(Stdio::from(
             std::fs::OpenOptions::new()
                 .create(true)

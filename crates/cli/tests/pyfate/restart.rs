@@ -104,13 +104,11 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     found
 }
 
-/// Runs the job; kills the site when the guest's algorithm process of `task` is up, brings
-/// it back after `outage`, and checks that nothing was lost.
-async fn restart_during(task: &str, outage: Outage) {
-    let _one = SERIAL.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), GUEST, Some(&conf(dir.path()))).await;
-    upload(&server).await;
+/// Runs the job on `server`; kills the site when the guest's algorithm process of `task` is
+/// up, brings it back after `outage` on the same data and port, and checks that nothing was
+/// lost. Returns the restarted site.
+async fn restart_during(server: Server, task: &str, outage: Outage) -> Server {
+    let dir = server.dir.clone();
     let port = server.port();
     let r = server.curl_post("/v2/job/submit", &lr_dag());
     assert_eq!(r["code"], 0, "{r}");
@@ -118,7 +116,6 @@ async fn restart_during(task: &str, outage: Outage) {
     let started = Instant::now();
 
     let params = dir
-        .path()
         .join("site/jobs")
         .join(&job)
         .join(format!("guest/{GUEST}/{task}/0/input/task_parameters.yaml"));
@@ -132,7 +129,7 @@ async fn restart_during(task: &str, outage: Outage) {
     }
     server.kill9().await;
     let down = Instant::now();
-    let logs = dir.path().join("site/logs").join(&job);
+    let logs = dir.join("site/logs").join(&job);
     match outage {
         Outage::UntilATaskRetries => {
             while files_containing(&logs, "failed, retrying").is_empty() {
@@ -146,7 +143,7 @@ async fn restart_during(task: &str, outage: Outage) {
         // The outage itself, not a wait for state.
         Outage::For(d) => tokio::time::sleep(d).await,
     }
-    let server = Server::start_on(dir.path(), GUEST, Some(&conf(dir.path())), port).await;
+    let server = Server::start_on(&dir, GUEST, Some(&conf(&dir)), port).await;
     println!(
         "{task}: site down {:.1} s; tasks that retried: {:?}",
         down.elapsed().as_secs_f64(),
@@ -217,7 +214,7 @@ async fn restart_during(task: &str, outage: Outage) {
         .collect();
     steps.sort();
     assert_eq!(steps, (0..EPOCHS).collect::<Vec<_>>(), "{m:?}");
-    server.stop().await;
+    server
 }
 
 /// The metric records of one task (`/v2/output/metric/query`).
@@ -231,20 +228,17 @@ async fn metrics(server: &Server, job: &str, role: &str, party: &str, task: &str
     v["data"].as_array().cloned().unwrap_or_default()
 }
 
+/// One site, the tables uploaded once, three jobs: killed during psi, killed during lr, down
+/// for a minute during lr (one test: the uploads and pyfate's start are the slow part).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the pyfate venv (FERROFLOW_PYFATE_PYTHON); CI's pyfate step runs it"]
-async fn a_site_killed_during_psi_loses_nothing() {
-    restart_during("psi_0", Outage::UntilATaskRetries).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the pyfate venv (FERROFLOW_PYFATE_PYTHON); CI's pyfate step runs it"]
-async fn a_site_killed_during_lr_loses_nothing() {
-    restart_during("lr_0", Outage::UntilATaskRetries).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the pyfate venv (FERROFLOW_PYFATE_PYTHON); CI's pyfate step runs it"]
-async fn a_site_down_for_a_minute_during_lr_loses_nothing() {
-    restart_during("lr_0", Outage::For(Duration::from_secs(60))).await;
+async fn a_site_restarted_under_running_algorithms_loses_nothing() {
+    let _one = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), GUEST, Some(&conf(dir.path()))).await;
+    upload(&server).await;
+    let server = restart_during(server, "psi_0", Outage::UntilATaskRetries).await;
+    let server = restart_during(server, "lr_0", Outage::UntilATaskRetries).await;
+    let server = restart_during(server, "lr_0", Outage::For(Duration::from_secs(60))).await;
+    server.stop().await;
 }

@@ -128,7 +128,8 @@ pub(crate) async fn provider_of(app: &App, task: &TaskRow) -> Result<Option<Prov
 
 /// The task's environment: CONFIG (JSON) as FATE passes it to containers, FATE's
 /// `FATE_JOB_ID` and `PROCESS_ROLE`, and how long the task waits out this site's restarts
-/// (`FERROFLOW_SITE_WAIT_SECS`). Writes the CONFIG as
+/// (`FERROFLOW_SITE_WAIT_SECS`) and where its file parameters may point
+/// (`FERROFLOW_ALLOWED_DIRS`, a JSON list). Writes the CONFIG as
 /// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
 pub(crate) fn task_env(
     app: &App,
@@ -158,6 +159,10 @@ pub(crate) fn task_env(
                 .task_site_wait
                 .as_secs_f64()
                 .to_string(),
+        ),
+        (
+            "FERROFLOW_ALLOWED_DIRS".to_string(),
+            json!(app.config.component_roots()).to_string(),
         ),
     ])
 }

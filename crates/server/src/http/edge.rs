@@ -46,6 +46,9 @@ pub struct Route {
     pub multipart: bool,
     /// Parameters naming a file or directory on this site (relative: in `upload_dir`).
     pub paths: &'static [&'static str],
+    /// The JSON field holding a DAG whose components' file parameters are confined
+    /// ([`COMPONENT_FILES`]) for the parties this site serves.
+    pub dag: Option<&'static str>,
     pub lookup: Lookup,
 }
 
@@ -56,6 +59,7 @@ const fn with(method: &'static str, path: &'static str) -> Route {
         takes_fields: true,
         multipart: false,
         paths: &[],
+        dag: None,
         lookup: Lookup::None,
     }
 }
@@ -84,6 +88,22 @@ const fn lookup(route: Route, lookup: Lookup) -> Route {
     Route { lookup, ..route }
 }
 
+const fn dag(route: Route, field: &'static str) -> Route {
+    Route {
+        dag: Some(field),
+        ..route
+    }
+}
+
+/// Components' parameters that name a file on the party's site: the demo provider's reader
+/// and the `fate_flow` provider's upload and download. FATE's own components name tables,
+/// which the site resolves from its catalogue (bound paths are confined when bound).
+pub const COMPONENT_FILES: &[(&str, &str)] = &[
+    ("demo_reader", "path"),
+    ("upload", "file"),
+    ("download", "path"),
+];
+
 /// Every route the site serves (api-1 to api-4), with what the edge checks on it.
 pub const ROUTES: &[Route] = &[
     // api-1
@@ -105,7 +125,7 @@ pub const ROUTES: &[Route] = &[
     post("/v2/data/component/dataframe/transformer"),
     get("/v2/data/download"),
     get("/v2/job/data/view"),
-    post("/v2/job/submit"),
+    dag(post("/v2/job/submit"), "dag_schema"),
     get("/v2/job/query"),
     post("/v2/job/stop"),
     post("/v2/job/rerun"),
@@ -158,7 +178,7 @@ pub const ROUTES: &[Route] = &[
     post("/v2/table/delete"),
     paths(post("/v2/table/bind/path"), &["path"]),
     // api-2
-    post("/v2/partner/job/create"),
+    dag(post("/v2/partner/job/create"), "dag"),
     post("/v2/partner/job/start"),
     post("/v2/partner/job/status/update"),
     post("/v2/partner/job/update"),
@@ -289,6 +309,12 @@ pub async fn admit(
             confine(app, field, &value)?;
         }
     }
+    if let Some(field) = route.dag
+        && let Some(v) = params.json.get(field)
+    {
+        // `dag_schema` wraps the DAG; `/partner/job/create` sends it bare.
+        component_files(app, v.get("dag").unwrap_or(v))?;
+    }
     match route.lookup {
         Lookup::None => Ok(()),
         Lookup::Job => {
@@ -398,6 +424,65 @@ fn confine(app: &App, field: &str, value: &str) -> Result<()> {
     crate::controller::table::confine(app, field, value, &app.config.upload_dir).map(drop)
 }
 
+/// The file parameters of the DAG's tasks ([`COMPONENT_FILES`]) that a party served here
+/// will open lie in [`crate::config::Config::component_roots`]; the task checks again when it
+/// opens them.
+fn component_files(app: &App, dag: &Value) -> Result<()> {
+    let roots = app.config.component_roots();
+    let served = |parties: &Value| {
+        parties.as_array().into_iter().flatten().any(|p| {
+            strings(&p["party_id"])
+                .iter()
+                .any(|id| app.fed.is_local(&ferroflow_core::id::PartyId::new(*id)))
+        })
+    };
+    let check = |task: &str, field: &str, v: &Value| -> Result<()> {
+        let Some(v) = v.as_str() else { return Ok(()) };
+        let path = v.strip_prefix("file://").unwrap_or(v);
+        if path.contains("://") {
+            return Ok(()); // not a file here: the component refuses it
+        }
+        crate::paths::confine(&roots, &app.config.upload_dir, path)
+            .map(drop)
+            .map_err(|e| {
+                Error::with_message(
+                    RetCode::InvalidParameter,
+                    format!("Invalid parameter: tasks.{task}.parameters.{field}[{v}]: {e}"),
+                )
+            })
+    };
+    let Some(tasks) = dag["tasks"].as_object() else {
+        return Ok(());
+    };
+    for (name, task) in tasks {
+        let Some(&(_, field)) = COMPONENT_FILES
+            .iter()
+            .find(|(c, _)| task["component_ref"].as_str() == Some(*c))
+        else {
+            continue;
+        };
+        let parties = if task["parties"].is_array() {
+            &task["parties"]
+        } else {
+            &dag["parties"]
+        };
+        if served(parties) {
+            check(name, field, &task["parameters"][field])?;
+        }
+        for pt in dag["party_tasks"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| v)
+        {
+            if served(&pt["parties"]) {
+                check(name, field, &pt["tasks"][name]["parameters"][field])?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The site's directories as the settings that name them, longest first.
 pub fn directories(app: &App) -> Vec<(String, &'static str)> {
     let c = &app.config;
@@ -422,7 +507,7 @@ pub fn directories(app: &App) -> Vec<(String, &'static str)> {
             }
         }
     }
-    out.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    out.sort_by_key(|b| std::cmp::Reverse(b.0.len()));
     out
 }
 

@@ -233,3 +233,52 @@ async fn paths_outside_the_allowed_directories_are_refused_first_and_never_shown
     assert!(!e.to_value().to_string().contains("os error"), "{e:?}");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn component_file_parameters_outside_the_allowed_directories_are_refused_at_submit() {
+    let mut spec = SiteSpec::standalone();
+    spec.routes
+        .insert("10000".into(), "http://127.0.0.1:9".into());
+    let site = TestSite::start(spec).await;
+    let dag = |path: &str| {
+        json!({"parties": [{"role": "guest", "party_id": ["9999"]}],
+               "tasks": {"reader_0": {"component_ref": "demo_reader"}},
+               "party_tasks": {"guest_9999": {"parties": [{"role": "guest", "party_id": ["9999"]}],
+                   "tasks": {"reader_0": {"parameters": {"path": path}}}}}})
+    };
+    let mut checked = 0;
+    for r in ROUTES.iter().filter(|r| r.dag.is_some()) {
+        let field = r.dag.unwrap();
+        for path in [
+            "/etc/hostname",
+            "file:///proc/self/environ",
+            "x/../../../etc",
+        ] {
+            let d = if field == "dag_schema" {
+                json!({"schema_version": "2.2.0", "dag": dag(path)})
+            } else {
+                dag(path)
+            };
+            let e = send(&site, r, &json!({ field: d })).await;
+            assert_eq!(e.code, 5001, "{} {path}: {}", r.path, e.message);
+            assert!(
+                e.message.contains("tasks.reader_0.parameters.path"),
+                "{}",
+                e.message
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+    // A party this site does not serve opens its own files: not judged here.
+    let e = send(
+        &site,
+        ferroflow_server::http::edge::route("POST", "/v2/partner/job/create").unwrap(),
+        &json!({"dag": {"parties": [{"role": "host", "party_id": ["10000"]}],
+                        "tasks": {"reader_0": {"component_ref": "demo_reader",
+                                               "parameters": {"path": "/etc/hostname"}}}}}),
+    )
+    .await;
+    assert!(!e.message.contains("parameters.path"), "{}", e.message);
+    site.stop().await;
+}

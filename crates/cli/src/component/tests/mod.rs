@@ -26,6 +26,7 @@ fn options() -> Options {
             max_backoff: Duration::from_millis(100),
         },
         report: ReportPolicy::with_deadline(Duration::from_secs(20)),
+        allowed_dirs: None,
     }
 }
 
@@ -216,6 +217,30 @@ async fn reader_writes_the_table_into_the_data_dir_and_records_it() {
         site.next_status().await,
         json!({"execution_id": cfg.execution_id(), "status": "success", "error": ""})
     );
+}
+
+#[tokio::test]
+async fn reader_opens_only_files_in_the_allowed_directories() {
+    let mut site = FakeSite::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_csv(dir.path(), "in.csv", sample::DEMO_GUEST_CSV);
+    let mut opts = options();
+    opts.allowed_dirs = Some(vec![dir.path().to_path_buf()]);
+    let cfg = Cfg::new("reader_0", READER, dir.path()).params(json!({"path": src}));
+    let out = execute(cfg.config(&site), &opts).await;
+    assert_eq!(out.status, Status::Success, "{}", out.error);
+    site.next_status().await;
+    for path in ["/etc/hostname", "file:///proc/self/environ"] {
+        let cfg = Cfg::new("reader_0", READER, dir.path()).params(json!({ "path": path }));
+        let out = execute(cfg.config(&site), &opts).await;
+        assert_eq!(out.status, Status::Failed);
+        assert!(
+            out.error.contains("parameter `path`") && out.error.contains("allowed_dirs"),
+            "{}",
+            out.error
+        );
+        site.next_status().await;
+    }
 }
 
 #[tokio::test]
