@@ -382,7 +382,7 @@ impl WorkerClient {
             };
             let delay = backoff.next().unwrap_or_default();
             if Instant::now() + delay >= deadline {
-                tracing::error!(attempts, error = %super::error_chain(&e), "{what}: the site did not answer in time");
+                tracing::error!(attempts, error = %super::error_chain(&e), "{what} failed, deadline reached");
                 return Err(Error::Unreachable {
                     what,
                     base: self.base.clone(),
