@@ -19,26 +19,9 @@ enum Outage {
     For(Duration),
 }
 
-fn conf(dir: &Path) -> String {
-    format!(
-        "fate:\n  venv: {}\nupload_dir: {}\n",
-        python().display(),
-        dir.join("upload").display()
-    )
-}
-
 /// FATE's two tables, uploaded by FATE's pipeline SDK.
 async fn upload(server: &Server) {
-    let out = tokio::process::Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyfate/pipeline_job.py"))
-        .args(["--port", &server.port().to_string(), "--guest-csv"])
-        .arg(data("breast_hetero_guest.csv"))
-        .arg("--host-csv")
-        .arg(data("breast_hetero_host.csv"))
-        .arg("--upload-only")
-        .current_dir(&server.dir)
-        .kill_on_drop(true)
-        .output();
+    let out = pipeline_job(server).arg("--upload-only").output();
     let out = tokio::time::timeout(Duration::from_secs(600), out)
         .await
         .expect("the uploads end within 10 minutes")
@@ -143,7 +126,7 @@ async fn restart_during(server: Server, task: &str, outage: Outage) -> Server {
         // The outage itself, not a wait for state.
         Outage::For(d) => tokio::time::sleep(d).await,
     }
-    let server = Server::start_on(&dir, GUEST, Some(&conf(&dir)), port).await;
+    let server = Server::start_on(&dir, GUEST, Some(&site_conf(&dir)), port).await;
     println!(
         "{task}: site down {:.1} s; tasks that retried: {:?}",
         down.elapsed().as_secs_f64(),
@@ -235,7 +218,7 @@ async fn metrics(server: &Server, job: &str, role: &str, party: &str, task: &str
 async fn a_site_restarted_under_running_algorithms_loses_nothing() {
     let _one = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), GUEST, Some(&conf(dir.path()))).await;
+    let server = Server::start(dir.path(), GUEST, Some(&site_conf(dir.path()))).await;
     upload(&server).await;
     let server = restart_during(server, "psi_0", Outage::UntilATaskRetries).await;
     let server = restart_during(server, "lr_0", Outage::UntilATaskRetries).await;
