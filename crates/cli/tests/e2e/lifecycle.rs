@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{Server, parties};
+use super::support::{Server, files_containing, parties};
 
 /// Tasks of `(name, component, parameters, dependent_tasks)` over guest 9999 and host 10000.
 fn dag(tasks: &[(&str, &str, Value, &[&str])], conf: Value) -> Value {
@@ -452,7 +452,7 @@ async fn demo_tasks_wait_out_a_site_that_is_down_when_they_call_it() {
     let retried = |logs: &Path| {
         ["data tracking query", "data tracking save"]
             .iter()
-            .any(|call| log_mentions(logs, &format!("{call} failed, retrying")))
+            .any(|call| !files_containing(logs, &format!("{call} failed, retrying")).is_empty())
     };
     while !retried(&logs) {
         assert!(
@@ -476,20 +476,4 @@ async fn demo_tasks_wait_out_a_site_that_is_down_when_they_call_it() {
     }
     assert_launched_once(dir.path());
     server.stop().await;
-}
-
-/// Whether a file under `dir` contains `needle`.
-fn log_mentions(dir: &Path, needle: &str) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                log_mentions(&p, needle)
-            } else {
-                std::fs::read_to_string(&p).is_ok_and(|t| t.contains(needle))
-            }
-        })
 }

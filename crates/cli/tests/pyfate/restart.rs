@@ -68,25 +68,6 @@ fn lr_dag() -> Value {
     }}})
 }
 
-/// Every file under `dir` whose text contains `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            found.extend(files_containing(&p, needle));
-        } else if std::fs::read(&p)
-            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        {
-            found.push(p);
-        }
-    }
-    found
-}
-
 /// Runs the job on `server`; kills the site when the guest's algorithm process of `task` is
 /// up, brings it back after `outage` on the same data and port, and checks that nothing was
 /// lost. Returns the restarted site.
@@ -115,7 +96,7 @@ async fn restart_during(server: Server, task: &str, outage: Outage) -> Server {
     let logs = dir.join("site/logs").join(&job);
     match outage {
         Outage::UntilATaskRetries => {
-            while files_containing(&logs, "failed, retrying").is_empty() {
+            while support::files_containing(&logs, "failed, retrying").is_empty() {
                 assert!(
                     down.elapsed() < Duration::from_secs(600),
                     "no task of {job} called its site while it was down"
@@ -130,7 +111,7 @@ async fn restart_during(server: Server, task: &str, outage: Outage) -> Server {
     println!(
         "{task}: site down {:.1} s; tasks that retried: {:?}",
         down.elapsed().as_secs_f64(),
-        files_containing(&logs, "failed, retrying")
+        support::files_containing(&logs, "failed, retrying")
             .iter()
             .map(|p| p.strip_prefix(&logs).unwrap().display().to_string())
             .collect::<Vec<_>>()
