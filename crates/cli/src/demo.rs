@@ -91,6 +91,9 @@ pub async fn run(args: Args) -> Result<bool> {
             ..Default::default()
         },
     )?;
+    // The demo's tables sit beside the site's directory: let components read them.
+    let mut config = config;
+    config.allowed_dirs.push(data.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let mut opts = Options::new(config);
     opts.builtins = builtins();

@@ -134,6 +134,9 @@ pub struct SchedulerConfig {
     pub party_timeout: Duration,
     /// How often running tasks are checked for timeouts.
     pub detector_interval: Duration,
+    /// How long a task's calls to this site keep retrying while it does not answer (a
+    /// restart); given to every task as `FERROFLOW_SITE_WAIT_SECS`.
+    pub task_site_wait: Duration,
     /// Whether the scheduler loop runs by itself; tests turn it off and tick explicitly.
     pub autostart: bool,
 }
@@ -340,6 +343,7 @@ impl Config {
             retry_delay: Duration::from_millis(s.retry_delay_ms.unwrap_or(1_000)),
             party_timeout: Duration::from_millis(s.party_timeout_ms.unwrap_or(600_000)),
             detector_interval: Duration::from_millis(s.detector_interval_ms.unwrap_or(1_000)),
+            task_site_wait: Duration::from_millis(s.task_site_wait_ms.unwrap_or(180_000)),
             autostart: true,
         };
 
@@ -488,6 +492,15 @@ impl Config {
     pub fn path_roots(&self) -> Vec<PathBuf> {
         let mut roots = vec![self.data_dir.clone(), self.upload_dir.clone()];
         roots.extend(self.allowed_dirs.iter().cloned());
+        roots
+    }
+
+    /// Where components' file parameters (`demo_reader`'s `path`, `upload`'s `file`,
+    /// `download`'s `path`) may point: the API's directories and those mounted into task
+    /// containers (`docker.mounts`).
+    pub fn component_roots(&self) -> Vec<PathBuf> {
+        let mut roots = self.path_roots();
+        roots.extend(self.docker.mounts.iter().cloned());
         roots
     }
 

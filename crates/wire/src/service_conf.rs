@@ -128,6 +128,9 @@ pub struct RawScheduler {
     /// How often running tasks are checked for timeouts and lost processes (ms).
     #[serde(default)]
     pub detector_interval_ms: Option<u64>,
+    /// How long a task's calls to its site wait out a site that does not answer (ms).
+    #[serde(default)]
+    pub task_site_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

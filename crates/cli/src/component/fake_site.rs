@@ -61,6 +61,8 @@ struct Inner {
     /// (model_id, model_version, output_key) → tar.
     models: Mutex<BTreeMap<(String, String, String), Vec<u8>>>,
     refuse_status: AtomicU32,
+    /// Calls of any route still to answer 503, as a restarting site would.
+    refuse_all: AtomicU32,
     statuses: Mutex<Option<mpsc::UnboundedSender<Value>>>,
 }
 
@@ -129,6 +131,11 @@ impl FakeSite {
     /// Makes the next `n` status reports fail with 503.
     pub fn refuse_status(&self, n: u32) {
         self.inner.refuse_status.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` calls of any route fail with 503.
+    pub fn refuse_all(&self, n: u32) {
+        self.inner.refuse_all.store(n, Ordering::SeqCst);
     }
 
     /// Registers a table for by-name queries, as an upload would have.
@@ -227,6 +234,13 @@ fn answer(
     query: &BTreeMap<String, String>,
     body: &Body,
 ) -> Response {
+    if site
+        .refuse_all
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "restarting").into_response();
+    }
     let Some(route) = path.strip_prefix("/v2/worker/") else {
         return envelope(6000, &format!("no route {path}"));
     };

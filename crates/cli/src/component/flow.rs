@@ -262,6 +262,7 @@ pub async fn upload_run(task: &Task) -> Result<(), Error> {
         name: "file".into(),
         reason: "required".into(),
     })?;
+    let file = task.file_param("file", &file)?.display().to_string();
     let head = p.bool("head", true)?;
     let extend_sid = p.bool("extend_sid", false)?;
     let is_temp = p.bool("is_temp_file", false)?;
@@ -525,7 +526,7 @@ pub async fn download_run(task: &Task) -> Result<(), Error> {
     };
     let namespace = need(p.string("namespace")?, "namespace")?;
     let name = need(p.string("name")?, "name")?;
-    let dir = PathBuf::from(need(p.string("path")?, "path")?);
+    let dir = task.file_param("path", &need(p.string("path")?, "path")?)?;
     let found = task
         .client
         .query_tracking(&DataTrackingQuery {

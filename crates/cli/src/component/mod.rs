@@ -15,7 +15,9 @@
 //!
 //! # Environment
 //! `CONFIG` (or the variable named by `--env-name`; `FATE_TASK_CONFIG` as a fallback), and
-//! [`REPORT_DEADLINE_ENV`] (seconds the final status report keeps retrying; default 600).
+//! [`REPORT_DEADLINE_ENV`] (seconds the final status report keeps retrying; default 600),
+//! [`worker_client::SITE_WAIT_ENV`] (seconds every other call waits out a site that does not
+//! answer; default 180).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -157,33 +159,54 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The environment variable with the directories (a JSON list) the site lets components'
+/// file parameters point into; unset, nothing is confined (a component run by hand).
+pub const ALLOWED_DIRS_ENV: &str = "FERROFLOW_ALLOWED_DIRS";
+
 /// Knobs of a run, read from the environment once, at the top.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub client: ClientOptions,
     pub report: ReportPolicy,
+    /// Where file parameters (`path`, `file`) may point ([`ALLOWED_DIRS_ENV`]).
+    pub allowed_dirs: Option<Vec<PathBuf>>,
 }
 
 impl Options {
     /// Options from the environment; an unreadable value is reported and replaced by its default.
     pub(crate) fn from_env(get: &dyn Fn(&str) -> Option<String>) -> (Self, Option<String>) {
         let mut options = Options::default();
-        let mut warning = None;
-        if let Some(v) = get(REPORT_DEADLINE_ENV) {
+        let mut warnings = Vec::new();
+        for (var, slot) in [
+            (REPORT_DEADLINE_ENV, &mut options.report.deadline),
+            (worker_client::SITE_WAIT_ENV, &mut options.client.site_wait),
+        ] {
+            let Some(v) = get(var) else { continue };
             match v
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .and_then(|s| Duration::try_from_secs_f64(s).ok())
             {
-                Some(d) => options.report.deadline = d,
-                None => {
-                    warning = Some(format!(
-                        "{REPORT_DEADLINE_ENV}={v:?} is not a number of seconds, using the default"
-                    ))
+                Some(d) => *slot = d,
+                None => warnings.push(format!(
+                    "{var}={v:?} is not a number of seconds, using the default"
+                )),
+            }
+        }
+        if let Some(v) = get(ALLOWED_DIRS_ENV) {
+            match serde_json::from_str::<Vec<PathBuf>>(&v) {
+                Ok(dirs) => options.allowed_dirs = Some(dirs),
+                // Unreadable: nothing may be opened, rather than anything.
+                Err(_) => {
+                    options.allowed_dirs = Some(Vec::new());
+                    warnings.push(format!(
+                        "{ALLOWED_DIRS_ENV} is not a JSON list of directories"
+                    ));
                 }
             }
         }
+        let warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         (options, warning)
     }
 }
@@ -248,7 +271,8 @@ pub async fn execute(config: TaskConfig, options: &Options) -> Outcome {
         "task start"
     );
     let client_for_report = client.clone();
-    let task = Task::new(config, client);
+    let mut task = Task::new(config, client);
+    task.allowed_dirs = options.allowed_dirs.clone();
     // Run as its own task so that a panic comes back as an error to report, not as a
     // process that dies silently and leaves its task `running` on the site.
     let joined = tokio::spawn(async move { dispatch(&task).await }).await;

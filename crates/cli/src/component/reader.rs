@@ -17,13 +17,9 @@ pub async fn run(task: &Task) -> Result<(), Error> {
                 uri_path(&path)?
             } else {
                 // A relative path is relative to the site's working directory.
-                let cwd = std::env::current_dir().map_err(|source| Error::Io {
-                    action: "resolve",
-                    path: path.clone().into(),
-                    source,
-                })?;
-                cwd.join(&path)
+                path.clone().into()
             };
+            let path = task.file_param("path", &path.to_string_lossy())?;
             tracing::info!(path = %path.display(), "reading");
             read_table_file(&path).await?
         }

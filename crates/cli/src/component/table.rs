@@ -18,7 +18,8 @@ pub enum Error {
     #[error("no column `{0}`")]
     NoColumn(String),
     /// Row numbers are 1-based data rows (the header is row 0), as a person counts them.
-    #[error("column `{column}`, row {row}: `{value}` is not a number")]
+    /// The value is not quoted: error reports never show a file's content.
+    #[error("column `{column}`, row {row}: not a number")]
     NotNumeric {
         column: String,
         row: usize,

@@ -25,11 +25,30 @@ const DATAFRAME: &str = "dataframe";
 pub struct Task {
     pub config: TaskConfig,
     pub client: WorkerClient,
+    /// Where file parameters may point; `None`: anywhere (run by hand, no site).
+    pub allowed_dirs: Option<Vec<PathBuf>>,
 }
 
 impl Task {
     pub fn new(config: TaskConfig, client: WorkerClient) -> Self {
-        Self { config, client }
+        Self {
+            config,
+            client,
+            allowed_dirs: None,
+        }
+    }
+
+    /// The file a parameter names (relative: to the working directory), confined to the
+    /// directories the site allows — checked here, where it is opened, as at submit.
+    pub fn file_param(&self, name: &str, value: &str) -> Result<PathBuf, Error> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let Some(roots) = &self.allowed_dirs else {
+            return Ok(cwd.join(value));
+        };
+        ferroflow_server::paths::confine(roots, &cwd, value).map_err(|e| Error::Param {
+            name: name.into(),
+            reason: e.to_string(),
+        })
     }
 
     pub fn params(&self) -> Params<'_> {

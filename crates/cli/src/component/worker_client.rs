@@ -2,11 +2,15 @@
 //! to its site. Every answer is a FATE envelope; a non-zero `code` is an error carrying the
 //! code and message, whatever the HTTP status.
 //!
-//! Failures are split into *transient* (the request did not get an answer: connection refused,
-//! timeout, HTTP 5xx — the site may be restarting) and *final* (the site answered and said no).
-//! Ordinary calls retry transient failures a few times briefly; the final status report retries
-//! them until a deadline ([`ReportPolicy`]), because a task whose report is lost stays `running`
-//! on its site forever.
+//! Failures are split into *transient* (the request did not get an answer: connection refused or
+//! reset, timeout, HTTP 5xx — the site may be restarting) and *final* (the site answered and
+//! said no). Every call retries transient failures with back-off for a window long enough for a
+//! site to restart ([`ClientOptions::site_wait`], `FERROFLOW_SITE_WAIT_SECS`, set by the site
+//! from `scheduler.task_site_wait_ms`); the site stores a resent write once (tracking rows and
+//! model metas are replaced, metrics deduplicated, a repeated status is a no-op). The final
+//! status report retries until its own, longer deadline ([`ReportPolicy`]), because a task
+//! whose report is lost stays `running` on its site forever. A call that outlasts its window
+//! fails with [`Error::Unreachable`], which says so.
 
 use std::time::Duration;
 
@@ -45,6 +49,19 @@ pub enum Error {
     },
     #[error("{what}: unexpected answer: {detail}")]
     Reply { what: &'static str, detail: String },
+    /// Transient failures for the whole window: the site is down, or restarting for longer
+    /// than the task waits.
+    #[error(
+        "{what}: cannot reach the site at {base}: no answer for {waited_secs} s ({attempts} attempts)"
+    )]
+    Unreachable {
+        what: &'static str,
+        base: String,
+        waited_secs: u64,
+        attempts: u32,
+        #[source]
+        last: Box<Error>,
+    },
 }
 
 impl Error {
@@ -54,16 +71,7 @@ impl Error {
             // A request that could not even be built will not build next time either.
             Error::Transport { source, .. } => !source.is_builder(),
             Error::Http { status, .. } => *status >= 500,
-            Error::Code { .. } | Error::Reply { .. } => false,
-        }
-    }
-
-    /// Certainly not processed by the site, so even a non-idempotent call may be resent.
-    fn surely_undelivered(&self) -> bool {
-        match self {
-            Error::Transport { source, .. } => source.is_connect(),
-            Error::Http { status, .. } => *status == 503,
-            _ => false,
+            Error::Code { .. } | Error::Reply { .. } | Error::Unreachable { .. } => false,
         }
     }
 }
@@ -119,16 +127,27 @@ impl Default for ReportPolicy {
     }
 }
 
-/// Timeouts and the brief retry of ordinary calls.
+/// The environment variable with the seconds (fractions allowed) every call to the site keeps
+/// retrying while the site does not answer.
+pub const SITE_WAIT_ENV: &str = "FERROFLOW_SITE_WAIT_SECS";
+
+/// Timeouts, and how long calls wait out a site that does not answer.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     /// Model uploads carry a file, so they get longer.
     pub upload_timeout: Duration,
-    /// Attempts of an ordinary call (the first one included).
-    pub attempts: u32,
+    /// How long a call retries transient failures: long enough for a site to restart.
+    pub site_wait: Duration,
+    /// The first delay between attempts; it doubles up to `max_backoff`.
     pub retry_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl ClientOptions {
+    /// Three minutes: a restart (process start, migrations, recovery) with room to spare.
+    pub const DEFAULT_SITE_WAIT: Duration = Duration::from_secs(180);
 }
 
 impl Default for ClientOptions {
@@ -137,19 +156,11 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(120),
-            attempts: 3,
-            retry_backoff: Duration::from_millis(200),
+            site_wait: Self::DEFAULT_SITE_WAIT,
+            retry_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
         }
     }
-}
-
-/// Which failures a call may be resent after.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resend {
-    /// The site ignores duplicates (tracking rows, model files, status).
-    Idempotent,
-    /// A duplicate would be stored twice (metrics): resend only what surely was not received.
-    Undelivered,
 }
 
 #[derive(Debug, Clone)]
@@ -197,12 +208,9 @@ impl WorkerClient {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
         .collect();
         let env = self
-            .call(
-                WHAT,
-                Resend::Idempotent,
-                self.options.request_timeout,
-                || self.http.get(&url).query(&pairs),
-            )
+            .call(WHAT, self.options.request_timeout, || {
+                self.http.get(&url).query(&pairs)
+            })
             .await?;
         let data = env.data.unwrap_or(Value::Array(Vec::new()));
         serde_json::from_value(data).map_err(|e| Error::Reply {
@@ -214,12 +222,9 @@ impl WorkerClient {
     /// `POST /worker/data/tracking/save`: records one output table.
     pub async fn save_tracking(&self, body: &DataTrackingSave) -> Result<(), Error> {
         let url = self.url(worker::DATA_TRACKING_SAVE);
-        self.call(
-            "data tracking save",
-            Resend::Idempotent,
-            self.options.request_timeout,
-            || self.http.post(&url).json(body),
-        )
+        self.call("data tracking save", self.options.request_timeout, || {
+            self.http.post(&url).json(body)
+        })
         .await
         .map(drop)
     }
@@ -228,24 +233,19 @@ impl WorkerClient {
     /// `file` (filename `file`, as python-requests names it).
     pub async fn save_model(&self, fields: &ModelSave, tar: Vec<u8>) -> Result<(), Error> {
         let url = self.url(worker::MODEL_SAVE);
-        self.call(
-            "model save",
-            Resend::Idempotent,
-            self.options.upload_timeout,
-            || {
-                let form = reqwest::multipart::Form::new()
-                    .text("model_id", fields.model_id.clone())
-                    .text("model_version", fields.model_version.clone())
-                    .text("execution_id", fields.execution_id.clone())
-                    .text("output_key", fields.output_key.clone())
-                    .text("type_name", fields.type_name.clone())
-                    .part(
-                        "file",
-                        reqwest::multipart::Part::bytes(tar.clone()).file_name("file"),
-                    );
-                self.http.post(&url).multipart(form)
-            },
-        )
+        self.call("model save", self.options.upload_timeout, || {
+            let form = reqwest::multipart::Form::new()
+                .text("model_id", fields.model_id.clone())
+                .text("model_version", fields.model_version.clone())
+                .text("execution_id", fields.execution_id.clone())
+                .text("output_key", fields.output_key.clone())
+                .text("type_name", fields.type_name.clone())
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(tar.clone()).file_name("file"),
+                );
+            self.http.post(&url).multipart(form)
+        })
         .await
         .map(drop)
     }
@@ -255,64 +255,55 @@ impl WorkerClient {
     pub async fn download_model(&self, query: &ModelDownload) -> Result<Vec<u8>, Error> {
         const WHAT: &str = "model download";
         let url = self.url(worker::MODEL_DOWNLOAD);
-        let mut backoff = Backoff::new(self.options.retry_backoff, self.options.retry_backoff * 4);
-        let mut attempt = 1;
-        loop {
-            let result = async {
-                let resp = self
-                    .http
-                    .get(&url)
-                    .query(query)
-                    .timeout(self.options.upload_timeout)
-                    .send()
-                    .await
-                    .map_err(|source| Error::Transport { what: WHAT, source })?;
-                let status = resp.status();
-                let is_json = resp
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("application/json"));
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|source| Error::Transport { what: WHAT, source })?;
-                if status.is_server_error() || (!is_json && !status.is_success()) {
-                    return Err(http_error(WHAT, &url, status.as_u16(), &body));
-                }
-                if is_json {
-                    let env = envelope(WHAT, &url, status.as_u16(), &body)?;
-                    return Err(Error::Code {
-                        what: WHAT,
-                        code: env.code,
-                        message: env.message,
-                    });
-                }
-                Ok(body.to_vec())
+        self.retry(WHAT, self.options.site_wait, self.backoff(), || async {
+            let resp = self
+                .http
+                .get(&url)
+                .query(query)
+                .timeout(self.options.upload_timeout)
+                .send()
+                .await
+                .map_err(|source| Error::Transport { what: WHAT, source })?;
+            let status = resp.status();
+            let is_json = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|source| Error::Transport { what: WHAT, source })?;
+            if status.is_server_error() || (!is_json && !status.is_success()) {
+                return Err(http_error(WHAT, &url, status.as_u16(), &body));
             }
-            .await;
-            match result {
-                Err(e) if e.is_transient() && attempt < self.options.attempts => {
-                    tracing::warn!(attempt, error = %super::error_chain(&e), "{WHAT} failed, retrying");
-                    tokio::time::sleep(backoff.next().unwrap_or_default()).await;
-                    attempt += 1;
-                }
-                other => return other,
+            if is_json {
+                let env = envelope(WHAT, &url, status.as_u16(), &body)?;
+                return Err(Error::Code {
+                    what: WHAT,
+                    code: env.code,
+                    message: env.message,
+                });
             }
-        }
+            Ok(body.to_vec())
+        })
+        .await
     }
 
     /// `POST /worker/metric/save/<execution_id>` with `{"data": [metric]}`: one metric per call,
     /// as pyfate's restful metric writer does.
     pub async fn save_metric(&self, execution_id: &str, metric: &MetricItem) -> Result<(), Error> {
+        self.forward_metric(execution_id, &json!({ "data": [metric] }))
+            .await
+    }
+
+    /// `POST /worker/metric/save/<execution_id>` with a body as the algorithm wrote it (the
+    /// wrapper's metric relay passes pyfate's posts on).
+    pub async fn forward_metric(&self, execution_id: &str, body: &Value) -> Result<(), Error> {
         let url = self.url(&format!("{}/{}", worker::METRIC_SAVE, execution_id));
-        let body = json!({ "data": [metric] });
-        self.call(
-            "metric save",
-            Resend::Undelivered,
-            self.options.request_timeout,
-            || self.http.post(&url).json(&body),
-        )
+        self.call("metric save", self.options.request_timeout, || {
+            self.http.post(&url).json(body)
+        })
         .await
         .map(drop)
     }
@@ -322,12 +313,9 @@ impl WorkerClient {
     pub async fn save_metrics(&self, execution_id: &str, data: &[Value]) -> Result<(), Error> {
         let url = self.url(worker::METRIC_SAVE);
         let body = json!({ "execution_id": execution_id, "data": data });
-        self.call(
-            "metric save",
-            Resend::Undelivered,
-            self.options.request_timeout,
-            || self.http.post(&url).json(&body),
-        )
+        self.call("metric save", self.options.request_timeout, || {
+            self.http.post(&url).json(&body)
+        })
         .await
         .map(drop)
     }
@@ -344,54 +332,68 @@ impl WorkerClient {
         const WHAT: &str = "task status report";
         let url = self.url(worker::TASK_STATUS);
         let body = json!({"execution_id": execution_id, "status": status, "error": error});
-        let deadline = Instant::now() + policy.deadline;
-        let mut backoff = Backoff::new(policy.initial_backoff, policy.max_backoff);
-        let mut attempt: u32 = 1;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let timeout = self
-                .options
-                .request_timeout
-                .min(left)
-                .max(Duration::from_millis(1));
-            let result = self
-                .send(WHAT, timeout, || self.http.post(&url).json(&body))
-                .await;
-            let e = match result {
-                Ok(_) => return Ok(()),
-                Err(e) if !e.is_transient() => return Err(e),
-                Err(e) => e,
-            };
-            let delay = backoff.next().unwrap_or_default();
-            if Instant::now() + delay >= deadline {
-                tracing::error!(attempt, error = %super::error_chain(&e), "{WHAT} failed, deadline reached");
-                return Err(e);
-            }
-            tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, error = %super::error_chain(&e), "{WHAT} failed, retrying");
-            tokio::time::sleep(delay).await;
-            attempt += 1;
-        }
+        let backoff = Backoff::new(policy.initial_backoff, policy.max_backoff);
+        self.retry(WHAT, policy.deadline, backoff, || {
+            self.send(WHAT, self.options.request_timeout, || {
+                self.http.post(&url).json(&body)
+            })
+        })
+        .await
+        .map(drop)
     }
 
-    /// One call with the brief retry of ordinary calls.
+    /// One call, retried while the site does not answer, for the site-wait window.
     async fn call(
         &self,
         what: &'static str,
-        resend: Resend,
         timeout: Duration,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Envelope, Error> {
-        let mut backoff = Backoff::new(self.options.retry_backoff, self.options.retry_backoff * 4);
-        let mut attempt = 1;
+        self.retry(what, self.options.site_wait, self.backoff(), || {
+            self.send(what, timeout, &build)
+        })
+        .await
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.options.retry_backoff, self.options.max_backoff)
+    }
+
+    /// Runs `attempt` until it succeeds or fails for good, or its transient failures outlast
+    /// `window`: then [`Error::Unreachable`], with the last failure as its source.
+    async fn retry<T, F, Fut>(
+        &self,
+        what: &'static str,
+        window: Duration,
+        mut backoff: Backoff,
+        mut attempt: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let started = Instant::now();
+        let deadline = started + window;
+        let mut attempts: u32 = 1;
         loop {
-            match self.send(what, timeout, &build).await {
-                Err(e) if attempt < self.options.attempts && retryable(&e, resend) => {
-                    tracing::warn!(attempt, error = %super::error_chain(&e), "{what} failed, retrying");
-                    tokio::time::sleep(backoff.next().unwrap_or_default()).await;
-                    attempt += 1;
-                }
+            let e = match attempt().await {
+                Err(e) if e.is_transient() => e,
                 other => return other,
+            };
+            let delay = backoff.next().unwrap_or_default();
+            if Instant::now() + delay >= deadline {
+                tracing::error!(attempts, error = %super::error_chain(&e), "{what} failed, deadline reached");
+                return Err(Error::Unreachable {
+                    what,
+                    base: self.base.clone(),
+                    waited_secs: started.elapsed().as_secs(),
+                    attempts,
+                    last: Box::new(e),
+                });
             }
+            tracing::warn!(attempts, retry_in_ms = delay.as_millis() as u64, error = %super::error_chain(&e), "{what} failed, retrying");
+            tokio::time::sleep(delay).await;
+            attempts += 1;
         }
     }
 
@@ -430,13 +432,6 @@ impl WorkerClient {
             });
         }
         Ok(env)
-    }
-}
-
-fn retryable(e: &Error, resend: Resend) -> bool {
-    match resend {
-        Resend::Idempotent => e.is_transient(),
-        Resend::Undelivered => e.surely_undelivered(),
     }
 }
 
@@ -500,8 +495,6 @@ mod tests {
         assert!(http(503).is_transient());
         assert!(http(500).is_transient());
         assert!(!http(404).is_transient());
-        assert!(http(503).surely_undelivered());
-        assert!(!http(500).surely_undelivered());
         assert!(
             !Error::Code {
                 what: "x",

@@ -10,7 +10,8 @@
 //!    `<T_out>/define.yaml`), [`define`];
 //! 3. resolve the inputs through api-3 (tables by tracking query, models downloaded into
 //!    `<T_in>/model/`), [`inputs`];
-//! 4. build the output URIs (`dag.md` §8.8), [`outputs`];
+//! 4. build the output URIs (`dag.md` §8.8), [`outputs`]; metrics go to the [`relay`], which
+//!    passes them on to the site and waits out its restarts;
 //! 5. write `<T_in>/task_parameters.yaml` and run `component execute --config …
 //!    --execution-final-meta-path <T_out>/task_result.yaml` (output:
 //!    `<task log dir>/stdout/task_execute`);
@@ -47,6 +48,7 @@ pub mod define;
 pub mod inputs;
 pub mod outputs;
 pub mod python;
+pub mod relay;
 
 #[cfg(test)]
 mod tests;
@@ -117,6 +119,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("metrics: cannot pass them on to the site")]
+    Metrics(#[source] worker_client::Error),
     #[error(transparent)]
     Python(#[from] python::Error),
 }
@@ -290,9 +294,17 @@ impl Wrapper<'_> {
         let resolved = inputs::resolve(c, self.client, &define, &self.dirs.input).await?;
         tracing::info!("input artifacts are ready");
         let data_dir = self.data_dir();
+        let relay = relay::Relay::start(self.client.clone())
+            .await
+            .map_err(|source| Error::Io {
+                action: "listen for metrics on",
+                path: "127.0.0.1".into(),
+                source,
+            })?;
         let places = outputs::Places {
             output_dir: &self.dirs.output,
             data_dir: data_dir.as_deref(),
+            metric_base: &relay.base,
         };
         let output_artifacts = outputs::output_artifacts(c, &define, &places);
         let shown = Value::Object(output_artifacts.clone());
@@ -332,8 +344,15 @@ impl Wrapper<'_> {
             result_file.display().to_string(),
         ];
         let run = self.python_run("task execute", "task_execute", args);
-        let status = run.status().await?;
+        let status = run.status().await;
+        // Whatever the algorithm's end, what it posted goes to the site first.
+        let relayed = relay.finish().await;
+        let status = status?;
         tracing::info!(status = %python::describe(&status), "algorithm ended");
+        match &relayed {
+            Ok(n) => tracing::info!(metrics = n, "metrics passed on"),
+            Err(e) => tracing::error!(error = %error_chain(e), "metrics lost"),
+        }
         let ended = match std::fs::read_to_string(&result_file) {
             Err(_) => {
                 return Ok(Ended {
@@ -369,6 +388,7 @@ impl Wrapper<'_> {
                 error,
             });
         }
+        relayed.map_err(Error::Metrics)?;
         if let Some(io) = &ended.io_meta {
             outputs::push(c, self.client, io).await?;
         } else {

@@ -22,6 +22,9 @@ pub struct Places<'a> {
     pub output_dir: &'a Path,
     /// `conf.computing.metadata.options.data_dir` (standalone); tables go under it.
     pub data_dir: Option<&'a Path>,
+    /// The base (`…/v2`) metric URIs point at: the wrapper's [`super::relay`], which passes
+    /// pyfate's posts on to the site and waits out its restarts.
+    pub metric_base: &'a str,
 }
 
 /// `output_artifacts`: for each declared output, `{uri, type_name}` with its first type.
@@ -66,8 +69,7 @@ fn output_uri(
     } else if class == Class::Metric {
         format!(
             "{}/worker/metric/save/{}",
-            config.mlmd.base_url(),
-            config.party_task_id
+            places.metric_base, config.party_task_id
         )
     } else {
         format!(

@@ -21,10 +21,12 @@ fn options() -> Options {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             upload_timeout: Duration::from_secs(10),
-            attempts: 2,
+            site_wait: Duration::from_secs(2),
             retry_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
         },
         report: ReportPolicy::with_deadline(Duration::from_secs(10)),
+        allowed_dirs: None,
     }
 }
 
@@ -54,6 +56,8 @@ cat > "$result" <<EOF
       "metadata": {{"metadata": {{}}, "source": {{"task_id": "{JOB}_lr_0", "party_task_id": "x", "task_name": "lr_0", "component": "coordinated_lr", "output_artifact_key": "output_model", "output_index": null}}}}}}}},
   "metric": {{}}}}}}}}
 EOF
+metric=$(grep -o 'http://127.0.0.1:[0-9]*/v2/worker/metric/save/[A-Za-z0-9_]*' "$config" | head -n1)
+curl -s -X POST -H 'Content-Type: application/json' -d '{{"data": [{{"name": "loss", "type": null, "groups": [], "step_axis": "iterations", "data": [{{"step": 0, "metric": 0.5}}]}}]}}' "$metric"
 echo algorithm done"#,
             m = model_dir.display()
         ),
@@ -198,13 +202,17 @@ async fn a_successful_run_resolves_inputs_runs_pyfate_and_pushes_its_outputs() {
             r.dir.path().display()
         )
     );
-    assert_eq!(
-        outs["metric"]["uri"],
-        format!(
-            "{}/v2/worker/metric/save/{JOB}_lr_0_0_guest_9999",
-            site.addr
-        )
+    // Metrics go to the wrapper's relay, which passes them on to the site.
+    let metric_uri = outs["metric"]["uri"].as_str().unwrap();
+    assert!(
+        metric_uri.starts_with("http://127.0.0.1:")
+            && metric_uri.ends_with(&format!("/v2/worker/metric/save/{JOB}_lr_0_0_guest_9999"))
+            && !metric_uri.starts_with(&site.addr),
+        "{metric_uri}"
     );
+    let metrics = site.calls_to(&format!("/v2/worker/metric/save/{JOB}_lr_0_0_guest_9999"));
+    assert_eq!(metrics.len(), 1);
+    assert_eq!(metrics[0].json()["data"][0]["data"][0]["metric"], 0.5);
     assert_eq!(p["conf"]["computing"]["type"], "standalone");
     let env = std::fs::read_to_string(r.dir.path().join("seen_env")).unwrap();
     assert!(

@@ -266,17 +266,19 @@ async fn two_sites_as_two_processes_run_one_job() {
     let b0 = Server::start(&dir.path().join("b0"), "10000", None).await;
     let b_url = b0.url.clone();
     b0.stop().await;
+    // The readers' tables are in the test's directory, beside both sites'.
+    let allowed = format!("allowed_dirs: [{:?}]\n", dir.path().display().to_string());
     let a = Server::start(
         &dir.path().join("a"),
         "9999",
-        Some(&format!("routes:\n  '10000': {b_url}\n")),
+        Some(&format!("routes:\n  '10000': {b_url}\n{allowed}")),
     )
     .await;
     let b_port: u16 = b_url.rsplit(':').next().unwrap().parse().unwrap();
     let b = Server::start_on(
         &dir.path().join("b"),
         "10000",
-        Some(&format!("routes:\n  '9999': {}\n", a.url)),
+        Some(&format!("routes:\n  '9999': {}\n{allowed}", a.url)),
         b_port,
     )
     .await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{Server, parties};
+use super::support::{Server, files_containing, parties};
 
 /// Tasks of `(name, component, parameters, dependent_tasks)` over guest 9999 and host 10000.
 fn dag(tasks: &[(&str, &str, Value, &[&str])], conf: Value) -> Value {
@@ -407,4 +407,73 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
+}
+
+/// A demo task that needs its site while the site is down (its output recorded after a sleep,
+/// then its report) waits until the site is back: nothing fails, nothing runs again.
+#[tokio::test]
+async fn demo_tasks_wait_out_a_site_that_is_down_when_they_call_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("guest.csv");
+    std::fs::write(&csv, super::support::GUEST_CSV).unwrap();
+    let mut server = Server::launch(dir.path(), "9999", None, 0).await;
+    let port = server.port();
+    let guest = parties(&[("guest", "9999")]);
+    let body = json!({"dag_schema": {"schema_version": "2.2.0", "dag": {
+        "parties": guest,
+        "conf": {"task": {"provider": "demo:*@local"}, "auto_retries": 0},
+        "stage": "default",
+        "tasks": {
+            "reader_0": {"component_ref": "demo_reader", "parameters": {"path": csv}},
+            "sleep_0": {"component_ref": "demo_sleep", "parameters": {"seconds": 2},
+                        "inputs": {"data": {"input_data": {"task_output_artifact": {
+                            "producer_task": "reader_0", "output_artifact_key": "output_data"}}}}}
+        }
+    }}});
+    let job = submit(&server, &body);
+    let start = Instant::now();
+    while !server
+        .tasks(&job)
+        .await
+        .iter()
+        .any(|t| t["task_name"] == "sleep_0" && t["party_status"] == "running")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "sleep_0 never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9().await;
+    // Down until the task has called and been refused: its output is then recorded late.
+    let logs = dir.path().join("site/logs").join(&job);
+    let down = Instant::now();
+    // (Its input query, or the recording of its output, whichever the kill fell before.)
+    let retried = |logs: &Path| {
+        ["data tracking query", "data tracking save"]
+            .iter()
+            .any(|call| !files_containing(logs, &format!("{call} failed, retrying")).is_empty())
+    };
+    while !retried(&logs) {
+        assert!(
+            down.elapsed() < Duration::from_secs(30),
+            "sleep_0 never called its site while it was down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server = Server::launch(dir.path(), "9999", None, port).await;
+    server
+        .wait_job(
+            &job,
+            &["success", "failed", "canceled"],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(server.job_statuses(&job).await, ["success"]);
+    for t in server.tasks(&job).await {
+        assert_eq!(t["task_version"], 0, "{t}");
+        assert_eq!(t["party_status"], "success", "{t}");
+    }
+    assert_launched_once(dir.path());
+    server.stop().await;
 }

@@ -41,11 +41,16 @@ impl Server {
             "--data-dir",
         ])
         .arg(dir.join("site"));
-        if let Some(c) = config {
-            let path = dir.join("service_conf.yaml");
-            std::fs::write(&path, c).unwrap();
-            cmd.arg("--config").arg(path);
-        }
+        // The tests write their tables beside the site's directory: let components read them.
+        let allowed = format!("allowed_dirs: [{:?}]\n", dir.display().to_string());
+        let c = match config {
+            Some(c) if c.contains("allowed_dirs") => c.to_string(),
+            Some(c) => format!("{c}\n{allowed}"),
+            None => allowed,
+        };
+        let path = dir.join("service_conf.yaml");
+        std::fs::write(&path, c).unwrap();
+        cmd.arg("--config").arg(path);
         cmd.stdout(Stdio::piped()).stderr(Stdio::from(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -202,6 +207,25 @@ impl Server {
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
+}
+
+/// Every file under `dir` whose text contains `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(files_containing(&p, needle));
+        } else if std::fs::read(&p)
+            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            found.push(p);
+        }
+    }
+    found
 }
 
 pub fn tail(s: &str, n: usize) -> String {

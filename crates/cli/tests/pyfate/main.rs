@@ -14,6 +14,8 @@ mod support;
 #[allow(dead_code)]
 mod webdriver;
 
+mod restart;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -47,13 +49,30 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-async fn site(dir: &Path) -> Server {
-    let conf = format!(
+/// A site's service_conf.yaml: the venv's pyfate as its `fate` provider.
+fn site_conf(dir: &Path) -> String {
+    format!(
         "fate:\n  venv: {}\nupload_dir: {}\n",
         python().display(),
         dir.join("upload").display()
-    );
-    Server::start(dir, "9999", Some(&conf)).await
+    )
+}
+
+async fn site(dir: &Path) -> Server {
+    Server::start(dir, "9999", Some(&site_conf(dir))).await
+}
+
+/// `pipeline_job.py` (FATE's pipeline SDK) against `server`, on FATE's two example tables.
+fn pipeline_job(server: &Server) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(python());
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyfate/pipeline_job.py"))
+        .args(["--port", &server.port().to_string(), "--guest-csv"])
+        .arg(data("breast_hetero_guest.csv"))
+        .arg("--host-csv")
+        .arg(data("breast_hetero_host.csv"))
+        .current_dir(&server.dir)
+        .kill_on_drop(true);
+    cmd
 }
 
 /// The `flow` CLI of fate_client, configured for this site by a settings file of its own (the
@@ -113,17 +132,10 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     let server = site(dir.path()).await;
     let result_file = dir.path().join("result.json");
     let started = Instant::now();
-    let out = tokio::process::Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pyfate/pipeline_job.py"))
-        .args(["--port", &server.port().to_string(), "--guest-csv"])
-        .arg(data("breast_hetero_guest.csv"))
-        .arg("--host-csv")
-        .arg(data("breast_hetero_host.csv"))
+    let out = pipeline_job(&server)
         .arg("--out")
         .arg(&result_file)
         .args(["--epochs", "10"])
-        .current_dir(dir.path())
-        .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(1200), out)
         .await

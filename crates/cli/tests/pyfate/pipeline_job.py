@@ -1,6 +1,7 @@
 """FATE's own pipeline SDK (fate_client 2.2) against a site: what a FATE user runs every day.
 
     python pipeline_job.py --port P --guest-csv G --host-csv H --out result.json [--epochs N]
+    python pipeline_job.py --port P --guest-csv G --host-csv H --upload-only
 
 Uploads the two tables as the SDK does (multipart `upload/file`, then polling the local job
 with role `local`, party `0`), fits reader -> psi -> coordinated_lr -> evaluation for guest
@@ -35,7 +36,8 @@ def main():
     p.add_argument("--ip", default="127.0.0.1")
     p.add_argument("--guest-csv", required=True)
     p.add_argument("--host-csv", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
+    p.add_argument("--upload-only", action="store_true", help="upload the two tables, then stop")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--namespace", default="experiment")
     a = p.parse_args()
@@ -71,6 +73,8 @@ def main():
         extend_sid=True,
         partitions=4,
     )
+    if a.upload_only:
+        return 0
 
     pipeline = FateFlowPipeline().set_parties(guest=guest, host=host, arbiter=arbiter)
     reader_0 = Reader("reader_0", runtime_parties=dict(guest=guest, host=host))

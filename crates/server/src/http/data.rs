@@ -153,7 +153,11 @@ async fn upload_file(State(app): State<Arc<App>>, req: Request) -> ApiResult {
     let cleanup = || {
         let _ = std::fs::remove_file(&saved);
     };
-    let form = match UploadFile::from_params(&params).and_then(|f| Ok((f.meta_object()?, f))) {
+    // The edge's field shapes, which `Req` checks for other routes.
+    let form = match super::edge::check_fields(&params)
+        .and_then(|()| UploadFile::from_params(&params))
+        .and_then(|f| Ok((f.meta_object()?, f)))
+    {
         Ok(f) => f,
         Err(i) => {
             cleanup();

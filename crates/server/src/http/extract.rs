@@ -27,6 +27,8 @@ impl FromRequest<Arc<App>> for Req {
 
     async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
         let url = format!("{}{}", state.own_url, req.uri().path());
+        let method = req.method().as_str().to_string();
+        let path = req.uri().path().to_string();
         let mut params = Params::default();
         if let Some(q) = req.uri().query() {
             params.query =
@@ -51,6 +53,7 @@ impl FromRequest<Arc<App>> for Req {
             .to_string();
         let mut file = None;
         let mut raw_json = None;
+        let mut body_json = None;
         if mime == "multipart/form-data" {
             let mut mp = Multipart::from_request(req, state)
                 .await
@@ -81,12 +84,16 @@ impl FromRequest<Arc<App>> for Req {
                         ..params
                     };
                     raw_json = Some(body);
+                    body_json = Some(v);
                 }
             } else if mime == "application/x-www-form-urlencoded" {
                 params.form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
                     .unwrap_or_default();
             }
         }
+        super::edge::admit(state, &method, &path, &params, body_json.as_ref())
+            .await
+            .map_err(|e| ApiError::from(e).into_reply())?;
         Ok(Req {
             params,
             file,

@@ -10,6 +10,7 @@
 
 mod app;
 mod data;
+pub mod edge;
 mod extract;
 mod job;
 mod log;
@@ -220,6 +221,10 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), cause))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
+            scrub_paths,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
             relay::relay,
         ))
         .with_state(app)
@@ -250,6 +255,38 @@ async fn cause(
     };
     let cause = format!("{} {}{from}", req.method(), req.uri().path());
     crate::store::with_cause(cause, next.run(req)).await
+}
+
+/// A failed api-1 answer names the site's directories by their settings ([`edge::scrub`]).
+/// Successes (which start `{"code":0,`) pass untouched.
+async fn scrub_paths(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let internal = edge::is_internal(req.uri().path());
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if internal || !is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if bytes.starts_with(br#"{"code":0,"#) {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    match edge::scrub(&edge::directories(&app), &bytes) {
+        Some(clean) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(clean))
+        }
+        None => Response::from_parts(parts, axum::body::Body::from(bytes)),
+    }
 }
 
 /// Prometheus' text format.

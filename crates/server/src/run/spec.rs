@@ -43,7 +43,7 @@ pub async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         .or_else(|| (provider.name == FATE).then(|| wrapper_argv(app)))
         .ok_or_else(|| Error::NoEntrypoint(provider.provider_name.clone()))?;
     let dir = task_dir(app, task);
-    let mut env = task_env(task, &dir, &task.component_parameters)?;
+    let mut env = task_env(app, task, &dir, &task.component_parameters)?;
     // The Python of FATE's algorithms, as FATE passes it to its wrapper (`EXECUTOR_ENV`): the
     // provider's own `metadata.venv`, or for the built-in `fate_flow` components (uploads into
     // FATE's storage) the local `fate` provider's.
@@ -129,10 +129,13 @@ pub async fn expected_container(app: &App, task: &TaskRow) -> Result<Option<Hand
     }))
 }
 
-/// The task's environment: CONFIG (JSON) as FATE passes it to containers, and FATE's
-/// `FATE_JOB_ID` and `PROCESS_ROLE`. Writes the CONFIG as
+/// The task's environment: CONFIG (JSON) as FATE passes it to containers, FATE's
+/// `FATE_JOB_ID` and `PROCESS_ROLE`, and how long the task waits out this site's restarts
+/// (`FERROFLOW_SITE_WAIT_SECS`) and where its file parameters may point
+/// (`FERROFLOW_ALLOWED_DIRS`, a JSON list). Writes the CONFIG as
 /// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
 pub(crate) fn task_env(
+    app: &App,
     task: &TaskRow,
     dir: &std::path::Path,
     config: &Value,
@@ -153,6 +156,18 @@ pub(crate) fn task_env(
             task.execution_id.clone(),
         ),
         ("PROCESS_ROLE".to_string(), "worker".to_string()),
+        (
+            "FERROFLOW_SITE_WAIT_SECS".to_string(),
+            app.config
+                .scheduler
+                .task_site_wait
+                .as_secs_f64()
+                .to_string(),
+        ),
+        (
+            "FERROFLOW_ALLOWED_DIRS".to_string(),
+            json!(app.config.component_roots()).to_string(),
+        ),
     ])
 }
 
@@ -176,7 +191,7 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         m.insert("host".into(), json!(addr));
     }
     let dir = task_dir(app, task);
-    let env = task_env(task, &dir, &config)?;
+    let env = task_env(app, task, &dir, &config)?;
     let party_logs = app
         .config
         .logs_dir()

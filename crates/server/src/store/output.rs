@@ -294,13 +294,21 @@ impl Store {
         row.as_ref().map(TableMetaRow::from_row).transpose()
     }
 
+    /// Stores each metric of a task run once: an item equal to one the run already has (a
+    /// task's retry of a post whose answer it lost) is skipped. Items are records of distinct
+    /// steps or names, so equal ones are repeats, never data.
     pub async fn insert_metrics(&self, rows: &[MetricRow], now: i64) -> Result<()> {
         let mut tx = self.write.begin().await?;
         for m in rows {
+            let groups = to_json("groups", &m.groups)?;
+            let data = to_json("metric data", &m.data)?;
             sqlx::query(self.sql(
                 "INSERT INTO t_tracking_metric (f_job_id, f_role, f_party_id, f_task_name, f_task_id,
                     f_task_version, f_name, f_type, f_groups, f_step_axis, f_data, f_create_time, f_update_time)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                 WHERE NOT EXISTS (SELECT 1 FROM t_tracking_metric WHERE f_job_id = ? AND f_role = ?
+                    AND f_party_id = ? AND f_task_name = ? AND f_task_version = ? AND f_name = ?
+                    AND f_groups = ? AND f_data = ? AND f_type IS ? AND f_step_axis IS ?)",
             ))
             .bind(m.job_id.clone())
             .bind(m.role.clone())
@@ -310,11 +318,21 @@ impl Store {
             .bind(m.task_version)
             .bind(m.name.clone())
             .bind(m.kind.clone())
-            .bind(to_json("groups", &m.groups)?)
+            .bind(groups.clone())
             .bind(m.step_axis.clone())
-            .bind(to_json("metric data", &m.data)?)
+            .bind(data.clone())
             .bind(now)
             .bind(now)
+            .bind(m.job_id.clone())
+            .bind(m.role.clone())
+            .bind(m.party_id.clone())
+            .bind(m.task_name.clone())
+            .bind(m.task_version)
+            .bind(m.name.clone())
+            .bind(groups)
+            .bind(data)
+            .bind(m.kind.clone())
+            .bind(m.step_axis.clone())
             .execute(&mut *tx)
             .await?;
         }

@@ -6,6 +6,7 @@ mod api1_data;
 mod api1_jobs;
 mod api1_models_logs;
 mod docker;
+mod edge;
 mod golden_api1;
 mod http;
 mod lifecycle;

@@ -428,3 +428,54 @@ async fn the_dashboards_job_list_pages_and_filters() {
         .unwrap();
     assert_eq!(total, 0, "LIKE wildcards in the prefix are literal");
 }
+
+#[tokio::test]
+async fn a_resent_metric_is_stored_once() {
+    use ferroflow_server::store::MetricRow;
+    let (_d, store) = open().await;
+    let metric = |step: i64, kind: Option<&str>| MetricRow {
+        job_id: "j1".into(),
+        role: "guest".into(),
+        party_id: "9999".into(),
+        task_name: "lr_0".into(),
+        task_id: "j1_lr_0".into(),
+        task_version: 0,
+        name: "loss".into(),
+        kind: kind.map(str::to_string),
+        groups: json!([{"name": "default", "index": null}]),
+        step_axis: None,
+        data: json!([{"step": step, "metric": 0.5}]),
+    };
+    store.insert_metrics(&[metric(0, None)], 1).await.unwrap();
+    // the same post again (its answer was lost), then the next step with the first resent
+    store
+        .insert_metrics(&[metric(0, None), metric(1, None)], 2)
+        .await
+        .unwrap();
+    // a different type is a different metric
+    store
+        .insert_metrics(&[metric(0, Some("loss"))], 3)
+        .await
+        .unwrap();
+    let rows = store
+        .metrics_of("j1", "guest", "9999", "lr_0", 0)
+        .await
+        .unwrap();
+    let seen: Vec<(i64, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.data[0]["step"].as_i64().unwrap(), r.kind.clone()))
+        .collect();
+    assert_eq!(seen, [(0, None), (1, None), (0, Some("loss".into()))]);
+    // another version of the task keeps its own
+    let mut v1 = metric(0, None);
+    v1.task_version = 1;
+    store.insert_metrics(&[v1], 4).await.unwrap();
+    assert_eq!(
+        store
+            .metrics_of("j1", "guest", "9999", "lr_0", 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -94,6 +94,24 @@ fn the_report_deadline_comes_from_the_environment() {
 }
 
 #[test]
+fn the_site_wait_comes_from_the_environment() {
+    use crate::component::worker_client::{ClientOptions, SITE_WAIT_ENV};
+    let (o, _) = Options::from_env(&env(&[]));
+    assert_eq!(o.client.site_wait, ClientOptions::DEFAULT_SITE_WAIT);
+    assert!(ClientOptions::DEFAULT_SITE_WAIT >= Duration::from_secs(120));
+    let (o, w) = Options::from_env(&env(&[(SITE_WAIT_ENV, "300")]));
+    assert_eq!(o.client.site_wait, Duration::from_secs(300));
+    assert!(w.is_none());
+    let (o, w) = Options::from_env(&env(&[(SITE_WAIT_ENV, "-1"), (REPORT_DEADLINE_ENV, "x")]));
+    assert_eq!(o.client.site_wait, ClientOptions::DEFAULT_SITE_WAIT);
+    let w = w.unwrap();
+    assert!(
+        w.contains(SITE_WAIT_ENV) && w.contains(REPORT_DEADLINE_ENV),
+        "{w}"
+    );
+}
+
+#[test]
 fn names_are_the_dispatched_components() {
     assert_eq!(
         names(),

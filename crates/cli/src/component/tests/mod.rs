@@ -21,10 +21,12 @@ fn options() -> Options {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             upload_timeout: Duration::from_secs(10),
-            attempts: 3,
+            site_wait: Duration::from_secs(2),
             retry_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
         },
         report: ReportPolicy::with_deadline(Duration::from_secs(20)),
+        allowed_dirs: None,
     }
 }
 
@@ -215,6 +217,30 @@ async fn reader_writes_the_table_into_the_data_dir_and_records_it() {
         site.next_status().await,
         json!({"execution_id": cfg.execution_id(), "status": "success", "error": ""})
     );
+}
+
+#[tokio::test]
+async fn reader_opens_only_files_in_the_allowed_directories() {
+    let mut site = FakeSite::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_csv(dir.path(), "in.csv", sample::DEMO_GUEST_CSV);
+    let mut opts = options();
+    opts.allowed_dirs = Some(vec![dir.path().to_path_buf()]);
+    let cfg = Cfg::new("reader_0", READER, dir.path()).params(json!({"path": src}));
+    let out = execute(cfg.config(&site), &opts).await;
+    assert_eq!(out.status, Status::Success, "{}", out.error);
+    site.next_status().await;
+    for path in ["/etc/hostname", "file:///proc/self/environ"] {
+        let cfg = Cfg::new("reader_0", READER, dir.path()).params(json!({ "path": path }));
+        let out = execute(cfg.config(&site), &opts).await;
+        assert_eq!(out.status, Status::Failed);
+        assert!(
+            out.error.contains("parameter `path`") && out.error.contains("allowed_dirs"),
+            "{}",
+            out.error
+        );
+        site.next_status().await;
+    }
 }
 
 #[tokio::test]
@@ -752,6 +778,68 @@ async fn an_unreachable_site_ends_the_run_at_the_deadline_with_failure() {
     assert!(!out.reported);
     assert_eq!(out.exit_code(), ExitCode::FAILURE);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn ordinary_calls_wait_out_a_restarting_site() {
+    let mut site = FakeSite::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    read_into_site(
+        &mut site,
+        dir.path(),
+        sample::DEMO_GUEST_CSV,
+        "guest",
+        "9999",
+    )
+    .await;
+    let before = site.calls().len();
+    site.refuse_all(6);
+    let cfg = Cfg::new("lr_0", TRAIN, dir.path())
+        .params(json!({"max_iter": 3}))
+        .input("train_data", "reader_0", "output_data");
+    let out = execute(cfg.config(&site), &options()).await;
+    assert_eq!(out.status, Status::Success, "{}", out.error);
+    let calls: Vec<_> = site.calls().into_iter().skip(before).collect();
+    let refused: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.answered == 503)
+        .map(|c| c.path.as_str())
+        .collect();
+    assert_eq!(refused, ["/v2/worker/data/tracking/query"; 6]);
+    let metric_path = format!("/v2/worker/metric/save/{}", cfg.execution_id());
+    assert_eq!(site.calls_to(&metric_path).len(), 3, "each loss sent once");
+    assert_eq!(site.calls_to("/v2/worker/model/save").len(), 1);
+}
+
+#[tokio::test]
+async fn a_site_silent_past_the_wait_fails_the_task_saying_so() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let site = FakeSite::start().await; // only for the CONFIG's shape
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = Cfg::new("lr_0", TRAIN, dir.path())
+        .input("train_data", "reader_0", "output_data")
+        .value(&site);
+    v["mlmd"]["metadata"]["port"] = json!(port);
+    let mut opts = options();
+    opts.client.site_wait = Duration::from_millis(300);
+    opts.report = ReportPolicy {
+        deadline: Duration::from_millis(100),
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(50),
+    };
+    let out = execute(TaskConfig::parse(&v.to_string()).unwrap(), &opts).await;
+    assert!(!out.reported);
+    let want = format!(
+        "input `train_data`: cannot resolve it: data tracking query: cannot reach the site at http://127.0.0.1:{port}/v2: no answer for 0 s ("
+    );
+    assert!(
+        out.error.starts_with(&format!("demo_train: {want}")),
+        "{}",
+        out.error
+    );
 }
 
 #[tokio::test]
