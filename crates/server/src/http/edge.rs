@@ -330,7 +330,7 @@ pub async fn admit(
             let Ok(target) = ferroflow_wire::partner::TaskTarget::from_params(params) else {
                 return Ok(()); // the handler says what is missing
             };
-            let key = crate::controller::partner::task_key(&target)?;
+            let key = crate::controller::keys::task_key(&target)?;
             if app.store.task(&key).await?.is_none() {
                 return Err(Error::fate(
                     RetCode::TaskNotFound,
