@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferroflow_core::dag::SyncType;
 use ferroflow_core::id::PartyId;
 use ferroflow_core::provider::{Device, ProviderDefaults};
 use ferroflow_wire::service_conf::RawServiceConf;
@@ -148,7 +149,7 @@ pub struct JobDefaults {
     pub computing_partitions: i64,
     pub task_timeout: i64,
     pub auto_retries: i64,
-    pub sync_type: String,
+    pub sync_type: SyncType,
 }
 
 impl Default for JobDefaults {
@@ -159,7 +160,7 @@ impl Default for JobDefaults {
             computing_partitions: 8,
             task_timeout: 259_200,
             auto_retries: 0,
-            sync_type: "callback".into(),
+            sync_type: SyncType::Callback,
         }
     }
 }
@@ -355,14 +356,15 @@ impl Config {
             computing_partitions: jd.computing_partitions.unwrap_or(d.computing_partitions),
             task_timeout: jd.task_timeout.unwrap_or(d.task_timeout),
             auto_retries: jd.auto_retries.unwrap_or(d.auto_retries),
-            sync_type: jd.sync_type.unwrap_or(d.sync_type),
+            sync_type: match jd.sync_type {
+                None => d.sync_type,
+                Some(s) => s.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "job_default.sync_type must be callback or poll, got {s:?}"
+                    ))
+                })?,
+            },
         };
-        if !matches!(job_default.sync_type.as_str(), "callback" | "poll") {
-            return Err(Error::Invalid(format!(
-                "job_default.sync_type must be callback or poll, got {:?}",
-                job_default.sync_type
-            )));
-        }
 
         let docker = DockerConfig::from_raw(raw.docker.clone())?;
         let component_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ferroflow"));

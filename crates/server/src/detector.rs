@@ -12,6 +12,7 @@ use crate::controller::worker;
 use crate::launcher::Exit;
 use crate::run::{self, stdout_file};
 use crate::store::{self, RunInfo};
+use ferroflow_core::provider::Device;
 use ferroflow_core::status::TaskStatus;
 
 /// Re-adopts or fails every running task of this site. Run once, at start.
@@ -29,7 +30,7 @@ pub async fn recover(app: &App) -> Result<(), store::Error> {
                     .await
                     .ok()
                     .flatten()
-                    .is_some_and(|p| p.device == "docker");
+                    .is_some_and(|p| p.device == Device::Docker);
                 if docker {
                     continue;
                 }

@@ -88,6 +88,18 @@ impl SyncType {
     }
 }
 
+/// What a stored or configured sync type parses from (`callback`, `poll`).
+impl std::str::FromStr for SyncType {
+    type Err = UnknownSyncType;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SyncType::parse(s).ok_or_else(|| UnknownSyncType(s.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sync_type must be callback or poll, got {0:?}")]
+pub struct UnknownSyncType(pub String);
+
 /// A validated DAG. Task order is the document's; [`Dag::order`] is the topological order
 /// FATE creates tasks in (and the scheduler scans them in).
 #[derive(Debug, Clone, PartialEq)]

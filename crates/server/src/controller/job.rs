@@ -226,7 +226,7 @@ pub fn task_record(r: TaskRow, wait_reason: Option<String>) -> TaskRecord {
         engine_conf: r.engine_conf,
         kill_status: r.kill_status,
         error_report: r.error_report,
-        sync_type: r.sync_type,
+        sync_type: r.sync_type.as_str().to_string(),
         timeout: r.timeout,
         launcher_name: r.launcher_name,
         start_time: r.start_time,

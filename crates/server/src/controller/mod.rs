@@ -1,6 +1,7 @@
 //! The use cases, one module per FATE page: what each API call does, independent of HTTP.
-//! Handlers parse, call one of these, and wrap the result; errors become return codes only
-//! at the edge (`http`).
+//! Handlers parse, call one of these, and wrap the result. A controller chooses FATE's typed
+//! error where FATE has one (`Error::fate`); every other error keeps its source and gets its
+//! code at the edge (`http::ApiError`).
 
 pub mod app;
 pub mod data;

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use ferroflow_core::dag::config::{self, JobMeta};
-use ferroflow_core::dag::{self, DagSchema, PlannedTask, resource};
+use ferroflow_core::dag::{self, DagSchema, PlannedTask, SyncType, resource};
 use ferroflow_core::id::{JobKey, Party, PartyId, TaskId, TaskKey};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::RetCode;
@@ -69,10 +69,7 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<()> {
         .initiator_party_id
         .clone()
         .unwrap_or_else(|| scheduler_party_id.clone());
-    let sync_type = conf
-        .sync_type
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|| app.config.job_default.sync_type.clone());
+    let sync_type = conf.sync_type.unwrap_or(app.config.job_default.sync_type);
     let model_id = conf
         .model_id
         .clone()
@@ -104,7 +101,7 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<()> {
             app,
             &key,
             &scheduler_party_id,
-            &sync_type,
+            sync_type,
             &meta,
             t,
             0,
@@ -147,7 +144,7 @@ fn new_task(
     app: &App,
     key: &JobKey,
     scheduler: &PartyId,
-    sync_type: &str,
+    sync_type: SyncType,
     meta: &JobMeta,
     t: &PlannedTask,
     version: u32,
@@ -171,7 +168,7 @@ fn new_task(
         task_run: Value::Object(res.engine_run.clone()),
         task_cores: res.cores,
         provider_name: t.provider.to_string(),
-        sync_type: sync_type.to_string(),
+        sync_type,
         timeout: t.timeout,
         launcher_name: (t.launcher_name != "default").then(|| t.launcher_name.clone()),
     })
@@ -566,7 +563,7 @@ pub async fn rerun_task(app: &App, req: &wire::TaskRerun) -> Result<()> {
         app,
         &job.key(),
         &job.scheduler_party_id,
-        &old.sync_type,
+        old.sync_type,
         &meta,
         t,
         new_version,

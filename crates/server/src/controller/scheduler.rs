@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use ferroflow_core::dag::{self, DagSchema};
+use ferroflow_core::dag::{self, DagSchema, SyncType};
 use ferroflow_core::id::{JobId, Party, PartyId, TaskId, TaskKey, TaskName};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::scheduler as wire;
@@ -29,7 +29,7 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         let jd = &app.config.job_default;
         let conf = schema.conf_mut();
         if conf.sync_type.as_deref().is_none_or(str::is_empty) {
-            conf.sync_type = Some(jd.sync_type.clone());
+            conf.sync_type = Some(jd.sync_type.as_str().to_string());
         }
         // Upstream fills the version only with the id (W3); each has its own default here.
         if conf.model_id.as_deref().is_none_or(str::is_empty) {
@@ -56,11 +56,7 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
     }
     let dag = dag::validate(&schema)?;
     let conf = &dag.conf;
-    let sync_type = conf
-        .sync_type
-        .map(|s| s.as_str())
-        .unwrap_or("callback")
-        .to_string();
+    let sync_type = conf.sync_type.unwrap_or(SyncType::Callback);
     let tasks = dag
         .ordered_tasks()
         .enumerate()
@@ -80,7 +76,7 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
                 .or(conf.auto_retries)
                 .unwrap_or(0)
                 .max(0),
-            sync_type: sync_type.clone(),
+            sync_type,
             not_before: None,
         })
         .collect();

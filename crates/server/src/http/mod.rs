@@ -1,6 +1,7 @@
 //! The HTTP edge: FATE Flow 2.2's routes, envelopes and quirks, one module per FATE page.
-//! Handlers parse parameters, call one controller function and wrap its result; this is the
-//! only place where errors become return codes. The quirks (see `docs/compat.md`):
+//! Handlers parse parameters, call one controller function and wrap its result. FATE's typed
+//! errors arrive with their code (the controller knows which FATE error a case is); every
+//! other error gets its code here, in `ApiError::envelope`. The quirks (see `docs/compat.md`):
 //! - every answer is HTTP 200, errors carry a non-zero `code` (unknown route and wrong method
 //!   included, as FATE's generic handler answers them);
 //! - `//` in a path is merged and a trailing `/` ignored before routing (FATE's task client

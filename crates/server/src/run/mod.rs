@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use ferroflow_core::provider::FATE;
+use ferroflow_core::provider::{Device, FATE};
 use ferroflow_core::status::TaskStatus;
 
 use crate::app::{App, Event};
@@ -27,7 +27,7 @@ pub enum Error {
     #[error("provider {0} is not registered on this site")]
     NoProvider(String),
     #[error("provider {provider}: device {device} is not supported by this site")]
-    Device { provider: String, device: String },
+    Device { provider: String, device: Device },
     #[error("provider {0} has no entrypoint to run its components with")]
     NoEntrypoint(String),
     #[error("provider {0} has no metadata.image to run")]

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use ferroflow_core::provider::{FATE, FLOW_PROVIDER};
+use ferroflow_core::provider::{Device, FATE, FLOW_PROVIDER};
 
 use super::{Error, Result, fate_python, provider_of, stdout_file, str_meta, task_dir};
 use crate::app::App;
@@ -20,14 +20,15 @@ pub async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         .await?
         .ok_or_else(|| Error::NoProvider(task.provider_name.clone()))?;
     let provider = &provider;
-    if provider.device == "docker" {
-        return container_spec(app, task, provider);
-    }
-    if provider.device != "local" {
-        return Err(Error::Device {
-            provider: provider.provider_name.clone(),
-            device: provider.device.clone(),
-        });
+    match provider.device {
+        Device::Docker => return container_spec(app, task, provider),
+        Device::Local => {}
+        device => {
+            return Err(Error::Device {
+                provider: provider.provider_name.clone(),
+                device,
+            });
+        }
     }
     let argv: Vec<String> = provider
         .metadata
@@ -115,7 +116,7 @@ pub async fn expected_container(app: &App, task: &TaskRow) -> Result<Option<Hand
     let Some(provider) = provider_of(app, task).await? else {
         return Ok(None);
     };
-    if provider.device != "docker" {
+    if provider.device != Device::Docker {
         return Ok(None);
     }
     let site = container_site(&app.config);

@@ -234,7 +234,7 @@ pub async fn new_version(
         } else {
             s.auto_retries
         },
-        sync_type: s.sync_type.clone(),
+        sync_type: s.sync_type,
         not_before,
     };
     app.store

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use ferroflow_core::dag::SyncType;
 use ferroflow_core::id::{JobId, Party, TaskId, TaskKey, TaskName};
 use ferroflow_core::schedule::{self, JobView, TaskView};
 use ferroflow_core::status::{JobStatus, TaskStatus};
@@ -274,7 +275,7 @@ async fn collect(app: &App, job: &ScheduleJobRow, tasks: &mut Tasks) -> Result<(
         .iter()
         .filter(|s| s.status == TaskStatus::Running)
         .flat_map(|s| {
-            let poll = s.sync_type == "poll";
+            let poll = s.sync_type == SyncType::Poll;
             tasks
                 .parties_of(s)
                 .filter(|r| r.status.is_ongoing() && (poll || r.update_time <= stale))

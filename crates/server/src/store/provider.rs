@@ -4,7 +4,9 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, get_i64, get_json, get_str, to_json};
+use ferroflow_core::provider::Device;
+
+use super::{Result, Store, get_i64, get_json, get_parsed, get_str, to_json};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRow {
@@ -12,7 +14,7 @@ pub struct ProviderRow {
     pub provider_name: String,
     pub name: String,
     pub version: String,
-    pub device: String,
+    pub device: Device,
     pub metadata: Value,
     pub create_time: i64,
     pub update_time: i64,
@@ -24,7 +26,7 @@ impl ProviderRow {
             provider_name: get_str(r, "f_provider_name")?,
             name: get_str(r, "f_name")?,
             version: get_str(r, "f_version")?,
-            device: get_str(r, "f_device")?,
+            device: get_parsed(r, "f_device")?,
             metadata: get_json(r, "f_metadata")?,
             create_time: get_i64(r, "f_create_time")?,
             update_time: get_i64(r, "f_update_time")?,
@@ -79,7 +81,7 @@ impl Store {
         .bind(p.provider_name.clone())
         .bind(p.name.clone())
         .bind(p.version.clone())
-        .bind(p.device.clone())
+        .bind(p.device.as_str())
         .bind(to_json("metadata", &p.metadata)?)
         .bind(create_time)
         .bind(now)
@@ -99,7 +101,7 @@ impl Store {
             .bind(name.clone())
             .bind(p.name.clone())
             .bind(p.version.clone())
-            .bind(p.device.clone())
+            .bind(p.device.as_str())
             .bind(to_json("component description", desc)?)
             .bind(now)
             .bind(now)

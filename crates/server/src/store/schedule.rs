@@ -5,6 +5,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use ferroflow_core::dag::SyncType;
 use ferroflow_core::id::{JobId, Party, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 
@@ -75,7 +76,7 @@ pub struct TaskStatusRow {
     pub task_name: TaskName,
     pub status: TaskStatus,
     pub auto_retries: i64,
-    pub sync_type: String,
+    pub sync_type: SyncType,
     pub order: i64,
     pub deps: Vec<TaskName>,
     pub wait_reason: Option<String>,
@@ -105,7 +106,7 @@ pub struct NewScheduleTask {
     pub order: i64,
     pub deps: Vec<TaskName>,
     pub auto_retries: i64,
-    pub sync_type: String,
+    pub sync_type: SyncType,
     pub not_before: Option<i64>,
 }
 
@@ -179,7 +180,7 @@ impl TaskStatusRow {
             task_name: TaskName::new(get_str(r, "f_task_name")?),
             status: get_parsed(r, "f_status")?,
             auto_retries: get_i64(r, "f_auto_retries")?,
-            sync_type: get_str(r, "f_sync_type")?,
+            sync_type: get_parsed(r, "f_sync_type")?,
             order: get_i64(r, "f_order")?,
             deps,
             wait_reason: get_opt_str(r, "f_wait_reason")?,
@@ -261,7 +262,7 @@ impl Store {
         .bind(t.version as i64)
         .bind(t.task_name.to_string())
         .bind(t.auto_retries)
-        .bind(t.sync_type.clone())
+        .bind(t.sync_type.as_str())
         .bind(t.order)
         .bind(to_json("deps", &t.deps)?)
         .bind(t.not_before)

@@ -5,6 +5,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use ferroflow_core::dag::SyncType;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::TaskStatus;
 
@@ -48,7 +49,7 @@ pub struct TaskRow {
     pub engine_conf: Value,
     pub kill_status: bool,
     pub error_report: String,
-    pub sync_type: String,
+    pub sync_type: SyncType,
     pub timeout: Option<i64>,
     pub launcher_name: Option<String>,
     pub reported_status: Option<TaskStatus>,
@@ -109,7 +110,7 @@ impl TaskRow {
             engine_conf: get_json(r, "f_engine_conf")?,
             kill_status: get_bool(r, "f_kill_status")?,
             error_report: get_str(r, "f_error_report")?,
-            sync_type: get_str(r, "f_sync_type")?,
+            sync_type: get_parsed(r, "f_sync_type")?,
             timeout: get_opt_i64(r, "f_timeout")?,
             launcher_name: get_opt_str(r, "f_launcher_name")?,
             reported_status: get_opt_parsed(r, "f_reported_status")?,
@@ -133,7 +134,7 @@ pub struct NewTask {
     pub task_run: Value,
     pub task_cores: i64,
     pub provider_name: String,
-    pub sync_type: String,
+    pub sync_type: SyncType,
     pub timeout: Option<i64>,
     pub launcher_name: Option<String>,
 }
@@ -237,7 +238,7 @@ impl Store {
         .bind(to_json("task_run", &t.task_run)?)
         .bind(t.task_cores)
         .bind(t.provider_name.clone())
-        .bind(t.sync_type.clone())
+        .bind(t.sync_type.as_str())
         .bind(t.timeout)
         .bind(t.launcher_name.clone())
         .bind(now)

@@ -381,7 +381,7 @@ async fn an_interrupted_creation_is_resumed() {
             order: 0,
             deps: vec![],
             auto_retries: 0,
-            sync_type: "callback".into(),
+            sync_type: ferroflow_core::dag::SyncType::Callback,
             not_before: None,
         }],
     };

@@ -57,7 +57,7 @@ fn new_task(name: &str, cores: i64) -> NewTask {
         task_run: json!({"cores": cores}),
         task_cores: cores,
         provider_name: "demo:0.1.0@local".into(),
-        sync_type: "callback".into(),
+        sync_type: ferroflow_core::dag::SyncType::Callback,
         timeout: Some(10),
         launcher_name: None,
     }
