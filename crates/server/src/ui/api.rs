@@ -247,7 +247,7 @@ async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
                 .map(|c| c.component_name.as_str())
                 .collect();
             json!({"provider_name": p.provider_name, "name": p.name, "version": p.version,
-                "device": p.device, "components": names})
+                "device": p.device.as_str(), "components": names})
         })
         .collect();
     answer(
