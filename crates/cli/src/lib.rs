@@ -8,6 +8,7 @@
 //!   container's side of the contract).
 //! - [`client`]: api-1 calls as a FATE tool makes them.
 //! - [`image`]: `ferroflow image demo`, the demo components as a Docker image.
+//! - [`keys`]: `ferroflow keys`, the credentials and peer cards of mutual TLS between sites.
 //! - [`wrapper`]: `ferroflow task entrypoint|cleanup`, the task wrapper that runs FATE's
 //!   algorithms (pyfate) under the site, in place of FATE Flow's Python wrapper.
 
@@ -15,6 +16,7 @@ pub mod client;
 pub mod component;
 pub mod demo;
 pub mod image;
+pub mod keys;
 pub mod serve;
 pub mod wrapper;
 

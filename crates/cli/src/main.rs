@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ferroflow::{component, demo, image, serve, wrapper};
+use ferroflow::{component, demo, image, keys, serve, wrapper};
 
 /// Answers are built from many small JSON values; glibc's allocator spent a third of a query's
 /// time in malloc and free (docs/performance.md).
@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: wrapper::Command,
     },
+    /// Credentials for mutual TLS and signed commands between ferroflow sites.
+    Keys {
+        #[command(subcommand)]
+        command: keys::Command,
+    },
     /// Algorithm images built locally (no registry needed).
     Image {
         #[command(subcommand)]
@@ -60,6 +65,13 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Component { command } => component::run(command),
         Command::Task { command } => wrapper::run(command),
+        Command::Keys { command } => match keys::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve(args) => {
             init_logging("info");
             block_on(async { serve::run(args).await.map(|_| true) })

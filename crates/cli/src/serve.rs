@@ -58,9 +58,28 @@ pub async fn run(args: Args) -> Result<()> {
     } else {
         None
     };
+    // Site traffic over mutual TLS, on its own ports (`security.tls.port`, `.grpc_port`).
+    let tls_ports = config
+        .tls
+        .as_ref()
+        .map(|t| (t.port, t.grpc_port))
+        .unwrap_or_default();
+    let mut tls_listeners = [None, None];
+    for (slot, port) in tls_listeners.iter_mut().zip([tls_ports.0, tls_ports.1]) {
+        if let Some(port) = port {
+            let addr = format!("{}:{port}", config.host);
+            let l = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (site TLS)"))?;
+            *slot = Some(l);
+        }
+    }
+    let [tls_listener, grpcs_listener] = tls_listeners;
     let mut opts = Options::new(config);
     opts.builtins = builtins();
     opts.grpc_listener = grpc;
+    opts.tls_listener = tls_listener;
+    opts.grpcs_listener = grpcs_listener;
     let site = Site::start(opts, listener).await?;
     println!(
         "ferroflow site {} serving party {} at {}",
@@ -70,6 +89,12 @@ pub async fn run(args: Args) -> Result<()> {
     );
     if let Some(addr) = site.grpc_addr {
         println!("gRPC (FATE's unaryCall) at {addr}");
+    }
+    if let Some(addr) = site.tls_addr {
+        println!("site commands over mutual TLS at https://{addr}");
+    }
+    if let Some(addr) = site.grpcs_addr {
+        println!("gRPC over mutual TLS at grpcs://{addr}");
     }
     println!("data in {}", site.app.config.data_dir.display());
     shutdown_signal().await;

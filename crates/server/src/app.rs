@@ -83,6 +83,7 @@ impl App {
         clock: Arc<dyn Clock>,
         own_url: String,
         events: mpsc::UnboundedSender<Event>,
+        security: Option<Arc<crate::tls::Security>>,
     ) -> Self {
         let fed = Federation::new(
             own_url.clone(),
@@ -93,6 +94,7 @@ impl App {
             },
             config.route_table(),
             config.scheduler.command_timeout,
+            security,
         );
         let site_env = site_env(&config);
         let resource_defaults = ResourceDefaults {

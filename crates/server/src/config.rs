@@ -80,7 +80,56 @@ pub struct Config {
     /// The `fate` provider registered at every start (`fate:`), as FATE registers
     /// `fate:<version>@local` pointing at its own Python; `None`: none is registered.
     pub fate: Option<FateConfig>,
+    /// `security.tls`: mutual TLS and signed commands between ferroflow sites; `None`: this
+    /// site has no ferroflow credentials (plain HTTP/gRPC, FATE's own scheme only).
+    pub tls: Option<TlsConfig>,
     pub raw: RawServiceConf,
+}
+
+/// `security.tls`, with its files resolved (see `docs/security-federation.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub signing_key: PathBuf,
+    pub peers_dir: PathBuf,
+    /// HTTPS port for site commands (0: any free port); not served when `None`.
+    pub port: Option<u16>,
+    /// gRPC `unaryCall` over mutual TLS (0: any free port); not served when `None`.
+    pub grpc_port: Option<u16>,
+}
+
+impl TlsConfig {
+    /// The default files in `<data_dir>/credentials`, where `ferroflow keys init` writes them.
+    pub fn in_dir(credentials: &Path) -> Self {
+        Self {
+            cert: credentials.join("site.crt"),
+            key: credentials.join("site.key"),
+            signing_key: credentials.join("sign.key"),
+            peers_dir: credentials.join("peers"),
+            port: None,
+            grpc_port: None,
+        }
+    }
+
+    fn from_raw(raw: &ferroflow_wire::service_conf::RawTls, data_dir: &Path) -> Self {
+        let d = Self::in_dir(&data_dir.join("credentials"));
+        let path = |v: &Option<String>, default: PathBuf| match v {
+            Some(p) if !p.is_empty() => {
+                let p = PathBuf::from(p);
+                if p.is_absolute() { p } else { data_dir.join(p) }
+            }
+            _ => default,
+        };
+        Self {
+            cert: path(&raw.cert, d.cert),
+            key: path(&raw.key, d.key),
+            signing_key: path(&raw.signing_key, d.signing_key),
+            peers_dir: path(&raw.peers_dir, d.peers_dir),
+            port: raw.port,
+            grpc_port: raw.grpc_port,
+        }
+    }
 }
 
 /// `fate: {venv, version, path}`: a Python environment with pyfate installed.
@@ -430,6 +479,11 @@ impl Config {
             )));
         }
         let fate = fate_config(other("fate"), o.fate_venv.as_deref())?;
+        let tls = raw
+            .security
+            .as_ref()
+            .and_then(|s| s.tls.as_ref())
+            .map(|t| TlsConfig::from_raw(t, &data_dir));
         Ok(Self {
             party_id: PartyId::new(party_id),
             host,
@@ -456,6 +510,7 @@ impl Config {
             upload_max_bytes,
             model_store,
             fate,
+            tls,
             raw,
         })
     }

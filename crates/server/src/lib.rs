@@ -9,7 +9,9 @@
 //! - [`archive`]: tar.gz and zip answers of download routes.
 //! - [`model_store`]: model archives by storage key and task version.
 //! - [`paths`]: confining path parameters to the directories the site allows.
-//! - [`federation`]: commands to other sites (and to this one, over the same HTTP).
+//! - [`federation`]: commands to other sites (and to this one, over the same HTTP), signed
+//!   for ferroflow peers ([`federation::sign`]).
+//! - [`tls`]: mutual TLS between ferroflow sites, their credentials and peer cards.
 //! - [`controller`]: the use cases, one module per FATE page.
 //! - [`scheduler`]: the scheduling loop; [`reporter`]: callback-mode status delivery.
 //! - [`http`]: FATE's routes, envelopes and quirks.
@@ -34,6 +36,7 @@ pub mod run;
 pub mod scheduler;
 pub mod site;
 pub mod store;
+pub mod tls;
 pub mod ui;
 
 pub use site::{Options, Site};

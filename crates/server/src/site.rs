@@ -33,6 +33,10 @@ pub enum Error {
     Builtins(String),
     #[error("listener")]
     Listener(#[source] std::io::Error),
+    #[error("security.tls: {0}")]
+    Security(#[from] crate::tls::Error),
+    #[error("security.tls: a site TLS listener was given but the config has no security.tls")]
+    NoCredentials,
 }
 
 /// What a site is made of; defaults are the real parts.
@@ -45,6 +49,10 @@ pub struct Options {
     pub builtins: Vec<Builtin>,
     /// Where FATE's gRPC `unaryCall` service is served, if at all.
     pub grpc_listener: Option<TcpListener>,
+    /// Where site commands are served over mutual TLS (HTTPS, and gRPC), if at all; both
+    /// need `security.tls`.
+    pub tls_listener: Option<TcpListener>,
+    pub grpcs_listener: Option<TcpListener>,
 }
 
 impl Options {
@@ -55,6 +63,8 @@ impl Options {
             clock: None,
             builtins: Vec::new(),
             grpc_listener: None,
+            tls_listener: None,
+            grpcs_listener: None,
         }
     }
 }
@@ -66,6 +76,9 @@ pub struct Site {
     pub addr: SocketAddr,
     /// The gRPC listener's address, when one was given.
     pub grpc_addr: Option<SocketAddr>,
+    /// The site TLS listeners' addresses (HTTPS, gRPC), when given.
+    pub tls_addr: Option<SocketAddr>,
+    pub grpcs_addr: Option<SocketAddr>,
     scheduler: Arc<Scheduler>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -85,6 +98,8 @@ impl Site {
             clock,
             builtins,
             grpc_listener,
+            tls_listener,
+            grpcs_listener,
         } = opts;
         let addr = listener.local_addr().map_err(Error::Listener)?;
         config.http_port = addr.port();
@@ -117,6 +132,28 @@ impl Site {
                 source,
             })?;
         }
+        let security = match &config.tls {
+            Some(files) => Some(Arc::new(crate::tls::Security::load(
+                files,
+                &config.party_id,
+            )?)),
+            None if tls_listener.is_some() || grpcs_listener.is_some() => {
+                return Err(Error::NoCredentials);
+            }
+            None => None,
+        };
+        let tls_listener = match (&security, tls_listener) {
+            (Some(sec), Some(l)) => Some(sec.http_listener(l).map_err(Error::Listener)?),
+            _ => None,
+        };
+        let grpcs_listener = match (&security, grpcs_listener) {
+            (Some(sec), Some(l)) => Some(sec.grpc_listener(l).map_err(Error::Listener)?),
+            _ => None,
+        };
+        let tls_addr = tls_listener.as_ref().map(crate::tls::Listener::local_addr);
+        let grpcs_addr = grpcs_listener
+            .as_ref()
+            .map(crate::tls::Listener::local_addr);
         let store = Store::open(&config.database_url).await?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         store
@@ -147,6 +184,7 @@ impl Site {
             clock,
             url.clone(),
             events_tx,
+            security,
         ));
         provider::register_builtins(&app, &builtins)
             .await
@@ -164,6 +202,19 @@ impl Site {
             .map_request(crate::http::normalize_path::<axum::body::Body>)
             .service(crate::http::router(app.clone()));
         let stop = wait_for(shutdown.subscribe());
+        if let Some(l) = tls_listener {
+            // Site commands over mutual TLS: the same router; each request knows its peer.
+            let make =
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    crate::tls::TlsPeer,
+                >(svc.clone());
+            let stop = wait_for(shutdown.subscribe());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, make).with_graceful_shutdown(stop).await {
+                    tracing::error!(error = %e, "site TLS server stopped");
+                }
+            }));
+        }
         tasks.push(tokio::spawn(async move {
             let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(svc);
             if let Err(e) = axum::serve(listener, make)
@@ -185,6 +236,19 @@ impl Site {
                     .await
                 {
                     tracing::error!(error = %e, "gRPC server stopped");
+                }
+            }));
+        }
+        if let Some(l) = grpcs_listener {
+            let svc =
+                crate::federation::grpc::Service::new(app.fed.clone(), app.config.party_id.clone());
+            let stop = wait_for(shutdown.subscribe());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = tonic::transport::Server::builder()
+                    .serve_with_incoming_shutdown(svc, l.into_stream(), stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "gRPC TLS server stopped");
                 }
             }));
         }
@@ -227,6 +291,8 @@ impl Site {
             url,
             addr,
             grpc_addr,
+            tls_addr,
+            grpcs_addr,
             scheduler,
             shutdown,
             tasks,

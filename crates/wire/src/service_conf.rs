@@ -51,9 +51,45 @@ pub struct RawServiceConf {
     /// ferroflow: how tasks of `docker` providers run.
     #[serde(default)]
     pub docker: Option<RawDocker>,
+    /// ferroflow: how ferroflow sites authenticate each other (mutual TLS, signed commands).
+    #[serde(default)]
+    pub security: Option<RawSecurity>,
     /// Every other top-level section, kept for `/v2/server/query/all`.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
+}
+
+/// `security:` (ferroflow's own section).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurity {
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+}
+
+/// `security.tls`: the site's credentials and trusted peers (relative paths are in
+/// `data_dir`), and the ports that serve site traffic over mutual TLS.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// The site's certificate (PEM); default `credentials/site.crt`.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Its private key (PEM, PKCS#8); default `credentials/site.key`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The Ed25519 key commands are signed with (PEM, PKCS#8); default `credentials/sign.key`.
+    #[serde(default)]
+    pub signing_key: Option<String>,
+    /// One peer card per trusted key; default `credentials/peers`.
+    #[serde(default)]
+    pub peers_dir: Option<String>,
+    /// HTTPS port for site commands (api-2, api-4); none when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// gRPC (`unaryCall`) over mutual TLS; none when absent.
+    #[serde(default)]
+    pub grpc_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use super::support::{GUEST_CSV, Server, demo_csvs, parties};
 
 /// Five tasks with fan-out and fan-in; the arbiter takes part in the last two only:
 /// reader_0 → (transform_a, transform_b) → join_0 (+arbiter) → train_0 (+arbiter).
-fn fan_dag(dir: &Path, sync_type: &str) -> Value {
+pub fn fan_dag(dir: &Path, sync_type: &str) -> Value {
     let (g, h) = demo_csvs(dir);
     let data = parties(&[("guest", "9999"), ("host", "10000")]);
     let out = |p: &str| json!({"producer_task": p, "output_artifact_key": "output_data", "parties": data});

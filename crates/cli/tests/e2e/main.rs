@@ -6,4 +6,5 @@ mod demo;
 mod jobs;
 mod lifecycle;
 mod support;
+mod tls;
 mod webdriver;

@@ -326,36 +326,68 @@ fn fate_metadata(md: &mut tonic::metadata::MetadataMap, src_party: &str, dest_pa
     md.insert("dest-role", text("host"));
 }
 
-/// gRPC channels by address, reused across commands.
+/// gRPC channels by address (and transport), reused across commands.
 #[derive(Debug, Clone, Default)]
 pub struct Client {
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    channels: Arc<Mutex<HashMap<(String, bool), Channel>>>,
+    security: Option<Arc<crate::tls::Security>>,
+}
+
+/// Where one call goes and how.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Call<'a> {
+    pub addr: &'a str,
+    /// Mutual TLS (`grpcs://`).
+    pub tls: bool,
+    pub own: &'a OwnAddress,
+    pub timeout: Duration,
 }
 
 impl Client {
-    fn channel(&self, addr: &str, timeout: Duration) -> Result<Channel, String> {
+    pub fn new(security: Option<Arc<crate::tls::Security>>) -> Self {
+        Self {
+            channels: Arc::default(),
+            security,
+        }
+    }
+
+    fn channel(&self, addr: &str, tls: bool, timeout: Duration) -> Result<Channel, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = channels.get(addr) {
+        let key = (addr.to_string(), tls);
+        if let Some(c) = channels.get(&key) {
             return Ok(c.clone());
         }
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("address {addr:?}: {e}"))?
             .connect_timeout(timeout)
             .tcp_nodelay(true);
-        let channel = endpoint.connect_lazy();
-        channels.insert(addr.to_string(), channel.clone());
+        let channel = if tls {
+            let Some(sec) = self.security.clone() else {
+                return Err(format!(
+                    "grpcs://{addr} needs this site's credentials (security.tls)"
+                ));
+            };
+            let addr = addr.to_string();
+            endpoint.connect_with_connector_lazy(tower::service_fn(move |_: axum::http::Uri| {
+                let (sec, addr) = (sec.clone(), addr.clone());
+                async move { sec.connect_grpc(&addr).await }
+            }))
+        } else {
+            endpoint.connect_lazy()
+        };
+        channels.insert(key, channel.clone());
         Ok(channel)
     }
 
     /// One `unaryCall` carrying `cmd`; the destination's JSON reply from `body.value`.
-    pub(super) async fn call(
-        &self,
-        addr: &str,
-        cmd: &Command,
-        own: &OwnAddress,
-        timeout: Duration,
-    ) -> Result<Value, Failure> {
-        let channel = self.channel(addr, timeout).map_err(Failure::Final)?;
+    pub(super) async fn call(&self, call: Call<'_>, cmd: &Command) -> Result<Value, Failure> {
+        let Call {
+            addr,
+            tls,
+            own,
+            timeout,
+        } = call;
+        let channel = self.channel(addr, tls, timeout).map_err(Failure::Final)?;
         let mut client = tonic::client::Grpc::new(channel)
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX);
@@ -408,9 +440,20 @@ impl Service {
         Self { fed, own_party }
     }
 
-    async fn handle(&self, packet: Packet) -> Packet {
-        let reply = match command_of(&packet, &self.own_party) {
-            Ok(cmd) => {
+    /// `peer`: the certificate's owner when the packet came over mutual TLS; such a packet
+    /// must carry a signed site command ([`crate::tls::admit`]). The signature is verified by
+    /// the HTTP edge of the site that handles the command, this one's included.
+    async fn handle(&self, packet: Packet, peer: Option<crate::tls::TlsPeer>) -> Packet {
+        let admitted = |cmd: &Command| match &peer {
+            Some(peer) => {
+                let signed = cmd.header(super::sign::SIGNATURE).is_some();
+                crate::tls::admit(peer, &cmd.path, signed)
+            }
+            None => Ok(()),
+        };
+        let reply = match command_of(&packet, &self.own_party).map(|c| (admitted(&c), c)) {
+            Ok((Err(refusal), _)) => refusal.envelope().to_value(),
+            Ok((Ok(()), cmd)) => {
                 let path = cmd.path.clone();
                 match self.fed.relay(cmd).await {
                     Ok(v) => v,
@@ -442,9 +485,10 @@ impl tonic::server::UnaryService<Packet> for UnaryCall {
     fn call(&mut self, req: tonic::Request<Packet>) -> Self::Future {
         let svc = self.0.clone();
         Box::pin(async move {
+            let peer = req.extensions().get::<crate::tls::TlsPeer>().cloned();
             let packet = req.into_inner();
             let header = packet.header.clone().unwrap_or_default();
-            let reply = svc.handle(packet).await;
+            let reply = svc.handle(packet, peer).await;
             let mut resp = tonic::Response::new(reply);
             // FATE sets these as trailing metadata; nobody reads them, headers carry the same.
             fate_metadata(

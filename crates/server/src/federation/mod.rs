@@ -9,9 +9,14 @@
 //! cannot be reached answers FATE's 104 naming the party, its address and the reason.
 //! Every command ferroflow sends is idempotent on the receiving side, so a connection error is
 //! retried a few times at once and anything else is left to the scheduler's next pass.
+//!
+//! With `security.tls` configured, `https://` and `grpcs://` routes run over mutual TLS
+//! ([`crate::tls`]) and the commands this site sends to ferroflow peers are signed
+//! ([`Federation::signed`], [`sign`]); commands it relays keep their sender's signature.
 
 pub mod grpc;
 pub mod route;
+pub mod sign;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -160,25 +165,75 @@ pub struct Federation {
     own: OwnAddress,
     routes: RouteTable,
     timeout: Duration,
+    /// This site's ferroflow credentials and trusted peers, when it has them.
+    security: Option<Arc<crate::tls::Security>>,
 }
 
 impl Federation {
     /// `own_url` serves the parties the table resolves as local.
-    pub fn new(own_url: String, own: OwnAddress, routes: RouteTable, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    pub fn new(
+        own_url: String,
+        own: OwnAddress,
+        routes: RouteTable,
+        timeout: Duration,
+        security: Option<Arc<crate::tls::Security>>,
+    ) -> Self {
+        let mut http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
+            .tcp_nodelay(true);
+        if let Some(sec) = &security {
+            http = http.use_preconfigured_tls(sec.http_client_config());
+        }
+        let http = http
             .build()
-            .expect("an HTTP client with default TLS-free settings builds");
+            .expect("an HTTP client with a checked TLS configuration builds");
         Self {
             counters: Arc::default(),
             http,
-            grpc: grpc::Client::default(),
+            grpc: grpc::Client::new(security.clone()),
             own_url,
             own,
             routes,
             timeout,
+            security,
         }
+    }
+
+    /// The site's ferroflow credentials, if it has them.
+    pub fn security(&self) -> Option<&Arc<crate::tls::Security>> {
+        self.security.as_ref()
+    }
+
+    /// Which scheme signs a command this site sends: a ferroflow signature when the site has
+    /// credentials and the destination is a ferroflow peer (a trusted card names its party, or
+    /// its route is mutual TLS); otherwise the command goes as it is. Called once per attempt,
+    /// so a retry is a new signature (the first may have been seen). The command names this
+    /// site's party as its source.
+    pub fn signed(&self, cmd: &Command, route: &Route) -> Command {
+        let Some(sec) = &self.security else {
+            return cmd.clone();
+        };
+        if !(sec.is_peer_party(&cmd.dest) || route.is_tls()) {
+            return cmd.clone();
+        }
+        let mut cmd = cmd.clone();
+        cmd.set_header(sign::SRC_PARTY, self.routes.own().to_string());
+        cmd.set_header(sign::DEST_PARTY, cmd.dest.to_string());
+        let nonce = sign::nonce();
+        let headers = sec.signing.headers(&sign::Signed {
+            method: &cmd.method,
+            path: &cmd.path,
+            body: &cmd.body,
+            timestamp_ms: sign::now_ms(),
+            nonce: &nonce,
+            src: cmd.header(sign::SRC_PARTY).unwrap_or_default(),
+            dest: cmd.header(sign::DEST_PARTY).unwrap_or_default(),
+            initiator: cmd.header(sign::INITIATOR).unwrap_or_default(),
+        });
+        for (k, v) in headers {
+            cmd.set_header(&k, v);
+        }
+        cmd
     }
 
     pub fn routes(&self) -> &RouteTable {
@@ -253,7 +308,7 @@ impl Federation {
             ],
             body: Bytes::from(serde_json::to_vec(body).expect("command bodies serialise")),
         };
-        match self.deliver(&cmd).await {
+        match self.deliver_as(&cmd, true).await {
             Ok(v) => Envelope::from_value(v).unwrap_or_else(|e| {
                 Undelivered {
                     party: dest.clone(),
@@ -287,14 +342,15 @@ impl Federation {
         }
         cmd.set_header(HOPS_HEADER, (hops + 1).to_string());
         self.counters.relayed.fetch_add(1, Ordering::Relaxed);
-        self.deliver(&cmd).await
+        self.deliver_as(&cmd, false).await
     }
 
     /// Delivers `cmd` to the site its destination resolves to and returns that site's JSON
-    /// reply, whatever its `code`.
-    pub async fn deliver(&self, cmd: &Command) -> Result<Value, Undelivered> {
+    /// reply, whatever its `code`. `own`: a command of this site's, signed here; otherwise a
+    /// relayed one, whose headers (its signature) pass untouched.
+    async fn deliver_as(&self, cmd: &Command, own: bool) -> Result<Value, Undelivered> {
         let started = std::time::Instant::now();
-        let result = self.try_deliver(cmd).await;
+        let result = self.try_deliver(cmd, own).await;
         let party = cmd.dest.to_string();
         self.counters.latency.get(&party).observe(started.elapsed());
         if result.is_err() {
@@ -304,7 +360,7 @@ impl Federation {
         result
     }
 
-    async fn try_deliver(&self, cmd: &Command) -> Result<Value, Undelivered> {
+    async fn try_deliver(&self, cmd: &Command, own: bool) -> Result<Value, Undelivered> {
         let Some(route) = self.routes.resolve(&cmd.dest) else {
             return Err(Undelivered {
                 party: cmd.dest.clone(),
@@ -323,15 +379,39 @@ impl Federation {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(50 * 4u64.pow(attempt - 1))).await;
             }
+            let signed;
+            let cmd = if own {
+                signed = self.signed(cmd, route);
+                &signed
+            } else {
+                cmd
+            };
             let outcome = match route {
                 Route::Local => self.over_http(&self.own_url, cmd).await,
                 Route::Http(base) => self.over_http(base, cmd).await,
-                Route::Grpc(addr) => self.grpc.call(addr, cmd, &self.own, self.timeout).await,
+                Route::Grpc(addr) => {
+                    let call = grpc::Call {
+                        addr,
+                        tls: false,
+                        own: &self.own,
+                        timeout: self.timeout,
+                    };
+                    self.grpc.call(call, cmd).await
+                }
+                Route::Grpcs(addr) => {
+                    let call = grpc::Call {
+                        addr,
+                        tls: true,
+                        own: &self.own,
+                        timeout: self.timeout,
+                    };
+                    self.grpc.call(call, cmd).await
+                }
             };
             match outcome {
                 Ok(v) => {
                     let c = match route {
-                        Route::Grpc(_) => &self.counters.over_grpc,
+                        Route::Grpc(_) | Route::Grpcs(_) => &self.counters.over_grpc,
                         _ => &self.counters.over_http,
                     };
                     c.fetch_add(1, Ordering::Relaxed);

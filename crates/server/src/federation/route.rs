@@ -27,27 +27,36 @@ pub enum Route {
     /// FATE's gRPC transport (`DataTransferService/unaryCall`) to `host:port`: a FATE Flow
     /// site's `grpc_port`, an OSX/rollsite proxy, or a ferroflow site's gRPC port.
     Grpc(String),
+    /// The same over mutual TLS (`grpcs://`): a ferroflow site's `security.tls.grpc_port`.
+    Grpcs(String),
 }
 
 impl Route {
-    /// `local`, `http(s)://host:port[/base]` or `grpc://host:port`.
+    /// `local`, `http(s)://host:port[/base]` or `grpc(s)://host:port`.
     pub fn parse(s: &str) -> Result<Route, String> {
         let s = s.trim();
         if s == "local" {
             return Ok(Route::Local);
         }
-        if let Some(rest) = s.strip_prefix("grpc://") {
+        for (scheme, tls) in [("grpc://", false), ("grpcs://", true)] {
+            let Some(rest) = s.strip_prefix(scheme) else {
+                continue;
+            };
             let rest = rest.trim_end_matches('/');
             if rest.is_empty() || rest.contains('/') || !rest.contains(':') {
-                return Err(format!("route {s:?}: a gRPC route is grpc://host:port"));
+                return Err(format!("route {s:?}: a gRPC route is {scheme}host:port"));
             }
-            return Ok(Route::Grpc(rest.to_string()));
+            return Ok(if tls {
+                Route::Grpcs(rest.to_string())
+            } else {
+                Route::Grpc(rest.to_string())
+            });
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             return Ok(Route::Http(s.trim_end_matches('/').to_string()));
         }
         Err(format!(
-            "route {s:?}: expected `local`, http://host:port or grpc://host:port"
+            "route {s:?}: expected `local`, http(s)://host:port or grpc(s)://host:port"
         ))
     }
 }
@@ -58,6 +67,7 @@ impl fmt::Display for Route {
             Route::Local => f.write_str("local"),
             Route::Http(u) => f.write_str(u),
             Route::Grpc(a) => write!(f, "grpc://{a}"),
+            Route::Grpcs(a) => write!(f, "grpcs://{a}"),
         }
     }
 }
@@ -109,6 +119,22 @@ impl RouteTable {
     pub fn is_local(&self, party: &PartyId) -> bool {
         self.resolve(party) == Some(&Route::Local)
     }
+
+    /// The site's own party id.
+    pub fn own(&self) -> &PartyId {
+        &self.own
+    }
+}
+
+impl Route {
+    /// Whether the route runs over mutual TLS (`https://`, `grpcs://`).
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Route::Http(u) => u.starts_with("https://"),
+            Route::Grpcs(_) => true,
+            Route::Local | Route::Grpc(_) => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -130,10 +156,19 @@ mod tests {
             Route::parse("grpc://127.0.0.1:9360"),
             Ok(Route::Grpc("127.0.0.1:9360".into()))
         );
+        assert_eq!(
+            Route::parse("grpcs://127.0.0.1:9463/"),
+            Ok(Route::Grpcs("127.0.0.1:9463".into()))
+        );
+        assert!(Route::parse("grpcs://127.0.0.1:9463").unwrap().is_tls());
+        assert!(Route::parse("https://h:9443").unwrap().is_tls());
+        assert!(!Route::parse("http://h:9380").unwrap().is_tls());
+        assert_eq!(Route::Grpcs("h:1".into()).to_string(), "grpcs://h:1");
         for bad in [
             "127.0.0.1:9380",
             "grpc://host",
             "grpc://h:1/x",
+            "grpcs://h",
             "ftp://h",
             "",
         ] {

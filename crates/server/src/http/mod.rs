@@ -23,6 +23,7 @@ mod provider;
 mod relay;
 mod scheduler;
 mod server;
+mod signed;
 mod site;
 mod table;
 mod worker;
@@ -226,8 +227,13 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
+            signed::verify,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
             relay::relay,
         ))
+        .layer(axum::middleware::from_fn(signed::scope))
         .with_state(app)
 }
 

@@ -223,6 +223,7 @@ async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
             Route::Local => ("local", String::new()),
             Route::Http(u) => ("http", u.clone()),
             Route::Grpc(a) => ("grpc", a.clone()),
+            Route::Grpcs(a) => ("grpcs", a.clone()),
         };
         let probe = match route {
             Route::Local => json!({"answers": true, "detail": "this site"}),

@@ -14,5 +14,6 @@ mod relay;
 mod scheduler;
 mod store;
 mod support;
+mod tls;
 mod two_sites;
 mod ui;

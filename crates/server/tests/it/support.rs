@@ -223,6 +223,15 @@ pub fn flow_builtin() -> Builtin {
     }
 }
 
+/// A site's listeners besides its HTTP port.
+#[derive(Default)]
+pub struct Listeners {
+    pub grpc: Option<tokio::net::TcpListener>,
+    /// The site TLS ports (HTTPS, gRPC); they need `security.tls` in the config.
+    pub tls: Option<tokio::net::TcpListener>,
+    pub grpcs: Option<tokio::net::TcpListener>,
+}
+
 #[derive(Clone)]
 pub struct SiteSpec {
     pub party_id: &'static str,
@@ -267,16 +276,30 @@ impl TestSite {
         listener: tokio::net::TcpListener,
         grpc: Option<tokio::net::TcpListener>,
     ) -> TestSite {
+        let extra = Listeners {
+            grpc,
+            ..Listeners::default()
+        };
+        Self::start_with(spec, dir, listener, extra).await
+    }
+
+    /// A site with any of its other listeners (gRPC, the site TLS ports).
+    pub async fn start_with(
+        spec: SiteSpec,
+        dir: tempfile::TempDir,
+        listener: tokio::net::TcpListener,
+        extra: Listeners,
+    ) -> TestSite {
         let (launcher, exits) = FakeLauncher::new();
         let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-        Self::boot(spec, Arc::new(dir), listener, grpc, launcher, exits, clock).await
+        Self::boot(spec, Arc::new(dir), listener, extra, launcher, exits, clock).await
     }
 
     async fn boot(
         spec: SiteSpec,
         dir: Arc<tempfile::TempDir>,
         listener: tokio::net::TcpListener,
-        grpc: Option<tokio::net::TcpListener>,
+        extra: Listeners,
         launcher: Arc<FakeLauncher>,
         exits: mpsc::UnboundedReceiver<Exit>,
         clock: ManualClock,
@@ -301,7 +324,9 @@ impl TestSite {
         opts.launcher = Some((launcher.clone() as Arc<dyn Launcher>, exits));
         opts.clock = Some(Arc::new(clock.clone()));
         opts.builtins = vec![demo_builtin(), flow_builtin()];
-        opts.grpc_listener = grpc;
+        opts.grpc_listener = extra.grpc;
+        opts.tls_listener = extra.tls;
+        opts.grpcs_listener = extra.grpcs;
         let site = Site::start(opts, listener).await.unwrap();
         TestSite {
             site,
@@ -481,7 +506,7 @@ impl Parked {
             self.spec,
             self.dir,
             listener,
-            None,
+            Listeners::default(),
             self.launcher,
             exits,
             self.clock,
