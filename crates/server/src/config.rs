@@ -484,6 +484,18 @@ impl Config {
             .as_ref()
             .and_then(|s| s.tls.as_ref())
             .map(|t| TlsConfig::from_raw(t, &data_dir));
+        if tls.is_none() {
+            let tls_route = routes
+                .iter()
+                .map(|(p, r)| (p.as_str(), r))
+                .chain(default_route.iter().map(|r| ("default", r)))
+                .find(|(_, r)| r.is_tls());
+            if let Some((party, route)) = tls_route {
+                return Err(Error::Invalid(format!(
+                    "routes.{party}: {route} needs this site's credentials (security.tls)"
+                )));
+            }
+        }
         Ok(Self {
             party_id: PartyId::new(party_id),
             host,
@@ -690,6 +702,38 @@ fn absolute(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_tls_files_and_tls_routes() {
+        let c = Config::from_raw(
+            RawServiceConf::from_yaml(
+                "data_dir: /srv/ff\nsecurity: {tls: {port: 9443, peers_dir: /etc/ff/peers}}\n\
+                 routes: {10000: 'https://10.0.0.2:9443', 10001: 'grpcs://10.0.0.3:9463'}\n",
+            )
+            .unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        let t = c.tls.unwrap();
+        assert_eq!(t.cert, PathBuf::from("/srv/ff/credentials/site.crt"));
+        assert_eq!(t.signing_key, PathBuf::from("/srv/ff/credentials/sign.key"));
+        assert_eq!(t.peers_dir, PathBuf::from("/etc/ff/peers"));
+        assert_eq!((t.port, t.grpc_port), (Some(9443), None));
+        assert_eq!(
+            c.routes[&PartyId::new("10001")],
+            Route::Grpcs("10.0.0.3:9463".into())
+        );
+        let e = Config::from_raw(
+            RawServiceConf::from_yaml("routes: {10000: 'grpcs://10.0.0.3:9463'}\n").unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("security.tls"), "{e}");
+        assert!(
+            RawServiceConf::from_yaml("security: {tls: {prot: 1}}\n").is_err(),
+            "unknown keys are typos"
+        );
+    }
 
     #[test]
     fn fate_keys_and_routes() {

@@ -180,7 +180,7 @@ pub enum Refusal {
     Expired,
     #[error("signature does not match the command")]
     Mismatch,
-    #[error("command replayed (nonce seen before)")]
+    #[error("command replayed (nonce seen before, or signed before this site started)")]
     Replayed,
     #[error("unknown signing key {0}")]
     UnknownKey(String),
@@ -214,7 +214,9 @@ impl Refusal {
 
 /// The nonces seen within the window, by key. Bounded: when full, the entry with the oldest
 /// timestamp is forgotten and its timestamp becomes a floor: commands not newer than the
-/// floor are refused as possible replays, so forgetting never lets a replay through.
+/// floor are refused as possible replays, so forgetting never lets a replay through. The
+/// floor starts at the cache's creation: the nonces of a previous run of the site are not
+/// known, so commands signed before it started are refused.
 #[derive(Debug)]
 pub struct NonceCache {
     capacity: usize,
@@ -225,13 +227,14 @@ pub struct NonceCache {
 }
 
 impl NonceCache {
-    pub fn new(capacity: usize, window_ms: i64) -> Self {
+    /// `floor_ms`: commands with a timestamp at or before it are refused.
+    pub fn new(capacity: usize, window_ms: i64, floor_ms: i64) -> Self {
         Self {
             capacity: capacity.max(1),
             window_ms,
             by_time: BTreeSet::new(),
             seen: HashSet::new(),
-            floor_ms: i64::MIN,
+            floor_ms,
         }
     }
 
@@ -294,10 +297,15 @@ pub struct Received<'a> {
 }
 
 impl Verifier {
+    /// A verifier that refuses what was signed before now (see [`NonceCache`]).
     pub fn new(keys: impl IntoIterator<Item = TrustedKey>) -> Self {
+        Self::starting_at(keys, now_ms())
+    }
+
+    pub fn starting_at(keys: impl IntoIterator<Item = TrustedKey>, start_ms: i64) -> Self {
         Self {
             keys: keys.into_iter().map(|k| (k.key_id.clone(), k)).collect(),
-            nonces: Mutex::new(NonceCache::new(NONCE_CAPACITY, WINDOW_MS)),
+            nonces: Mutex::new(NonceCache::new(NONCE_CAPACITY, WINDOW_MS, start_ms)),
         }
     }
 
@@ -454,8 +462,11 @@ mod tests {
     fn verification_accepts_once_and_refuses_what_was_changed() {
         let key = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().unwrap()).unwrap();
         let other = SigningKey::from_pkcs8(&SigningKey::generate_pkcs8().unwrap()).unwrap();
-        let v = Verifier::new([trusted(&key, &["9999"]), trusted(&other, &["10001"])]);
         let now = 1_700_000_000_000;
+        let v = Verifier::starting_at(
+            [trusted(&key, &["9999"]), trusted(&other, &["10001"])],
+            now - 10_000,
+        );
         let n = nonce();
         let s = signed(b"{\"job_id\":\"1\"}", now, &n);
         let h = key.headers(&s);
@@ -512,11 +523,20 @@ mod tests {
             Err(Refusal::Malformed(NONCE))
         );
         assert_eq!(Refusal::Mismatch.envelope().code, 5003);
+
+        // Signed before the verifier started (a restart forgot its nonces): refused.
+        let n6 = nonce();
+        let s6 = signed(b"{}", now - 10_000, &n6);
+        assert_eq!(
+            verify_with(&v, &key.headers(&s6), &s6, s6.body, now),
+            Err(Refusal::Replayed)
+        );
     }
 
     #[test]
     fn the_nonce_cache_forgets_with_the_window_and_stays_bounded() {
-        let mut c = NonceCache::new(3, 1000);
+        let mut c = NonceCache::new(3, 1000, 0);
+        assert!(!c.insert("k", "z", 0, 100), "not after the start");
         assert!(c.insert("k", "a", 100, 100));
         assert!(!c.insert("k", "a", 100, 200), "seen");
         assert!(c.insert("k2", "a", 100, 200), "nonces are per key");
