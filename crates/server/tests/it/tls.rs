@@ -201,10 +201,11 @@ async fn refused_commands_leave_no_trace() {
     nc.trusts(&nb);
     // D trusts B, B does not know D: only B's refusal can stop D.
     nd.trusts(&nb);
-    let to_b = nb.https();
+    let (to_b, to_b_grpcs) = (nb.https(), nb.grpcs());
     let a = na.start(&[("10000", to_b.clone())]).await;
     let b = nb.start(&[]).await;
-    let c = nc.start(&[("10000", to_b.clone())]).await;
+    // C reaches B over gRPC with TLS.
+    let c = nc.start(&[("10000", to_b_grpcs)]).await;
     let d = nd.start(&[("10000", to_b.clone())]).await;
     let base = tls_url(&b);
     let route = Route::parse(&to_b).unwrap();
