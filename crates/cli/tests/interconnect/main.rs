@@ -2,7 +2,7 @@
 //! real FATE Flow 2.2 site (party 10000: host) run FATE's real algorithms together, driven by
 //! FATE's real pipeline SDK, with the commands going through ferroflow (FATE's proxy points at
 //! it: HTTP `nginx` mode or gRPC `osx` mode) and the algorithm data through a real RabbitMQ
-//! broker. Then the same between two ferroflow sites.
+//! broker. Then the same between two ferroflow sites, over mutual TLS with signed commands.
 //!
 //! Each scenario runs reader -> psi -> coordinated_lr -> evaluation on breast_hetero (uploaded
 //! on each site for its own party) and checks the job's status on both sites; the stop
@@ -233,7 +233,7 @@ impl Drop for FateSite {
 }
 
 /// A ferroflow site for one party of these jobs: pyfate as provider `fate`, the broker as
-/// federation, `routes` to the other party.
+/// federation, `routes` to the other party, `extra` configuration lines.
 async fn ferroflow(
     dir: &Path,
     party: &str,
@@ -241,10 +241,11 @@ async fn ferroflow(
     http_port: u16,
     grpc_port: u16,
     routes: &str,
+    extra: &str,
 ) -> Server {
     let conf = format!(
         "fateflow: {{host: 127.0.0.1, grpc_port: {grpc_port}}}\n{}routes: {{{routes}}}\n\
-         fate:\n  venv: {}\nupload_dir: {}\n",
+         {extra}fate:\n  venv: {}\nupload_dir: {}\n",
         broker.ferroflow_section(),
         pyfate_python().display(),
         dir.join("upload").display()
@@ -544,6 +545,7 @@ async fn with_fate_flow(mode: Mode) {
         ff_http,
         ff_grpc,
         &format!("{HOST}: '{to_fate}'"),
+        "",
     )
     .await;
     let (ffu, fu) = (ff.url.clone(), fate.url());
@@ -627,7 +629,26 @@ async fn ferroflow_and_fate_flow_over_grpc() {
     with_fate_flow(Mode::Grpc).await;
 }
 
-/// Two ferroflow sites, one reaching the other over HTTP and the other back over gRPC.
+/// `ferroflow keys …` on a site's data dir.
+fn keys(args: &[&str], data_dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferroflow"))
+        .arg("keys")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("ferroflow runs");
+    assert!(
+        out.status.success(),
+        "ferroflow keys {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Two ferroflow sites of two organisations: credentials and cards from `ferroflow keys`,
+/// one reaching the other over HTTPS and the other back over gRPC, both with mutual TLS, every
+/// command signed.
 #[tokio::test]
 #[ignore = "needs pyfate and RabbitMQ: CI's interconnection step"]
 async fn two_ferroflow_sites() {
@@ -636,22 +657,35 @@ async fn two_ferroflow_sites() {
     let dir = dir.path();
     let broker = Broker::start(dir);
     let (a_http, a_grpc, b_http, b_grpc) = (free_port(), free_port(), free_port(), free_port());
+    let (a_tls, b_tls) = (free_port(), free_port());
+    let (a_dir, b_dir) = (dir.join("ferroflow-9999"), dir.join("ferroflow-10000"));
+    let (a_data, b_data) = (a_dir.join("site"), b_dir.join("site"));
+    for (data, party) in [(&a_data, GUEST), (&b_data, HOST)] {
+        keys(&["init", "--party", party, "--host", "127.0.0.1"], data);
+    }
+    for (data, peer) in [(&a_data, &b_data), (&b_data, &a_data)] {
+        let card = dir.join("card.json");
+        std::fs::write(&card, keys(&["export"], peer)).unwrap();
+        keys(&["add-peer", card.to_str().unwrap()], data);
+    }
     let a = ferroflow(
-        &dir.join("ferroflow-9999"),
+        &a_dir,
         GUEST,
         &broker,
         a_http,
         a_grpc,
-        &format!("{HOST}: 'http://127.0.0.1:{b_http}'"),
+        &format!("{HOST}: 'https://127.0.0.1:{b_tls}'"),
+        &format!("security: {{tls: {{grpc_port: {a_tls}}}}}\n"),
     )
     .await;
     let b = ferroflow(
-        &dir.join("ferroflow-10000"),
+        &b_dir,
         HOST,
         &broker,
         b_http,
         b_grpc,
-        &format!("{GUEST}: 'grpc://127.0.0.1:{a_grpc}'"),
+        &format!("{GUEST}: 'grpcs://127.0.0.1:{a_tls}'"),
+        &format!("security: {{tls: {{port: {b_tls}}}}}\n"),
     )
     .await;
     let (au, bu) = (a.url.clone(), b.url.clone());
