@@ -40,6 +40,9 @@ use credentials::{Own, Peer};
 
 /// How long a peer may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; past it, accepting waits (a flood of silent connections
+/// holds at most this many tasks).
+const MAX_HANDSHAKES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -452,8 +455,12 @@ impl Listener {
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let accept = tokio::spawn(async move {
             loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (tcp, addr) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -465,12 +472,14 @@ impl Listener {
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, tx, trust) = (acceptor.clone(), tx.clone(), trust.clone());
                 tokio::spawn(async move {
-                    let io =
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(io)) => io,
-                            Ok(Err(e)) => return refused(&addr.to_string(), &e),
-                            Err(_) => return refused(&addr.to_string(), &"handshake timed out"),
-                        };
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    drop(slot);
+                    let io = match handshake {
+                        Ok(Ok(io)) => io,
+                        Ok(Err(e)) => return refused(&addr.to_string(), &e),
+                        Err(_) => return refused(&addr.to_string(), &"handshake timed out"),
+                    };
                     let identity = io
                         .get_ref()
                         .1

@@ -280,6 +280,10 @@ async fn refused_commands_leave_no_trace() {
         .unwrap();
     assert_eq!(e.code, 5004, "api-1 over the site port: {}", e.message);
 
+    // A connection that never says anything holds up no one's handshake.
+    let _silent = tokio::net::TcpStream::connect(b.site.tls_addr.unwrap())
+        .await
+        .unwrap();
     // Signed properly it is accepted once; the same bytes again are a replay.
     let signed = a.site.app.fed.signed(&cmd, &route);
     let e = send(&client_of(&a), &base, &signed).await.unwrap();
