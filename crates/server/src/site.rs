@@ -117,7 +117,7 @@ impl Site {
                 source,
             })?;
         }
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(&config.database.url, config.database.pool).await?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         store
             .register_engine(

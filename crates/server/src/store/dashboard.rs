@@ -4,9 +4,8 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 
-use super::{Result, Store, get_i64, get_opt_i64, get_str};
+use super::{Result, Store, escape_like, get_i64, get_opt_i64, get_str};
 
 /// Filters of the job list; every one optional.
 #[derive(Debug, Default, Clone)]
@@ -52,12 +51,6 @@ pub struct SiteLoad {
     pub remaining_cores: i64,
 }
 
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 impl Store {
     /// One page of the job list, newest first, and the count of every row matching.
     pub async fn ui_jobs(&self, f: &UiJobFilter) -> Result<(i64, Vec<UiJobRow>)> {
@@ -79,7 +72,7 @@ impl Store {
             }
         }
         if let Some(p) = &f.job_id_prefix {
-            cond.push_str(" AND f_job_id LIKE ? ESCAPE '\\'");
+            cond.push_str(" AND f_job_id LIKE ? ESCAPE '!'");
             args.push(Arg::Text(format!("{}%", escape_like(p))));
         }
         if let Some(t) = f.since {
@@ -90,9 +83,8 @@ impl Store {
             cond.push_str(" AND f_create_time < ?");
             args.push(Arg::Int(t));
         }
-        let count_sql = self.dynamic(format!(
-            "SELECT COUNT(*) AS n FROM t_job INDEXED BY i_job_ui{cond}"
-        ));
+        let from = self.table_by_index("t_job", "i_job_ui");
+        let count_sql = self.dynamic(format!("SELECT COUNT(*) AS n FROM {from}{cond}"));
         let count = get_i64(
             &bind_all(sqlx::query(&count_sql), &args)
                 .fetch_one(&self.read)
@@ -102,7 +94,7 @@ impl Store {
         let sql = self.dynamic(format!(
             "SELECT f_job_id, f_role, f_party_id, f_status, f_tag, f_progress, f_parties,
                 f_create_time, f_start_time, f_end_time, f_elapsed
-             FROM t_job INDEXED BY i_job_ui{cond}
+             FROM {from}{cond}
              ORDER BY f_create_time DESC, f_job_id DESC, f_role, f_party_id
              LIMIT {} OFFSET {}",
             f.limit.clamp(1, 500),
@@ -153,14 +145,17 @@ impl Store {
                 out.push((get_str(&r, "s")?, get_i64(&r, "n")?));
             }
         }
-        let r = sqlx::query(self.sql(
-            "SELECT COALESCE(SUM(f_cores), 0) AS c, COALESCE(SUM(f_remaining_cores), 0) AS r
-             FROM t_engine_registry WHERE f_engine_type = 'computing'",
+        // Summed here: SQL's SUM is a decimal on PostgreSQL and MySQL, and the engines are few.
+        for r in sqlx::query(self.sql(
+            "SELECT f_cores, f_remaining_cores FROM t_engine_registry
+             WHERE f_engine_type = 'computing'",
         ))
-        .fetch_one(&self.read)
-        .await?;
-        load.cores = r.try_get::<i64, _>("c")?;
-        load.remaining_cores = r.try_get::<i64, _>("r")?;
+        .fetch_all(&self.read)
+        .await?
+        {
+            load.cores += get_i64(&r, "f_cores")?;
+            load.remaining_cores += get_i64(&r, "f_remaining_cores")?;
+        }
         Ok(load)
     }
 }

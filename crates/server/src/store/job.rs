@@ -9,8 +9,8 @@ use ferroflow_core::status::JobStatus;
 use super::event::{Subject, View};
 use super::task::NewTask;
 use super::{
-    Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_parsed, get_str,
-    to_json,
+    Cas, Result, Store, escape_like, get_bool, get_i64, get_json, get_opt_i64, get_opt_str,
+    get_parsed, get_str, to_json,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +273,7 @@ impl Store {
             ("f_party_id", &f.party_id_like),
         ] {
             if let Some(v) = v {
-                cond.push_str(&format!(" AND {col} LIKE ? ESCAPE '\\'"));
+                cond.push_str(&format!(" AND {col} LIKE ? ESCAPE '!'"));
                 args.push(format!("%{}%", escape_like(v)));
             }
         }
@@ -550,11 +550,4 @@ impl Store {
         }
         Ok(true)
     }
-}
-
-/// A LIKE pattern matching `s` literally (with `ESCAPE '\'`).
-pub(super) fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }

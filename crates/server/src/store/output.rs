@@ -308,7 +308,9 @@ impl Store {
                  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                  WHERE NOT EXISTS (SELECT 1 FROM t_tracking_metric WHERE f_job_id = ? AND f_role = ?
                     AND f_party_id = ? AND f_task_name = ? AND f_task_version = ? AND f_name = ?
-                    AND f_groups = ? AND f_data = ? AND f_type IS ? AND f_step_axis IS ?)",
+                    AND f_groups = ? AND f_data = ?
+                    AND (f_type = ? OR (f_type IS NULL AND ? IS NULL))
+                    AND (f_step_axis = ? OR (f_step_axis IS NULL AND ? IS NULL)))",
             ))
             .bind(m.job_id.clone())
             .bind(m.role.clone())
@@ -332,6 +334,8 @@ impl Store {
             .bind(groups)
             .bind(data)
             .bind(m.kind.clone())
+            .bind(m.kind.clone())
+            .bind(m.step_axis.clone())
             .bind(m.step_axis.clone())
             .execute(&mut *tx)
             .await?;

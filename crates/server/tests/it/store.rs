@@ -1,14 +1,16 @@
-//! The store against a real SQLite database in a temp dir.
+//! The store against real databases: SQLite in a temp dir, and PostgreSQL and MariaDB
+//! servers started by the tests (`dbserver`); every test runs on each backend.
 
 use ferroflow_core::id::{JobKey, Role, TaskId, TaskKey};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_server::store::{Apply, Cas, NewJob, NewTask, Store};
 use serde_json::json;
 
-async fn open() -> (tempfile::TempDir, Store) {
+use crate::dbserver::Backend;
+
+async fn open(db: Backend) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = Store::open(&url).await.unwrap();
+    let store = Store::open(&db.fresh_url(dir.path())).await.unwrap();
     (dir, store)
 }
 
@@ -63,9 +65,8 @@ fn new_task(name: &str, cores: i64) -> NewTask {
     }
 }
 
-#[tokio::test]
-async fn create_is_idempotent_and_rows_read_back() {
-    let (_d, s) = open().await;
+async fn create_is_idempotent_and_rows_read_back(db: Backend) {
+    let (_d, s) = open(db).await;
     assert!(
         s.create_job(&new_job(4), &[new_task("a", 4)], 1)
             .await
@@ -89,9 +90,8 @@ async fn create_is_idempotent_and_rows_read_back() {
     assert!(!task.resource_in_use);
 }
 
-#[tokio::test]
-async fn status_changes_follow_the_table() {
-    let (_d, s) = open().await;
+async fn status_changes_follow_the_table(db: Backend) {
+    let (_d, s) = open(db).await;
     s.create_job(&new_job(4), &[new_task("a", 4)], 1)
         .await
         .unwrap();
@@ -159,9 +159,8 @@ async fn status_changes_follow_the_table() {
     );
 }
 
-#[tokio::test]
-async fn cores_are_taken_and_given_back() {
-    let (_d, s) = open().await;
+async fn cores_are_taken_and_given_back(db: Backend) {
+    let (_d, s) = open(db).await;
     s.register_engine("standalone", 6, 0).await.unwrap();
     s.create_job(&new_job(4), &[new_task("a", 4), new_task("b", 4)], 1)
         .await
@@ -227,9 +226,8 @@ async fn cores_are_taken_and_given_back() {
     assert_eq!(s.engine_cores("standalone").await.unwrap(), (8, 8));
 }
 
-#[tokio::test]
-async fn limit_exceeded_is_told_apart_from_busy() {
-    let (_d, s) = open().await;
+async fn limit_exceeded_is_told_apart_from_busy(db: Backend) {
+    let (_d, s) = open(db).await;
     s.register_engine("standalone", 4, 0).await.unwrap();
     s.create_job(&new_job(8), &[], 1).await.unwrap();
     assert_eq!(
@@ -243,10 +241,9 @@ async fn limit_exceeded_is_told_apart_from_busy() {
     );
 }
 
-#[tokio::test]
-async fn a_restarted_store_keeps_everything() {
+async fn a_restarted_store_keeps_everything(db: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let url = db.fresh_url(dir.path());
     let s = Store::open(&url).await.unwrap();
     s.create_job(&new_job(4), &[new_task("a", 4)], 1)
         .await
@@ -256,9 +253,8 @@ async fn a_restarted_store_keeps_everything() {
     assert!(s.job(&job_key()).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn a_run_is_decided_once_however_many_ask_at_once() {
-    let (_d, s) = open().await;
+async fn a_run_is_decided_once_however_many_ask_at_once(db: Backend) {
+    let (_d, s) = open(db).await;
     s.create_job(&new_job(4), &[new_task("a", 4)], 1)
         .await
         .unwrap();
@@ -286,9 +282,8 @@ async fn a_run_is_decided_once_however_many_ask_at_once() {
     assert!(!s.begin_run(&key, 21).await.unwrap().applied());
 }
 
-#[tokio::test]
-async fn every_committed_status_change_is_in_the_event_log_with_its_cause() {
-    let (_d, s) = open().await;
+async fn every_committed_status_change_is_in_the_event_log_with_its_cause(db: Backend) {
+    let (_d, s) = open(db).await;
     s.create_job(&new_job(4), &[new_task("a", 4)], 1)
         .await
         .unwrap();
@@ -372,9 +367,8 @@ async fn every_committed_status_change_is_in_the_event_log_with_its_cause() {
     assert_eq!(s.timings.task_run.count(), 1);
 }
 
-#[tokio::test]
-async fn the_dashboards_job_list_pages_and_filters() {
-    let (_d, s) = open().await;
+async fn the_dashboards_job_list_pages_and_filters(db: Backend) {
+    let (_d, s) = open(db).await;
     for i in 0..5 {
         let mut j = new_job(4);
         j.key.job_id = format!("20240101000000000000{i}").as_str().into();
@@ -429,10 +423,9 @@ async fn the_dashboards_job_list_pages_and_filters() {
     assert_eq!(total, 0, "LIKE wildcards in the prefix are literal");
 }
 
-#[tokio::test]
-async fn a_resent_metric_is_stored_once() {
+async fn a_resent_metric_is_stored_once(db: Backend) {
     use ferroflow_server::store::MetricRow;
-    let (_d, store) = open().await;
+    let (_d, store) = open(db).await;
     let metric = |step: i64, kind: Option<&str>| MetricRow {
         job_id: "j1".into(),
         role: "guest".into(),
@@ -479,3 +472,15 @@ async fn a_resent_metric_is_stored_once() {
         1
     );
 }
+
+crate::on_backends!(
+    create_is_idempotent_and_rows_read_back,
+    status_changes_follow_the_table,
+    cores_are_taken_and_given_back,
+    limit_exceeded_is_told_apart_from_busy,
+    a_restarted_store_keeps_everything,
+    a_run_is_decided_once_however_many_ask_at_once,
+    every_committed_status_change_is_in_the_event_log_with_its_cause,
+    the_dashboards_job_list_pages_and_filters,
+    a_resent_metric_is_stored_once,
+);

@@ -20,6 +20,16 @@ use ferroflow_server::launcher::{Error, Exit, Handle, Launcher, Spec};
 use ferroflow_server::{Options, Site};
 use ferroflow_wire::Envelope;
 
+tokio::task_local! {
+    /// The backend of the running test's sites (SQLite unless a test runs `on` another).
+    static BACKEND: crate::dbserver::Backend;
+}
+
+/// Runs `test` with its sites on `db`.
+pub async fn on<F: std::future::Future>(db: crate::dbserver::Backend, test: F) -> F::Output {
+    BACKEND.scope(db, test).await
+}
+
 /// Records launches; a launched task "runs" until the test reports for it or kills it.
 pub struct FakeLauncher {
     next_pid: AtomicI64,
@@ -178,6 +188,8 @@ pub struct TestSite {
     pub http: reqwest::Client,
     spec: SiteSpec,
     dir: Arc<tempfile::TempDir>,
+    /// Its database (a restart keeps it).
+    database: String,
 }
 
 fn io(inputs: &[&str], outputs: &[&str]) -> Value {
@@ -269,9 +281,24 @@ impl TestSite {
     ) -> TestSite {
         let (launcher, exits) = FakeLauncher::new();
         let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-        Self::boot(spec, Arc::new(dir), listener, grpc, launcher, exits, clock).await
+        let database = match BACKEND.try_with(|db| *db) {
+            Ok(db) if db != crate::dbserver::Backend::Sqlite => db.fresh_url(dir.path()),
+            _ => Config::for_test(spec.party_id, dir.path()).database.url,
+        };
+        Self::boot(
+            spec,
+            Arc::new(dir),
+            listener,
+            grpc,
+            launcher,
+            exits,
+            clock,
+            database,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn boot(
         spec: SiteSpec,
         dir: Arc<tempfile::TempDir>,
@@ -280,8 +307,10 @@ impl TestSite {
         launcher: Arc<FakeLauncher>,
         exits: mpsc::UnboundedReceiver<Exit>,
         clock: ManualClock,
+        database: String,
     ) -> TestSite {
         let mut config = Config::for_test(spec.party_id, dir.path());
+        config.database.url = database.clone();
         config.scheduler.autostart = spec.autostart;
         for (k, v) in &spec.routes {
             let route = Route::parse(v).expect("test routes are valid");
@@ -310,6 +339,7 @@ impl TestSite {
             http: reqwest::Client::new(),
             spec,
             dir,
+            database,
         }
     }
 
@@ -318,6 +348,7 @@ impl TestSite {
         let addr = self.site.addr;
         self.site.shutdown().await;
         Parked {
+            database: self.database,
             spec: self.spec,
             dir: self.dir,
             launcher: self.launcher,
@@ -466,6 +497,7 @@ pub struct Parked {
     pub launcher: Arc<FakeLauncher>,
     pub clock: ManualClock,
     addr: std::net::SocketAddr,
+    database: String,
 }
 
 impl Parked {
@@ -485,6 +517,7 @@ impl Parked {
             self.launcher,
             exits,
             self.clock,
+            self.database,
         )
         .await
     }
