@@ -45,6 +45,17 @@ static MARIADB: OnceLock<Server> = OnceLock::new();
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Backend {
+    /// `FERROFLOW_TEST_BACKEND` (`sqlite`, `postgresql`, `mariadb`): the backend of tests that
+    /// do not choose one, so any suite can be run on a server; SQLite when unset.
+    pub fn from_env() -> Self {
+        match std::env::var("FERROFLOW_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("sqlite") => Backend::Sqlite,
+            Ok("postgresql") => Backend::Postgres,
+            Ok("mariadb") | Ok("mysql") => Backend::MariaDb,
+            Ok(other) => panic!("FERROFLOW_TEST_BACKEND={other}: sqlite, postgresql or mariadb"),
+        }
+    }
+
     /// A new, empty database on this backend: its sqlx URL. SQLite's lives in `dir`.
     pub fn fresh_url(self, dir: &Path) -> String {
         let name = format!(
@@ -76,30 +87,59 @@ impl Backend {
     }
 
     /// FATE's `database` section for this backend, with a new database (what `ferroflow
-    /// serve` reads); the password comes through `passwd`.
-    pub fn service_conf(self, dir: &Path) -> String {
+    /// serve` reads), and the password the server must find in its environment
+    /// (`FERROFLOW_DB_PASSWORD`) when `via` says so.
+    pub fn service_conf(self, dir: &Path, via: Password) -> (String, Option<String>) {
         let url = self.fresh_url(dir);
-        match self {
-            Backend::Sqlite => format!(
-                "database:\n  engine: sqlite\n  sqlite:\n    path: {}\n",
-                url.trim_start_matches("sqlite://")
-            ),
-            Backend::Postgres | Backend::MariaDb => {
-                let (engine, rest) = match self {
-                    Backend::Postgres => ("postgresql", url.trim_start_matches("postgres://")),
-                    _ => ("mysql", url.trim_start_matches("mysql://")),
-                };
-                let (_, hostport_db) = rest.split_once('@').expect("url has a user");
-                let (hostport, name) = hostport_db.split_once('/').expect("url has a db");
-                let (host, port) = hostport.split_once(':').expect("url has a port");
-                format!(
-                    "database:\n  engine: {engine}\n  {engine}:\n    name: {name}\n    \
-                     user: {USER}\n    passwd: {PASSWORD}\n    host: {host}\n    port: {port}\n    \
-                     max_connections: 8\n    stale_timeout: 30\n"
-                )
+        let engine = match self {
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite://");
+                return (
+                    format!("database:\n  engine: sqlite\n  sqlite:\n    path: {path}\n"),
+                    None,
+                );
             }
-        }
+            Backend::Postgres => "postgresql",
+            Backend::MariaDb => "mysql",
+        };
+        let rest = url.split_once("://").expect("a URL").1;
+        let (_, hostport_db) = rest.split_once('@').expect("url has a user");
+        let (hostport, name) = hostport_db.split_once('/').expect("url has a db");
+        let (host, port) = hostport.split_once(':').expect("url has a port");
+        let (passwd, env) = match via {
+            Password::Key => (format!("passwd: {PASSWORD}"), None),
+            Password::File => {
+                let file = dir.join("db-password");
+                std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+                (format!("passwd_file: {}", file.display()), None)
+            }
+            Password::Env => (String::new(), Some(PASSWORD.to_string())),
+        };
+        (
+            format!(
+                "database:\n  engine: {engine}\n  {engine}:\n    name: {name}\n    \
+                 user: {USER}\n    {passwd}\n    host: {host}\n    port: {port}\n    \
+                 max_connections: 8\n    stale_timeout: 30\n"
+            ),
+            env,
+        )
     }
+
+    /// The servers' password, for tests that check it never shows.
+    pub fn password() -> &'static str {
+        PASSWORD
+    }
+}
+
+/// Where a site's database password comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Password {
+    /// `passwd` in the section.
+    Key,
+    /// `passwd_file`.
+    File,
+    /// The environment (`FERROFLOW_DB_PASSWORD`).
+    Env,
 }
 
 /// Runs a short command, panicking with its output if it fails.

@@ -281,9 +281,14 @@ impl TestSite {
     ) -> TestSite {
         let (launcher, exits) = FakeLauncher::new();
         let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-        let database = match BACKEND.try_with(|db| *db) {
-            Ok(db) if db != crate::dbserver::Backend::Sqlite => db.fresh_url(dir.path()),
-            _ => Config::for_test(spec.party_id, dir.path()).database.url,
+        let db = BACKEND
+            .try_with(|db| *db)
+            .unwrap_or_else(|_| crate::dbserver::Backend::from_env());
+        let database = match db {
+            crate::dbserver::Backend::Sqlite => {
+                Config::for_test(spec.party_id, dir.path()).database.url
+            }
+            db => db.fresh_url(dir.path()),
         };
         Self::boot(
             spec,
@@ -503,6 +508,11 @@ pub struct Parked {
 impl Parked {
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()
+    }
+
+    /// The site's database URL.
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// Starts the site again on the same port and data dir, as a restart would.
