@@ -506,10 +506,6 @@ pub struct Parked {
 }
 
 impl Parked {
-    pub fn data_dir(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
     /// The site's database URL.
     pub fn database(&self) -> &str {
         &self.database
