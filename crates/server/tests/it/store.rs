@@ -3,7 +3,7 @@
 
 use ferroflow_core::id::{JobKey, Role, TaskId, TaskKey};
 use ferroflow_core::status::{JobStatus, TaskStatus};
-use ferroflow_server::store::{Apply, Cas, NewJob, NewTask, Store};
+use ferroflow_server::store::{Apply, Cas, JobListFilter, NewJob, NewTask, Store};
 use serde_json::json;
 
 use crate::dbserver::Backend;
@@ -473,6 +473,158 @@ async fn a_resent_metric_is_stored_once(db: Backend) {
     );
 }
 
+/// What differs between the backends and must not show: keys compare byte-wise (MySQL's
+/// default collations ignore case), text longer than MySQL's TEXT, four-byte UTF-8, LIKE
+/// wildcards taken literally, and an update that changes nothing still counts its row
+/// (MySQL counts changed rows unless told otherwise).
+async fn text_keys_and_counts_mean_the_same_everywhere(db: Backend) {
+    let (_d, s) = open(db).await;
+    let mut upper = new_job(0);
+    upper.key.job_id = "202401010000000000000A".into();
+    let mut lower = new_job(0);
+    lower.key.job_id = "202401010000000000000a".into();
+    // Longer than 64 KiB, with characters outside the BMP.
+    let long = "🦀 ferroflow ".repeat(6000);
+    upper.dag = json!({"dag": {"note": long}});
+    assert!(s.create_job(&upper, &[], 1).await.unwrap());
+    assert!(
+        s.create_job(&lower, &[], 1).await.unwrap(),
+        "keys differ by case"
+    );
+    let back = s.job(&upper.key).await.unwrap().unwrap();
+    assert_eq!(back.dag["dag"]["note"], long.as_str());
+    assert_eq!(s.job(&lower.key).await.unwrap().unwrap().dag, lower.dag);
+
+    assert!(
+        s.set_job_description(&upper.key, "50%_off!", 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.set_job_description(&upper.key, "50%_off!", 3)
+            .await
+            .unwrap(),
+        "an update to the same value still finds its row"
+    );
+    assert!(
+        s.set_job_description(&lower.key, "50 off", 2)
+            .await
+            .unwrap()
+    );
+    // As wildcards, `5%f` would match the first, `50%` and `%_` both.
+    for (pattern, expect) in [
+        ("50%_off!", 1),
+        ("5%f", 0),
+        ("50%", 1),
+        ("%_", 1),
+        ("!", 1),
+        ("50 off", 1),
+    ] {
+        let (n, rows) = s
+            .list_jobs(&JobListFilter {
+                description_like: Some(pattern.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((n, rows.len()), (expect, expect as usize), "{pattern:?}");
+    }
+}
+
+/// Tables, columns (with their NULLability), primary keys and index names, as a backend's
+/// catalogue reports them.
+async fn schema_of(db: Backend, url: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    use sqlx::Row;
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let text = |r: &sqlx::any::AnyRow, i: usize| -> String {
+        r.try_get::<String, _>(i)
+            .unwrap_or_else(|_| String::from_utf8(r.try_get::<Vec<u8>, _>(i).unwrap()).unwrap())
+    };
+    let (columns, keys, indexes) = match db {
+        Backend::Sqlite => (
+            "SELECT m.name, p.name, CASE WHEN p.\"notnull\" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END
+             FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'
+               AND m.name NOT LIKE 'sqlite_%'",
+            "SELECT m.name, p.name, p.pk FROM sqlite_master m, pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND p.pk > 0",
+            "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index'
+               AND name NOT LIKE 'sqlite_autoindex%'",
+        ),
+        Backend::Postgres => (
+            "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT), CAST(is_nullable AS TEXT)
+             FROM information_schema.columns WHERE table_schema = 'public'",
+            "SELECT CAST(k.table_name AS TEXT), CAST(k.column_name AS TEXT),
+                CAST(k.ordinal_position AS BIGINT)
+             FROM information_schema.table_constraints c JOIN information_schema.key_column_usage k
+               ON k.constraint_name = c.constraint_name AND k.table_name = c.table_name
+             WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = 'public'",
+            "SELECT CAST(tablename AS TEXT), CAST(indexname AS TEXT) FROM pg_indexes
+             WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey'",
+        ),
+        Backend::MariaDb => (
+            "SELECT table_name, column_name, is_nullable FROM information_schema.columns
+             WHERE table_schema = DATABASE()",
+            "SELECT table_name, column_name, CAST(seq_in_index AS SIGNED)
+             FROM information_schema.statistics
+             WHERE table_schema = DATABASE() AND index_name = 'PRIMARY'",
+            "SELECT DISTINCT table_name, index_name FROM information_schema.statistics
+             WHERE table_schema = DATABASE() AND index_name <> 'PRIMARY'",
+        ),
+    };
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in sqlx::query(columns).fetch_all(&pool).await.unwrap() {
+        let nullable = if text(&r, 2) == "YES" {
+            "NULL"
+        } else {
+            "NOT NULL"
+        };
+        out.entry(text(&r, 0).to_lowercase())
+            .or_default()
+            .push(format!("{} {nullable}", text(&r, 1)));
+    }
+    for r in sqlx::query(keys).fetch_all(&pool).await.unwrap() {
+        let pos: i64 = r.try_get(2).unwrap();
+        out.entry(text(&r, 0).to_lowercase())
+            .or_default()
+            .push(format!("primary key {pos}: {}", text(&r, 1)));
+    }
+    for r in sqlx::query(indexes).fetch_all(&pool).await.unwrap() {
+        out.entry(text(&r, 0).to_lowercase())
+            .or_default()
+            .push(format!("index {}", text(&r, 1)));
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    pool.close().await;
+    out
+}
+
+/// The migrations of every backend make the same tables, columns, keys and indexes.
+#[tokio::test]
+#[ignore = "starts PostgreSQL and MariaDB; run with --ignored"]
+async fn every_backend_has_the_same_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut schemas = Vec::new();
+    for db in [Backend::Sqlite, Backend::Postgres, Backend::MariaDb] {
+        let url = db.fresh_url(dir.path());
+        Store::open(&url).await.unwrap().close().await;
+        schemas.push((db, schema_of(db, &url).await));
+    }
+    let (_, sqlite) = &schemas[0];
+    assert!(sqlite.len() >= 20, "{sqlite:?}");
+    for (db, schema) in &schemas[1..] {
+        for (table, cols) in sqlite {
+            assert_eq!(schema.get(table), Some(cols), "{db:?}: {table}");
+        }
+        assert_eq!(
+            schema.keys().collect::<Vec<_>>(),
+            sqlite.keys().collect::<Vec<_>>(),
+            "{db:?}"
+        );
+    }
+}
+
 crate::on_backends!(
     create_is_idempotent_and_rows_read_back,
     status_changes_follow_the_table,
@@ -483,4 +635,5 @@ crate::on_backends!(
     every_committed_status_change_is_in_the_event_log_with_its_cause,
     the_dashboards_job_list_pages_and_filters,
     a_resent_metric_is_stored_once,
+    text_keys_and_counts_mean_the_same_everywhere,
 );
