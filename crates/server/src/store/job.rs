@@ -6,7 +6,9 @@ use sqlx::any::AnyRow;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role};
 use ferroflow_core::status::JobStatus;
 
+use super::Bind;
 use super::event::{Subject, View};
+use super::stamp_times;
 use super::task::NewTask;
 use super::{
     Cas, Result, Store, escape_like, get_bool, get_i64, get_json, get_opt_i64, get_opt_str,
@@ -175,9 +177,7 @@ impl Store {
             sqlx::query(self.sql(
                 "SELECT 1 AS x FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
             ))
-            .bind(job.key.job_id.to_string())
-            .bind(job.key.role.as_str())
-            .bind(job.key.party_id.to_string())
+            .bind_key(&job.key)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
@@ -191,9 +191,7 @@ impl Store {
                 f_resource_in_use, f_create_time, f_update_time)
              VALUES (?, ?, ?, 'fate', '', ?, '', '', ?, ?, ?, ?, 'ready', NULL, ?, 0, ?, ?, ?, ?, 0, ?, 0, 0, ?, ?)",
         ))
-        .bind(job.key.job_id.to_string())
-        .bind(job.key.role.as_str())
-        .bind(job.key.party_id.to_string())
+        .bind_key(&job.key)
         .bind(job.user_name.clone())
         .bind(to_json("dag", &job.dag)?)
         .bind(to_json("parties", &job.parties)?)
@@ -220,9 +218,7 @@ impl Store {
         let row = sqlx::query(self.sql(job_select!(
             "WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?"
         )))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(JobRow::from_row).transpose()
@@ -332,26 +328,18 @@ impl Store {
                 current: Some(current),
             });
         }
-        let changed = sqlx::query(self.sql(
-            "UPDATE t_job SET f_status = ?, f_update_time = ?,
-                f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END,
+        let changed = sqlx::query(self.sql(concat!(
+            "UPDATE t_job SET f_status = ?, f_update_time = ?, ",
+            stamp_times!(),
+            ",
                 f_tag = CASE WHEN ? = 1 THEN 'job_end' ELSE f_tag END
-             WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_status = ?",
-        ))
+             WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_status = ?"
+        )))
         .bind(to.as_str())
         .bind(now)
-        .bind(to.as_str())
-        .bind(now)
+        .bind_times(to.as_str(), to.is_end(), now)
         .bind(to.is_end() as i64)
-        .bind(now)
-        .bind(to.is_end() as i64)
-        .bind(now)
-        .bind(to.is_end() as i64)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?
@@ -386,9 +374,7 @@ impl Store {
         let row = sqlx::query(self.sql(
             "SELECT f_status FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref()
@@ -404,9 +390,7 @@ impl Store {
         ))
         .bind(progress)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(progress)
         .execute(&self.write)
         .await?
@@ -421,9 +405,7 @@ impl Store {
         ))
         .bind(text.to_string())
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&self.write)
         .await?
         .rows_affected();
@@ -437,9 +419,7 @@ impl Store {
         let Some(job) = sqlx::query(self.sql(
             "SELECT f_cores, f_resource_in_use FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut *tx)
         .await?
         else {
@@ -482,9 +462,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(engine.to_string())
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -509,9 +487,7 @@ impl Store {
             "SELECT f_cores, f_resource_in_use, f_engine_name FROM t_job
              WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut **tx)
         .await?
         else {
@@ -528,9 +504,7 @@ impl Store {
         ))
         .bind(now)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&mut **tx)
         .await?;
         if cores > 0 {

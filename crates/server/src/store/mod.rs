@@ -35,6 +35,8 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use ferroflow_core::id::{JobKey, TaskKey};
+
 pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
 pub use dashboard::{SiteLoad, UiJobFilter, UiJobRow};
 pub use event::{EventRow, with_cause};
@@ -310,6 +312,72 @@ fn number_placeholders(q: &str) -> String {
         }
     }
     out
+}
+
+// Writing a statement once: keys and the times of a status change are spelled and bound in
+// one place each.
+
+/// A query over sqlx's `Any` driver, before it is run.
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The times a status change stamps, after `SET <status> = ?, f_update_time = ?,` — the
+/// start on entering `running`, the end and elapsed time on an end status. Bound by
+/// [`Bind::bind_times`]. (MySQL assigns left to right; no column here is read after it is
+/// set in the same change, so every backend computes the same.)
+macro_rules! stamp_times {
+    () => {
+        "f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
+         f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
+         f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END"
+    };
+}
+pub(crate) use stamp_times;
+
+/// A row key's values, in the order of its columns (`f_job_id, f_role, f_party_id` for a
+/// job, `f_job_id, f_task_id, f_task_version, f_role, f_party_id` for a task).
+trait RowKey {
+    fn bind_to<'q>(&self, q: Query<'q>) -> Query<'q>;
+}
+
+impl RowKey for JobKey {
+    fn bind_to<'q>(&self, q: Query<'q>) -> Query<'q> {
+        q.bind(self.job_id.to_string())
+            .bind(self.role.as_str())
+            .bind(self.party_id.to_string())
+    }
+}
+
+impl RowKey for TaskKey {
+    fn bind_to<'q>(&self, q: Query<'q>) -> Query<'q> {
+        q.bind(self.job_id.to_string())
+            .bind(self.task_id.to_string())
+            .bind(self.task_version as i64)
+            .bind(self.role.as_str())
+            .bind(self.party_id.to_string())
+    }
+}
+
+trait Bind<'q> {
+    /// Binds a row key's columns in order.
+    fn bind_key(self, key: &impl RowKey) -> Self;
+    /// Binds the values of [`stamp_times!`] for a change to status `to` at `now`.
+    fn bind_times(self, to: &str, is_end: bool, now: i64) -> Self;
+}
+
+impl<'q> Bind<'q> for Query<'q> {
+    fn bind_key(self, key: &impl RowKey) -> Self {
+        key.bind_to(self)
+    }
+
+    fn bind_times(self, to: &str, is_end: bool, now: i64) -> Self {
+        let end = is_end as i64;
+        self.bind(to.to_string())
+            .bind(now)
+            .bind(end)
+            .bind(now)
+            .bind(end)
+            .bind(now)
+    }
 }
 
 // Column readers: every row type decodes through these so that a bad value names its column.

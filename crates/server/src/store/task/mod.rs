@@ -9,7 +9,9 @@ use ferroflow_core::dag::SyncType;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::TaskStatus;
 
+use super::Bind;
 use super::event::{Subject, View};
+use super::stamp_times;
 use super::{
     Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_parsed, get_opt_str,
     get_parsed, get_str, to_json,
@@ -188,11 +190,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, 'fate', ?, ?, ?, ?, 'waiting', ?, ?, 0, ?, 0, '[]', 'waiting', ?,
                 '{}', '{}', 0, '', ?, ?, ?, ?, ?)",
         ))
-        .bind(t.key.job_id.to_string())
-        .bind(t.key.task_id.to_string())
-        .bind(t.key.task_version as i64)
-        .bind(t.key.role.as_str())
-        .bind(t.key.party_id.to_string())
+        .bind_key(&t.key)
         .bind(t.task_name.to_string())
         .bind(t.component.clone())
         .bind(t.key.execution_id())
@@ -226,11 +224,7 @@ impl Store {
         let row = sqlx::query(self.sql(task_select!(
             "WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?"
         )))
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(TaskRow::from_row).transpose()
@@ -244,11 +238,7 @@ impl Store {
         let row = sqlx::query(self.sql(task_select!(
             "WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?"
         )))
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(TaskRow::from_row).transpose()
@@ -270,9 +260,7 @@ impl Store {
         );
         let sql = self.dynamic(sql);
         let rows = sqlx::query(&sql)
-            .bind(key.job_id.to_string())
-            .bind(key.role.as_str())
-            .bind(key.party_id.to_string())
+            .bind_key(key)
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(TaskRow::from_row).collect()
@@ -388,31 +376,20 @@ impl Store {
                 current: Some(current),
             });
         }
-        let end = to.is_end() as i64;
-        sqlx::query(self.sql(
-            "UPDATE t_task SET f_party_status = ?, f_update_time = ?,
-                f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END,
+        sqlx::query(self.sql(concat!(
+            "UPDATE t_task SET f_party_status = ?, f_update_time = ?, ",
+            stamp_times!(),
+            ",
                 f_error_report = CASE WHEN ? <> '' THEN ? ELSE f_error_report END
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ?
-                AND f_party_id = ? AND f_party_status = ?",
-        ))
+                AND f_party_id = ? AND f_party_status = ?"
+        )))
         .bind(to.as_str())
         .bind(now)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(end)
-        .bind(now)
-        .bind(end)
-        .bind(now)
+        .bind_times(to.as_str(), to.is_end(), now)
         .bind(error.unwrap_or("").to_string())
         .bind(error.unwrap_or("").to_string())
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?;
@@ -463,11 +440,7 @@ impl Store {
         ))
         .bind(to.as_str())
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(task.status.as_str())
         .execute(&mut *tx)
         .await?;
@@ -498,11 +471,7 @@ impl Store {
         ))
         .bind(status.as_str())
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&self.write)
         .await?;
         Ok(())
