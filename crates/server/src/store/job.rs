@@ -8,11 +8,12 @@ use ferroflow_core::status::JobStatus;
 
 use super::Bind;
 use super::event::{Subject, View};
+use super::filter::{Filter, page};
 use super::stamp_times;
 use super::task::NewTask;
 use super::{
-    Cas, Result, Store, escape_like, get_bool, get_i64, get_json, get_opt_i64, get_opt_str,
-    get_parsed, get_str, to_json,
+    Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_parsed, get_str,
+    to_json,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -235,75 +236,36 @@ impl Store {
 
     /// `/v2/job/query`: rows matching every given filter.
     pub async fn query_jobs(&self, f: &JobFilter) -> Result<Vec<JobRow>> {
-        let mut sql = job_select!("WHERE 1 = 1").to_string();
-        let mut args: Vec<String> = Vec::new();
-        for (col, v) in [
-            ("f_job_id", &f.job_id),
-            ("f_role", &f.role),
-            ("f_party_id", &f.party_id),
-            ("f_status", &f.status),
-            ("f_user_name", &f.user_name),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(&format!(" AND {col} = ?"));
-                args.push(v.clone());
-            }
-        }
-        sql.push_str(" ORDER BY f_create_time");
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let filter = Filter::new().equal([
+            ("f_job_id", f.job_id.as_deref()),
+            ("f_role", f.role.as_deref()),
+            ("f_party_id", f.party_id.as_deref()),
+            ("f_status", f.status.as_deref()),
+            ("f_user_name", f.user_name.as_deref()),
+        ]);
+        let rows = self
+            .select(job_select!(""), &filter, " ORDER BY f_create_time")
+            .await?;
         rows.iter().map(JobRow::from_row).collect()
     }
 
     /// `/v2/job/list/query`: the total count before paging, and one page.
     pub async fn list_jobs(&self, f: &JobListFilter) -> Result<(i64, Vec<JobRow>)> {
-        let mut cond = String::from(" WHERE f_tag <> 'submit_failed'");
-        let mut args: Vec<String> = Vec::new();
-        for (col, v) in [
-            ("f_job_id", &f.job_id_like),
-            ("f_description", &f.description_like),
-            ("f_party_id", &f.party_id_like),
-        ] {
-            if let Some(v) = v {
-                cond.push_str(&format!(" AND {col} LIKE ? ESCAPE '!'"));
-                args.push(format!("%{}%", escape_like(v)));
-            }
-        }
-        for (col, vals) in [("f_role", &f.roles), ("f_status", &f.statuses)] {
-            if !vals.is_empty() {
-                let marks = vec!["?"; vals.len()].join(", ");
-                cond.push_str(&format!(" AND {col} IN ({marks})"));
-                args.extend(vals.iter().cloned());
-            }
-        }
-        if let Some(u) = &f.user_name {
-            cond.push_str(" AND f_user_name = ?");
-            args.push(u.clone());
-        }
-        let count_sql = self.dynamic(format!("SELECT COUNT(*) AS n FROM t_job{cond}"));
-        let mut count_q = sqlx::query(&count_sql);
-        for a in &args {
-            count_q = count_q.bind(a.clone());
-        }
-        let count = get_i64(&count_q.fetch_one(&self.read).await?, "n")?;
+        let filter = Filter::new()
+            .fixed("f_tag <> 'submit_failed'")
+            .like("f_job_id", f.job_id_like.as_deref(), true)
+            .like("f_description", f.description_like.as_deref(), true)
+            .like("f_party_id", f.party_id_like.as_deref(), true)
+            .one_of("f_role", &f.roles)
+            .one_of("f_status", &f.statuses)
+            .equal([("f_user_name", f.user_name.as_deref())]);
+        let count = self.count("t_job", &filter).await?;
         let order = match &f.order_by {
             Some((col, asc)) => format!(" ORDER BY f_{col} {}", if *asc { "ASC" } else { "DESC" }),
             None => " ORDER BY f_create_time DESC".into(),
         };
-        let mut sql = format!("{}{cond}{order}", job_select!(""));
-        if f.limit > 0 {
-            sql.push_str(&format!(" LIMIT {} OFFSET {}", f.limit, f.offset.max(0)));
-        }
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let tail = format!("{order}{}", page(f.limit, f.offset));
+        let rows = self.select(job_select!(""), &filter, &tail).await?;
         Ok((
             count,
             rows.iter().map(JobRow::from_row).collect::<Result<_>>()?,

@@ -16,10 +16,12 @@
 //! - `dashboard`: the dashboard's read-only queries (paged job list, site load).
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
+//! - `filter`: the conditions of statements assembled at run time, bound in order.
 
 mod admin;
 mod dashboard;
 mod event;
+mod filter;
 mod job;
 mod migrate;
 mod output;

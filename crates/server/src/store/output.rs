@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use super::filter::Filter;
 use super::{
     Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_str, to_json,
 };
@@ -522,26 +523,21 @@ impl Store {
         model_version: &str,
         f: &ModelFilter,
     ) -> Result<Vec<ModelMetaRow>> {
-        let mut sql = format!("{MODEL_META} WHERE f_model_id = ? AND f_model_version = ?");
-        let mut binds = vec![model_id.to_string(), model_version.to_string()];
-        for (col, v) in [
-            ("f_role", &f.role),
-            ("f_party_id", &f.party_id),
-            ("f_task_name", &f.task_name),
-            ("f_output_key", &f.output_key),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(&format!(" AND {col} = ?"));
-                binds.push(v.clone());
-            }
-        }
-        sql.push_str(" ORDER BY f_storage_key, f_task_version");
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let filter = Filter::new().equal([
+            ("f_model_id", Some(model_id)),
+            ("f_model_version", Some(model_version)),
+            ("f_role", f.role.as_deref()),
+            ("f_party_id", f.party_id.as_deref()),
+            ("f_task_name", f.task_name.as_deref()),
+            ("f_output_key", f.output_key.as_deref()),
+        ]);
+        let rows = self
+            .select(
+                MODEL_META,
+                &filter,
+                " ORDER BY f_storage_key, f_task_version",
+            )
+            .await?;
         rows.iter().map(ModelMetaRow::from_row).collect()
     }
 
