@@ -171,6 +171,18 @@ const MODEL_META: &str = "SELECT f_storage_key, f_task_version, f_model_id, f_mo
      f_role, f_party_id, f_task_name, f_output_key, f_type_name, f_meta_data, f_storage_engine, \
      f_create_time FROM t_model_meta";
 
+/// One task run's rows (metrics, models) by its job, role, party, task name and version.
+fn task_run(job_id: &str, role: &str, party_id: &str, task_name: &str, version: i64) -> Filter {
+    Filter::new()
+        .equal([
+            ("f_job_id", Some(job_id)),
+            ("f_role", Some(role)),
+            ("f_party_id", Some(party_id)),
+            ("f_task_name", Some(task_name)),
+        ])
+        .compare("f_task_version", "=", Some(version))
+}
+
 impl Store {
     /// Records (or re-records, for a retried call) one output of a task run.
     pub async fn save_tracking(&self, t: &TrackingRow, now: i64) -> Result<()> {
@@ -354,17 +366,12 @@ impl Store {
         task_name: &str,
         version: i64,
     ) -> Result<Vec<MetricRow>> {
-        let sql = self.dynamic(format!(
-            "{METRIC} WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_task_name = ?
-               AND f_task_version = ? ORDER BY f_id"
-        ));
-        let rows = sqlx::query(&sql)
-            .bind(job_id.to_string())
-            .bind(role.to_string())
-            .bind(party_id.to_string())
-            .bind(task_name.to_string())
-            .bind(version)
-            .fetch_all(&self.read)
+        let rows = self
+            .select(
+                METRIC,
+                &task_run(job_id, role, party_id, task_name, version),
+                " ORDER BY f_id",
+            )
             .await?;
         rows.iter().map(MetricRow::from_row).collect()
     }
@@ -413,17 +420,12 @@ impl Store {
         task_name: &str,
         version: i64,
     ) -> Result<Vec<ModelMetaRow>> {
-        let sql = self.dynamic(format!(
-            "{MODEL_META} WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_task_name = ?
-               AND f_task_version = ? ORDER BY f_output_key"
-        ));
-        let rows = sqlx::query(&sql)
-            .bind(job_id.to_string())
-            .bind(role.to_string())
-            .bind(party_id.to_string())
-            .bind(task_name.to_string())
-            .bind(version)
-            .fetch_all(&self.read)
+        let rows = self
+            .select(
+                MODEL_META,
+                &task_run(job_id, role, party_id, task_name, version),
+                " ORDER BY f_output_key",
+            )
             .await?;
         rows.iter().map(ModelMetaRow::from_row).collect()
     }
