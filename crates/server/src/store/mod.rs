@@ -109,6 +109,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Its name as `database.engine` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+            Backend::MySql => "mysql",
+        }
+    }
+
     /// The backend of an sqlx URL (`sqlite:`, `postgres:`/`postgresql:`, `mysql:`/`mariadb:`).
     pub fn of_url(url: &str) -> Option<Self> {
         let scheme = url.split(':').next()?;

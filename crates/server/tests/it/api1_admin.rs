@@ -44,6 +44,9 @@ async fn no_answer_holds_a_configured_password() {
         let body = String::from_utf8_lossy(&body);
         assert!(!body.contains("hunter2"), "{path}: {body}");
     }
+    let ui = site.get_value("/ui/api/site", &[]).await;
+    let engine = crate::dbserver::Backend::from_env().engine();
+    assert_eq!(ui["database"], engine, "{ui}");
 }
 
 #[tokio::test]

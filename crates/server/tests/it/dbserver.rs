@@ -56,6 +56,15 @@ impl Backend {
         }
     }
 
+    /// Its `database.engine`.
+    pub fn engine(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+            Backend::MariaDb => "mysql",
+        }
+    }
+
     /// A new, empty database on this backend: its sqlx URL. SQLite's lives in `dir`.
     pub fn fresh_url(self, dir: &Path) -> String {
         let name = format!(
