@@ -35,7 +35,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 use ferroflow_core::id::{JobKey, TaskKey};
 
@@ -253,6 +253,9 @@ impl Store {
                     })
                 })
         };
+        // One connection first, so that an unreachable server or a refused login is said at
+        // once (a pool would retry until its acquire timeout and say only that).
+        sqlx::AnyConnection::connect(url).await?.close().await?;
         let write = options(1).connect(url).await?;
         let read = options(pool.max_connections.max(1)).connect(url).await?;
         let store = Store {

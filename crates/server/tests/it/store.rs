@@ -531,6 +531,30 @@ async fn text_keys_and_counts_mean_the_same_everywhere(db: Backend) {
     }
 }
 
+/// A refused login is said at once, and the error (its whole chain) never holds the password.
+#[tokio::test]
+#[ignore = "starts PostgreSQL and MariaDB; run with --ignored"]
+async fn a_wrong_password_is_refused_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in [Backend::Postgres, Backend::MariaDb] {
+        let url = db
+            .fresh_url(dir.path())
+            .replace(Backend::password(), "wrong-secret-pw");
+        let err = Store::open(&url).await.unwrap_err();
+        let mut chain = format!("{err} {err:?}");
+        let mut source = std::error::Error::source(&err);
+        while let Some(e) = source {
+            chain.push_str(&format!(" / {e}"));
+            source = e.source();
+        }
+        assert!(!chain.contains("wrong-secret-pw"), "{db:?}: {chain}");
+        assert!(
+            chain.contains("password") || chain.contains("denied"),
+            "{db:?} names the cause: {chain}"
+        );
+    }
+}
+
 /// Tables, columns (with their NULLability), primary keys and index names, as a backend's
 /// catalogue reports them.
 async fn schema_of(db: Backend, url: &str) -> std::collections::BTreeMap<String, Vec<String>> {
