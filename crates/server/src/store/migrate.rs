@@ -29,6 +29,7 @@ migrations! {
     3 "0003_api1",
     4 "0004_job_list_index",
     5 "0005_events",
+    6 "0006_lease",
 }
 
 impl Store {

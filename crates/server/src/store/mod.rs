@@ -15,6 +15,7 @@
 //! - `output`: data tracking, table metas, metrics, model metas.
 //! - `dashboard`: the dashboard's read-only queries (paged job list, site load).
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
+//! - `lease`: which instance of a site schedules a job (`t_schedule_lease`).
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
 //! - `filter`: the conditions of statements assembled at run time, bound in order.
 
@@ -23,6 +24,7 @@ mod dashboard;
 mod event;
 mod filter;
 mod job;
+mod lease;
 mod migrate;
 mod output;
 mod provider;

@@ -531,6 +531,68 @@ async fn text_keys_and_counts_mean_the_same_everywhere(db: Backend) {
     }
 }
 
+/// A job's lease: one holder at a time, renewed by its holder, taken over once expired,
+/// released only by its holder.
+async fn a_lease_has_one_holder_until_it_expires(db: Backend) {
+    let (_d, s) = open(db).await;
+    let job = "202401010000000000000".into();
+    assert_eq!(s.lease(&job).await.unwrap(), None);
+    assert!(s.take_lease(&job, "a", 1_000, 10_000).await.unwrap());
+    assert!(!s.take_lease(&job, "b", 2_000, 10_000).await.unwrap());
+    assert!(
+        s.take_lease(&job, "a", 5_000, 10_000).await.unwrap(),
+        "renewed"
+    );
+    assert!(
+        s.take_lease(&job, "a", 5_000, 10_000).await.unwrap(),
+        "renewed unchanged"
+    );
+    assert_eq!(s.lease(&job).await.unwrap(), Some(("a".into(), 15_000)));
+    assert!(
+        !s.take_lease(&job, "b", 15_000, 10_000).await.unwrap(),
+        "not yet expired"
+    );
+    assert!(
+        s.take_lease(&job, "b", 15_001, 10_000).await.unwrap(),
+        "taken over"
+    );
+    assert!(
+        !s.take_lease(&job, "a", 15_002, 10_000).await.unwrap(),
+        "lost"
+    );
+    assert!(!s.release_lease(&job, "a").await.unwrap());
+    assert!(s.release_lease(&job, "b").await.unwrap());
+    assert_eq!(s.lease(&job).await.unwrap(), None);
+    assert!(s.take_lease(&job, "a", 20_000, 10_000).await.unwrap());
+}
+
+/// Instances (stores with their own connections on one database) asking for the same
+/// leases at once: each lease is granted to exactly one of them.
+async fn of_instances_asking_at_once_one_gets_each_lease(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.fresh_url(dir.path());
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(Store::open(&url).await.unwrap());
+    }
+    for n in 0..10 {
+        let job = format!("2024010100000000000{n:02}").into();
+        let asks = instances
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.take_lease(&job, ["a", "b", "c", "d"][i], 1_000, 10_000));
+        let granted: Vec<bool> = futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(granted.iter().filter(|g| **g).count(), 1, "{granted:?}");
+        let (holder, _) = instances[0].lease(&job).await.unwrap().unwrap();
+        let winner = granted.iter().position(|g| *g).unwrap();
+        assert_eq!(holder, ["a", "b", "c", "d"][winner]);
+    }
+}
+
 /// A refused login is said at once, and the error (its whole chain) never holds the password.
 #[tokio::test]
 #[ignore = "starts PostgreSQL and MariaDB; run with --ignored"]
@@ -660,4 +722,6 @@ crate::on_backends!(
     the_dashboards_job_list_pages_and_filters,
     a_resent_metric_is_stored_once,
     text_keys_and_counts_mean_the_same_everywhere,
+    a_lease_has_one_holder_until_it_expires,
+    of_instances_asking_at_once_one_gets_each_lease,
 );
