@@ -20,7 +20,7 @@ use crate::{demo_site, percentile};
 pub async fn run(jobs: usize, reps: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let site = demo_site(dir.path()).await?;
-    let db_url = site.app.config.database_url.clone();
+    let db_url = site.app.config.database.url.clone();
     let client = Client::new(&site.url);
     let data = dir.path().join("csv");
     std::fs::create_dir_all(&data)?;

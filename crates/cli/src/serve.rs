@@ -43,6 +43,8 @@ pub async fn run(args: Args) -> Result<()> {
         data_dir: args.data_dir,
         party_id: args.party_id,
         fate_venv: args.fate_venv,
+        // Read here, once: the password never goes on the command line (`ps` shows it).
+        db_password: std::env::var(ferroflow_server::config::DB_PASSWORD_ENV).ok(),
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let addr = format!("{}:{}", config.host, config.http_port);

@@ -154,7 +154,7 @@ impl Site {
         let grpcs_addr = grpcs_listener
             .as_ref()
             .map(crate::tls::Listener::local_addr);
-        let store = Store::open(&config.database_url).await?;
+        let store = Store::open_with(&config.database.url, config.database.pool).await?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         store
             .register_engine(

@@ -114,6 +114,38 @@ pub struct RawDatabase {
     pub engine: Option<String>,
     #[serde(default)]
     pub sqlite: Option<RawSqlite>,
+    #[serde(default)]
+    pub mysql: Option<RawDbServer>,
+    /// ferroflow: `engine: postgresql` reads this section (FATE's `mysql` keys).
+    #[serde(default)]
+    pub postgresql: Option<RawDbServer>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// A database server section (`database.mysql`, `database.postgresql`). Numbers and names
+/// may be written as YAML numbers or strings, as FATE's files do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawDbServer {
+    /// The database's name.
+    #[serde(default)]
+    pub name: Option<Value>,
+    #[serde(default)]
+    pub user: Option<Value>,
+    #[serde(default)]
+    pub passwd: Option<Value>,
+    /// ferroflow: a file holding the password (its first line), instead of `passwd`.
+    #[serde(default)]
+    pub passwd_file: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<Value>,
+    #[serde(default)]
+    pub max_connections: Option<Value>,
+    /// Seconds a pooled connection may stay idle.
+    #[serde(default)]
+    pub stale_timeout: Option<Value>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }

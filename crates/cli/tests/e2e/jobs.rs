@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::support::{GUEST_CSV, Server, demo_csvs, parties};
+use super::dbserver::{Backend, Password};
+use super::support::{GUEST_CSV, Server, demo_csvs, files_containing, parties};
 
 /// Five tasks with fan-out and fan-in; the arbiter takes part in the last two only:
 /// reader_0 → (transform_a, transform_b) → join_0 (+arbiter) → train_0 (+arbiter).
@@ -258,9 +259,15 @@ async fn a_failing_task_fails_the_job_with_its_message() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn two_sites_as_two_processes_run_one_job() {
+/// Two sites as two processes, each on its own database of `backend` (a new database on the
+/// test binary's server for PostgreSQL and MariaDB), run one multi-party DAG.
+async fn two_sites_as_two_processes_run_one_job(backend: Backend, via: Password) {
     let dir = tempfile::tempdir().unwrap();
+    let site_conf = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        backend.service_conf(&d, via)
+    };
     // Each site learns the other's address from its route table; start B first on a port
     // chosen by the OS, then A pointing at it, then restart B pointing at A.
     let b0 = Server::start(&dir.path().join("b0"), "10000", None).await;
@@ -268,21 +275,38 @@ async fn two_sites_as_two_processes_run_one_job() {
     b0.stop().await;
     // The readers' tables are in the test's directory, beside both sites'.
     let allowed = format!("allowed_dirs: [{:?}]\n", dir.path().display().to_string());
-    let a = Server::start(
+    let (a_db, a_env) = site_conf("a");
+    let env = |e: &Option<String>| -> Vec<(&'static str, String)> {
+        e.iter()
+            .map(|p| ("FERROFLOW_DB_PASSWORD", p.clone()))
+            .collect()
+    };
+    let a_env = env(&a_env);
+    let a = Server::launch_with_env(
         &dir.path().join("a"),
         "9999",
-        Some(&format!("routes:\n  '10000': {b_url}\n{allowed}")),
+        Some(&format!("routes:\n  '10000': {b_url}\n{allowed}{a_db}")),
+        0,
+        &a_env
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
     )
     .await;
     let b_port: u16 = b_url.rsplit(':').next().unwrap().parse().unwrap();
-    let b = Server::start_on(
+    let (b_db, b_env) = site_conf("b");
+    let b_env = env(&b_env);
+    let b = Server::launch_with_env(
         &dir.path().join("b"),
         "10000",
-        Some(&format!("routes:\n  '9999': {}\n{allowed}", a.url)),
+        Some(&format!("routes:\n  '9999': {}\n{allowed}{b_db}", a.url)),
         b_port,
+        &b_env
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
     )
     .await;
-    let _ = &b;
     let dag = fan_dag(dir.path(), "callback");
     let reply = a.curl_post("/v2/job/submit", &json!({"dag_schema": dag}));
     assert_eq!(reply["code"], 0, "{reply}");
@@ -304,8 +328,44 @@ async fn two_sites_as_two_processes_run_one_job() {
             .iter()
             .all(|t| t["role"] == "host" && t["party_status"] == "success")
     );
+    // The password is in no answer about the server and in no log line.
+    let all = a.curl_get("/v2/server/query/all");
+    assert_eq!(all["code"], 0, "{all}");
+    if backend != Backend::Sqlite {
+        assert_eq!(
+            all["data"]["DATABASE"]["engine"],
+            a_db.split_whitespace().nth(2).unwrap()
+        );
+    }
+    let secret = Backend::password();
+    assert!(!all.to_string().contains(secret), "{all}");
     a.stop().await;
     b.stop().await;
+    for site in ["a", "b"] {
+        assert!(
+            files_containing(&dir.path().join(site), secret)
+                .iter()
+                .all(|f| f.ends_with("service_conf.yaml") || f.ends_with("db-password")),
+            "the password is written where it was put only"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_sites_as_two_processes_run_one_job_on_sqlite() {
+    two_sites_as_two_processes_run_one_job(Backend::Sqlite, Password::Key).await;
+}
+
+#[tokio::test]
+#[ignore = "starts PostgreSQL; run with --ignored"]
+async fn two_sites_as_two_processes_run_one_job_on_postgresql() {
+    two_sites_as_two_processes_run_one_job(Backend::Postgres, Password::File).await;
+}
+
+#[tokio::test]
+#[ignore = "starts MariaDB; run with --ignored"]
+async fn two_sites_as_two_processes_run_one_job_on_mariadb() {
+    two_sites_as_two_processes_run_one_job(Backend::MariaDb, Password::Env).await;
 }
 
 /// `curl -F` as a user uploads a file.

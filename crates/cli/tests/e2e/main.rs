@@ -2,6 +2,8 @@
 //! components as real task processes, several sites; the dashboard in a real browser (headless Chromium).
 
 mod dashboard;
+#[path = "../../../server/tests/it/dbserver.rs"]
+mod dbserver;
 mod demo;
 mod jobs;
 mod lifecycle;

@@ -29,9 +29,21 @@ impl Server {
 
     /// Starts a site whose task processes record their launches in `<dir>/launches.log`.
     pub async fn launch(dir: &Path, party_id: &str, config: Option<&str>, port: u16) -> Server {
+        Self::launch_with_env(dir, party_id, config, port, &[]).await
+    }
+
+    /// `launch` with more environment variables for the server.
+    pub async fn launch_with_env(
+        dir: &Path,
+        party_id: &str,
+        config: Option<&str>,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferroflow"));
         cmd.env("FERROFLOW_LAUNCH_LOG", dir.join("launches.log"));
+        cmd.envs(env.iter().copied());
         cmd.args([
             "serve",
             "--port",

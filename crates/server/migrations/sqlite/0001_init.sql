@@ -1,8 +1,8 @@
 -- ferroflow schema v1. FATE Flow's tables and columns (execution.md §9) where they exist,
 -- so records map to FATE's field names by dropping the f_ prefix; ferroflow's additions are
 -- commented. Portable types only (VARCHAR keys, TEXT for JSON, BIGINT numbers, INTEGER 0/1
--- flags, no defaults on TEXT) so the MySQL and PostgreSQL schemas are the same file with
--- their auto-increment spelling.
+-- flags, no defaults on TEXT), so that migrations/postgresql and migrations/mysql of the same
+-- number differ from this file only in spellings (ids, text types, table options).
 
 -- Participant side -------------------------------------------------------------------------
 

@@ -26,9 +26,11 @@ pub fn fateflow(app: &App) -> Value {
 }
 
 /// `/v2/server/query/all`: every mapping section of `service_conf.yaml` under its upper-cased
-/// name, as configured (secrets included, as upstream), then every registered server.
+/// name, as configured but with every secret masked (upstream answers the database and
+/// federation passwords), then every registered server.
 pub async fn query_all(app: &App) -> Result<Value> {
-    let raw = serde_json::to_value(&app.config.raw).unwrap_or(Value::Null);
+    let mut raw = serde_json::to_value(&app.config.raw).unwrap_or(Value::Null);
+    mask_secrets(&mut raw);
     let mut out = serde_json::Map::new();
     if let Value::Object(m) = raw {
         for (k, v) in m {
@@ -44,6 +46,28 @@ pub async fn query_all(app: &App) -> Result<Value> {
         );
     }
     Ok(Value::Object(out))
+}
+
+/// Replaces the value of every key that names a secret (a password, token or secret key),
+/// at any depth, by `******`.
+fn mask_secrets(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                let k = k.to_lowercase();
+                let secret = (k.contains("passw") && !k.ends_with("_file"))
+                    || k.contains("secret")
+                    || k.contains("token");
+                if secret && !v.is_null() {
+                    *v = Value::String("******".into());
+                } else {
+                    mask_secrets(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_secrets),
+        _ => {}
+    }
 }
 
 /// `/v2/server/query`.
@@ -141,4 +165,28 @@ pub async fn delete_service(app: &App, server: &str, service: &str) -> Result<bo
         .store
         .delete_service(&server.to_uppercase(), service)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_at_any_depth() {
+        let mut v = json!({
+            "database": {"engine": "mysql", "mysql": {"user": "u", "passwd": "hunter2",
+                "passwd_file": "/etc/ff/pw", "host": "h"}},
+            "federation": {"rabbitmq": {"password": 5, "user": "r"}},
+            "apps": [{"app_token": "t0k"}],
+            "s3": {"secret_key": "sk", "none": null},
+        });
+        mask_secrets(&mut v);
+        let text = v.to_string();
+        for secret in ["hunter2", "t0k", "\"sk\"", ":5"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(v["database"]["mysql"]["passwd"], "******");
+        assert_eq!(v["database"]["mysql"]["passwd_file"], "/etc/ff/pw");
+        assert_eq!(v["database"]["mysql"]["user"], "u");
+    }
 }

@@ -3,6 +3,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use super::filter::Filter;
 use super::{Result, Store, get_i64, get_json, get_str, to_json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,25 +158,14 @@ impl Store {
         app_name: Option<&str>,
         app_type: Option<&str>,
     ) -> Result<Vec<AppRow>> {
-        let mut sql = format!("{APP} WHERE 1 = 1");
-        let mut binds = Vec::new();
-        for (col, v) in [
+        let filter = Filter::new().equal([
             ("f_app_id", app_id),
             ("f_app_name", app_name),
             ("f_app_type", app_type),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(&format!(" AND {col} = ?"));
-                binds.push(v.to_string());
-            }
-        }
-        sql.push_str(" ORDER BY f_create_time, f_app_id");
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        ]);
+        let rows = self
+            .select(APP, &filter, " ORDER BY f_create_time, f_app_id")
+            .await?;
         rows.iter().map(AppRow::from_row).collect()
     }
 

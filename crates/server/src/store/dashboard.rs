@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 
+use super::filter::{Filter, page};
 use super::{Result, Store, get_i64, get_opt_i64, get_str};
 
 /// Filters of the job list; every one optional.
@@ -52,65 +52,30 @@ pub struct SiteLoad {
     pub remaining_cores: i64,
 }
 
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 impl Store {
     /// One page of the job list, newest first, and the count of every row matching.
     pub async fn ui_jobs(&self, f: &UiJobFilter) -> Result<(i64, Vec<UiJobRow>)> {
-        let mut cond = String::from(" WHERE 1 = 1");
-        let mut args: Vec<Arg> = Vec::new();
-        if !f.statuses.is_empty() {
-            let marks = vec!["?"; f.statuses.len()].join(", ");
-            cond.push_str(&format!(" AND f_status IN ({marks})"));
-            args.extend(f.statuses.iter().cloned().map(Arg::Text));
-        }
-        for (col, v) in [
-            ("f_party_id", &f.party_id),
-            ("f_role", &f.role),
-            ("f_tag", &f.tag),
-        ] {
-            if let Some(v) = v {
-                cond.push_str(&format!(" AND {col} = ?"));
-                args.push(Arg::Text(v.clone()));
-            }
-        }
-        if let Some(p) = &f.job_id_prefix {
-            cond.push_str(" AND f_job_id LIKE ? ESCAPE '\\'");
-            args.push(Arg::Text(format!("{}%", escape_like(p))));
-        }
-        if let Some(t) = f.since {
-            cond.push_str(" AND f_create_time >= ?");
-            args.push(Arg::Int(t));
-        }
-        if let Some(t) = f.until {
-            cond.push_str(" AND f_create_time < ?");
-            args.push(Arg::Int(t));
-        }
-        let count_sql = self.dynamic(format!(
-            "SELECT COUNT(*) AS n FROM t_job INDEXED BY i_job_ui{cond}"
-        ));
-        let count = get_i64(
-            &bind_all(sqlx::query(&count_sql), &args)
-                .fetch_one(&self.read)
-                .await?,
-            "n",
-        )?;
-        let sql = self.dynamic(format!(
+        let filter = Filter::new()
+            .one_of("f_status", &f.statuses)
+            .equal([
+                ("f_party_id", f.party_id.as_deref()),
+                ("f_role", f.role.as_deref()),
+                ("f_tag", f.tag.as_deref()),
+            ])
+            .like("f_job_id", f.job_id_prefix.as_deref(), false)
+            .compare("f_create_time", ">=", f.since)
+            .compare("f_create_time", "<", f.until);
+        let from = self.table_by_index("t_job", "i_job_ui");
+        let count = self.count(&from, &filter).await?;
+        let head = format!(
             "SELECT f_job_id, f_role, f_party_id, f_status, f_tag, f_progress, f_parties,
-                f_create_time, f_start_time, f_end_time, f_elapsed
-             FROM t_job INDEXED BY i_job_ui{cond}
-             ORDER BY f_create_time DESC, f_job_id DESC, f_role, f_party_id
-             LIMIT {} OFFSET {}",
-            f.limit.clamp(1, 500),
-            f.offset.max(0)
-        ));
-        let rows = bind_all(sqlx::query(&sql), &args)
-            .fetch_all(&self.read)
-            .await?;
+                f_create_time, f_start_time, f_end_time, f_elapsed FROM {from}"
+        );
+        let tail = format!(
+            " ORDER BY f_create_time DESC, f_job_id DESC, f_role, f_party_id{}",
+            page(f.limit.clamp(1, 500), f.offset)
+        );
+        let rows = self.select(&head, &filter, &tail).await?;
         let jobs = rows
             .iter()
             .map(|r| {
@@ -153,32 +118,17 @@ impl Store {
                 out.push((get_str(&r, "s")?, get_i64(&r, "n")?));
             }
         }
-        let r = sqlx::query(self.sql(
-            "SELECT COALESCE(SUM(f_cores), 0) AS c, COALESCE(SUM(f_remaining_cores), 0) AS r
-             FROM t_engine_registry WHERE f_engine_type = 'computing'",
+        // Summed here: SQL's SUM is a decimal on PostgreSQL and MySQL, and the engines are few.
+        for r in sqlx::query(self.sql(
+            "SELECT f_cores, f_remaining_cores FROM t_engine_registry
+             WHERE f_engine_type = 'computing'",
         ))
-        .fetch_one(&self.read)
-        .await?;
-        load.cores = r.try_get::<i64, _>("c")?;
-        load.remaining_cores = r.try_get::<i64, _>("r")?;
+        .fetch_all(&self.read)
+        .await?
+        {
+            load.cores += get_i64(&r, "f_cores")?;
+            load.remaining_cores += get_i64(&r, "f_remaining_cores")?;
+        }
         Ok(load)
     }
-}
-
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    args: &[Arg],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for a in args {
-        q = match a {
-            Arg::Text(s) => q.bind(s.clone()),
-            Arg::Int(i) => q.bind(*i),
-        };
-    }
-    q
 }

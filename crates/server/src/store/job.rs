@@ -6,7 +6,10 @@ use sqlx::any::AnyRow;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role};
 use ferroflow_core::status::JobStatus;
 
+use super::Bind;
 use super::event::{Subject, View};
+use super::filter::{Filter, page};
+use super::stamp_times;
 use super::task::NewTask;
 use super::{
     Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_parsed, get_str,
@@ -175,9 +178,7 @@ impl Store {
             sqlx::query(self.sql(
                 "SELECT 1 AS x FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
             ))
-            .bind(job.key.job_id.to_string())
-            .bind(job.key.role.as_str())
-            .bind(job.key.party_id.to_string())
+            .bind_key(&job.key)
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
@@ -191,9 +192,7 @@ impl Store {
                 f_resource_in_use, f_create_time, f_update_time)
              VALUES (?, ?, ?, 'fate', '', ?, '', '', ?, ?, ?, ?, 'ready', NULL, ?, 0, ?, ?, ?, ?, 0, ?, 0, 0, ?, ?)",
         ))
-        .bind(job.key.job_id.to_string())
-        .bind(job.key.role.as_str())
-        .bind(job.key.party_id.to_string())
+        .bind_key(&job.key)
         .bind(job.user_name.clone())
         .bind(to_json("dag", &job.dag)?)
         .bind(to_json("parties", &job.parties)?)
@@ -220,9 +219,7 @@ impl Store {
         let row = sqlx::query(self.sql(job_select!(
             "WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?"
         )))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(JobRow::from_row).transpose()
@@ -239,75 +236,36 @@ impl Store {
 
     /// `/v2/job/query`: rows matching every given filter.
     pub async fn query_jobs(&self, f: &JobFilter) -> Result<Vec<JobRow>> {
-        let mut sql = job_select!("WHERE 1 = 1").to_string();
-        let mut args: Vec<String> = Vec::new();
-        for (col, v) in [
-            ("f_job_id", &f.job_id),
-            ("f_role", &f.role),
-            ("f_party_id", &f.party_id),
-            ("f_status", &f.status),
-            ("f_user_name", &f.user_name),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(&format!(" AND {col} = ?"));
-                args.push(v.clone());
-            }
-        }
-        sql.push_str(" ORDER BY f_create_time");
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let filter = Filter::new().equal([
+            ("f_job_id", f.job_id.as_deref()),
+            ("f_role", f.role.as_deref()),
+            ("f_party_id", f.party_id.as_deref()),
+            ("f_status", f.status.as_deref()),
+            ("f_user_name", f.user_name.as_deref()),
+        ]);
+        let rows = self
+            .select(job_select!(""), &filter, " ORDER BY f_create_time")
+            .await?;
         rows.iter().map(JobRow::from_row).collect()
     }
 
     /// `/v2/job/list/query`: the total count before paging, and one page.
     pub async fn list_jobs(&self, f: &JobListFilter) -> Result<(i64, Vec<JobRow>)> {
-        let mut cond = String::from(" WHERE f_tag <> 'submit_failed'");
-        let mut args: Vec<String> = Vec::new();
-        for (col, v) in [
-            ("f_job_id", &f.job_id_like),
-            ("f_description", &f.description_like),
-            ("f_party_id", &f.party_id_like),
-        ] {
-            if let Some(v) = v {
-                cond.push_str(&format!(" AND {col} LIKE ? ESCAPE '\\'"));
-                args.push(format!("%{}%", escape_like(v)));
-            }
-        }
-        for (col, vals) in [("f_role", &f.roles), ("f_status", &f.statuses)] {
-            if !vals.is_empty() {
-                let marks = vec!["?"; vals.len()].join(", ");
-                cond.push_str(&format!(" AND {col} IN ({marks})"));
-                args.extend(vals.iter().cloned());
-            }
-        }
-        if let Some(u) = &f.user_name {
-            cond.push_str(" AND f_user_name = ?");
-            args.push(u.clone());
-        }
-        let count_sql = self.dynamic(format!("SELECT COUNT(*) AS n FROM t_job{cond}"));
-        let mut count_q = sqlx::query(&count_sql);
-        for a in &args {
-            count_q = count_q.bind(a.clone());
-        }
-        let count = get_i64(&count_q.fetch_one(&self.read).await?, "n")?;
+        let filter = Filter::new()
+            .fixed("f_tag <> 'submit_failed'")
+            .like("f_job_id", f.job_id_like.as_deref(), true)
+            .like("f_description", f.description_like.as_deref(), true)
+            .like("f_party_id", f.party_id_like.as_deref(), true)
+            .one_of("f_role", &f.roles)
+            .one_of("f_status", &f.statuses)
+            .equal([("f_user_name", f.user_name.as_deref())]);
+        let count = self.count("t_job", &filter).await?;
         let order = match &f.order_by {
             Some((col, asc)) => format!(" ORDER BY f_{col} {}", if *asc { "ASC" } else { "DESC" }),
             None => " ORDER BY f_create_time DESC".into(),
         };
-        let mut sql = format!("{}{cond}{order}", job_select!(""));
-        if f.limit > 0 {
-            sql.push_str(&format!(" LIMIT {} OFFSET {}", f.limit, f.offset.max(0)));
-        }
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let tail = format!("{order}{}", page(f.limit, f.offset));
+        let rows = self.select(job_select!(""), &filter, &tail).await?;
         Ok((
             count,
             rows.iter().map(JobRow::from_row).collect::<Result<_>>()?,
@@ -332,26 +290,18 @@ impl Store {
                 current: Some(current),
             });
         }
-        let changed = sqlx::query(self.sql(
-            "UPDATE t_job SET f_status = ?, f_update_time = ?,
-                f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END,
+        let changed = sqlx::query(self.sql(concat!(
+            "UPDATE t_job SET f_status = ?, f_update_time = ?, ",
+            stamp_times!(),
+            ",
                 f_tag = CASE WHEN ? = 1 THEN 'job_end' ELSE f_tag END
-             WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_status = ?",
-        ))
+             WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_status = ?"
+        )))
         .bind(to.as_str())
         .bind(now)
-        .bind(to.as_str())
-        .bind(now)
+        .bind_times(to.as_str(), to.is_end(), now)
         .bind(to.is_end() as i64)
-        .bind(now)
-        .bind(to.is_end() as i64)
-        .bind(now)
-        .bind(to.is_end() as i64)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?
@@ -386,9 +336,7 @@ impl Store {
         let row = sqlx::query(self.sql(
             "SELECT f_status FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref()
@@ -404,9 +352,7 @@ impl Store {
         ))
         .bind(progress)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(progress)
         .execute(&self.write)
         .await?
@@ -421,9 +367,7 @@ impl Store {
         ))
         .bind(text.to_string())
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&self.write)
         .await?
         .rows_affected();
@@ -437,9 +381,7 @@ impl Store {
         let Some(job) = sqlx::query(self.sql(
             "SELECT f_cores, f_resource_in_use FROM t_job WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut *tx)
         .await?
         else {
@@ -482,9 +424,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(engine.to_string())
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -509,9 +449,7 @@ impl Store {
             "SELECT f_cores, f_resource_in_use, f_engine_name FROM t_job
              WHERE f_job_id = ? AND f_role = ? AND f_party_id = ?",
         ))
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut **tx)
         .await?
         else {
@@ -528,9 +466,7 @@ impl Store {
         ))
         .bind(now)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&mut **tx)
         .await?;
         if cores > 0 {
@@ -550,11 +486,4 @@ impl Store {
         }
         Ok(true)
     }
-}
-
-/// A LIKE pattern matching `s` literally (with `ESCAPE '\'`).
-pub(super) fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }

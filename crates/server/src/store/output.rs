@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use super::filter::Filter;
 use super::{
     Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_str, get_str, to_json,
 };
@@ -170,6 +171,18 @@ const MODEL_META: &str = "SELECT f_storage_key, f_task_version, f_model_id, f_mo
      f_role, f_party_id, f_task_name, f_output_key, f_type_name, f_meta_data, f_storage_engine, \
      f_create_time FROM t_model_meta";
 
+/// One task run's rows (metrics, models) by its job, role, party, task name and version.
+fn task_run(job_id: &str, role: &str, party_id: &str, task_name: &str, version: i64) -> Filter {
+    Filter::new()
+        .equal([
+            ("f_job_id", Some(job_id)),
+            ("f_role", Some(role)),
+            ("f_party_id", Some(party_id)),
+            ("f_task_name", Some(task_name)),
+        ])
+        .compare("f_task_version", "=", Some(version))
+}
+
 impl Store {
     /// Records (or re-records, for a retried call) one output of a task run.
     pub async fn save_tracking(&self, t: &TrackingRow, now: i64) -> Result<()> {
@@ -308,7 +321,9 @@ impl Store {
                  SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                  WHERE NOT EXISTS (SELECT 1 FROM t_tracking_metric WHERE f_job_id = ? AND f_role = ?
                     AND f_party_id = ? AND f_task_name = ? AND f_task_version = ? AND f_name = ?
-                    AND f_groups = ? AND f_data = ? AND f_type IS ? AND f_step_axis IS ?)",
+                    AND f_groups = ? AND f_data = ?
+                    AND (f_type = ? OR (f_type IS NULL AND ? IS NULL))
+                    AND (f_step_axis = ? OR (f_step_axis IS NULL AND ? IS NULL)))",
             ))
             .bind(m.job_id.clone())
             .bind(m.role.clone())
@@ -332,6 +347,8 @@ impl Store {
             .bind(groups)
             .bind(data)
             .bind(m.kind.clone())
+            .bind(m.kind.clone())
+            .bind(m.step_axis.clone())
             .bind(m.step_axis.clone())
             .execute(&mut *tx)
             .await?;
@@ -349,17 +366,12 @@ impl Store {
         task_name: &str,
         version: i64,
     ) -> Result<Vec<MetricRow>> {
-        let sql = self.dynamic(format!(
-            "{METRIC} WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_task_name = ?
-               AND f_task_version = ? ORDER BY f_id"
-        ));
-        let rows = sqlx::query(&sql)
-            .bind(job_id.to_string())
-            .bind(role.to_string())
-            .bind(party_id.to_string())
-            .bind(task_name.to_string())
-            .bind(version)
-            .fetch_all(&self.read)
+        let rows = self
+            .select(
+                METRIC,
+                &task_run(job_id, role, party_id, task_name, version),
+                " ORDER BY f_id",
+            )
             .await?;
         rows.iter().map(MetricRow::from_row).collect()
     }
@@ -408,17 +420,12 @@ impl Store {
         task_name: &str,
         version: i64,
     ) -> Result<Vec<ModelMetaRow>> {
-        let sql = self.dynamic(format!(
-            "{MODEL_META} WHERE f_job_id = ? AND f_role = ? AND f_party_id = ? AND f_task_name = ?
-               AND f_task_version = ? ORDER BY f_output_key"
-        ));
-        let rows = sqlx::query(&sql)
-            .bind(job_id.to_string())
-            .bind(role.to_string())
-            .bind(party_id.to_string())
-            .bind(task_name.to_string())
-            .bind(version)
-            .fetch_all(&self.read)
+        let rows = self
+            .select(
+                MODEL_META,
+                &task_run(job_id, role, party_id, task_name, version),
+                " ORDER BY f_output_key",
+            )
             .await?;
         rows.iter().map(ModelMetaRow::from_row).collect()
     }
@@ -518,26 +525,21 @@ impl Store {
         model_version: &str,
         f: &ModelFilter,
     ) -> Result<Vec<ModelMetaRow>> {
-        let mut sql = format!("{MODEL_META} WHERE f_model_id = ? AND f_model_version = ?");
-        let mut binds = vec![model_id.to_string(), model_version.to_string()];
-        for (col, v) in [
-            ("f_role", &f.role),
-            ("f_party_id", &f.party_id),
-            ("f_task_name", &f.task_name),
-            ("f_output_key", &f.output_key),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(&format!(" AND {col} = ?"));
-                binds.push(v.clone());
-            }
-        }
-        sql.push_str(" ORDER BY f_storage_key, f_task_version");
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let filter = Filter::new().equal([
+            ("f_model_id", Some(model_id)),
+            ("f_model_version", Some(model_version)),
+            ("f_role", f.role.as_deref()),
+            ("f_party_id", f.party_id.as_deref()),
+            ("f_task_name", f.task_name.as_deref()),
+            ("f_output_key", f.output_key.as_deref()),
+        ]);
+        let rows = self
+            .select(
+                MODEL_META,
+                &filter,
+                " ORDER BY f_storage_key, f_task_version",
+            )
+            .await?;
         rows.iter().map(ModelMetaRow::from_row).collect()
     }
 

@@ -8,6 +8,47 @@ fn auth_on(c: &mut ferroflow_server::config::Config) {
     c.auth.client = true;
 }
 
+/// A site configured as FATE's files are: passwords in the database and federation sections.
+fn with_secrets(c: &mut ferroflow_server::config::Config) {
+    let raw = ferroflow_wire::service_conf::RawServiceConf::from_yaml(
+        "database:\n  engine: sqlite\n  mysql: {name: fate_flow, user: fate, passwd: hunter2-db, \
+         host: 127.0.0.1, port: 3306}\nfederation:\n  rabbitmq: {host: 127.0.0.1, user: fate, \
+         password: hunter2-mq}\n",
+    )
+    .unwrap();
+    c.raw = raw;
+}
+
+/// `/v2/server/query/all` answers the configured sections, but no password (FATE's answers
+/// them), and no other server route or the dashboard's site page names one.
+#[tokio::test]
+async fn no_answer_holds_a_configured_password() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(with_secrets),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let all = site.get("/v2/server/query/all", &[]).await.data.unwrap();
+    assert_eq!(all["DATABASE"]["mysql"]["user"], "fate");
+    assert_eq!(all["DATABASE"]["mysql"]["passwd"], "******");
+    assert_eq!(all["FEDERATION"]["rabbitmq"]["password"], "******");
+    for (path, query) in [
+        ("/v2/server/query/all", vec![]),
+        ("/v2/server/fateflow", vec![]),
+        ("/v2/server/query", vec![("server_name", "DATABASE")]),
+        ("/ui/api/site", vec![]),
+    ] {
+        let (_, _, body) = site
+            .raw(site.http.get(format!("{}{path}", site.url())).query(&query))
+            .await;
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("hunter2"), "{path}: {body}");
+    }
+    let ui = site.get_value("/ui/api/site", &[]).await;
+    let engine = crate::dbserver::Backend::from_env().engine();
+    assert_eq!(ui["database"], engine, "{ui}");
+}
+
 #[tokio::test]
 async fn every_api1_route_is_served() {
     let site = TestSite::start(SiteSpec::standalone()).await;

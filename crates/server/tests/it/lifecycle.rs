@@ -299,16 +299,20 @@ async fn a_crash_between_deciding_and_launching_is_failed_not_relaunched() {
         parked.launcher.vanish(&exec(&job, "a", 0, role, party));
     }
     // Edit the database as the crash left it: the launch decided, no pid recorded.
-    let db = format!("sqlite://{}/ferroflow.db", parked.data_dir().display());
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    let pool = sqlx::AnyPool::connect(parked.database()).await.unwrap();
     for table in ["t_task", "t_launch"] {
         let col = if table == "t_task" {
             "f_run_pid"
         } else {
             "f_pid"
         };
-        let sql = format!("UPDATE {table} SET {col} = NULL WHERE f_execution_id = ?");
+        let mark = if parked.database().starts_with("postgres") {
+            "$1"
+        } else {
+            "?"
+        };
+        let sql = format!("UPDATE {table} SET {col} = NULL WHERE f_execution_id = {mark}");
         sqlx::query(&sql)
             .bind(exec(&job, "a", 0, "guest", "9999"))
             .execute(&pool)

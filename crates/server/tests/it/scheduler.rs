@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::support::{SiteSpec, TestSite, sleep_dag};
+use crate::dbserver::Backend;
 
 fn exec(job: &str, task: &str, version: u32, role: &str, party: &str) -> String {
     format!("{job}_{task}_{version}_{role}_{party}")
@@ -22,8 +23,7 @@ async fn finish(site: &TestSite, job: &str, task: &str, status: &str) {
     site.tick().await;
 }
 
-#[tokio::test]
-async fn a_chain_runs_in_order_and_succeeds_everywhere() {
+async fn a_chain_runs_in_order_and_succeeds_everywhere(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let dag = sleep_dag(
         &[
@@ -78,8 +78,7 @@ async fn a_chain_runs_in_order_and_succeeds_everywhere() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn fan_out_waits_for_cores_and_says_so() {
+async fn fan_out_waits_for_cores_and_says_so(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     // Default budget: job cores 4, task cores 4, so one task at a time per party.
     let dag = sleep_dag(
@@ -115,8 +114,7 @@ async fn fan_out_waits_for_cores_and_says_so() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn more_cores_run_siblings_together() {
+async fn more_cores_run_siblings_together(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let dag = sleep_dag(
         &[
@@ -133,8 +131,7 @@ async fn more_cores_run_siblings_together() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn a_failure_fails_the_job_with_its_message() {
+async fn a_failure_fails_the_job_with_its_message(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     // The fake launcher runs nothing: the test reports the failure as the task would.
     let dag = sleep_dag(
@@ -168,8 +165,7 @@ async fn a_failure_fails_the_job_with_its_message() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn stop_cancels_everywhere_and_kills_the_processes() {
+async fn stop_cancels_everywhere_and_kills_the_processes(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let job = site
         .submit(sleep_dag(
@@ -203,8 +199,7 @@ async fn stop_cancels_everywhere_and_kills_the_processes() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn a_repeated_start_launches_once() {
+async fn a_repeated_start_launches_once(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let job = site
         .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
@@ -221,8 +216,7 @@ async fn a_repeated_start_launches_once() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn a_process_that_dies_unreported_fails_with_its_exit_code() {
+async fn a_process_that_dies_unreported_fails_with_its_exit_code(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let job = site
         .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
@@ -258,8 +252,7 @@ async fn a_process_that_dies_unreported_fails_with_its_exit_code() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn poll_mode_collects_instead_of_being_told() {
+async fn poll_mode_collects_instead_of_being_told(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let job = site
         .submit(sleep_dag(
@@ -282,8 +275,7 @@ async fn poll_mode_collects_instead_of_being_told() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn queued_jobs_wait_for_cores_in_priority_order() {
+async fn queued_jobs_wait_for_cores_in_priority_order(_db: Backend) {
     // Room for one two-party job: each party's job takes 4 of the site's 8 cores.
     let site = TestSite::start(SiteSpec {
         cores: Some(8),
@@ -333,8 +325,7 @@ async fn queued_jobs_wait_for_cores_in_priority_order() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn a_job_larger_than_the_site_fails_at_once() {
+async fn a_job_larger_than_the_site_fails_at_once(_db: Backend) {
     let site = TestSite::start(SiteSpec {
         cores: Some(4),
         ..SiteSpec::standalone()
@@ -359,8 +350,7 @@ async fn a_job_larger_than_the_site_fails_at_once() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn rerun_runs_what_failed_as_a_new_version() {
+async fn rerun_runs_what_failed_as_a_new_version(_db: Backend) {
     let site = TestSite::start(SiteSpec::standalone()).await;
     let job = site
         .submit(sleep_dag(
@@ -418,8 +408,7 @@ async fn rerun_runs_what_failed_as_a_new_version() {
     site.stop().await;
 }
 
-#[tokio::test]
-async fn a_report_that_skips_running_still_lands() {
+async fn a_report_that_skips_running_still_lands(_db: Backend) {
     // A fast task can fail before its `running` report was delivered: the scheduler then
     // hears `failed` for a party it still has as `waiting`.
     let site = TestSite::start(SiteSpec::standalone()).await;
@@ -444,3 +433,18 @@ async fn a_report_that_skips_running_still_lands() {
     assert_eq!(e.code, 2002, "an end status is final");
     site.stop().await;
 }
+
+crate::on_backends!(
+    a_chain_runs_in_order_and_succeeds_everywhere,
+    fan_out_waits_for_cores_and_says_so,
+    more_cores_run_siblings_together,
+    a_failure_fails_the_job_with_its_message,
+    stop_cancels_everywhere_and_kills_the_processes,
+    a_repeated_start_launches_once,
+    a_process_that_dies_unreported_fails_with_its_exit_code,
+    poll_mode_collects_instead_of_being_told,
+    queued_jobs_wait_for_cores_in_priority_order,
+    a_job_larger_than_the_site_fails_at_once,
+    rerun_runs_what_failed_as_a_new_version,
+    a_report_that_skips_running_still_lands,
+);

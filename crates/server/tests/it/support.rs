@@ -20,6 +20,16 @@ use ferroflow_server::launcher::{Error, Exit, Handle, Launcher, Spec};
 use ferroflow_server::{Options, Site};
 use ferroflow_wire::Envelope;
 
+tokio::task_local! {
+    /// The backend of the running test's sites (SQLite unless a test runs `on` another).
+    static BACKEND: crate::dbserver::Backend;
+}
+
+/// Runs `test` with its sites on `db`.
+pub async fn on<F: std::future::Future>(db: crate::dbserver::Backend, test: F) -> F::Output {
+    BACKEND.scope(db, test).await
+}
+
 /// Records launches; a launched task "runs" until the test reports for it or kills it.
 pub struct FakeLauncher {
     next_pid: AtomicI64,
@@ -178,6 +188,8 @@ pub struct TestSite {
     pub http: reqwest::Client,
     spec: SiteSpec,
     dir: Arc<tempfile::TempDir>,
+    /// Its database (a restart keeps it).
+    database: String,
 }
 
 fn io(inputs: &[&str], outputs: &[&str]) -> Value {
@@ -292,9 +304,29 @@ impl TestSite {
     ) -> TestSite {
         let (launcher, exits) = FakeLauncher::new();
         let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-        Self::boot(spec, Arc::new(dir), listener, extra, launcher, exits, clock).await
+        let db = BACKEND
+            .try_with(|db| *db)
+            .unwrap_or_else(|_| crate::dbserver::Backend::from_env());
+        let database = match db {
+            crate::dbserver::Backend::Sqlite => {
+                Config::for_test(spec.party_id, dir.path()).database.url
+            }
+            db => db.fresh_url(dir.path()),
+        };
+        Self::boot(
+            spec,
+            Arc::new(dir),
+            listener,
+            extra,
+            launcher,
+            exits,
+            clock,
+            database,
+        )
+        .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn boot(
         spec: SiteSpec,
         dir: Arc<tempfile::TempDir>,
@@ -303,8 +335,10 @@ impl TestSite {
         launcher: Arc<FakeLauncher>,
         exits: mpsc::UnboundedReceiver<Exit>,
         clock: ManualClock,
+        database: String,
     ) -> TestSite {
         let mut config = Config::for_test(spec.party_id, dir.path());
+        config.database.url = database.clone();
         config.scheduler.autostart = spec.autostart;
         for (k, v) in &spec.routes {
             let route = Route::parse(v).expect("test routes are valid");
@@ -335,6 +369,7 @@ impl TestSite {
             http: reqwest::Client::new(),
             spec,
             dir,
+            database,
         }
     }
 
@@ -343,6 +378,7 @@ impl TestSite {
         let addr = self.site.addr;
         self.site.shutdown().await;
         Parked {
+            database: self.database,
             spec: self.spec,
             dir: self.dir,
             launcher: self.launcher,
@@ -491,11 +527,13 @@ pub struct Parked {
     pub launcher: Arc<FakeLauncher>,
     pub clock: ManualClock,
     addr: std::net::SocketAddr,
+    database: String,
 }
 
 impl Parked {
-    pub fn data_dir(&self) -> &std::path::Path {
-        self.dir.path()
+    /// The site's database URL.
+    pub fn database(&self) -> &str {
+        &self.database
     }
 
     /// Starts the site again on the same port and data dir, as a restart would.
@@ -510,6 +548,7 @@ impl Parked {
             self.launcher,
             exits,
             self.clock,
+            self.database,
         )
         .await
     }

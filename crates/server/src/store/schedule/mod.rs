@@ -12,6 +12,7 @@ use ferroflow_core::status::{JobStatus, TaskStatus};
 mod task;
 
 use super::event::{Subject, View};
+use super::{Bind, stamp_times};
 use super::{
     Cas, Error, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_parsed,
     get_opt_str, get_parsed, get_str, to_json,
@@ -393,23 +394,16 @@ impl Store {
                 current: Some(current),
             });
         }
-        let end = to.is_end() as i64;
-        sqlx::query(self.sql(
-            "UPDATE t_schedule_job SET f_status = ?, f_update_time = ?,
-                f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END,
+        sqlx::query(self.sql(concat!(
+            "UPDATE t_schedule_job SET f_status = ?, f_update_time = ?, ",
+            stamp_times!(),
+            ",
                 f_wait_reason = CASE WHEN ? = 'running' THEN NULL ELSE f_wait_reason END
-             WHERE f_job_id = ? AND f_status = ?",
-        ))
+             WHERE f_job_id = ? AND f_status = ?"
+        )))
         .bind(to.as_str())
         .bind(now)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(end)
-        .bind(now)
-        .bind(end)
-        .bind(now)
+        .bind_times(to.as_str(), to.is_end(), now)
         .bind(to.as_str())
         .bind(job_id.to_string())
         .bind(current.as_str())

@@ -148,23 +148,15 @@ impl Store {
             });
         };
         for step in path {
-            let end = step.is_end() as i64;
-            sqlx::query(self.sql(
-                "UPDATE t_schedule_task SET f_status = ?, f_update_time = ?,
-                    f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                    f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                    f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END
-                 WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?
-                   AND f_status = ?",
-            ))
+            sqlx::query(self.sql(concat!(
+                "UPDATE t_schedule_task SET f_status = ?, f_update_time = ?, ",
+                stamp_times!(),
+                " WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ?
+                   AND f_party_id = ? AND f_status = ?"
+            )))
             .bind(step.as_str())
             .bind(now)
-            .bind(step.as_str())
-            .bind(now)
-            .bind(end)
-            .bind(now)
-            .bind(end)
-            .bind(now)
+            .bind_times(step.as_str(), step.is_end(), now)
             .bind(job_id.to_string())
             .bind(task_id.to_string())
             .bind(version as i64)

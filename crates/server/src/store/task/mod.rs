@@ -9,7 +9,10 @@ use ferroflow_core::dag::SyncType;
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role, TaskId, TaskKey, TaskName, TaskVersion};
 use ferroflow_core::status::TaskStatus;
 
+use super::Bind;
 use super::event::{Subject, View};
+use super::filter::{Filter, page};
+use super::stamp_times;
 use super::{
     Cas, Result, Store, get_bool, get_i64, get_json, get_opt_i64, get_opt_parsed, get_opt_str,
     get_parsed, get_str, to_json,
@@ -167,7 +170,7 @@ macro_rules! task_select {
 }
 
 /// Keeps only the highest version of each (task, role, party).
-const LATEST: &str = " AND t.f_task_version = (SELECT MAX(v.f_task_version) FROM t_task v \
+const LATEST: &str = "t.f_task_version = (SELECT MAX(v.f_task_version) FROM t_task v \
      WHERE v.f_job_id = t.f_job_id AND v.f_task_id = t.f_task_id AND v.f_role = t.f_role \
      AND v.f_party_id = t.f_party_id)";
 
@@ -188,11 +191,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, 'fate', ?, ?, ?, ?, 'waiting', ?, ?, 0, ?, 0, '[]', 'waiting', ?,
                 '{}', '{}', 0, '', ?, ?, ?, ?, ?)",
         ))
-        .bind(t.key.job_id.to_string())
-        .bind(t.key.task_id.to_string())
-        .bind(t.key.task_version as i64)
-        .bind(t.key.role.as_str())
-        .bind(t.key.party_id.to_string())
+        .bind_key(&t.key)
         .bind(t.task_name.to_string())
         .bind(t.component.clone())
         .bind(t.key.execution_id())
@@ -226,11 +225,7 @@ impl Store {
         let row = sqlx::query(self.sql(task_select!(
             "WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?"
         )))
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(TaskRow::from_row).transpose()
@@ -244,11 +239,7 @@ impl Store {
         let row = sqlx::query(self.sql(task_select!(
             "WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?"
         )))
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .fetch_optional(&mut **tx)
         .await?;
         row.as_ref().map(TaskRow::from_row).transpose()
@@ -265,14 +256,12 @@ impl Store {
     /// The latest version of each task a party runs in a job, in creation order.
     pub async fn latest_tasks_of(&self, key: &JobKey) -> Result<Vec<TaskRow>> {
         let sql = format!(
-            "{}{LATEST} ORDER BY t.f_create_time, t.f_task_name",
+            "{} AND {LATEST} ORDER BY t.f_create_time, t.f_task_name",
             task_select!("WHERE t.f_job_id = ? AND t.f_role = ? AND t.f_party_id = ?")
         );
         let sql = self.dynamic(sql);
         let rows = sqlx::query(&sql)
-            .bind(key.job_id.to_string())
-            .bind(key.role.as_str())
-            .bind(key.party_id.to_string())
+            .bind_key(key)
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(TaskRow::from_row).collect()
@@ -292,32 +281,25 @@ impl Store {
     /// `/v2/job/task/query`: the latest version of each (task, role, party) matching every
     /// filter (a `task_version` filter selects that version instead).
     pub async fn query_tasks(&self, f: &TaskFilter) -> Result<Vec<TaskRow>> {
-        let mut sql = task_select!("WHERE 1 = 1").to_string();
-        let mut args: Vec<String> = Vec::new();
-        for (col, v) in [
-            ("t.f_job_id", &f.job_id),
-            ("t.f_role", &f.role),
-            ("t.f_party_id", &f.party_id),
-            ("t.f_status", &f.status),
-            ("t.f_task_name", &f.task_name),
-            ("t.f_task_id", &f.task_id),
-        ] {
-            if let Some(v) = v {
-                sql.push_str(&format!(" AND {col} = ?"));
-                args.push(v.clone());
-            }
-        }
-        match f.task_version {
-            Some(v) => sql.push_str(&format!(" AND t.f_task_version = {v}")),
-            None => sql.push_str(LATEST),
-        }
-        sql.push_str(" ORDER BY t.f_create_time, t.f_task_name, t.f_role, t.f_party_id");
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let filter = Filter::new().equal([
+            ("t.f_job_id", f.job_id.as_deref()),
+            ("t.f_role", f.role.as_deref()),
+            ("t.f_party_id", f.party_id.as_deref()),
+            ("t.f_status", f.status.as_deref()),
+            ("t.f_task_name", f.task_name.as_deref()),
+            ("t.f_task_id", f.task_id.as_deref()),
+        ]);
+        let filter = match f.task_version {
+            Some(v) => filter.compare("t.f_task_version", "=", Some(v)),
+            None => filter.fixed(LATEST),
+        };
+        let rows = self
+            .select(
+                task_select!(""),
+                &filter,
+                " ORDER BY t.f_create_time, t.f_task_name, t.f_role, t.f_party_id",
+            )
+            .await?;
         rows.iter().map(TaskRow::from_row).collect()
     }
 
@@ -329,39 +311,19 @@ impl Store {
         offset: i64,
         asc: bool,
     ) -> Result<(i64, Vec<TaskRow>)> {
-        let mut cond = String::from(" WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        for (col, v) in [
-            ("f_job_id", &f.job_id),
-            ("f_role", &f.role),
-            ("f_party_id", &f.party_id),
-            ("f_task_name", &f.task_name),
-        ] {
-            if let Some(v) = v {
-                cond.push_str(&format!(" AND {col} = ?"));
-                args.push(v.clone());
-            }
-        }
-        let count_sql = self.dynamic(format!("SELECT COUNT(*) AS n FROM t_task{cond}"));
-        let mut cq = sqlx::query(&count_sql);
-        for a in &args {
-            cq = cq.bind(a.clone());
-        }
-        let count = get_i64(&cq.fetch_one(&self.read).await?, "n")?;
+        let filter = Filter::new().equal([
+            ("f_job_id", f.job_id.as_deref()),
+            ("f_role", f.role.as_deref()),
+            ("f_party_id", f.party_id.as_deref()),
+            ("f_task_name", f.task_name.as_deref()),
+        ]);
+        let count = self.count("t_task", &filter).await?;
         let dir = if asc { "ASC" } else { "DESC" };
-        let mut sql = format!(
-            "{}{cond} ORDER BY f_create_time {dir}, f_task_version {dir}",
-            task_select!("")
+        let tail = format!(
+            " ORDER BY f_create_time {dir}, f_task_version {dir}{}",
+            page(limit, offset)
         );
-        if limit > 0 {
-            sql.push_str(&format!(" LIMIT {limit} OFFSET {}", offset.max(0)));
-        }
-        let sql = self.dynamic(sql);
-        let mut q = sqlx::query(&sql);
-        for a in args {
-            q = q.bind(a);
-        }
-        let rows = q.fetch_all(&self.read).await?;
+        let rows = self.select(task_select!(""), &filter, &tail).await?;
         Ok((
             count,
             rows.iter().map(TaskRow::from_row).collect::<Result<_>>()?,
@@ -388,31 +350,20 @@ impl Store {
                 current: Some(current),
             });
         }
-        let end = to.is_end() as i64;
-        sqlx::query(self.sql(
-            "UPDATE t_task SET f_party_status = ?, f_update_time = ?,
-                f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
-                f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
-                f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END,
+        sqlx::query(self.sql(concat!(
+            "UPDATE t_task SET f_party_status = ?, f_update_time = ?, ",
+            stamp_times!(),
+            ",
                 f_error_report = CASE WHEN ? <> '' THEN ? ELSE f_error_report END
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ?
-                AND f_party_id = ? AND f_party_status = ?",
-        ))
+                AND f_party_id = ? AND f_party_status = ?"
+        )))
         .bind(to.as_str())
         .bind(now)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(end)
-        .bind(now)
-        .bind(end)
-        .bind(now)
+        .bind_times(to.as_str(), to.is_end(), now)
         .bind(error.unwrap_or("").to_string())
         .bind(error.unwrap_or("").to_string())
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(current.as_str())
         .execute(&mut *tx)
         .await?;
@@ -463,11 +414,7 @@ impl Store {
         ))
         .bind(to.as_str())
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(task.status.as_str())
         .execute(&mut *tx)
         .await?;
@@ -498,11 +445,7 @@ impl Store {
         ))
         .bind(status.as_str())
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&self.write)
         .await?;
         Ok(())

@@ -19,9 +19,7 @@ impl Store {
         ))
         .bind(task.task_cores)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(&task.job_key())
         .bind(task.task_cores)
         .execute(&mut *tx)
         .await?
@@ -34,11 +32,7 @@ impl Store {
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?",
         ))
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -70,11 +64,7 @@ impl Store {
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?",
         ))
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(&key)
         .execute(&mut **tx)
         .await?;
         sqlx::query(self.sql(
@@ -86,9 +76,7 @@ impl Store {
         .bind(now)
         .bind(task.task_cores)
         .bind(task.task_cores)
-        .bind(key.job_id.to_string())
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(&task.job_key())
         .execute(&mut **tx)
         .await?;
         Ok(())

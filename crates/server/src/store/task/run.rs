@@ -72,11 +72,7 @@ impl Store {
         ))
         .bind(now)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&mut *tx)
         .await?;
         sqlx::query(self.sql(
@@ -84,11 +80,7 @@ impl Store {
                 f_party_id, f_decided_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(task.execution_id.clone())
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -152,11 +144,7 @@ impl Store {
         .bind(run.run_ip.clone())
         .bind(run.run_port)
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&self.write)
         .await?;
         sqlx::query(self.sql(
@@ -178,11 +166,7 @@ impl Store {
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?",
         ))
         .bind(now)
-        .bind(key.job_id.to_string())
-        .bind(key.task_id.to_string())
-        .bind(key.task_version as i64)
-        .bind(key.role.as_str())
-        .bind(key.party_id.to_string())
+        .bind_key(key)
         .execute(&self.write)
         .await?;
         Ok(())

@@ -1,0 +1,31 @@
+-- PostgreSQL: the same tables, keys, constraints and indexes as migrations/sqlite/ of the
+-- same number; only spellings differ (BIGSERIAL ids; the dashboard index leaves out the
+-- unbounded f_parties, as an index entry is limited in size).
+-- The dashboard's data: every state change of a job and its party tasks with its cause, and
+-- a covering index for the paged job list.
+
+-- One row per committed status change, written in the transaction of the compare-and-swap
+-- that made it (so the log never claims a change that was rolled back, nor misses one).
+-- f_view: `federated` (the scheduler's job or task status), `party` (a participant's own
+-- row), `reported` (a party's task status as the scheduler received it). f_cause: who asked
+-- (the route and calling party, the scheduler's step, the launcher's exit watch, ...).
+CREATE TABLE t_job_event (
+    f_id BIGSERIAL PRIMARY KEY,
+    f_job_id VARCHAR(64) NOT NULL,
+    f_view VARCHAR(16) NOT NULL,
+    f_task_id VARCHAR(160),
+    f_task_version BIGINT,
+    f_role VARCHAR(16),
+    f_party_id VARCHAR(64),
+    f_from VARCHAR(16),
+    f_to VARCHAR(16) NOT NULL,
+    f_cause TEXT NOT NULL,
+    f_detail TEXT,
+    f_time BIGINT NOT NULL
+);
+CREATE INDEX i_job_event ON t_job_event (f_job_id, f_id);
+
+-- `/ui/api/jobs` pages through t_job newest first with filters; this index holds every
+-- column the list shows, so a page never reads the rows (whose DAG fills most of a page).
+CREATE INDEX i_job_ui ON t_job (f_create_time, f_status, f_party_id, f_tag, f_role, f_job_id,
+    f_progress, f_start_time, f_end_time, f_elapsed);
