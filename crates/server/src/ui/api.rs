@@ -263,7 +263,7 @@ async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
                 "version": env!("CARGO_PKG_VERSION"),
             }],
             "standalone": c.is_standalone(),
-            "client_authentication": c.auth.client,
+            "client_authentication": c.auth.client(),
             "partners": partners,
             "default_route": default_route,
             "providers": providers,
