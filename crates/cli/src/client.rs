@@ -219,3 +219,21 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_print_their_token() {
+        let c = Credentials {
+            app_id: "admin".into(),
+            app_token: "s3cret-token".into(),
+        };
+        let text = format!(
+            "{c:?} {:?}",
+            Client::new("http://x").with_credentials(Some(c.clone()))
+        );
+        assert!(text.contains("admin") && !text.contains("s3cret"), "{text}");
+    }
+}
