@@ -12,6 +12,7 @@
 #   PROXY_HOST PROXY_PORT   where the proxy listens (ferroflow's HTTP or gRPC port)
 #   MQ_HOST MQ_PORT MQ_MNG_PORT MQ_USER MQ_PASSWORD
 #   MQ_ROUTES         "9999=127.0.0.1:5672,10000=127.0.0.1:5672" (rabbitmq_route_table.yaml)
+#   SITE_AUTH         1: `authentication.site: true` (commands between sites signed and verified)
 set -euo pipefail
 cmd="${1:?usage: ci/fate-flow-site.sh up|down HOME}"
 HOME_DIR="${2:?usage: ci/fate-flow-site.sh up|down HOME}"
@@ -55,6 +56,10 @@ fed["rabbitmq"] = {"host": "${MQ_HOST:-127.0.0.1}", "port": ${MQ_PORT:-5672}, "m
                    "user": "${MQ_USER:-fate}", "password": "${MQ_PASSWORD:-fate}", "route_table": None,
                    "mode": "replication"}
 c["federation"] = fed
+if "${SITE_AUTH:-0}" == "1":
+    auth = c.get("authentication") or {}
+    auth["site"] = True
+    c["authentication"] = auth
 yaml.safe_dump(c, open(path, "w"), default_flow_style=False)
 routes = {}
 for item in "${MQ_ROUTES:-}".split(","):

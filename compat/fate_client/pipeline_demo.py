@@ -68,7 +68,21 @@ class DemoTrain(Component):
         self.label = label
 
 
-def fit_and_check(ip, port, guest_table, host_table, guest="9999", host="10000", arbiter="9999"):
+def sign_pipeline_calls(app_id, app_token):
+    """The pipeline SDK cannot sign: its `FATEFlowJobInvoker` makes every
+    `FlowClient(ip, port, version)` without credentials, and its config file (`pipeline init`)
+    has no key for them. Its calls are signed by giving that module a FlowClient that carries
+    the app's credentials (docs/security.md)."""
+    import functools
+
+    from fate_client.flow_sdk import FlowClient
+    from fate_client.pipeline.utils.fateflow import fate_flow_job_invoker
+
+    fate_flow_job_invoker.FlowClient = functools.partial(FlowClient, app_id=app_id, app_token=app_token)
+
+
+def fit_and_check(ip, port, guest_table, host_table, guest="9999", host="10000", arbiter="9999",
+                  app_id=None, app_token=None):
     """Builds demo_reader -> demo_transform -> demo_train for guest and host, compiles it, fits
     it (the SDK submits the DAG and waits for the job), and reads the outputs back through the
     SDK. Returns {job_id, dag, losses}."""
@@ -76,6 +90,8 @@ def fit_and_check(ip, port, guest_table, host_table, guest="9999", host="10000",
 
     FlowConfig.IP = ip
     FlowConfig.PORT = port
+    if app_id:
+        sign_pipeline_calls(app_id, app_token)
     from fate_client.pipeline import FateFlowPipeline
 
     parties = dict(guest=guest, host=host)

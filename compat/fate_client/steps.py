@@ -26,7 +26,7 @@ def run(s):
 
     # --- init, version, site, server ----------------------------------------------------
     def init():
-        r = s.flow("init", "--ip", s.site.ip, "--port", str(s.site.port))
+        r = s.init_flow(s.site)
         ok(r, "flow init")
         from fate_client.flow_cli.flow import config_path
         from ruamel import yaml
@@ -41,7 +41,7 @@ def run(s):
     def init_unreachable():
         r = s.flow("init", "--ip", "127.0.0.1", "--port", "1")
         check(r.get("code") == 100 and "Unable to connect" in r.get("retmsg", ""), "init of a closed port", r)
-        ok(s.flow("init", "--ip", s.site.ip, "--port", str(s.site.port)), "flow init again")
+        ok(s.init_flow(s.site), "flow init again")
 
     s.step("cli init refuses an unreachable server", init_unreachable)
 
@@ -543,13 +543,8 @@ def run(s):
 
     s.step("cli test toy: refused with the reason on a site without FATE's provider", toy)
 
-    # --- permissions, apps (authentication off: restricted, as FATE Flow) ----------------
+    # --- resource permissions (the admin app may grant them) ------------------------------
     def permission():
-        for args in (("permission", "grant", "--app-id", "a1", "-r", "client"),
-                     ("permission", "delete", "--app-id", "a1", "-r", "client"),
-                     ("permission", "query", "--app-id", "a1")):
-            r = s.flow(*args)
-            error_of(r, 6001, ["restricted"], "flow " + " ".join(args))
         conf = {"party_id": HOST, "component": "demo_train"}
         ok(s.flow("permission", "grant-resource", "-c", s.write("resource.json", conf)),
            "flow permission grant-resource")
@@ -565,28 +560,40 @@ def run(s):
         ok(s.client.permission.delete_resource(party_id=HOST, component="demo_train"), "sdk delete_resource")
         ok(s.client.permission.query_role(), "FlowClient permission.query_role")
 
-    s.step("cli permission grant/delete/query (restricted), resources / sdk", permission)
+    s.step("cli permission resources grant/query/delete / sdk", permission)
 
+    # --- apps and roles on a site with authentication off: restricted, as FATE Flow ------
     def client_apps():
-        for args in (("client", "create-client", "--app-name", "compat"),
-                     ("client", "query-client", "--app-name", "compat"),
-                     ("client", "delete-client", "--app-id", "nope"),
-                     ("client", "create-site", "-p", HOST),
-                     ("client", "query-site", "-p", HOST),
-                     ("client", "delete-site", "-p", HOST),
-                     ("client", "create-partner", "-p", HOST, "--app-id", "x", "--app-token", "y"),
-                     ("client", "query-partner", "-p", HOST),
-                     ("client", "delete-partner", "-p", HOST)):
-            error_of(s.flow(*args), 6001, ["restricted"], "flow " + " ".join(args))
-        error_of(s.client.client_.create_client(app_name="compat"), 6001, ["restricted"], "sdk create_client")
+        from fate_client.flow_sdk import FlowClient
+        from suite import Site
 
-    s.step("cli client create/query/delete client, site, partner (restricted) / sdk", client_apps)
+        site3 = Site(s.binary, os.path.join(s.root, "open"))
+        try:
+            check(site3.app_id is None, "a loopback-only site without authentication wrote credentials")
+            open_client = FlowClient(ip=site3.ip, port=site3.port, version="v2")
+            for what, r in (
+                ("sdk create_client", open_client.client_.create_client(app_name="compat")),
+                ("sdk query_client", open_client.client_.query_client(app_name="compat")),
+                ("sdk create_site", open_client.client_.create_site(party_id=HOST)),
+                ("sdk create_partner", open_client.client_.create_partner(party_id=HOST, app_id="x",
+                                                                          app_token="y")),
+                ("sdk permission grant", open_client.permission.grant(app_id="a1", role="client")),
+                ("sdk permission query", open_client.permission.query(app_id="a1")),
+            ):
+                error_of(r, 6001, ["restricted"], what)
+            roles = ok(open_client.permission.query_role(), "sdk query_role")
+            check(roles.get("data") == [], "roles listed with authentication off", roles)
+        finally:
+            site3.stop()
+
+    s.step("sdk client apps, sites, partners, roles restricted on a site without authentication", client_apps)
 
     # --- the pipeline SDK ---------------------------------------------------------------
     def pipeline():
         import pipeline_demo
 
-        result = pipeline_demo.fit_and_check(s.site.ip, s.site.port, st["guest_table"], st["host_table"])
+        result = pipeline_demo.fit_and_check(s.site.ip, s.site.port, st["guest_table"], st["host_table"],
+                                             app_id=s.site.app_id, app_token=s.site.app_token)
         job = result["job_id"]
         for role, party in (("guest", GUEST), ("host", HOST)):
             tasks = ok(s.client.task.query(job_id=job, role=role, party_id=party), "task query")["data"]
@@ -601,11 +608,33 @@ def run(s):
     def authentication():
         from suite import Site
 
+        from fate_client.flow_sdk import FlowClient
+
+        # The suite's own site refuses what is not signed, or signed with a wrong token.
+        if s.site.app_id:
+            unsigned = FlowClient(ip=s.site.ip, port=s.site.port, version="v2")
+            error_of(unsigned.job.query(job_id="x"), 5001, ["appId"], "an unsigned call")
+            error_of(unsigned.provider.query(), 5001, ["appId"], "an unsigned call")
+            wrong = FlowClient(ip=s.site.ip, port=s.site.port, version="v2", app_id=s.site.app_id,
+                               app_token="fate_flow_admin")
+            error_of(wrong.provider.query(), 5003, ["varify failed"], "a wrong token")
+            unknown = FlowClient(ip=s.site.ip, port=s.site.port, version="v2", app_id="nobody",
+                                 app_token="x")
+            error_of(unknown.provider.query(), 5002, ["nobody"], "an unknown app")
+            s.flow("init", "--ip", s.site.ip, "--port", str(s.site.port), "--app-id", s.site.app_id,
+                         "--app-token", "wrong")
+            r = s.flow("provider", "query")
+            error_of(r, 5003, ["varify failed"], "flow with a wrong token")
+            ok(s.init_flow(s.site), "flow init with the admin app again")
+            ok(s.flow("provider", "query"), "flow with the admin app")
+
         site2 = Site(s.binary, os.path.join(s.root, "auth"), "authentication:\n  client: true\n  site: true\n")
         try:
-            # The admin app (FATE's `admin`, token `fate_flow_admin`) exists on such a site.
-            ok(s.flow("init", "--ip", site2.ip, "--port", str(site2.port), "--app-id", "admin",
-                      "--app-token", "fate_flow_admin"), "flow init with an app")
+            # The admin app exists on such a site, with a token of its own (never FATE's
+            # well-known one), written to credentials/admin.json.
+            check(site2.app_id == "admin" and site2.app_token and site2.app_token != "fate_flow_admin",
+                  "admin credentials", [site2.app_id])
+            ok(s.init_flow(site2), "flow init with an app")
             r = ok(s.flow("client", "create-client", "--app-name", "compat"), "flow client create-client")
             app_id = r["data"]["app_id"]
             check(r["data"].get("app_token"), "create-client gives no token", r)
@@ -629,9 +658,10 @@ def run(s):
             q = ok(s.flow("client", "query-partner", "-p", "10001"), "flow client query-partner")
             check("partner_app" in json.dumps(q["data"]), "the partner app is not listed", q)
             ok(s.flow("client", "delete-partner", "-p", "10001"), "flow client delete-partner")
-            from fate_client.flow_sdk import FlowClient
-
-            admin = FlowClient(ip=site2.ip, port=site2.port, version="v2", app_id="admin", app_token="fate_flow_admin")
+            q = ok(s.flow("client", "query-client", "--app-name", "admin"), "flow client query-client admin")
+            check(site2.app_token not in json.dumps(q), "a token in a query answer", q)
+            admin = FlowClient(ip=site2.ip, port=site2.port, version="v2", app_id=site2.app_id,
+                               app_token=site2.app_token)
             r = ok(admin.client_.create_client(app_name="compat_sdk"), "FlowClient client_.create_client")
             ok(admin.permission.grant(app_id=r["data"]["app_id"], role="client"), "FlowClient permission.grant")
             ok(admin.permission.query(app_id=r["data"]["app_id"]), "FlowClient permission.query")
@@ -640,7 +670,7 @@ def run(s):
             ok(admin.client_.delete_client(app_id=r["data"]["app_id"]), "FlowClient client_.delete_client")
         finally:
             site2.stop()
-            s.flow("init", "--ip", s.site.ip, "--port", str(s.site.port))
+            s.init_flow(s.site)
 
     s.step("cli client apps, sites, partners, permission roles on a site with authentication / sdk",
            authentication)

@@ -4,8 +4,10 @@
     python suite.py --ferroflow PATH/TO/ferroflow [--keep] [--only SUBSTRINGS] [--url http://ip:port]
 
 Run it with the Python of a fate_client 2.2 venv (`ci/fate-client-venv.sh`). It starts its own
-`ferroflow serve` (party 9999, a free port, a temporary data directory), points the venv's
-`flow` CLI at it (`flow init`), runs every step, checks each result the way a user would (the
+`ferroflow serve` (party 9999, a free port, a temporary data directory) with client
+authentication on, reads the admin app's credentials the site wrote (`credentials/admin.json`),
+points the venv's `flow` CLI at it (`flow init --app-id --app-token`), runs every step with
+signed calls, checks each result the way a user would (the
 job really ran, the table really exists, the downloaded model is the saved one) and prints
 `N passed, M failed`. The exit code is 0 only when nothing failed.
 """
@@ -53,6 +55,7 @@ class Site:
 
     def __init__(self, binary, root, extra_conf=""):
         self.root = root
+        self.app_id = self.app_token = None
         self.data = os.path.join(root, "files")
         os.makedirs(self.data, exist_ok=True)
         conf = os.path.join(root, "service_conf.yaml")
@@ -81,6 +84,17 @@ class Site:
         hostport = self.url[len("http://"):].split("/")[0]
         self.ip, port = hostport.rsplit(":", 1)
         self.port = int(port)
+        # With client authentication on, the site made an admin app and wrote its credentials.
+        admin = os.path.join(root, "site", "credentials", "admin.json")
+        if os.path.exists(admin):
+            creds = json.load(open(admin))
+            self.app_id, self.app_token = creds["app_id"], creds["app_token"]
+
+    def credentials(self):
+        """`flow init` arguments naming the admin app, when the site authenticates clients."""
+        if not self.app_id:
+            return []
+        return ["--app-id", self.app_id, "--app-token", self.app_token]
 
     def stop(self):
         if self.proc.poll() is None:
@@ -95,13 +109,17 @@ class Site:
 class Remote:
     """A site started by someone else (`--url`), e.g. a FATE Flow 2.2 to compare with."""
 
-    def __init__(self, url, root):
+    def __init__(self, url, root, app_id=None, app_token=None):
         self.root, self.url = root, url.rstrip("/")
+        self.app_id, self.app_token = app_id, app_token
         self.data = os.path.join(root, "files")
         os.makedirs(self.data, exist_ok=True)
         hostport = self.url[len("http://"):].split("/")[0]
         self.ip, port = hostport.rsplit(":", 1)
         self.port = int(port)
+
+    def credentials(self):
+        return ["--app-id", self.app_id, "--app-token", self.app_token] if self.app_id else []
 
     def stop(self):
         pass
@@ -114,7 +132,8 @@ class Suite:
         self.bin = os.path.dirname(sys.executable)
         from fate_client.flow_sdk import FlowClient
 
-        self.client = FlowClient(ip=site.ip, port=site.port, version="v2")
+        self.client = FlowClient(ip=site.ip, port=site.port, version="v2", app_id=site.app_id,
+                                 app_token=site.app_token)
         self.state = {}
 
     # --- running -------------------------------------------------------------------------
@@ -130,6 +149,10 @@ class Suite:
             self.failed.append(name)
             detail = str(e) if isinstance(e, Failed) else traceback.format_exc()
             print(f"FAIL {name} ({time.time() - start:.1f} s): {detail}", flush=True)
+
+    def init_flow(self, site):
+        """`flow init` pointing the CLI at `site`, signing with its admin app if it has one."""
+        return self.flow("init", "--ip", site.ip, "--port", str(site.port), *site.credentials())
 
     def flow(self, *args, raw=False, timeout=120):
         out = subprocess.run([os.path.join(self.bin, "flow"), *args], capture_output=True, text=True,
@@ -219,6 +242,8 @@ def main():
     p.add_argument("--ferroflow", required=True, help="the ferroflow binary")
     p.add_argument("--url", help="drive this running site (http://ip:port) instead of starting one; the "
                    "steps needing a site of their own (authentication) start one with --ferroflow")
+    p.add_argument("--app-id", help="with --url: the app to sign calls with (client authentication)")
+    p.add_argument("--app-token", help="with --url: that app's token")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     p.add_argument("--only", help="run only the steps whose names contain one of these (comma-separated)")
     a = p.parse_args()
@@ -227,10 +252,12 @@ def main():
     root = tempfile.mkdtemp(prefix="ferroflow-fate-client-")
     settings, saved = sandbox_flow_settings()
     if a.url:
-        site = Remote(a.url, root)
+        site = Remote(a.url, root, a.app_id, a.app_token)
         print(f"site at {site.url} (not started here), files in {root}", flush=True)
     else:
-        site = Site(os.path.abspath(a.ferroflow), root)
+        site = Site(os.path.abspath(a.ferroflow), root, "authentication:\n  client: true\n")
+        if not site.app_id:
+            raise SystemExit("the site wrote no admin credentials (credentials/admin.json)")
         print(f"ferroflow site at {site.url}, data in {root}", flush=True)
     suite = Suite(site, root, a.only, os.path.abspath(a.ferroflow))
     try:

@@ -1,16 +1,51 @@
 //! A small api-1 client, as any FATE tool would call a site: used by the demo and the bench.
+//! Given an app's credentials ([`Credentials`]) it signs every call as `fate_client` does, so
+//! it works against a site with client authentication on.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use ferroflow_server::auth::{credentials, fate};
 use ferroflow_wire::Envelope;
+
+/// An app's id and token, to sign api-1 calls with.
+#[derive(Clone)]
+pub struct Credentials {
+    pub app_id: String,
+    pub app_token: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// The token is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// `FERROFLOW_APP_ID` and `FERROFLOW_APP_TOKEN`, when both are set.
+    pub fn from_env() -> Option<Self> {
+        let app_id = std::env::var("FERROFLOW_APP_ID").ok()?;
+        let app_token = std::env::var("FERROFLOW_APP_TOKEN").ok()?;
+        Some(Self { app_id, app_token })
+    }
+
+    /// The admin app a local site wrote to `<data_dir>/credentials/admin.json`.
+    pub fn from_data_dir(data_dir: &std::path::Path) -> Option<Self> {
+        let (app_id, app_token) = credentials::read_admin_file(data_dir)?;
+        Some(Self { app_id, app_token })
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    credentials: Option<Credentials>,
 }
 
 impl Client {
@@ -22,7 +57,25 @@ impl Client {
         Self {
             http,
             base: base.trim_end_matches('/').to_string(),
+            credentials: None,
         }
+    }
+
+    /// Signs every call with `credentials` (`None`: unsigned).
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// FATE's client signature headers, fresh for each call.
+    fn signed(&self, mut r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(c) = &self.credentials {
+            let now = chrono::Utc::now().timestamp_millis();
+            for (k, v) in fate::client_headers(&c.app_id, &c.app_token, "", now) {
+                r = r.header(k, v);
+            }
+        }
+        r
     }
 
     pub fn base(&self) -> &str {
@@ -31,8 +84,7 @@ impl Client {
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Envelope> {
         let r = self
-            .http
-            .get(format!("{}/v2{path}", self.base))
+            .signed(self.http.get(format!("{}/v2{path}", self.base)))
             .query(query)
             .send()
             .await?;
@@ -43,8 +95,7 @@ impl Client {
 
     async fn post(&self, path: &str, body: &Value) -> Result<Envelope> {
         let r = self
-            .http
-            .post(format!("{}/v2{path}", self.base))
+            .signed(self.http.post(format!("{}/v2{path}", self.base)))
             .json(body)
             .send()
             .await?;
@@ -166,5 +217,23 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_print_their_token() {
+        let c = Credentials {
+            app_id: "admin".into(),
+            app_token: "s3cret-token".into(),
+        };
+        let text = format!(
+            "{c:?} {:?}",
+            Client::new("http://x").with_credentials(Some(c.clone()))
+        );
+        assert!(text.contains("admin") && !text.contains("s3cret"), "{text}");
     }
 }

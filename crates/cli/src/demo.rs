@@ -13,7 +13,7 @@ use ferroflow_server::config::{Config, Overrides};
 use ferroflow_server::{Options, Site};
 
 use crate::builtins;
-use crate::client::Client;
+use crate::client::{Client, Credentials};
 use crate::component::sample::{DEMO_GUEST_CSV, DEMO_HOST_CSV};
 
 #[derive(clap::Args, Debug)]
@@ -105,7 +105,14 @@ pub async fn run(args: Args) -> Result<bool> {
         site.url
     );
 
-    let client = Client::new(&site.url);
+    // A demo site listens on loopback only and stays open, unless its config turns client
+    // authentication on: then it signs with the admin app the site wrote.
+    let credentials = if site.app.config.auth.client() {
+        Credentials::from_env().or_else(|| Credentials::from_data_dir(&site.app.config.data_dir))
+    } else {
+        None
+    };
+    let client = Client::new(&site.url).with_credentials(credentials);
     let started = Instant::now();
     let job_id = client.submit(&dag(&guest_csv, &host_csv)).await?;
     println!("submitted job {job_id}: reader_0 -> transform_0 -> train_0\n");

@@ -99,6 +99,15 @@ pub async fn run(args: Args) -> Result<()> {
         println!("gRPC over mutual TLS at grpcs://{addr}");
     }
     println!("data in {}", site.app.config.data_dir.display());
+    let auth = site.app.config.auth;
+    if auth.any() {
+        println!(
+            "authentication: client {}, site {}; admin credentials in {}",
+            if auth.client() { "on" } else { "off" },
+            if auth.site() { "on" } else { "off" },
+            ferroflow_server::auth::credentials::admin_file(&site.app.config.data_dir).display()
+        );
+    }
     shutdown_signal().await;
     println!("stopping");
     site.shutdown().await;

@@ -44,6 +44,8 @@ pub struct App {
     /// The base URL this site answers on.
     pub own_url: String,
     pub metrics: crate::metrics::Metrics,
+    /// Signed requests seen within the window, refused if seen again.
+    pub replay: crate::auth::replay::ReplayCache,
     job_ids: Mutex<JobIdGenerator>,
     events: mpsc::UnboundedSender<Event>,
     /// Jobs whose creation is in progress in this process (a step leaves them alone; after a
@@ -96,6 +98,11 @@ impl App {
             config.scheduler.command_timeout,
             security,
         );
+        let fed = if config.auth.site() {
+            fed.with_site_signing(store.clone(), config.party_id.clone(), clock.clone())
+        } else {
+            fed
+        };
         let site_env = site_env(&config);
         let resource_defaults = ResourceDefaults {
             job_cores: config.job_default.job_cores,
@@ -115,6 +122,7 @@ impl App {
             resource_defaults,
             own_url,
             metrics: Default::default(),
+            replay: crate::auth::replay::ReplayCache::new(crate::auth::replay::CAPACITY),
             job_ids: Mutex::new(JobIdGenerator::default()),
             events,
             creating: Arc::new(Mutex::new(HashSet::new())),

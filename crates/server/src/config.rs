@@ -64,8 +64,9 @@ pub struct Config {
     pub component_exe: PathBuf,
     /// Named points where the site aborts as if killed (crash tests only).
     pub failpoints: Vec<String>,
-    /// FATE's `authentication` switches. ferroflow stores credentials but does not check
-    /// them yet; the switches decide whether app and permission management answer.
+    /// FATE's `authentication` switches: signed api-1 calls (`client`), signed commands
+    /// between sites (`site`). Unset ones are decided by the listening address when the site
+    /// starts ([`AuthSwitches::resolve`]).
     pub auth: AuthSwitches,
     /// Where relative `file` paths of uploads resolve, and where multipart uploads are kept
     /// while they are imported (FATE's `UPLOAD_DATA_HOME` / `TEMP_DIR`).
@@ -143,17 +144,52 @@ pub struct FateConfig {
     pub path: String,
 }
 
+/// `authentication: {client, site, permission}`. `None`: not in the file, decided at start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthSwitches {
-    pub client: bool,
-    pub site: bool,
+    pub client: Option<bool>,
+    pub site: Option<bool>,
     pub permission: bool,
 }
 
 impl AuthSwitches {
+    /// Whether api-1 calls must be signed.
+    pub fn client(&self) -> bool {
+        self.client.unwrap_or(false)
+    }
+
+    /// Whether commands between sites are signed and verified.
+    pub fn site(&self) -> bool {
+        self.site.unwrap_or(false)
+    }
+
     /// Whether app and permission management are available (FATE: client or site on).
     pub fn any(&self) -> bool {
-        self.client || self.site
+        self.client() || self.site()
+    }
+
+    /// Secure by default: a site reachable from other machines (`loopback_only` false)
+    /// authenticates clients and sites unless the file turns a switch off explicitly; a
+    /// loopback-only site stays open unless turned on. Returns a warning for every switch
+    /// turned off on a reachable site.
+    pub fn resolve(&mut self, loopback_only: bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (name, switch) in [("client", &mut self.client), ("site", &mut self.site)] {
+            match *switch {
+                None => *switch = Some(!loopback_only),
+                Some(false) if !loopback_only => warnings.push(format!(
+                    "authentication.{name} is off on a site listening beyond loopback: \
+                     anyone who reaches it may call its {} routes unsigned",
+                    if name == "client" {
+                        "api-1 (client)"
+                    } else {
+                        "api-2 and api-4 (site)"
+                    }
+                )),
+                Some(_) => {}
+            }
+        }
+        warnings
     }
 }
 
@@ -582,16 +618,20 @@ impl Config {
         let component_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ferroflow"));
         let other = |k: &str| raw.other.get(k);
         let auth_section = other("authentication");
-        let switch = |name: &str| {
-            auth_section
-                .and_then(|a| a.get(name))
-                .and_then(serde_yaml::Value::as_bool)
-                .unwrap_or(false)
+        let switch = |name: &str| -> Result<Option<bool>, Error> {
+            match auth_section.and_then(|a| a.get(name)) {
+                None | Some(serde_yaml::Value::Null) => Ok(None),
+                Some(v) => v.as_bool().map(Some).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "authentication.{name} must be true or false, got {v:?}"
+                    ))
+                }),
+            }
         };
         let auth = AuthSwitches {
-            client: switch("client"),
-            site: switch("site"),
-            permission: switch("permission"),
+            client: switch("client")?,
+            site: switch("site")?,
+            permission: switch("permission")?.unwrap_or(false),
         };
         let upload_dir = other("upload_dir")
             .and_then(serde_yaml::Value::as_str)
@@ -1017,6 +1057,37 @@ mod tests {
                 .fate
                 .is_none()
         );
+    }
+
+    #[test]
+    fn authentication_is_on_beyond_loopback_unless_turned_off() {
+        let load = |yaml: &str| {
+            Config::from_raw(
+                RawServiceConf::from_yaml(yaml).unwrap(),
+                &Overrides::default(),
+            )
+            .unwrap()
+            .auth
+        };
+        let mut a = load("party_id: 9999\n");
+        assert_eq!((a.client, a.site), (None, None));
+        let mut open = a;
+        assert!(open.resolve(true).is_empty());
+        assert!(!open.any(), "a loopback-only site stays open");
+        assert!(a.resolve(false).is_empty());
+        assert!(a.client() && a.site(), "a reachable site authenticates");
+
+        let mut off = load("authentication: {client: false, site: true}\n");
+        let warnings = off.resolve(false);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("authentication.client"));
+        assert!(!off.client() && off.site());
+        let mut on = load("authentication: {client: true}\n");
+        assert!(on.resolve(true).is_empty());
+        assert!(on.client() && !on.site());
+
+        let bad = RawServiceConf::from_yaml("authentication: {client: maybe}\n").unwrap();
+        assert!(Config::from_raw(bad, &Overrides::default()).is_err());
     }
 
     #[test]

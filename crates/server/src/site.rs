@@ -119,6 +119,17 @@ impl Site {
             config.host = ip.clone();
         }
         let url = format!("http://{ip}:{}", addr.port());
+        // Secure by default: a site others can reach authenticates unless told not to.
+        let loopback_only =
+            addr.ip().is_loopback() && grpc_addr.is_none_or(|a| a.ip().is_loopback());
+        for warning in config.auth.resolve(loopback_only) {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(
+            client = config.auth.client(),
+            site = config.auth.site(),
+            "authentication"
+        );
         for dir in [
             config.data_dir.clone(),
             config.jobs_dir(),

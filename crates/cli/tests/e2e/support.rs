@@ -16,6 +16,9 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub dir: PathBuf,
+    /// The admin app the site wrote (`credentials/admin.json`) when it authenticates
+    /// clients: every call of these helpers is then signed with it, as fate_client signs.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Server {
@@ -88,11 +91,36 @@ impl Server {
         .await
         .expect("server listening within 30 s");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let credentials = ferroflow_server::auth::credentials::read_admin_file(&dir.join("site"));
         Server {
             child,
             url,
             dir: dir.to_path_buf(),
+            credentials,
         }
+    }
+
+    /// FATE's client signature headers for one call (none on an open site).
+    pub fn auth_headers(&self) -> Vec<(String, String)> {
+        match &self.credentials {
+            Some((id, token)) => ferroflow_server::auth::fate::client_headers(
+                id,
+                token,
+                "",
+                chrono::Utc::now().timestamp_millis(),
+            ),
+            None => Vec::new(),
+        }
+    }
+
+    /// `-H name: value` arguments of curl for [`Server::auth_headers`] (an empty user name is
+    /// left out: the site reads a missing one as empty).
+    pub fn curl_auth(&self) -> Vec<String> {
+        self.auth_headers()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .flat_map(|(k, v)| ["-H".to_string(), format!("{k}: {v}")])
+            .collect()
     }
 
     /// `curl` as a user would type it.
@@ -102,14 +130,9 @@ impl Server {
             .join(format!("body-{}.json", uuid::Uuid::new_v4().simple()));
         std::fs::write(&file, body.to_string()).unwrap();
         let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-X",
-                "POST",
-                "-H",
-                "Content-Type: application/json",
-                "--data",
-            ])
+            .args(["-s", "-X", "POST", "-H", "Content-Type: application/json"])
+            .args(self.curl_auth())
+            .arg("--data")
             .arg(format!("@{}", file.display()))
             .arg(format!("{}{path}", self.url))
             .output()
@@ -125,14 +148,9 @@ impl Server {
             .join(format!("body-{}.json", uuid::Uuid::new_v4().simple()));
         std::fs::write(&file, body.to_string()).unwrap();
         let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-X",
-                "POST",
-                "-H",
-                "Content-Type: application/json",
-                "--data",
-            ])
+            .args(["-s", "-X", "POST", "-H", "Content-Type: application/json"])
+            .args(self.curl_auth())
+            .arg("--data")
             .arg(format!("@{}", file.display()))
             .arg(format!("{}{path}", self.url))
             .output()
@@ -143,6 +161,7 @@ impl Server {
     pub fn curl_get(&self, path: &str) -> Value {
         let out = std::process::Command::new("curl")
             .args(["-s"])
+            .args(self.curl_auth())
             .arg(format!("{}{path}", self.url))
             .output()
             .unwrap();
@@ -150,12 +169,11 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        reqwest::get(format!("{}{path}", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let mut r = reqwest::Client::new().get(format!("{}{path}", self.url));
+        for (k, v) in self.auth_headers() {
+            r = r.header(k, v);
+        }
+        r.send().await.unwrap().json().await.unwrap()
     }
 
     pub async fn tasks(&self, job: &str) -> Vec<Value> {

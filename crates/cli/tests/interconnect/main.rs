@@ -4,6 +4,10 @@
 //! it: HTTP `nginx` mode or gRPC `osx` mode) and the algorithm data through a real RabbitMQ
 //! broker. Then the same between two ferroflow sites, over mutual TLS with signed commands.
 //!
+//! With the FATE Flow site, both sides sign and verify their commands with FATE's site scheme
+//! (`authentication.site: true` on both), provisioned through the API as `api.md` §7.3 says,
+//! and an unsigned command to ferroflow is refused.
+//!
 //! Each scenario runs reader -> psi -> coordinated_lr -> evaluation on breast_hetero (uploaded
 //! on each site for its own party) and checks the job's status on both sites; the stop
 //! scenarios check that a job stopped from the side that does not schedule it ends `canceled`
@@ -210,7 +214,8 @@ impl FateSite {
                 .env("PROXY_PORT", proxy_port.to_string())
                 .env("MQ_PORT", broker.port.to_string())
                 .env("MQ_MNG_PORT", broker.mng_port.to_string())
-                .env("MQ_ROUTES", format!("{GUEST}={mq},{HOST}={mq}")),
+                .env("MQ_ROUTES", format!("{GUEST}={mq},{HOST}={mq}"))
+                .env("SITE_AUTH", "1"),
             "starting FATE Flow",
             Duration::from_secs(300),
         );
@@ -241,11 +246,11 @@ async fn ferroflow(
     http_port: u16,
     grpc_port: u16,
     routes: &str,
-    extra: &str,
+    extra_conf: &str,
 ) -> Server {
     let conf = format!(
         "fateflow: {{host: 127.0.0.1, grpc_port: {grpc_port}}}\n{}routes: {{{routes}}}\n\
-         {extra}fate:\n  venv: {}\nupload_dir: {}\n",
+         fate:\n  venv: {}\nupload_dir: {}\n{extra_conf}",
         broker.ferroflow_section(),
         pyfate_python().display(),
         dir.join("upload").display()
@@ -527,6 +532,57 @@ async fn stop(
     );
 }
 
+/// A POST naming the caller as the `admin` app: app management answers only a caller with a
+/// client role (the header is not verified while client authentication is off).
+async fn post(url: &str, body: Value) -> Value {
+    reqwest::Client::new()
+        .post(url)
+        .header("appId", "admin")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// FATE's site authentication between ferroflow (`ffu`, party 9999) and FATE Flow (`fu`,
+/// party 10000), as `api.md` §7.3: each receiver makes a site app for the sender's party and
+/// grants it `site`; the sender stores it as the partner app of the receiver's party. Then an
+/// unsigned command to ferroflow is refused.
+async fn provision_site_auth(ffu: &str, fu: &str) {
+    for (receiver, sender, sender_party, receiver_party) in
+        [(ffu, fu, HOST, GUEST), (fu, ffu, GUEST, HOST)]
+    {
+        let made = post(
+            &format!("{receiver}/v2/app/site/create"),
+            json!({"party_id": sender_party}),
+        )
+        .await;
+        assert_eq!(made["code"], 0, "site app at {receiver}: {made}");
+        let d = &made["data"];
+        let granted = post(
+            &format!("{receiver}/v2/permission/grant"),
+            json!({"app_id": d["app_id"], "role": "site"}),
+        )
+        .await;
+        assert_eq!(granted["code"], 0, "site role at {receiver}: {granted}");
+        let stored = post(
+            &format!("{sender}/v2/app/partner/create"),
+            json!({"party_id": receiver_party, "app_id": d["app_id"], "app_token": d["app_token"]}),
+        )
+        .await;
+        assert_eq!(stored["code"], 0, "partner app at {sender}: {stored}");
+    }
+    let refused = post(
+        &format!("{ffu}/v2/partner/job/status/update"),
+        json!({"job_id": "x", "role": "guest", "party_id": GUEST, "status": "running"}),
+    )
+    .await;
+    assert_eq!(refused["code"], 5001, "an unsigned command: {refused}");
+}
+
 async fn with_fate_flow(mode: Mode) {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
@@ -545,11 +601,12 @@ async fn with_fate_flow(mode: Mode) {
         ff_http,
         ff_grpc,
         &format!("{HOST}: '{to_fate}'"),
-        "",
+        "authentication: {site: true}\n",
     )
     .await;
     let (ffu, fu) = (ff.url.clone(), fate.url());
     let sites = [ffu.as_str(), fu.as_str()];
+    provision_site_auth(&ffu, &fu).await;
     upload_both(dir, ff_http, fate.http_port);
     let m = format!("{mode:?}");
     match mode {

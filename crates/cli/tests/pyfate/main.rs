@@ -49,13 +49,26 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A site's service_conf.yaml: the venv's pyfate as its `fate` provider.
+/// A site's service_conf.yaml: the venv's pyfate as its `fate` provider, client
+/// authentication on (every call of these tests is signed with the admin app it writes).
 fn site_conf(dir: &Path) -> String {
+    format!("{}authentication: {{client: true}}\n", open_conf(dir))
+}
+
+/// [`site_conf`] without authentication (a loopback-only site is open).
+fn open_conf(dir: &Path) -> String {
     format!(
         "fate:\n  venv: {}\nupload_dir: {}\n",
         python().display(),
         dir.join("upload").display()
     )
+}
+
+/// The same site restarted on its port and data directory with `conf`.
+async fn restart_with(server: Server, dir: &Path, conf: &str) -> Server {
+    let port = server.port();
+    server.stop().await;
+    Server::start_on(dir, "9999", Some(conf), port).await
 }
 
 async fn site(dir: &Path) -> Server {
@@ -72,6 +85,9 @@ fn pipeline_job(server: &Server) -> tokio::process::Command {
         .arg(data("breast_hetero_host.csv"))
         .current_dir(&server.dir)
         .kill_on_drop(true);
+    if let Some((id, token)) = &server.credentials {
+        cmd.args(["--app-id", id, "--app-token", token]);
+    }
     cmd
 }
 
@@ -79,10 +95,11 @@ fn pipeline_job(server: &Server) -> tokio::process::Command {
 /// installed one is shared by every user of the venv).
 fn flow(server: &Server, args: &[&str]) -> Value {
     let settings = server.dir.join("flow-settings.yaml");
+    let (id, token) = server.credentials.clone().unwrap_or_default();
     std::fs::write(
         &settings,
         format!(
-            "flow_service:\n  api_version: v2\n  ip: 127.0.0.1\n  port: {}\n  app_id:\n  app_token:\n",
+            "flow_service:\n  api_version: v2\n  ip: 127.0.0.1\n  port: {}\n  app_id: '{id}'\n  app_token: '{token}'\n",
             server.port()
         ),
     )
@@ -176,6 +193,7 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     // The uploaded dataframe read back: `/v2/data/download`, FATE's tar.gz of data/0.csv.
     let tgz = dir.path().join("table.tar.gz");
     let status = std::process::Command::new("curl")
+        .args(server.curl_auth())
         .args(["-s", "-o"])
         .arg(&tgz)
         .arg(format!(
@@ -230,6 +248,10 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
 
     // The dashboard draws pyfate's evaluation (its scores, ROC, KS and lift curves) and the
     // loss of lr_0, one point per item pyfate posted.
+    // A browser holds no app token, so the dashboard's calls to FATE's routes are refused
+    // while client authentication is on (docs/security.md): the dashboard is shown by the same
+    // site restarted open (loopback only), then authentication is on again.
+    let server = restart_with(server, dir.path(), &open_conf(dir.path())).await;
     let b = webdriver::Browser::start().await;
     b.goto(&format!(
         "{}/ui/job/{train}/guest/9999/evaluation_0",
@@ -289,6 +311,14 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     b.screenshot("loss-pyfate").await;
     b.assert_console_clean("lr_0's page").await;
     drop(b);
+    let server = restart_with(server, dir.path(), &site_conf(dir.path())).await;
+    let unsigned = reqwest::get(format!("{}/v2/job/query?job_id={train}", server.url))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(unsigned["code"], 5001, "an unsigned call: {unsigned}");
 
     // The model through `flow output query-model`.
     let model = flow(

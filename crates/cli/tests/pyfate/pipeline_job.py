@@ -40,6 +40,8 @@ def main():
     p.add_argument("--upload-only", action="store_true", help="upload the two tables, then stop")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--namespace", default="experiment")
+    p.add_argument("--app-id", help="sign every call with this app (client authentication)")
+    p.add_argument("--app-token")
     a = p.parse_args()
 
     # The SDK reads its server from its installed settings.yaml; point it at this site.
@@ -47,6 +49,16 @@ def main():
 
     FlowConfig.IP = a.ip
     FlowConfig.PORT = a.port
+    if a.app_id:
+        # The SDK cannot sign: its job invoker makes `FlowClient(ip, port, version)` without
+        # credentials and its settings have no key for them. Give it a client that signs.
+        import functools
+
+        from fate_client.flow_sdk import FlowClient
+        from fate_client.pipeline.utils.fateflow import fate_flow_job_invoker
+
+        fate_flow_job_invoker.FlowClient = functools.partial(FlowClient, app_id=a.app_id,
+                                                             app_token=a.app_token)
 
     from fate_client.pipeline import FateFlowPipeline
     from fate_client.pipeline.components.fate import CoordinatedLR, Evaluation, PSI, Reader

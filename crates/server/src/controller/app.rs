@@ -1,10 +1,11 @@
 //! `/v2/app/*`: client, site and partner credentials (`api.md` §7.1, §10.1).
 //!
 //! As upstream, these routes answer `6001 func <name>, function restricted` while
-//! authentication (`authentication.client` / `.site`) is off, which is the default. With it
-//! on, credentials are stored (ready for the issue that verifies signatures) and the app
-//! rules apply to client apps through the `appId` header. Tokens are returned only by the
-//! create answers; queries mask them.
+//! authentication (`authentication.client` / `.site`) is off. With it on, the apps made here
+//! are what [`crate::auth`] verifies signatures against (and signs commands with, for partner
+//! apps), and the app rules apply to client apps through the `appId` header. Tokens are
+//! returned only by the create answers, the one moment they are handed out; queries mask
+//! them, so a list never leaks a credential.
 
 use serde_json::{Value, json};
 
@@ -77,24 +78,48 @@ fn record(a: &AppRow) -> Value {
     })
 }
 
-/// At start, with authentication on: the `admin` app (token `fate_flow_admin`) with every
-/// super role, and a site app for this party (a new token at every start) that is also the
-/// partner entry of this party, as upstream does.
+/// FATE's well-known admin token: never accepted, replaced where an older store has it.
+const WELL_KNOWN_TOKEN: &str = "fate_flow_admin";
+
+/// At start, with authentication on: the `admin` app with every super role — made with a
+/// random token when there is none (or it has FATE's well-known one) and written to
+/// `<data_dir>/credentials/admin.json` for the operator — and a site app for this party (a
+/// new token at every start) that is also the partner entry of this party, as upstream does,
+/// so the site signs the commands to its own parties.
 pub async fn bootstrap(app: &App) -> Result<()> {
     if !app.config.auth.any() {
         return Ok(());
     }
     let now = app.now();
-    app.store
-        .upsert_app(&AppRow {
-            app_id: ADMIN.into(),
-            app_name: ADMIN.into(),
-            app_token: "fate_flow_admin".into(),
-            app_type: ADMIN.into(),
-            create_time: now,
-            update_time: now,
-        })
-        .await?;
+    let existing = app.store.apps(Some(ADMIN), None, None).await?;
+    let admin = match existing.into_iter().next() {
+        Some(a) if a.app_type == ADMIN && a.app_token != WELL_KNOWN_TOKEN => a,
+        _ => {
+            let a = AppRow {
+                app_id: ADMIN.into(),
+                app_name: ADMIN.into(),
+                app_token: format!("{}{}", new_app_token(), new_app_token()),
+                app_type: ADMIN.into(),
+                create_time: now,
+                update_time: now,
+            };
+            app.store.upsert_app(&a).await?;
+            tracing::info!("admin app created");
+            a
+        }
+    };
+    let file = crate::auth::credentials::admin_file(&app.config.data_dir);
+    if crate::auth::credentials::read_admin_file(&app.config.data_dir)
+        != Some((admin.app_id.clone(), admin.app_token.clone()))
+    {
+        crate::auth::credentials::write_admin_file(
+            &app.config.data_dir,
+            &admin.app_id,
+            &admin.app_token,
+        )
+        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", file.display())))?;
+    }
+    tracing::info!(file = %file.display(), "admin credentials");
     app.store
         .set_roles(
             ADMIN,

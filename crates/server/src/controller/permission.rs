@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::client::{self as wire, admin::ResourceGrant};
-use ferroflow_wire::{RetCode, partner, scheduler, worker};
+use ferroflow_wire::RetCode;
+use ferroflow_wire::client::admin::ResourceGrant;
 
 use super::app::{ROLES, restricted};
 use super::{Error, Result};
@@ -19,54 +19,7 @@ const DATASET: &str = "dataset";
 
 /// `[role, path, method]` of every route a role may call.
 pub fn policies(role: &str) -> Vec<Value> {
-    let v2 = |p: &str| format!("/v2{p}");
-    let routes: Vec<(String, &str)> = match role {
-        "client" => wire::ROUTES
-            .iter()
-            .filter(|(_, p)| !matches!(wire::page_of(p), "app" | "permission"))
-            .map(|(m, p)| (p.to_string(), *m))
-            .collect(),
-        "super_client" => wire::ROUTES
-            .iter()
-            .map(|(m, p)| (p.to_string(), *m))
-            .collect(),
-        "site" => [
-            partner::JOB_CREATE.path,
-            partner::JOB_START.path,
-            partner::JOB_STATUS_UPDATE.path,
-            partner::JOB_UPDATE.path,
-            partner::JOB_RESOURCE_APPLY.path,
-            partner::JOB_RESOURCE_RETURN.path,
-            partner::JOB_STOP.path,
-            partner::TASK_RESOURCE_APPLY.path,
-            partner::TASK_RESOURCE_RETURN.path,
-            partner::TASK_START.path,
-            partner::TASK_COLLECT.path,
-            partner::TASK_STATUS_UPDATE.path,
-            partner::TASK_STOP.path,
-            partner::TASK_RERUN.path,
-            scheduler::JOB_CREATE.path,
-            scheduler::JOB_STOP.path,
-            scheduler::JOB_RERUN.path,
-            scheduler::TASK_REPORT.path,
-        ]
-        .iter()
-        .map(|p| (v2(p), "POST"))
-        .collect(),
-        "worker" | "super_worker" => [
-            (worker::TASK_STATUS, "POST"),
-            (worker::MODEL_SAVE, "POST"),
-            (worker::MODEL_DOWNLOAD, "GET"),
-            (worker::DATA_TRACKING_QUERY, "GET"),
-            (worker::DATA_TRACKING_SAVE, "POST"),
-            (worker::METRIC_SAVE, "POST"),
-        ]
-        .iter()
-        .map(|(p, m)| (v2(p), *m))
-        .collect(),
-        _ => Vec::new(),
-    };
-    routes
+    crate::auth::policy::routes(role)
         .into_iter()
         .map(|(p, m)| json!([role, p, m]))
         .collect()

@@ -156,9 +156,39 @@ impl Counters {
     }
 }
 
+/// How a command this site sends is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Not signed (site authentication is off).
+    None,
+    /// FATE's site signature from the partner app of the destination (`api.md` §7.3).
+    Fate,
+    /// ferroflow's Ed25519 signature over the whole command, to a ferroflow peer
+    /// (`federation::sign`).
+    Ferroflow,
+}
+
+/// What signing commands with FATE's scheme needs: the partner apps, this site's own party
+/// (which destination `0` means), the clock of the timestamps.
+#[derive(Clone)]
+struct SiteSigning {
+    store: crate::store::Store,
+    own_party: PartyId,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl std::fmt::Debug for SiteSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteSigning")
+            .field("own_party", &self.own_party)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Federation {
     pub counters: Arc<Counters>,
+    site_signing: Option<SiteSigning>,
     http: reqwest::Client,
     grpc: grpc::Client,
     own_url: String,
@@ -189,6 +219,7 @@ impl Federation {
             .expect("an HTTP client with a checked TLS configuration builds");
         Self {
             counters: Arc::default(),
+            site_signing: None,
             http,
             grpc: grpc::Client::new(security.clone()),
             own_url,
@@ -213,7 +244,7 @@ impl Federation {
         let Some(sec) = &self.security else {
             return cmd.clone();
         };
-        if !(sec.is_peer_party(&cmd.dest) || route.is_tls()) {
+        if !(route.is_tls() || self.signing(&cmd.dest) == Scheme::Ferroflow) {
             return cmd.clone();
         }
         let mut cmd = cmd.clone();
@@ -234,6 +265,79 @@ impl Federation {
             cmd.set_header(&k, v);
         }
         cmd
+    }
+
+    /// Signs every command this site sends with FATE's site scheme (`authentication.site`).
+    pub fn with_site_signing(
+        mut self,
+        store: crate::store::Store,
+        own_party: PartyId,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        self.site_signing = Some(SiteSigning {
+            store,
+            own_party,
+            clock,
+        });
+        self
+    }
+
+    /// Which scheme signs a command to `dest`: the one place this is decided. A ferroflow
+    /// peer (a trusted card names the party, or its route is mutual TLS) gets the ferroflow
+    /// signature ([`Federation::signed`], per attempt); anyone else FATE's site signature when
+    /// site authentication is on.
+    pub fn signing(&self, dest: &PartyId) -> Scheme {
+        if let Some(sec) = &self.security
+            && (sec.is_peer_party(dest) || self.routes.resolve(dest).is_some_and(Route::is_tls))
+        {
+            return Scheme::Ferroflow;
+        }
+        if self.site_signing.is_some() {
+            Scheme::Fate
+        } else {
+            Scheme::None
+        }
+    }
+
+    /// Adds the signature headers of `cmd` (by [`Federation::signing`]); `Err` when it cannot
+    /// be signed, and then it is not sent.
+    async fn sign(&self, cmd: &mut Command, initiator: &str) -> Result<(), Undelivered> {
+        match (self.signing(&cmd.dest), &self.site_signing) {
+            (Scheme::Fate, Some(s)) => {
+                // FATE signs a command for party 0 (its own parties) as its own party; so does
+                // ferroflow for every party this site serves (single-site mode serves them all).
+                let party = if cmd.dest.as_str() == "0" || self.routes.is_local(&cmd.dest) {
+                    &s.own_party
+                } else {
+                    &cmd.dest
+                };
+                let undelivered = |reason: String| Undelivered {
+                    party: cmd.dest.clone(),
+                    address: None,
+                    reason,
+                };
+                let partners = s.store.partners(Some(party.as_str())).await.map_err(|e| {
+                    undelivered(format!("cannot read the partner apps to sign with: {e}"))
+                })?;
+                let Some(p) = partners.first() else {
+                    return Err(undelivered(format!(
+                        "(5002, 'No found appid: party_id[{party}]'): no partner app to sign \
+                         the command with (add one with /v2/app/partner/create)"
+                    )));
+                };
+                let headers = crate::auth::fate::site_headers(
+                    &p.app_id,
+                    &p.app_token,
+                    initiator,
+                    s.clock.now_ms(),
+                );
+                for (k, v) in headers {
+                    cmd.set_header(&k, v);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn routes(&self) -> &RouteTable {
@@ -297,7 +401,7 @@ impl Federation {
         initiator: &str,
     ) -> Envelope {
         let path = route.path;
-        let cmd = Command {
+        let mut cmd = Command {
             dest: dest.clone(),
             method: "POST".into(),
             path: format!("/v2{path}"),
@@ -308,6 +412,11 @@ impl Federation {
             ],
             body: Bytes::from(serde_json::to_vec(body).expect("command bodies serialise")),
         };
+        if let Err(u) = self.sign(&mut cmd, initiator).await {
+            tracing::warn!(%u, path, "command not signed");
+            self.counters.undelivered.fetch_add(1, Ordering::Relaxed);
+            return u.envelope();
+        }
         match self.deliver_as(&cmd, true).await {
             Ok(v) => Envelope::from_value(v).unwrap_or_else(|e| {
                 Undelivered {

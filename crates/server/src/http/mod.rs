@@ -227,6 +227,10 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
+            authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
             signed::verify,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -235,6 +239,30 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         .layer(axum::middleware::from_fn(signed::scope))
         .with_state(app)
+}
+
+/// FATE's authentication ([`crate::auth::admit`]), before any handler: a refused request is
+/// answered here (HTTP 200, FATE's code) and reaches nothing; an admitted one carries its
+/// [`crate::auth::Caller`]. Commands relayed to other sites pass before this (their
+/// destination verifies them).
+async fn authenticate(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    match crate::auth::admit(&app, &method, &path, req.headers()).await {
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(refusal) => {
+            tracing::info!(%method, %path, code = refusal.code.code(), "request refused");
+            json_response(&Envelope::with_code(refusal.code, refusal.message).into_value())
+        }
+    }
 }
 
 /// Names the request as the cause of every status change it commits (the event log): the

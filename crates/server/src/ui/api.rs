@@ -265,7 +265,7 @@ async fn site(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
             }],
             "standalone": c.is_standalone(),
             "database": app.store.backend().as_str(),
-            "client_authentication": c.auth.client,
+            "client_authentication": c.auth.client(),
             "partners": partners,
             "default_route": default_route,
             "providers": providers,

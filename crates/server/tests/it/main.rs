@@ -5,6 +5,7 @@ mod api1_common;
 mod api1_data;
 mod api1_jobs;
 mod api1_models_logs;
+mod auth;
 mod dbserver;
 mod docker;
 mod edge;

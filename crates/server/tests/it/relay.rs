@@ -13,7 +13,7 @@ use ferroflow_server::federation::grpc::{self, Packet};
 use super::support::{SiteSpec, TestSite, sleep_dag};
 use super::two_sites::run_chain;
 
-async fn bind() -> (TcpListener, String) {
+pub async fn bind() -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = l.local_addr().unwrap().to_string();
     (l, a)
@@ -169,7 +169,7 @@ async fn a_fate_packet_is_answered_like_fate_flow() {
     site.stop().await;
 }
 
-async fn unary_call(addr: &str, packet: Packet) -> Packet {
+pub async fn unary_call(addr: &str, packet: Packet) -> Packet {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()

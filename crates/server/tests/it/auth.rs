@@ -1,0 +1,622 @@
+//! FATE's authentication on a real site over HTTP (and gRPC): signed api-1 calls, signed
+//! commands between sites, refusals that change nothing, the loopback rule, `admin.json`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use ferroflow_server::auth::{credentials, fate};
+use ferroflow_server::clock::Clock;
+use ferroflow_server::config::Config;
+use ferroflow_server::federation::{Command, grpc};
+use ferroflow_server::store::JobFilter;
+
+use super::relay::{bind, unary_call};
+use super::support::{SiteSpec, TestSite, sleep_dag};
+use super::two_sites::{run_chain, tick};
+
+fn client_on(c: &mut Config) {
+    c.auth.client = Some(true);
+}
+
+fn site_on(c: &mut Config) {
+    c.auth.site = Some(true);
+}
+
+fn admin(site: &TestSite) -> (String, String) {
+    credentials::read_admin_file(&site.data_dir()).expect("admin.json is written at start")
+}
+
+/// `headers` on a request.
+fn with(mut r: reqwest::RequestBuilder, headers: &[(String, String)]) -> reqwest::RequestBuilder {
+    for (k, v) in headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    r
+}
+
+async fn send(r: reqwest::RequestBuilder) -> Value {
+    let resp = r.send().await.unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "refusals are FATE envelopes, never HTTP errors"
+    );
+    resp.json().await.unwrap()
+}
+
+/// A signed api-1 call as fate_client makes it, dated by the site's clock.
+async fn call(
+    site: &TestSite,
+    method: &str,
+    path: &str,
+    body: Value,
+    (app_id, token): (&str, &str),
+) -> Value {
+    let headers = fate::client_headers(app_id, token, "", site.clock.now_ms());
+    let url = format!("{}{path}", site.url());
+    let r = match method {
+        "GET" => site.http.get(url).query(
+            &body
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        _ => site.http.post(url).json(&body),
+    };
+    send(with(r, &headers)).await
+}
+
+async fn stored_jobs(site: &TestSite) -> usize {
+    site.site
+        .app
+        .store
+        .query_jobs(&JobFilter::default())
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test]
+async fn unsigned_expired_unknown_wrong_and_replayed_calls_are_refused_and_change_nothing() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(client_on),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let (id, token) = admin(&site);
+    assert_eq!(id, "admin");
+    assert_ne!(token, "fate_flow_admin", "no well-known token");
+    let submit = json!({"dag_schema": sleep_dag(&[("a", "demo_sleep", &[])], json!({}))});
+    let url = format!("{}/v2/job/submit", site.url());
+    let now = site.clock.now_ms();
+    let good = fate::client_headers(&id, &token, "", now);
+    let replace = |name: &str, value: &str| -> Vec<(String, String)> {
+        let mut h: Vec<_> = good.iter().filter(|(k, _)| k != name).cloned().collect();
+        if !value.is_empty() {
+            h.push((name.to_string(), value.to_string()));
+        }
+        h
+    };
+    let resigned = |ts: i64| {
+        let mut h = fate::client_headers(&id, &token, "", ts);
+        h.retain(|(k, _)| k != "Nonce" && k != "Signature");
+        h.push(("Nonce".into(), "1234".into()));
+        h.push((
+            "Signature".into(),
+            fate::sign(&id, "", "1234", &ts.to_string(), &token),
+        ));
+        h
+    };
+    let unknown = fate::client_headers("nobody", &token, "", now);
+    type Headers = Vec<(String, String)>;
+    let cases: Vec<(&str, Headers, i64, &str)> = vec![
+        (
+            "unsigned",
+            Vec::new(),
+            5001,
+            "Invalid parameter: name[appId]",
+        ),
+        (
+            "no nonce",
+            replace("Nonce", ""),
+            5001,
+            "Invalid parameter: name[Nonce]",
+        ),
+        (
+            "a short nonce",
+            replace("Nonce", "12"),
+            5001,
+            "Invalid parameter: name[Nonce]",
+        ),
+        (
+            "no timestamp",
+            replace("Timestamp", ""),
+            5001,
+            "Invalid parameter: name[Timestamp]",
+        ),
+        (
+            "no signature",
+            replace("Signature", ""),
+            5001,
+            "Invalid parameter: name[Signature]",
+        ),
+        (
+            "61 s old",
+            resigned(now - 61_000),
+            5000,
+            "Request has expired",
+        ),
+        (
+            "61 s ahead",
+            resigned(now + 61_000),
+            5000,
+            "Request has expired",
+        ),
+        (
+            "an unknown app",
+            unknown,
+            5002,
+            "No found appid: app_id[nobody]",
+        ),
+        (
+            "a wrong signature",
+            replace("Signature", &fate::sign(&id, "", "1234", "1", "guess")),
+            5003,
+            "varify failed!",
+        ),
+        (
+            "another user than signed",
+            replace("userName", "mallory"),
+            5003,
+            "varify failed!",
+        ),
+    ];
+    for (what, headers, code, message) in cases {
+        let v = send(with(site.http.post(&url).json(&submit), &headers)).await;
+        assert_eq!(v["code"], code, "{what}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().starts_with(message),
+            "{what}: {v}"
+        );
+    }
+    assert_eq!(
+        stored_jobs(&site).await,
+        0,
+        "a refused submit stores nothing"
+    );
+
+    // Signed: accepted once; the same signed request again is a replay.
+    let v = send(with(site.http.post(&url).json(&submit), &good)).await;
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(stored_jobs(&site).await, 2, "guest and host rows");
+    let v = send(with(site.http.post(&url).json(&submit), &good)).await;
+    assert_eq!(v["code"], 5003, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("replay"), "{v}");
+    // Its headers on another route are the same replay.
+    let v = send(with(
+        site.http.get(format!("{}/v2/job/query", site.url())),
+        &good,
+    ))
+    .await;
+    assert_eq!(v["code"], 5003, "{v}");
+    assert_eq!(
+        stored_jobs(&site).await,
+        2,
+        "the replayed submit stored nothing"
+    );
+
+    // Task processes' routes are not authenticated (as in FATE).
+    let v = send(
+        site.http
+            .get(format!("{}/v2/worker/model/download", site.url()))
+            .query(&[("model_id", "x")]),
+    )
+    .await;
+    assert!(v.get("data").is_some(), "the handler answered: {v}");
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn roles_decide_which_routes_an_app_may_call() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(client_on),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let (aid, atok) = admin(&site);
+    let a = (aid.as_str(), atok.as_str());
+    let created = call(
+        &site,
+        "POST",
+        "/v2/app/client/create",
+        json!({"app_name": "alice"}),
+        a,
+    )
+    .await;
+    assert_eq!(created["code"], 0, "{created}");
+    let id = created["data"]["app_id"].as_str().unwrap().to_string();
+    let token = created["data"]["app_token"].as_str().unwrap().to_string();
+    let alice = (id.as_str(), token.as_str());
+    // No role yet: nothing passes the policy.
+    let v = call(&site, "GET", "/v2/job/query", json!({}), alice).await;
+    assert_eq!(
+        (v["code"].as_i64(), v["message"].as_str()),
+        (Some(5004), Some("Authentication Failed"))
+    );
+    let v = call(
+        &site,
+        "POST",
+        "/v2/permission/grant",
+        json!({"app_id": id, "role": "client"}),
+        a,
+    )
+    .await;
+    assert_eq!(v["code"], 0, "{v}");
+    let v = call(&site, "GET", "/v2/provider/query", json!({}), alice).await;
+    assert_eq!(v["code"], 0, "{v}");
+    // A client may not manage apps or roles (super_client only).
+    for (m, path, body) in [
+        ("POST", "/v2/app/client/create", json!({"app_name": "eve"})),
+        (
+            "POST",
+            "/v2/permission/grant",
+            json!({"app_id": id, "role": "super_client"}),
+        ),
+    ] {
+        let v = call(&site, m, path, body, alice).await;
+        assert_eq!(v["code"], 5004, "{path}: {v}");
+    }
+    let v = call(
+        &site,
+        "GET",
+        "/v2/app/client/query",
+        json!({"app_name": "alice"}),
+        a,
+    )
+    .await;
+    assert_eq!(v["data"][0]["app_token"], "******", "{v}");
+    site.stop().await;
+}
+
+/// Log lines written while a test runs on this thread (the site runs on it too).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_site_listening_beyond_loopback_authenticates_and_keeps_tokens_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let site = TestSite::start_on(
+        SiteSpec::standalone(),
+        tempfile::tempdir().unwrap(),
+        listener,
+    )
+    .await;
+    let auth = site.site.app.config.auth;
+    assert!(auth.client() && auth.site(), "on by default: {auth:?}");
+    let file = credentials::admin_file(&site.data_dir());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    let (id, token) = admin(&site);
+
+    let v = site.get("/v2/job/query", &[]).await;
+    assert_eq!(v.code, 5001, "unsigned: {}", v.message);
+    let v = call(&site, "GET", "/v2/provider/query", json!({}), (&id, &token)).await;
+    assert_eq!(v["code"], 0, "{v}");
+    let created = call(
+        &site,
+        "POST",
+        "/v2/app/client/create",
+        json!({"app_name": "bob"}),
+        (&id, &token),
+    )
+    .await;
+    let bob_token = created["data"]["app_token"].as_str().unwrap().to_string();
+    let v = call(
+        &site,
+        "GET",
+        "/v2/app/client/query",
+        json!({"app_name": "admin"}),
+        (&id, &token),
+    )
+    .await;
+    assert_eq!(v["data"][0]["app_token"], "******", "{v}");
+    let own = site.site.app.config.party_id.to_string();
+    let own_token = site
+        .site
+        .app
+        .store
+        .apps(Some(&own), None, None)
+        .await
+        .unwrap()[0]
+        .app_token
+        .clone();
+    for (what, path, q) in [
+        ("site apps", "/v2/app/site/query", json!({"party_id": own})),
+        (
+            "partners",
+            "/v2/app/partner/query",
+            json!({"party_id": own}),
+        ),
+    ] {
+        let v = call(&site, "GET", path, q, (&id, &token)).await;
+        assert_eq!(v["code"], 0, "{what}: {v}");
+        assert!(!v.to_string().contains(&own_token), "{what}: {v}");
+    }
+    // A restart keeps the admin token (and the file).
+    let site = site.park().await.start().await;
+    assert_eq!(admin(&site), (id.clone(), token.clone()));
+    site.stop().await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("authentication"), "the switches are logged");
+    for secret in [&token, &bob_token, &own_token] {
+        assert!(!text.contains(secret.as_str()), "a token in the logs");
+    }
+}
+
+#[tokio::test]
+async fn a_site_turned_off_beyond_loopback_stays_open_and_loopback_stays_open() {
+    fn off(c: &mut Config) {
+        c.auth.client = Some(false);
+        c.auth.site = Some(false);
+    }
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let site = TestSite::start_on(
+        SiteSpec {
+            configure: Some(off),
+            ..SiteSpec::standalone()
+        },
+        tempfile::tempdir().unwrap(),
+        listener,
+    )
+    .await;
+    assert!(!site.site.app.config.auth.any());
+    assert_eq!(site.get("/v2/provider/query", &[]).await.code, 0);
+    site.stop().await;
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    assert!(!site.site.app.config.auth.any(), "loopback only: open");
+    assert!(credentials::read_admin_file(&site.data_dir()).is_none());
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn a_site_signs_commands_to_its_own_parties_and_refuses_unsigned_ones() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(site_on),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    // Submit goes to the scheduler and every party over HTTP, signed with the own party's
+    // site app (made at start, also its partner entry).
+    let job = site
+        .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
+        .await;
+    tick(&site, &site).await;
+    assert_eq!(site.launcher.launched().len(), 2, "guest and host run");
+
+    let update = json!({"job_id": job, "role": "guest", "party_id": "9999", "status": "running"});
+    let url = format!("{}/v2/partner/job/status/update", site.url());
+    let v = send(site.http.post(&url).json(&update)).await;
+    assert_eq!(
+        (v["code"].as_i64(), v["message"].as_str()),
+        (Some(5001), Some("invalid parameter: appId"))
+    );
+    let v = send(
+        site.http
+            .post(format!("{}/v2/scheduler/job/stop", site.url()))
+            .json(&json!({"job_id": job})),
+    )
+    .await;
+    assert_eq!(v["code"], 5001, "{v}");
+    assert_eq!(
+        site.launcher.alive_count(),
+        2,
+        "the refused stop stopped nothing"
+    );
+
+    // A client app has no `site` role: 5004 naming app, path and method.
+    let created = site
+        .post("/v2/app/client/create", json!({"app_name": "c"}))
+        .await;
+    assert_eq!(created.code, 5005, "no appId: the app rules refuse");
+    let own = site.site.app.store.partners(Some("9999")).await.unwrap()[0].clone();
+    site.site
+        .app
+        .store
+        .set_roles(&own.app_id, &["client"], 0)
+        .await
+        .unwrap();
+    let headers = fate::site_headers(&own.app_id, &own.app_token, "", site.clock.now_ms());
+    let v = send(with(site.http.post(&url).json(&update), &headers)).await;
+    assert_eq!(v["code"], 5004, "{v}");
+    assert_eq!(
+        v["message"],
+        format!(
+            "Authentication Failed: app_id[{}, path[/v2/partner/job/status/update, method[POST]]]",
+            own.app_id
+        )
+    );
+    site.site
+        .app
+        .store
+        .set_roles(&own.app_id, &["site"], 0)
+        .await
+        .unwrap();
+    // A signature with another initiator than signed does not verify.
+    let mut forged = fate::site_headers(&own.app_id, &own.app_token, "", site.clock.now_ms());
+    forged.retain(|(k, _)| k != "initiatorPartyId");
+    forged.push(("initiatorPartyId".into(), "10000".into()));
+    let v = send(with(site.http.post(&url).json(&update), &forged)).await;
+    assert_eq!(v["code"], 5003, "{v}");
+
+    // Without a partner app for a party, commands to it are not sent: 104 naming why.
+    assert!(site.site.app.store.delete_partner("9999").await.unwrap());
+    let v = site.post("/v2/job/stop", json!({"job_id": job})).await;
+    assert_eq!(
+        v.code, 104,
+        "the local stop is done, the scheduler not told: {}",
+        v.message
+    );
+    let e = site
+        .post(
+            "/v2/job/submit",
+            json!({"dag_schema": sleep_dag(&[("a", "demo_sleep", &[])], json!({}))}),
+        )
+        .await;
+    assert_eq!(e.code, 104, "{}", e.message);
+    assert!(
+        e.message.contains("No found appid: party_id[9999]"),
+        "{}",
+        e.message
+    );
+    site.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_signed_with_ferroflows_own_scheme_is_left_to_its_verifier() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(site_on),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let v = send(
+        site.http
+            .post(format!("{}/v2/partner/job/status/update", site.url()))
+            .header("X-Ferroflow-Signature", "x")
+            .json(
+                &json!({"job_id": "x", "role": "guest", "party_id": "9999", "status": "running"}),
+            ),
+    )
+    .await;
+    assert_ne!(v["code"], 5001, "not FATE's check: {v}");
+    site.stop().await;
+}
+
+/// Two ferroflow sites with FATE's site scheme, provisioned through the API as `api.md` §7.3
+/// says: each receiver makes a site app for the sender and grants it `site`; each sender
+/// stores it as the partner app of the receiver's party.
+#[tokio::test]
+async fn two_sites_run_a_job_with_signed_commands() {
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (ua, ub) = (
+        format!("http://{}", la.local_addr().unwrap()),
+        format!("http://{}", lb.local_addr().unwrap()),
+    );
+    let spec = |party: &'static str, other: &str, url: String| SiteSpec {
+        party_id: party,
+        routes: BTreeMap::from([(other.to_string(), url)]),
+        autostart: false,
+        cores: None,
+        configure: Some(site_on),
+    };
+    let a = TestSite::start_on(spec("9999", "10000", ub), tempfile::tempdir().unwrap(), la).await;
+    let b = TestSite::start_on(spec("10000", "9999", ua), tempfile::tempdir().unwrap(), lb).await;
+    // Unprovisioned: the job cannot be created (no partner app to sign with).
+    let e = a
+        .post(
+            "/v2/job/submit",
+            json!({"dag_schema": sleep_dag(&[("a", "demo_sleep", &[])], json!({}))}),
+        )
+        .await;
+    assert_ne!(e.code, 0);
+    for (receiver, sender, sender_party, receiver_party) in
+        [(&b, &a, "9999", "10000"), (&a, &b, "10000", "9999")]
+    {
+        let made = receiver
+            .post("/v2/app/site/create", json!({"party_id": sender_party}))
+            .await;
+        assert_eq!(made.code, 0, "{}", made.message);
+        let d = made.data.unwrap();
+        let granted = receiver
+            .post(
+                "/v2/permission/grant",
+                json!({"app_id": d["app_id"], "role": "site"}),
+            )
+            .await;
+        assert_eq!(granted.code, 0, "{}", granted.message);
+        let stored = sender
+            .post(
+                "/v2/app/partner/create",
+                json!({"party_id": receiver_party, "app_id": d["app_id"], "app_token": d["app_token"]}),
+            )
+            .await;
+        assert_eq!(stored.code, 0, "{}", stored.message);
+    }
+    run_chain(&a, &b, "10000").await;
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A FATE site's command over gRPC carries its signature in the packet's headers.
+#[tokio::test]
+async fn a_command_over_grpc_is_verified_from_the_packets_headers() {
+    let (l, _) = bind().await;
+    let (g, addr) = bind().await;
+    let site = TestSite::start_with_grpc(
+        SiteSpec {
+            configure: Some(site_on),
+            ..SiteSpec::standalone()
+        },
+        tempfile::tempdir().unwrap(),
+        l,
+        Some(g),
+    )
+    .await;
+    let own = site.site.app.store.partners(Some("9999")).await.unwrap()[0].clone();
+    let own_address = site.site.app.fed.own_address().clone();
+    let command = |headers: Vec<(String, String)>| Command {
+        dest: "9999".into(),
+        method: "POST".into(),
+        path: "/v2/partner/job/status/update".into(),
+        headers,
+        body: bytes::Bytes::from(
+            json!({"job_id": "x", "role": "guest", "party_id": "9999", "status": "running"})
+                .to_string(),
+        ),
+    };
+    let reply = |cmd: Command| {
+        let packet = grpc::request_packet(&cmd, &own_address, std::time::Duration::from_secs(5));
+        let addr = addr.clone();
+        async move {
+            let r = unary_call(&addr, packet).await;
+            serde_json::from_slice::<Value>(&r.body.unwrap().value).unwrap()
+        }
+    };
+    let v = reply(command(vec![("dest-party-id".into(), "9999".into())])).await;
+    assert_eq!(v["code"], 5001, "{v}");
+    let signed = fate::site_headers(&own.app_id, &own.app_token, "", site.clock.now_ms());
+    let cmd = command(signed);
+    let v = reply(cmd.clone()).await;
+    assert!(
+        ![5000, 5001, 5002, 5003, 5004].contains(&v["code"].as_i64().unwrap()),
+        "{v}"
+    );
+    let v = reply(cmd).await;
+    assert_eq!(v["code"], 5003, "a packet sent again is a replay: {v}");
+    site.stop().await;
+}
