@@ -64,13 +64,6 @@ fn open_conf(dir: &Path) -> String {
     )
 }
 
-/// The same site restarted on its port and data directory with `conf`.
-async fn restart_with(server: Server, dir: &Path, conf: &str) -> Server {
-    let port = server.port();
-    server.stop().await;
-    Server::start_on(dir, "9999", Some(conf), port).await
-}
-
 async fn site(dir: &Path) -> Server {
     Server::start(dir, "9999", Some(&site_conf(dir))).await
 }
@@ -248,11 +241,35 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
 
     // The dashboard draws pyfate's evaluation (its scores, ROC, KS and lift curves) and the
     // loss of lr_0, one point per item pyfate posted.
-    // A browser holds no app token, so the dashboard's calls to FATE's routes are refused
-    // while client authentication is on (docs/security.md): the dashboard is shown by the same
-    // site restarted open (loopback only), then authentication is on again.
-    let server = restart_with(server, dir.path(), &open_conf(dir.path())).await;
+    // Client authentication is on: the dashboard's data answers 401 until the tab signs in
+    // (the login page keeps the app's credentials for the tab and signs every call with them).
+    let (app_id, app_token) = server.credentials.clone().expect("client auth wrote admin.json");
     let b = webdriver::Browser::start().await;
+    let refused = reqwest::get(format!("{}/ui/api/jobs", server.url))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "the dashboard's data without credentials");
+    b.goto(&format!("{}/ui/login", server.url)).await;
+    b.wait_for(
+        "the login state",
+        "return document.querySelector('#login-state')?.textContent.includes('sign in')",
+        Duration::from_secs(30),
+    )
+    .await;
+    b.exec(
+        "const f = document.querySelector('#login');
+         f.querySelector('[name=app_id]').value = arguments[0];
+         f.querySelector('[name=app_token]').value = arguments[1];
+         f.querySelector('button[type=submit]').click();",
+        serde_json::json!([app_id, app_token]),
+    )
+    .await;
+    b.wait_for(
+        "the job list after signing in",
+        "return document.querySelector('tbody tr') ? true : null",
+        Duration::from_secs(30),
+    )
+    .await;
     b.goto(&format!(
         "{}/ui/job/{train}/guest/9999/evaluation_0",
         server.url
@@ -311,7 +328,6 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     b.screenshot("loss-pyfate").await;
     b.assert_console_clean("lr_0's page").await;
     drop(b);
-    let server = restart_with(server, dir.path(), &site_conf(dir.path())).await;
     let unsigned = reqwest::get(format!("{}/v2/job/query?job_id={train}", server.url))
         .await
         .unwrap()

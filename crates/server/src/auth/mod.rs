@@ -61,11 +61,16 @@ pub enum Group {
     Client,
     /// api-2 and api-4.
     Site,
-    /// api-3 (task processes), the dashboard, `/metrics`.
+    /// api-3 (task processes), the dashboard's pages and scripts, `/metrics`.
     Open,
 }
 
 pub fn group_of(path: &str) -> Group {
+    // The dashboard's data routes answer what api-1 answers (jobs, tasks, events): behind the
+    // same check. Its pages and scripts hold no data and stay open (the login page is one).
+    if path.starts_with(crate::ui::API_PREFIX) {
+        return Group::Client;
+    }
     if ["/v2/partner/", "/v2/scheduler/"]
         .iter()
         .any(|p| path.starts_with(p))

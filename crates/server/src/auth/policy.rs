@@ -58,6 +58,10 @@ pub fn routes(role: &str) -> Vec<(String, &'static str)> {
 
 /// Whether `role` may call `method path` (the path as routed, `/v2/...`).
 pub fn permits(role: &str, method: &str, path: &str) -> bool {
+    if path.starts_with(crate::ui::API_PREFIX) {
+        // The dashboard's read-only data: any client app, as FATE's query routes.
+        return matches!(role, "client" | "super_client") && method.eq_ignore_ascii_case("GET");
+    }
     routes(role)
         .iter()
         .any(|(p, m)| p == path && m.eq_ignore_ascii_case(method))

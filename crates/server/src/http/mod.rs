@@ -260,6 +260,16 @@ async fn authenticate(
         Ok(None) => next.run(req).await,
         Err(refusal) => {
             tracing::info!(%method, %path, code = refusal.code.code(), "request refused");
+            if path.starts_with(crate::ui::API_PREFIX) {
+                // The dashboard's script answers a 401 with its login page.
+                let body = serde_json::json!({
+                    "error": format!("{} (log in at /ui/login)", refusal.message),
+                    "code": refusal.code.code(),
+                });
+                let mut r = json_response(&body);
+                *r.status_mut() = StatusCode::UNAUTHORIZED;
+                return r;
+            }
             json_response(&Envelope::with_code(refusal.code, refusal.message).into_value())
         }
     }

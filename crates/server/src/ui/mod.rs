@@ -18,6 +18,10 @@
 
 mod api;
 
+/// The dashboard's data routes: behind client authentication when it is on (`auth::group_of`),
+/// the pages themselves are not.
+pub const API_PREFIX: &str = "/ui/api/";
+
 use std::sync::Arc;
 
 use axum::Router;

@@ -141,6 +141,8 @@ async function getJSON(url) {
   const headers = authHeaders();
   if (cached) headers["If-None-Match"] = cached.etag;
   const r = await fetch(url, { headers, cache: "no-store" });
+  // Client authentication is on and this tab holds no (valid) credentials: log in first.
+  if (r.status === 401 && location.pathname !== "/ui/login") location.href = "/ui/login";
   if (r.status === 304 && cached) return { changed: false, status: 200, data: cached.data };
   const data = await r.json().catch(() => null);
   const etag = r.headers.get("ETag");
@@ -771,7 +773,8 @@ function viewLogin() {
       el("button", { type: "button", class: "secondary", id: "logout" }, "Sign out")), state);
   replace(main, el("h1", {}, "Login"), form);
   getJSON("/ui/api/site").then((r) => {
-    state.textContent = r.data && r.data.client_authentication ?
+    state.textContent = r.status === 401 ? "This site checks client credentials: sign in." :
+      r.data && r.data.client_authentication ?
       "This site checks client credentials." : "This site does not check client credentials (client authentication is off).";
   }).catch(() => {});
   form.addEventListener("submit", (ev) => {
