@@ -44,6 +44,8 @@ pub struct App {
     /// The base URL this site answers on.
     pub own_url: String,
     pub metrics: crate::metrics::Metrics,
+    /// The audit log's writer and counters.
+    pub audit: crate::audit::Audit,
     job_ids: Mutex<JobIdGenerator>,
     events: mpsc::UnboundedSender<Event>,
     /// Jobs whose creation is in progress in this process (a step leaves them alone; after a
@@ -102,6 +104,7 @@ impl App {
             ..ResourceDefaults::default()
         };
         let models = Arc::new(FileStore::new(config.model_dir())) as Arc<dyn ModelStore>;
+        let audit = crate::audit::Audit::start(store.clone());
         Self {
             config,
             store,
@@ -113,6 +116,7 @@ impl App {
             resource_defaults,
             own_url,
             metrics: Default::default(),
+            audit,
             job_ids: Mutex::new(JobIdGenerator::default()),
             events,
             creating: Arc::new(Mutex::new(HashSet::new())),

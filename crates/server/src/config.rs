@@ -64,8 +64,9 @@ pub struct Config {
     pub component_exe: PathBuf,
     /// Named points where the site aborts as if killed (crash tests only).
     pub failpoints: Vec<String>,
-    /// FATE's `authentication` switches. ferroflow stores credentials but does not check
-    /// them yet; the switches decide whether app and permission management answer.
+    /// FATE's `authentication` switches (and ferroflow's `worker`): whether app and permission
+    /// management answer, whether partners' grants are checked on job creation
+    /// (`permission` or `site`), whether api-3 calls need their run's worker token.
     pub auth: AuthSwitches,
     /// Where relative `file` paths of uploads resolve, and where multipart uploads are kept
     /// while they are imported (FATE's `UPLOAD_DATA_HOME` / `TEMP_DIR`).
@@ -94,11 +95,25 @@ pub struct FateConfig {
     pub path: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthSwitches {
     pub client: bool,
     pub site: bool,
     pub permission: bool,
+    /// ferroflow's `authentication.worker` (default on): api-3 calls must carry the worker
+    /// token of the task run they name (`docs/security-tasks.md`).
+    pub worker: bool,
+}
+
+impl Default for AuthSwitches {
+    fn default() -> Self {
+        Self {
+            client: false,
+            site: false,
+            permission: false,
+            worker: true,
+        }
+    }
 }
 
 impl AuthSwitches {
@@ -370,16 +385,17 @@ impl Config {
         let component_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ferroflow"));
         let other = |k: &str| raw.other.get(k);
         let auth_section = other("authentication");
-        let switch = |name: &str| {
+        let switch = |name: &str, default: bool| {
             auth_section
                 .and_then(|a| a.get(name))
                 .and_then(serde_yaml::Value::as_bool)
-                .unwrap_or(false)
+                .unwrap_or(default)
         };
         let auth = AuthSwitches {
-            client: switch("client"),
-            site: switch("site"),
-            permission: switch("permission"),
+            client: switch("client", false),
+            site: switch("site", false),
+            permission: switch("permission", false),
+            worker: switch("worker", true),
         };
         let upload_dir = other("upload_dir")
             .and_then(serde_yaml::Value::as_str)

@@ -165,7 +165,11 @@ impl Site {
             .service(crate::http::router(app.clone()));
         let stop = wait_for(shutdown.subscribe());
         tasks.push(tokio::spawn(async move {
-            let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(svc);
+            // The peer's address reaches handlers and the audit log as `ConnectInfo`.
+            let make =
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(svc);
             if let Err(e) = axum::serve(listener, make)
                 .with_graceful_shutdown(stop)
                 .await

@@ -31,6 +31,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "events",
         include_str!("../../migrations/sqlite/0005_events.sql"),
     ),
+    (
+        6,
+        "security",
+        include_str!("../../migrations/sqlite/0006_security.sql"),
+    ),
 ];
 
 impl Store {

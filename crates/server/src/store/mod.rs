@@ -16,8 +16,10 @@
 //! - `dashboard`: the dashboard's read-only queries (paged job list, site load).
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
+//! - `audit`: the audit log (authenticated calls and refusals).
 
 mod admin;
+mod audit;
 mod dashboard;
 mod event;
 mod job;
@@ -36,6 +38,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
+pub use audit::{AuditFilter, AuditRow};
 pub use dashboard::{SiteLoad, UiJobFilter, UiJobRow};
 pub use event::{EventRow, with_cause};
 pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
@@ -45,7 +48,7 @@ pub use schedule::{
     NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, SchedulePartyRow,
     ScheduleTaskRow, TaskStatusRow,
 };
-pub use task::{LaunchRow, NewTask, RunInfo, TaskFilter, TaskRow};
+pub use task::{LaunchRow, NewTask, RunInfo, TaskFilter, TaskRow, TokenRun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
