@@ -10,7 +10,7 @@ use anyhow::Result;
 use crate::work::{self, Target};
 
 mod report;
-mod sites;
+pub(crate) mod sites;
 mod workloads;
 
 use report::{Report, Side, markdown, table};
