@@ -247,3 +247,59 @@ async fn a_restarted_site_accepts_its_readopted_runs_tokens() {
     assert_eq!(e["code"], 0, "{e}");
     site.stop().await;
 }
+
+#[tokio::test]
+async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_is_restricted() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(|c| {
+            c.auth.client = true;
+            c.auth.site = true;
+        }),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let e = site
+        .raw(
+            site.http
+                .get(format!("{}/v2/job/query", site.url()))
+                .header("appId", "someone")
+                .query(&[("job_id", "202601010000000000001")]),
+        )
+        .await;
+    assert!(String::from_utf8_lossy(&e.2).contains("1001"), "{e:?}");
+    let job = site
+        .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
+        .await;
+    site.tick().await;
+    // Without a verified super_client the log is refused (and that refusal is audited).
+    let e = site.get("/v2/audit/query", &[]).await;
+    assert_eq!(e.code, 5004, "{}", e.message);
+
+    let app = &site.site.app;
+    app.audit.flush().await;
+    let (rows, _) = app
+        .store
+        .query_audit(&ferroflow_server::store::AuditFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(rows.iter().any(|r| r.group == "client"
+        && r.caller == "app someone"
+        && r.route == "/v2/job/query"
+        && r.code == 1001
+        && r.result == "ok"));
+    assert!(
+        rows.iter()
+            .any(|r| r.group == "site" && r.route == "/v2/partner/job/create" && r.code == 0),
+        "the scheduler's commands to its own parties are audited too"
+    );
+    assert!(rows.iter().any(|r| r.group == "client"
+        && r.route == "/v2/audit/query"
+        && r.code == 5004
+        && r.result == "refused"));
+    assert!(rows.iter().all(|r| !r.peer.is_empty()));
+    let _ = job;
+    site.stop().await;
+}
