@@ -13,7 +13,7 @@ fn exec(job: &str, task: &str, version: u32, role: &str, party: &str) -> String 
 }
 
 /// A request with whatever token header the test chooses (`None`: none).
-async fn send(site: &TestSite, req: reqwest::RequestBuilder, token: Option<&str>) -> Value {
+async fn send(req: reqwest::RequestBuilder, token: Option<&str>) -> Value {
     let req = match token {
         Some(t) => req.header(HEADER, t),
         None => req,
@@ -24,7 +24,6 @@ async fn send(site: &TestSite, req: reqwest::RequestBuilder, token: Option<&str>
         200,
         "refusals are answered as FATE answers errors"
     );
-    let _ = site;
     r.json().await.unwrap()
 }
 
@@ -68,7 +67,6 @@ async fn a_task_run_writes_and_reads_only_as_itself() {
     ];
     for (token, code) in &refusals {
         let e = send(
-            &site,
             site.http.post(url("/v2/worker/task/status")).json(&status),
             token.as_deref(),
         )
@@ -103,7 +101,7 @@ async fn a_task_run_writes_and_reads_only_as_itself() {
             ("party_id", "10000"), ("task_name", "a"), ("output_key", "output_model")]),
     ];
     for req in others {
-        let e = send(&site, req, Some(&guest_token)).await;
+        let e = send(req, Some(&guest_token)).await;
         assert_eq!(e["code"], 5003, "{e}");
     }
     assert_eq!(party_status(&site, &job, "host", "10000").await, "running");
@@ -208,7 +206,6 @@ async fn a_new_version_retires_the_old_runs_token() {
     let url = format!("{}/v2/worker/task/status", site.url());
     for target in [&new, &old] {
         let e = send(
-            &site,
             site.http
                 .post(&url)
                 .json(&json!({"execution_id": target, "status": "success", "error": ""})),
@@ -237,7 +234,6 @@ async fn a_restarted_site_accepts_its_readopted_runs_tokens() {
     let parked = site.park().await;
     let site = parked.start().await;
     let e = send(
-        &site,
         site.http
             .post(format!("{}/v2/worker/task/status", site.url()))
             .json(&json!({"execution_id": guest, "status": "success", "error": ""})),
@@ -267,8 +263,7 @@ async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_i
         )
         .await;
     assert!(String::from_utf8_lossy(&e.2).contains("1001"), "{e:?}");
-    let job = site
-        .submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
+    site.submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
         .await;
     site.tick().await;
     // Without a verified super_client the log is refused (and that refusal is audited).
@@ -300,6 +295,5 @@ async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_i
         && r.code == 5004
         && r.result == "refused"));
     assert!(rows.iter().all(|r| !r.peer.is_empty()));
-    let _ = job;
     site.stop().await;
 }
