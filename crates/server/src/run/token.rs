@@ -79,4 +79,21 @@ mod tests {
         assert_eq!(a.hash(), hash(a.secret()));
         assert!(!format!("{a:?}").contains(a.secret()));
     }
+
+    #[test]
+    fn a_logged_launch_spec_does_not_show_the_token() {
+        let t = Token::generate().unwrap();
+        let spec = crate::launcher::Spec {
+            env: vec![
+                ("CONFIG".into(), "{}".into()),
+                (ENV.into(), t.secret().into()),
+            ],
+            ..Default::default()
+        };
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains(t.secret()) && shown.contains("CONFIG"),
+            "{shown}"
+        );
+    }
 }
