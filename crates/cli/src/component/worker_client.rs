@@ -1,6 +1,8 @@
 //! A client of the site's worker API (api-3, `execution.md` §5), the only channel a task has
-//! to its site. Every answer is a FATE envelope; a non-zero `code` is an error carrying the
-//! code and message, whatever the HTTP status.
+//! to its site. Every call carries the run's worker token (`FERROFLOW_WORKER_TOKEN`, given by
+//! the site's launcher) in the site's token header: the site answers a run only about itself.
+//! Every answer is a FATE envelope; a non-zero `code` is an error carrying the code and
+//! message, whatever the HTTP status.
 //!
 //! Failures are split into *transient* (the request did not get an answer: connection refused or
 //! reset, timeout, HTTP 5xx — the site may be restarting) and *final* (the site answered and
