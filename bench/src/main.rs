@@ -22,6 +22,11 @@
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- upload --size-mb 1024`
 //!
+//! `security`: authentication off vs on in one run — `/v2/job/query` p50/p99 at 1 and 8
+//! clients and a chain's producer-end → next-start gap (`security.rs`).
+//!
+//! Run: `cargo run --release -p ferroflow-bench -- security`
+//!
 //! `dashboard`: the dashboard's page requests on a site holding `--jobs` jobs (`dashboard.rs`).
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- dashboard --jobs 10000`
@@ -80,6 +85,17 @@ enum Bench {
         #[arg(long, default_value_t = 50)]
         runs: usize,
     },
+    /// What security costs: authentication off vs on, in one run (`security.rs`).
+    Security {
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        clients: Vec<usize>,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 10)]
+        tasks: usize,
+    },
     /// Upload a generated CSV and report MB/s and peak memory.
     Upload {
         #[arg(long, default_value_t = 1024)]
@@ -110,6 +126,12 @@ fn main() -> Result<()> {
         Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
         Bench::Suite(args) => rt.block_on(suite::run(args)),
         Bench::Dashboard { jobs, runs } => rt.block_on(dashboard::run(jobs, runs)),
+        Bench::Security {
+            requests,
+            clients,
+            runs,
+            tasks,
+        } => rt.block_on(security::run(requests, &clients, runs, tasks)),
     }
 }
 
@@ -127,6 +149,7 @@ fn ferroflow_exe() -> Result<PathBuf> {
 }
 
 mod dashboard;
+mod security;
 mod suite;
 mod upload;
 mod work;

@@ -19,6 +19,35 @@ pub struct Target {
     pub http: reqwest::Client,
     /// How often a waiting workload asks for a job's status.
     pub poll: Duration,
+    /// FATE client credentials `(app_id, app_token)`: every request is signed with them.
+    pub sign: Option<(String, String)>,
+}
+
+/// FATE's client signature headers (`appId`, `userName`, `Nonce`, `Timestamp`, `Signature =
+/// md5_hex(md5_hex(app_id + user_name + nonce + timestamp) + app_token)`), as fate_client
+/// sends them with an empty user name.
+pub fn sign(
+    req: reqwest::RequestBuilder,
+    creds: &Option<(String, String)>,
+) -> reqwest::RequestBuilder {
+    use md5::{Digest, Md5};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NONCE: AtomicU32 = AtomicU32::new(0);
+    let Some((app_id, token)) = creds else {
+        return req;
+    };
+    let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
+    let nonce = (1000 + NONCE.fetch_add(1, Ordering::Relaxed) % 9000).to_string();
+    let timestamp = now_ms().to_string();
+    let inner = hex(&Md5::digest(
+        format!("{app_id}{nonce}{timestamp}").as_bytes(),
+    ));
+    let signature = hex(&Md5::digest(format!("{inner}{token}").as_bytes()));
+    req.header("appId", app_id.as_str())
+        .header("userName", "")
+        .header("Nonce", nonce)
+        .header("Timestamp", timestamp)
+        .header("Signature", signature)
 }
 
 impl Target {
@@ -34,20 +63,21 @@ impl Target {
             pid,
             http,
             poll,
+            sign: None,
         }
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
-        let v: Value = self
-            .http
-            .get(format!("{}/v2{path}", self.url))
-            .query(query)
-            .send()
-            .await
-            .with_context(|| format!("{}: GET {path}", self.name))?
-            .json()
-            .await
-            .with_context(|| format!("{}: GET {path}", self.name))?;
+        let v: Value = sign(
+            self.http.get(format!("{}/v2{path}", self.url)).query(query),
+            &self.sign,
+        )
+        .send()
+        .await
+        .with_context(|| format!("{}: GET {path}", self.name))?
+        .json()
+        .await
+        .with_context(|| format!("{}: GET {path}", self.name))?;
         if v["code"].as_i64() != Some(0) {
             bail!("{}: GET {path}: {v}", self.name);
         }
@@ -55,15 +85,17 @@ impl Target {
     }
 
     pub async fn submit(&self, dag: &Value) -> Result<String> {
-        let v: Value = self
-            .http
-            .post(format!("{}/v2/job/submit", self.url))
-            .json(&json!({ "dag_schema": dag }))
-            .send()
-            .await
-            .with_context(|| format!("{}: submit", self.name))?
-            .json()
-            .await?;
+        let v: Value = sign(
+            self.http
+                .post(format!("{}/v2/job/submit", self.url))
+                .json(&json!({ "dag_schema": dag })),
+            &self.sign,
+        )
+        .send()
+        .await
+        .with_context(|| format!("{}: submit", self.name))?
+        .json()
+        .await?;
         match v["job_id"].as_str() {
             Some(id) if v["code"].as_i64() == Some(0) => Ok(id.to_string()),
             _ => bail!("{}: submit refused: {v}", self.name),
@@ -71,11 +103,14 @@ impl Target {
     }
 
     pub async fn stop(&self, job_id: &str) -> Result<()> {
-        self.http
-            .post(format!("{}/v2/job/stop", self.url))
-            .json(&json!({ "job_id": job_id }))
-            .send()
-            .await?;
+        sign(
+            self.http
+                .post(format!("{}/v2/job/stop", self.url))
+                .json(&json!({ "job_id": job_id })),
+            &self.sign,
+        )
+        .send()
+        .await?;
         Ok(())
     }
 
@@ -285,6 +320,7 @@ pub async fn api_latency(
     for c in 0..clients {
         let url = format!("{}/v2{path}", t.url);
         let queries = queries.clone();
+        let creds = t.sign.clone();
         let n = requests / clients + usize::from(c < requests % clients);
         handles.push(tokio::spawn(async move {
             let http = reqwest::Client::builder()
@@ -294,7 +330,7 @@ pub async fn api_latency(
             for i in 0..n {
                 let q = &queries[(c * 7919 + i * clients) % queries.len()];
                 let s = Instant::now();
-                let r = http.get(&url).query(q).send().await?;
+                let r = sign(http.get(&url).query(q), &creds).send().await?;
                 let ok = r.status().is_success();
                 let body = r.bytes().await?;
                 if !ok || !body.starts_with(b"{") {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use crate::work::{self, Target};
 
 mod report;
-mod sites;
+pub(crate) mod sites;
 mod workloads;
 
 use report::{Report, Side, markdown, table};
@@ -118,6 +118,10 @@ async fn started(report: &mut Report, side: Side, cold_start_ms: f64, pid: u32) 
     report::put(report, side, "4", "server RSS idle", "MiB", rss);
 }
 
+/// The heading of `docs/performance.md`'s section written from `ferroflow-bench security`'s
+/// figures, which a suite run keeps.
+pub const SECURITY_SECTION: &str = "## What security costs";
+
 pub async fn run(args: Args) -> Result<()> {
     let began = Instant::now();
     let sizes = Sizes::new(args.quick);
@@ -196,7 +200,14 @@ pub async fn run(args: Args) -> Result<()> {
     for n in &report.notes {
         println!("- {n}");
     }
-    let md = markdown(&args, &report, &tbl, total, ff_secs, fate_secs);
+    let mut md = markdown(&args, &report, &tbl, total, ff_secs, fate_secs);
+    // The security section comes from its own workload (`ferroflow-bench security`): kept.
+    if let Ok(old) = std::fs::read_to_string(&args.out)
+        && let Some(at) = old.find(SECURITY_SECTION)
+    {
+        md.push('\n');
+        md.push_str(&old[at..]);
+    }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -12,21 +12,31 @@ pub(super) fn repo() -> PathBuf {
 }
 
 /// A `ferroflow serve` process, killed when dropped.
-pub(super) struct FfSite {
+pub(crate) struct FfSite {
     pub(super) child: tokio::process::Child,
-    pub(super) pid: u32,
-    pub(super) url: String,
-    pub(super) db: PathBuf,
+    pub(crate) pid: u32,
+    pub(crate) url: String,
+    pub(crate) db: PathBuf,
     pub(super) cold_start_ms: f64,
 }
 
 impl FfSite {
     pub(super) async fn start(dir: &Path, port: u16, pyfate: Option<&Path>) -> Result<FfSite> {
+        Self::start_with(dir, port, pyfate, "").await
+    }
+
+    /// As [`FfSite::start`], with more of `service_conf.yaml` (top-level keys).
+    pub(crate) async fn start_with(
+        dir: &Path,
+        port: u16,
+        pyfate: Option<&Path>,
+        extra: &str,
+    ) -> Result<FfSite> {
         let exe = crate::ferroflow_exe()?;
         std::fs::create_dir_all(dir)?;
         let conf = dir.join("service_conf.yaml");
         let mut text = format!(
-            "computing:\n  standalone:\n    cores: 100000\nupload_dir: {}\n",
+            "computing:\n  standalone:\n    cores: 100000\nupload_dir: {}\n{extra}",
             dir.join("upload").display()
         );
         if let Some(py) = pyfate {
@@ -74,7 +84,7 @@ impl FfSite {
         })
     }
 
-    pub(super) async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.pid as i32),
             nix::sys::signal::Signal::SIGTERM,

@@ -46,6 +46,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Signed requests seen within the window, refused if seen again.
     pub replay: crate::auth::replay::ReplayCache,
+    /// The audit log's writer and counters.
+    pub audit: crate::audit::Audit,
     job_ids: Mutex<JobIdGenerator>,
     events: mpsc::UnboundedSender<Event>,
     /// Jobs whose creation is in progress in this process (a step leaves them alone; after a
@@ -111,6 +113,7 @@ impl App {
             ..ResourceDefaults::default()
         };
         let models = Arc::new(FileStore::new(config.model_dir())) as Arc<dyn ModelStore>;
+        let audit = crate::audit::Audit::start(store.clone());
         Self {
             config,
             store,
@@ -123,6 +126,7 @@ impl App {
             own_url,
             metrics: Default::default(),
             replay: crate::auth::replay::ReplayCache::new(crate::auth::replay::CAPACITY),
+            audit,
             job_ids: Mutex::new(JobIdGenerator::default()),
             events,
             creating: Arc::new(Mutex::new(HashSet::new())),

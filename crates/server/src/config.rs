@@ -65,8 +65,10 @@ pub struct Config {
     /// Named points where the site aborts as if killed (crash tests only).
     pub failpoints: Vec<String>,
     /// FATE's `authentication` switches: signed api-1 calls (`client`), signed commands
-    /// between sites (`site`). Unset ones are decided by the listening address when the site
-    /// starts ([`AuthSwitches::resolve`]).
+    /// between sites (`site`), partners' grants checked on job creation (`permission` or
+    /// `site`), and ferroflow's `worker` (api-3 calls need their run's worker token). Unset
+    /// `client`/`site` are decided by the listening address when the site starts
+    /// ([`AuthSwitches::resolve`]).
     pub auth: AuthSwitches,
     /// Where relative `file` paths of uploads resolve, and where multipart uploads are kept
     /// while they are imported (FATE's `UPLOAD_DATA_HOME` / `TEMP_DIR`).
@@ -144,12 +146,27 @@ pub struct FateConfig {
     pub path: String,
 }
 
-/// `authentication: {client, site, permission}`. `None`: not in the file, decided at start.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `authentication: {client, site, permission, worker}`. `None`: not in the file, decided at
+/// start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthSwitches {
     pub client: Option<bool>,
     pub site: Option<bool>,
     pub permission: bool,
+    /// ferroflow's `authentication.worker` (default on): api-3 calls must carry the worker
+    /// token of the task run they name (`docs/security-tasks.md`).
+    pub worker: bool,
+}
+
+impl Default for AuthSwitches {
+    fn default() -> Self {
+        Self {
+            client: None,
+            site: None,
+            permission: false,
+            worker: true,
+        }
+    }
 }
 
 impl AuthSwitches {
@@ -632,6 +649,7 @@ impl Config {
             client: switch("client")?,
             site: switch("site")?,
             permission: switch("permission")?.unwrap_or(false),
+            worker: switch("worker")?.unwrap_or(true),
         };
         let upload_dir = other("upload_dir")
             .and_then(serde_yaml::Value::as_str)

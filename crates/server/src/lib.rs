@@ -15,10 +15,12 @@
 //! - [`controller`]: the use cases, one module per FATE page.
 //! - [`scheduler`]: the scheduling loop; [`reporter`]: callback-mode status delivery.
 //! - [`http`]: FATE's routes, envelopes and quirks.
+//! - [`audit`]: the audit log of authenticated calls and refusals.
 //! - [`site`]: assembles and runs all of it; [`app`]: the shared state.
 
 pub mod app;
 pub mod archive;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -153,18 +153,14 @@ impl Site {
             }
             None => None,
         };
-        let tls_listener = match (&security, tls_listener) {
-            (Some(sec), Some(l)) => Some(sec.http_listener(l).map_err(Error::Listener)?),
-            _ => None,
+        let tls_addr = match &tls_listener {
+            Some(l) => Some(l.local_addr().map_err(Error::Listener)?),
+            None => None,
         };
-        let grpcs_listener = match (&security, grpcs_listener) {
-            (Some(sec), Some(l)) => Some(sec.grpc_listener(l).map_err(Error::Listener)?),
-            _ => None,
+        let grpcs_addr = match &grpcs_listener {
+            Some(l) => Some(l.local_addr().map_err(Error::Listener)?),
+            None => None,
         };
-        let tls_addr = tls_listener.as_ref().map(crate::tls::Listener::local_addr);
-        let grpcs_addr = grpcs_listener
-            .as_ref()
-            .map(crate::tls::Listener::local_addr);
         let store = Store::open_with(&config.database.url, config.database.pool).await?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         store
@@ -207,6 +203,39 @@ impl Site {
             .await
             .map_err(|e| Error::Builtins(format!("start-up apps: {e}")))?;
 
+        // The site TLS ports, once the audit log exists: a refused handshake leaves a row.
+        let on_refused: crate::tls::OnRefused = {
+            let app = app.clone();
+            Arc::new(move |addr, reason: &str| {
+                crate::audit::record(
+                    &app.audit,
+                    app.now(),
+                    &crate::audit::Event {
+                        group: "tls",
+                        caller: &addr.to_string(),
+                        verified: false,
+                        method: "",
+                        route: "(TLS handshake)",
+                        code: ferroflow_wire::RetCode::AuthenticationFailed.code(),
+                        peer: Some(addr),
+                        detail: reason,
+                    },
+                )
+            })
+        };
+        let security = app.fed.security().cloned();
+        let tls_listener = match (&security, tls_listener) {
+            (Some(sec), Some(l)) => Some(
+                sec.http_listener(l, on_refused.clone())
+                    .map_err(Error::Listener)?,
+            ),
+            _ => None,
+        };
+        let grpcs_listener = match (&security, grpcs_listener) {
+            (Some(sec), Some(l)) => Some(sec.grpc_listener(l, on_refused).map_err(Error::Listener)?),
+            _ => None,
+        };
+
         let (shutdown, _) = watch::channel(false);
         let mut tasks = Vec::new();
         let svc = tower::ServiceBuilder::new()
@@ -227,7 +256,11 @@ impl Site {
             }));
         }
         tasks.push(tokio::spawn(async move {
-            let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(svc);
+            // The peer's address reaches handlers and the audit log as `ConnectInfo`.
+            let make =
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(svc);
             if let Err(e) = axum::serve(listener, make)
                 .with_graceful_shutdown(stop)
                 .await

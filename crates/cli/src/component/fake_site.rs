@@ -28,6 +28,8 @@ pub struct Call {
     pub body: Body,
     /// The HTTP status it was answered with.
     pub answered: u16,
+    /// The worker token it carried (`x-ferroflow-worker-token`).
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +175,11 @@ fn envelope_data(data: Value) -> Response {
 async fn handle(State(site): State<Arc<Inner>>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let token = req
+        .headers()
+        .get("x-ferroflow-worker-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let query: BTreeMap<String, String> =
         Query::<BTreeMap<String, String>>::try_from_uri(req.uri())
             .map(|q| q.0)
@@ -185,6 +192,7 @@ async fn handle(State(site): State<Arc<Inner>>, req: Request) -> Response {
         query,
         body,
         answered: response.status().as_u16(),
+        token,
     });
     response
 }

@@ -194,6 +194,9 @@ impl Options {
                 )),
             }
         }
+        options.client.token = get(worker_client::TOKEN_ENV)
+            .filter(|t| !t.is_empty())
+            .map(worker_client::Token);
         if let Some(v) = get(ALLOWED_DIRS_ENV) {
             match serde_json::from_str::<Vec<PathBuf>>(&v) {
                 Ok(dirs) => options.allowed_dirs = Some(dirs),

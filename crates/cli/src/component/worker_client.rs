@@ -1,6 +1,8 @@
 //! A client of the site's worker API (api-3, `execution.md` §5), the only channel a task has
-//! to its site. Every answer is a FATE envelope; a non-zero `code` is an error carrying the
-//! code and message, whatever the HTTP status.
+//! to its site. Every call carries the run's worker token (`FERROFLOW_WORKER_TOKEN`, given by
+//! the site's launcher) in the site's token header: the site answers a run only about itself.
+//! Every answer is a FATE envelope; a non-zero `code` is an error carrying the code and
+//! message, whatever the HTTP status.
 //!
 //! Failures are split into *transient* (the request did not get an answer: connection refused or
 //! reset, timeout, HTTP 5xx — the site may be restarting) and *final* (the site answered and
@@ -131,6 +133,19 @@ impl Default for ReportPolicy {
 /// retrying while the site does not answer.
 pub const SITE_WAIT_ENV: &str = "FERROFLOW_SITE_WAIT_SECS";
 
+/// The environment variable with the task run's worker token (set by the site's launcher).
+pub const TOKEN_ENV: &str = ferroflow_server::run::token::ENV;
+
+/// A task run's worker token, presented on every call; its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
 /// Timeouts, and how long calls wait out a site that does not answer.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -143,6 +158,8 @@ pub struct ClientOptions {
     /// The first delay between attempts; it doubles up to `max_backoff`.
     pub retry_backoff: Duration,
     pub max_backoff: Duration,
+    /// The run's worker token ([`TOKEN_ENV`]), sent in the site's token header on every call.
+    pub token: Option<Token>,
 }
 
 impl ClientOptions {
@@ -159,6 +176,7 @@ impl Default for ClientOptions {
             site_wait: Self::DEFAULT_SITE_WAIT,
             retry_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            token: None,
         }
     }
 }
@@ -173,8 +191,16 @@ pub struct WorkerClient {
 
 impl WorkerClient {
     pub fn new(base_url: &str, options: ClientOptions) -> Result<Self, reqwest::Error> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(Token(t)) = &options.token
+            && let Ok(mut v) = reqwest::header::HeaderValue::from_str(t)
+        {
+            v.set_sensitive(true);
+            headers.insert(ferroflow_server::run::token::HEADER, v);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
+            .default_headers(headers)
             .build()?;
         Ok(Self {
             http,

@@ -107,6 +107,9 @@ impl Run<'_> {
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true);
+        // The algorithm reaches the site only through the wrapper (its metric relay adds the
+        // run's token), so the token stays with the wrapper.
+        cmd.env_remove(crate::component::worker_client::TOKEN_ENV);
         for k in &self.remove_env {
             cmd.env_remove(k);
         }

@@ -24,6 +24,7 @@ fn options() -> Options {
             site_wait: Duration::from_secs(2),
             retry_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(100),
+            token: None,
         },
         report: ReportPolicy::with_deadline(Duration::from_secs(10)),
         allowed_dirs: None,

@@ -96,12 +96,20 @@ async fn run_fan_job(sync_type: &str) {
     assert_eq!(models["code"], 0, "{models}");
     let model = &models["data"]["output_model"];
     assert_eq!(model["coefficients"].as_array().unwrap().len(), 5);
-    let tar = reqwest::get(format!(
+    // api-3 answers only a task run presenting its worker token.
+    let refused: Value = reqwest::get(format!(
         "{}/v2/worker/model/download?model_id={job}&model_version=0&role=guest&party_id=9999&task_name=train_0&output_key=output_model",
         server.url
     ))
     .await
+    .unwrap()
+    .json()
+    .await
     .unwrap();
+    assert_eq!(refused["code"], 5001, "{refused}");
+    let tar = reqwest::get(format!("{}/v2/output/model/download?{q}", server.url))
+        .await
+        .unwrap();
     assert_eq!(tar.headers()["content-type"], "application/x-tar");
     let bytes = tar.bytes().await.unwrap();
     let mut names = Vec::new();
@@ -471,7 +479,14 @@ async fn an_uploaded_table_feeds_a_dag_whose_model_moves_to_another_site() {
         .join("a/site/upload/exports")
         .join(format!("{job}_0_guest_9999.zip"));
     assert!(zip.exists(), "{}", zip.display());
-    let b = Server::start(&dir.path().join("b"), "10000", None).await;
+    // B reads the imported archive back through api-3 as a prediction task would, with no
+    // task run to hold a worker token.
+    let b = Server::start(
+        &dir.path().join("b"),
+        "10000",
+        Some("authentication: {worker: false}"),
+    )
+    .await;
     let reply = curl_form(
         &format!("{}/v2/model/import", b.url),
         &[

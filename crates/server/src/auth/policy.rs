@@ -16,6 +16,8 @@ pub fn routes(role: &str) -> Vec<(String, &'static str)> {
         "super_client" => wire::ROUTES
             .iter()
             .map(|(m, p)| (p.to_string(), *m))
+            // ferroflow's audit log, read as FATE's `app` and `permission` pages are.
+            .chain([(crate::audit::QUERY_ROUTE.to_string(), "GET")])
             .collect(),
         "site" => [
             partner::JOB_CREATE.path,

@@ -44,9 +44,11 @@ fn create_failed(detail: impl std::fmt::Display) -> Error {
     Error::fate(RetCode::JobCreateFailed, &[("detail", &detail.to_string())])
 }
 
-/// `/partner/job/create`: validate the DAG for this party, plan its tasks, build their
-/// CONFIGs, and store the job and its tasks in one transaction. A repeat is a no-op.
-pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<()> {
+/// `/partner/job/create`: validate the DAG for this party, plan its tasks, check the
+/// initiator's grants (`permission::check_job`), build their CONFIGs, and store the job and
+/// its tasks in one transaction. A repeat is a no-op. `initiator` is the command's
+/// `initiator-party-id` header (the DAG's `initiator_party_id` when absent).
+pub async fn create_job(app: &App, req: wire::JobCreate, initiator: Option<&str>) -> Result<()> {
     let key = job_key(&req.target)?;
     let party = Party::new(key.role, key.party_id.clone());
     let schema = DagSchema::from_value(json!({
@@ -69,6 +71,14 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<()> {
         .initiator_party_id
         .clone()
         .unwrap_or_else(|| scheduler_party_id.clone());
+    super::permission::check_job(
+        app,
+        initiator
+            .filter(|i| !i.is_empty())
+            .unwrap_or(initiator_party_id.as_str()),
+        &plan.tasks,
+    )
+    .await?;
     let sync_type = conf.sync_type.unwrap_or(app.config.job_default.sync_type);
     let model_id = conf
         .model_id
@@ -395,11 +405,24 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
     if task.party_status != TaskStatus::Waiting {
         return Ok(());
     }
-    let spec = match launch_spec(app, &task).await {
+    let mut spec = match launch_spec(app, &task).await {
         Ok(spec) => spec,
         Err(e) => return fail_start(app, &task, &e.to_string()).await,
     };
-    if !app.store.begin_run(&key, app.now()).await?.applied() {
+    // The run's own worker token: in its environment next to CONFIG, its hash durable with
+    // the decision to launch, before the process exists.
+    let token = match run::token::Token::generate() {
+        Ok(t) => t,
+        Err(e) => return fail_start(app, &task, &format!("no worker token: {e}")).await,
+    };
+    spec.env
+        .push((run::token::ENV.to_string(), token.secret().to_string()));
+    if !app
+        .store
+        .begin_run(&key, &token.hash(), app.now())
+        .await?
+        .applied()
+    {
         // Someone else moved it on between our read and now: they launched it.
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! api-3: what task processes tell their own site (`api.md` §12, `execution.md` §5). Never
-//! authenticated; untyped failures become 5008 at the edge.
+//! api-3: what task processes tell their own site (`api.md` §12, `execution.md` §5). Every
+//! call carries its run's worker token ([`authorize`], before anything else is read);
+//! untyped failures become 5008 at the edge.
 
 use std::io::Read;
 
@@ -12,6 +13,70 @@ use ferroflow_wire::worker::{self as wire, DataTableInfo};
 use super::{Error, Result};
 use crate::app::{App, Event};
 use crate::store::{MetricRow, ModelMetaRow, TableMetaRow, TaskFilter, TaskRow, TrackingRow};
+
+/// The task run an api-3 request names (`http::edge::TaskNamed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Writes: the run itself (`None` when the request names none: the handler refuses it).
+    Execution(Option<String>),
+    /// Reads of a party's outputs: the caller's own party.
+    Party {
+        role: Option<String>,
+        party_id: Option<String>,
+    },
+}
+
+impl Claim {
+    /// The caller as the request names it, for the audit log.
+    pub fn describe(&self) -> String {
+        match self {
+            Claim::Execution(e) => format!("task {}", e.as_deref().unwrap_or("")),
+            Claim::Party { role, party_id } => format!(
+                "party {} {}",
+                role.as_deref().unwrap_or(""),
+                party_id.as_deref().unwrap_or("")
+            ),
+        }
+    }
+}
+
+/// Whether `token` (the request's worker-token header) belongs to the task run the request
+/// names: a run writes only its own status, outputs, models and metrics, and reads only its
+/// own party's. The token of a run superseded by a newer version of its task no longer works.
+/// Answers the run's execution id; refusals are 5001 (no token, or not a token's shape) and
+/// 5003 (any other token), and change nothing.
+pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<String> {
+    use crate::run::token;
+    let header = "X-Ferroflow-Worker-Token";
+    let token = token
+        .map(str::trim)
+        .filter(|t| token::well_formed(t))
+        .ok_or_else(|| Error::fate(RetCode::InvalidParameter, &[("name", header)]))?;
+    let refused = || {
+        Error::with_message(
+            RetCode::VerifyFailed,
+            "varify failed!: not the worker token of this task run",
+        )
+    };
+    let run = app
+        .store
+        .run_by_token(&token::hash(token))
+        .await?
+        .ok_or_else(refused)?;
+    let mine = !run.superseded
+        && match claim {
+            Claim::Execution(e) => e.as_deref().is_none_or(|e| e == run.execution_id),
+            Claim::Party { role, party_id } => {
+                role.as_deref().is_none_or(|r| r == run.role)
+                    && party_id.as_deref().is_none_or(|p| p == run.party_id)
+            }
+        };
+    if mine {
+        Ok(run.execution_id)
+    } else {
+        Err(refused())
+    }
+}
 
 async fn task_of(app: &App, execution_id: &str) -> Result<TaskRow> {
     app.store

@@ -34,6 +34,17 @@ pub enum Lookup {
     Task,
 }
 
+/// Where an api-3 route names the task run it acts for: the caller's worker token must be
+/// that run's (`controller::worker::authorize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskNamed {
+    /// `execution_id` (JSON body, query or form field, or the path's `{execution_id}`): the
+    /// run writes only its own status, outputs, models and metrics.
+    Execution,
+    /// `role` and `party_id` (when given): a read of the outputs of this party, the caller's.
+    Party,
+}
+
 /// One route of the site.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
@@ -50,6 +61,8 @@ pub struct Route {
     /// ([`COMPONENT_FILES`]) for the parties this site serves.
     pub dag: Option<&'static str>,
     pub lookup: Lookup,
+    /// An api-3 route: where it names the task run, whose worker token the call must carry.
+    pub task: Option<TaskNamed>,
 }
 
 const fn with(method: &'static str, path: &'static str) -> Route {
@@ -61,6 +74,7 @@ const fn with(method: &'static str, path: &'static str) -> Route {
         paths: &[],
         dag: None,
         lookup: Lookup::None,
+        task: None,
     }
 }
 
@@ -86,6 +100,13 @@ const fn paths(route: Route, paths: &'static [&'static str]) -> Route {
 
 const fn lookup(route: Route, lookup: Lookup) -> Route {
     Route { lookup, ..route }
+}
+
+const fn task(route: Route, named: TaskNamed) -> Route {
+    Route {
+        task: Some(named),
+        ..route
+    }
 }
 
 const fn dag(route: Route, field: &'static str) -> Route {
@@ -177,6 +198,8 @@ pub const ROUTES: &[Route] = &[
     get("/v2/table/query"),
     post("/v2/table/delete"),
     paths(post("/v2/table/bind/path"), &["path"]),
+    // ferroflow's own api-1 routes
+    get("/v2/audit/query"),
     // api-2
     dag(post("/v2/partner/job/create"), "dag"),
     post("/v2/partner/job/start"),
@@ -193,13 +216,16 @@ pub const ROUTES: &[Route] = &[
     post("/v2/partner/task/stop"),
     lookup(post("/v2/partner/task/rerun"), Lookup::Task),
     // api-3
-    get("/v2/worker/data/tracking/query"),
-    post("/v2/worker/data/tracking/save"),
-    post("/v2/worker/metric/save"),
-    post("/v2/worker/metric/save/{execution_id}"),
-    get("/v2/worker/model/download"),
-    post("/v2/worker/model/save"),
-    post("/v2/worker/task/status"),
+    task(get("/v2/worker/data/tracking/query"), TaskNamed::Party),
+    task(post("/v2/worker/data/tracking/save"), TaskNamed::Execution),
+    task(post("/v2/worker/metric/save"), TaskNamed::Execution),
+    task(
+        post("/v2/worker/metric/save/{execution_id}"),
+        TaskNamed::Execution,
+    ),
+    task(get("/v2/worker/model/download"), TaskNamed::Party),
+    task(post("/v2/worker/model/save"), TaskNamed::Execution),
+    task(post("/v2/worker/task/status"), TaskNamed::Execution),
     // api-4
     post("/v2/scheduler/job/create"),
     post("/v2/scheduler/job/rerun"),
@@ -221,6 +247,26 @@ pub fn route(method: &str, path: &str) -> Option<&'static Route> {
                 }
             }
         }
+    })
+}
+
+/// The task run an api-3 request names, by its route's [`TaskNamed`]; `None` for other routes.
+pub fn worker_claim(
+    route: &Route,
+    path: &str,
+    params: &Params,
+) -> Option<crate::controller::worker::Claim> {
+    use crate::controller::worker::Claim;
+    Some(match route.task? {
+        TaskNamed::Execution => Claim::Execution(if route.path.ends_with("{execution_id}") {
+            path.rsplit('/').next().map(str::to_string)
+        } else {
+            value_at(params, "execution_id")
+        }),
+        TaskNamed::Party => Claim::Party {
+            role: value_at(params, "role"),
+            party_id: value_at(params, "party_id"),
+        },
     })
 }
 
@@ -575,6 +621,19 @@ mod tests {
             assert!(
                 seen.insert((r.method, r.path)),
                 "{} {} twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_worker_route_names_its_task_run() {
+        for r in ROUTES {
+            assert_eq!(
+                r.path.starts_with("/v2/worker/"),
+                r.task.is_some(),
+                "{} {}",
                 r.method,
                 r.path
             );

@@ -29,6 +29,7 @@ impl FromRequest<Arc<App>> for Req {
         let url = format!("{}{}", state.own_url, req.uri().path());
         let method = req.method().as_str().to_string();
         let path = req.uri().path().to_string();
+        let slot = req.extensions().get::<crate::audit::Slot>().cloned();
         let mut params = Params::default();
         if let Some(q) = req.uri().query() {
             params.query =
@@ -94,6 +95,23 @@ impl FromRequest<Arc<App>> for Req {
         super::edge::admit(state, &method, &path, &params, body_json.as_ref())
             .await
             .map_err(|e| ApiError::from(e).into_reply())?;
+        // api-3: the run's worker token, after the shape checks (which read nothing) and
+        // before the handler reads or writes anything.
+        if state.config.auth.worker
+            && let Some(route) = super::edge::route(&method, &path)
+            && let Some(claim) = super::edge::worker_claim(route, &path, &params)
+        {
+            if let Some(s) = &slot {
+                s.claim(&claim.describe());
+            }
+            let token = params.header(crate::run::token::HEADER);
+            let run = crate::controller::worker::authorize(state, token, &claim)
+                .await
+                .map_err(|e| ApiError::from(e).into_reply())?;
+            if let Some(s) = &slot {
+                s.verify(&format!("task {run}"));
+            }
+        }
         Ok(Req {
             params,
             file,

@@ -10,6 +10,7 @@
 //! - two output routes answer a bare object, downloads answer files.
 
 mod app;
+mod audit;
 mod data;
 pub mod edge;
 mod extract;
@@ -215,6 +216,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(partner::routes())
         .merge(scheduler::routes())
         .merge(worker::routes())
+        .merge(audit::routes())
         .merge(crate::ui::routes())
         .route("/metrics", axum::routing::get(metrics))
         .fallback(not_found)
@@ -238,6 +240,10 @@ pub fn router(app: Arc<App>) -> Router {
             relay::relay,
         ))
         .layer(axum::middleware::from_fn(signed::scope))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            audit_calls,
+        ))
         .with_state(app)
 }
 
@@ -254,6 +260,14 @@ async fn authenticate(
     let path = req.uri().path().to_string();
     match crate::auth::admit(&app, &method, &path, req.headers()).await {
         Ok(Some(caller)) => {
+            let who = match &caller {
+                crate::auth::Caller::Client { app_id, .. } => format!("app {app_id}"),
+                crate::auth::Caller::Site { app_id, party } => match party {
+                    Some(p) => format!("party {p} (app {app_id})"),
+                    None => format!("app {app_id}"),
+                },
+            };
+            crate::audit::verified(&mut req, &who);
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
@@ -302,6 +316,135 @@ async fn cause(
     crate::store::with_cause(cause, next.run(req)).await
 }
 
+/// The route group of a path, for the audit log: `worker` (api-3), `site` (api-2, api-4) or
+/// `client` (the rest of `/v2/`); `None` for the dashboard and `/metrics`.
+fn group_of(path: &str) -> Option<&'static str> {
+    if path.starts_with("/v2/worker/") {
+        return Some("worker");
+    }
+    match crate::auth::group_of(path) {
+        crate::auth::Group::Client => Some("client"),
+        crate::auth::Group::Site => Some("site"),
+        crate::auth::Group::Open => None,
+    }
+}
+
+/// The audit log of HTTP calls (`crate::audit`): every call to an authenticated route group,
+/// and every refusal in any group, with the caller (verified by a check — a
+/// [`crate::audit::Caller`] extension or the [`crate::audit::Slot`] — or as the request
+/// claims it: `appId`, `src-party-id`, the task run named), the route, the answer's code, the
+/// time and the peer address.
+async fn audit_calls(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(group) = group_of(req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let auth = &app.config.auth;
+    let authenticated = match group {
+        "worker" => auth.worker,
+        "site" => auth.site(),
+        _ => auth.client(),
+    };
+    let slot = crate::audit::Slot::default();
+    req.extensions_mut().insert(slot.clone());
+    let before = req
+        .extensions()
+        .get::<crate::audit::Caller>()
+        .map(|c| c.0.clone());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| {
+            req.extensions()
+                .get::<axum::extract::ConnectInfo<crate::tls::TlsPeer>>()
+                .map(|c| c.0.addr)
+        });
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let claimed = claimed_caller(req.headers());
+    let resp = next.run(req).await;
+    let after = resp
+        .extensions()
+        .get::<crate::audit::Caller>()
+        .map(|c| c.0.clone());
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    let (resp, code) = if is_json {
+        let (parts, body) = resp.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let code = envelope_code(&bytes);
+        (
+            Response::from_parts(parts, axum::body::Body::from(bytes)),
+            code,
+        )
+    } else {
+        (resp, 0)
+    };
+    let (caller, verified) = match (before.or(after), slot.get()) {
+        (Some(c), _) => (c, true),
+        (None, Some((c, v))) => (c, v),
+        (None, None) => (claimed, false),
+    };
+    if authenticated || crate::audit::is_refusal(code, verified) {
+        let route = edge::route(&method, &path).map_or(path.as_str(), |r| r.path);
+        crate::audit::record(
+            &app.audit,
+            app.now(),
+            &crate::audit::Event {
+                group,
+                caller: &caller,
+                verified,
+                method: &method,
+                route,
+                code,
+                peer,
+                detail: "",
+            },
+        );
+    }
+    resp
+}
+
+/// The caller as a request's headers name it: FATE's `appId` (clients, signing sites) and
+/// `src-party-id` (a command from a site).
+fn claimed_caller(h: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    };
+    match (header("appId"), header("src-party-id")) {
+        (Some(app_id), Some(party)) => format!("party {party} app {app_id}"),
+        (Some(app_id), None) => format!("app {app_id}"),
+        (None, Some(party)) => format!("party {party}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The `code` of an envelope (its first key, as every answer here writes it); 0 otherwise.
+fn envelope_code(body: &[u8]) -> i64 {
+    let Some(rest) = body.strip_prefix(br#"{"code":"#) else {
+        return 0;
+    };
+    let digits: Vec<u8> = rest
+        .iter()
+        .copied()
+        .take_while(|b| b.is_ascii_digit() || *b == b'-')
+        .collect();
+    std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A failed api-1 answer names the site's directories by their settings ([`edge::scrub`]).
 /// Successes (which start `{"code":0,`) pass untouched.
 async fn scrub_paths(
@@ -337,6 +480,7 @@ async fn scrub_paths(
 /// Prometheus' text format.
 async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
+    app.audit.render(&mut text);
     app.fed.counters.render(&mut text);
     app.store.timings.render(&mut text);
     match app.store.site_load().await {
@@ -445,6 +589,17 @@ mod tests {
             body_of(ok_serialized(&empty)),
             br#"{"code":0,"data":[],"message":"success"}"#
         );
+    }
+
+    #[test]
+    fn codes_are_read_from_the_envelope() {
+        assert_eq!(envelope_code(br#"{"code":5003,"message":"x"}"#), 5003);
+        assert_eq!(envelope_code(br#"{"code":0,"data":[]}"#), 0);
+        assert_eq!(envelope_code(b"[1]"), 0);
+        assert_eq!(group_of("/v2/worker/task/status"), Some("worker"));
+        assert_eq!(group_of("/v2/partner/job/create"), Some("site"));
+        assert_eq!(group_of("/v2/job/query"), Some("client"));
+        assert_eq!(group_of("/metrics"), None);
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub fn routes() -> Router<Arc<App>> {
 
 async fn job_create(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r = req.command(wire::JOB_CREATE)?;
-    partner::create_job(&app, r).await?;
+    let initiator = req.params.header("initiator-party-id");
+    partner::create_job(&app, r, initiator).await?;
     ok(Envelope::ok())
 }
 

@@ -100,6 +100,7 @@ pub async fn verify(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     match verified {
         Ok(v) => {
             let mut req = Request::from_parts(parts, axum::body::Body::from(body));
+            crate::audit::verified(&mut req, &format!("party {} (key {})", v.src, v.key_id));
             req.extensions_mut().insert(v);
             next.run(req).await
         }

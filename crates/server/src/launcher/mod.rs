@@ -24,7 +24,7 @@ pub use docker::DockerLauncher;
 pub use process::ProcessLauncher;
 
 /// What to run.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Spec {
     /// The task's execution id; exits are reported under it.
     pub execution_id: String,
@@ -36,6 +36,34 @@ pub struct Spec {
     pub log_file: PathBuf,
     /// Run in a container rather than as a local process.
     pub container: Option<ContainerSpec>,
+}
+
+/// Environment values never shown (the task's worker token), so a logged spec leaks nothing.
+const SECRET_ENV: &[&str] = &["FERROFLOW_WORKER_TOKEN"];
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let v = if SECRET_ENV.contains(&k.as_str()) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("Spec")
+            .field("execution_id", &self.execution_id)
+            .field("argv", &self.argv)
+            .field("env", &env)
+            .field("cwd", &self.cwd)
+            .field("log_file", &self.log_file)
+            .field("container", &self.container)
+            .finish()
+    }
 }
 
 /// A task container: which image on which daemon, how it is named and labelled, and what it

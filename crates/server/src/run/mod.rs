@@ -5,6 +5,7 @@
 
 pub mod cleanup;
 pub mod spec;
+pub mod token;
 
 use std::path::PathBuf;
 

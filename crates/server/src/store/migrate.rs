@@ -30,6 +30,7 @@ migrations! {
     4 "0004_job_list_index",
     5 "0005_events",
     6 "0006_lease",
+    7 "0007_security",
 }
 
 impl Store {

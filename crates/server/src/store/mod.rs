@@ -17,9 +17,11 @@
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
 //! - `lease`: which instance of a site schedules a job (`t_schedule_lease`).
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
+//! - `audit`: the audit log (authenticated calls and refusals).
 //! - `filter`: the conditions of statements assembled at run time, bound in order.
 
 mod admin;
+mod audit;
 mod dashboard;
 mod event;
 mod filter;
@@ -42,6 +44,7 @@ use sqlx::{AnyPool, Connection, Executor, Row};
 use ferroflow_core::id::{JobKey, TaskKey};
 
 pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
+pub use audit::{AuditFilter, AuditRow};
 pub use dashboard::{SiteLoad, UiJobFilter, UiJobRow};
 pub use event::{EventRow, with_cause};
 pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
@@ -51,7 +54,7 @@ pub use schedule::{
     NewScheduleJob, NewScheduleTask, PartyUpdate, ScheduleJobRow, SchedulePartyRow,
     ScheduleTaskRow, TaskStatusRow,
 };
-pub use task::{LaunchRow, NewTask, RunInfo, TaskFilter, TaskRow};
+pub use task::{LaunchRow, NewTask, RunInfo, TaskFilter, TaskRow, TokenRun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

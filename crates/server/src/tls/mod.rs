@@ -54,6 +54,10 @@ pub enum Error {
     Invalid(String),
 }
 
+/// What a site listener does with a connection it refused at the handshake, besides logging
+/// it: the site records it in its audit log.
+pub type OnRefused = Arc<dyn Fn(SocketAddr, &str) + Send + Sync>;
+
 /// Logs a refusal at the TLS or the signature layer: who (an address, a party) and why.
 pub fn refused(peer: &str, reason: &dyn std::fmt::Display) {
     tracing::warn!(peer, %reason, "site connection or command refused");
@@ -232,13 +236,31 @@ impl Security {
     }
 
     /// Accepts site connections on `listener` for the HTTPS site port.
-    pub fn http_listener(&self, listener: TcpListener) -> std::io::Result<Listener> {
-        Listener::spawn(listener, self.http_server.clone(), self.trust.clone())
+    pub fn http_listener(
+        &self,
+        listener: TcpListener,
+        on_refused: OnRefused,
+    ) -> std::io::Result<Listener> {
+        Listener::spawn(
+            listener,
+            self.http_server.clone(),
+            self.trust.clone(),
+            on_refused,
+        )
     }
 
     /// Accepts site connections on `listener` for the gRPC-over-TLS port.
-    pub fn grpc_listener(&self, listener: TcpListener) -> std::io::Result<Listener> {
-        Listener::spawn(listener, self.grpc_server.clone(), self.trust.clone())
+    pub fn grpc_listener(
+        &self,
+        listener: TcpListener,
+        on_refused: OnRefused,
+    ) -> std::io::Result<Listener> {
+        Listener::spawn(
+            listener,
+            self.grpc_server.clone(),
+            self.trust.clone(),
+            on_refused,
+        )
     }
 
     /// A TLS connection to a peer's gRPC port, for tonic (HTTP/2).
@@ -451,6 +473,7 @@ impl Listener {
         listener: TcpListener,
         config: Arc<ServerConfig>,
         trust: Arc<Trust>,
+        on_refused: OnRefused,
     ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
@@ -471,14 +494,19 @@ impl Listener {
                 };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, tx, trust) = (acceptor.clone(), tx.clone(), trust.clone());
+                let on_refused = on_refused.clone();
                 tokio::spawn(async move {
+                    let refused = |reason: &dyn std::fmt::Display| {
+                        refused(&addr.to_string(), reason);
+                        on_refused(addr, &reason.to_string());
+                    };
                     let handshake =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
                     drop(slot);
                     let io = match handshake {
                         Ok(Ok(io)) => io,
-                        Ok(Err(e)) => return refused(&addr.to_string(), &e),
-                        Err(_) => return refused(&addr.to_string(), &"handshake timed out"),
+                        Ok(Err(e)) => return refused(&e),
+                        Err(_) => return refused(&"handshake timed out"),
                     };
                     let identity = io
                         .get_ref()
@@ -489,7 +517,7 @@ impl Listener {
                     // The verifier accepted the certificate, so it is known; checked again
                     // rather than assumed.
                     let Some(identity) = identity else {
-                        return refused(&addr.to_string(), &"no trusted certificate");
+                        return refused(&"no trusted certificate");
                     };
                     let peer = TlsPeer { addr, identity };
                     let _ = tx.send(Conn { io, peer }).await;

@@ -32,7 +32,8 @@ pub async fn save_table(
         .map(|l| l.split(',').collect())
         .collect();
     let e = site
-        .post(
+        .worker_post(
+            execution_id,
             "/v2/worker/data/tracking/save",
             json!({
                 "execution_id": execution_id, "output_key": output_key,
@@ -104,7 +105,9 @@ pub async fn save_model(
             "file",
             reqwest::multipart::Part::bytes(tar).file_name("file"),
         );
-    let e = site.post_form("/v2/worker/model/save", form).await;
+    let e = site
+        .worker_form(execution_id, "/v2/worker/model/save", form)
+        .await;
     assert_eq!(e.code, 0, "{}", e.message);
 }
 
@@ -152,7 +155,8 @@ pub async fn run_job(site: &TestSite, train_status: &str) -> String {
     let train = exec(&job, "train_0", 0, "guest", "9999");
     for step in 0..2 {
         let e = site
-            .post(
+            .worker_post(
+                &train,
                 &format!("/v2/worker/metric/save/{train}"),
                 json!({"data": [{"name": "loss", "type": "loss",
                     "groups": [{"name": "default", "index": null}, {"name": "train", "index": null}],

@@ -272,7 +272,13 @@ async fn download_transformer_and_data_download() {
 
 #[tokio::test]
 async fn tables_are_queried_deleted_and_bound() {
-    let site = TestSite::start(SiteSpec::standalone()).await;
+    let site = TestSite::start(SiteSpec {
+        // It reads a bound table through api-3 as a task would, with no task run to hold a
+        // worker token.
+        configure: Some(|c| c.auth.worker = false),
+        ..SiteSpec::standalone()
+    })
+    .await;
     uploaded_table(&site, "experiment", "guest", GUEST_CSV).await;
     let e = site
         .get(

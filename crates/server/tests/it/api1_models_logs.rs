@@ -66,6 +66,9 @@ async fn models_are_exported_imported_elsewhere_and_deleted() {
     // Import into a second site, under a new id; read back byte-identical.
     let b_site = TestSite::start(SiteSpec {
         party_id: "10000",
+        // It reads the archive back through api-3 as a prediction task would, with no task
+        // run to hold a worker token.
+        configure: Some(|c| c.auth.worker = false),
         ..SiteSpec::standalone()
     })
     .await;

@@ -197,7 +197,8 @@ async fn inherited_tasks_are_taken_over_not_run() {
     // a's output, as its process would record it.
     for (role, party) in [("guest", "9999"), ("host", "10000")] {
         let e = site
-            .post(
+            .worker_post(
+                &exec(&first, "a", 0, role, party),
                 "/v2/worker/data/tracking/save",
                 json!({"execution_id": exec(&first, "a", 0, role, party), "meta_data": {}, "uri": "file:///x.csv",
                        "output_key": "output_data", "namespace": "ns", "name": format!("t_{role}"), "overview": {},
@@ -223,7 +224,8 @@ async fn inherited_tasks_are_taken_over_not_run() {
         "b starts at once"
     );
     let q = site
-        .get(
+        .worker_get(
+            &exec(&job, "b", 0, "guest", "9999"),
             "/v2/worker/data/tracking/query",
             &[
                 ("job_id", &job),
@@ -490,7 +492,8 @@ async fn clean_removes_every_version_of_a_jobs_outputs() {
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(&file, "id,x\n1,2\n").unwrap();
             let e = site
-                .post(
+                .worker_post(
+                    &exec(&job, "a", version, role, party),
                     "/v2/worker/data/tracking/save",
                     json!({"execution_id": exec(&job, "a", version, role, party), "meta_data": {},
                            "uri": format!("file://{}", file.display()), "output_key": "output_data",
@@ -525,7 +528,8 @@ async fn clean_removes_every_version_of_a_jobs_outputs() {
         1001
     );
     let q = site
-        .get(
+        .worker_get(
+            &exec(&job, "a", 1, "guest", "9999"),
             "/v2/worker/data/tracking/query",
             &[("namespace", &format!("{job}_a")), ("name", "v0_guest")],
         )

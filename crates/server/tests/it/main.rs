@@ -10,6 +10,7 @@ mod dbserver;
 mod docker;
 mod edge;
 mod golden_api1;
+mod grants;
 mod http;
 mod lifecycle;
 mod relay;
@@ -19,6 +20,7 @@ mod support;
 mod tls;
 mod two_sites;
 mod ui;
+mod worker_auth;
 
 /// One test per backend for each named `async fn(Backend)`: `<name>::sqlite` runs always;
 /// `<name>::postgresql` and `<name>::mariadb` start real servers (`dbserver`) and are

@@ -262,7 +262,12 @@ async fn a_run_is_decided_once_however_many_ask_at_once(db: Backend) {
     let attempts = (0..16).map(|i| {
         let s = s.clone();
         let key = key.clone();
-        tokio::spawn(async move { s.begin_run(&key, 10 + i).await.unwrap().applied() })
+        tokio::spawn(async move {
+            s.begin_run(&key, &format!("h{i}"), 10 + i)
+                .await
+                .unwrap()
+                .applied()
+        })
     });
     let wins = futures::future::join_all(attempts)
         .await
@@ -279,7 +284,7 @@ async fn a_run_is_decided_once_however_many_ask_at_once(db: Backend) {
             .unwrap()
             .applied()
     );
-    assert!(!s.begin_run(&key, 21).await.unwrap().applied());
+    assert!(!s.begin_run(&key, "h-again", 21).await.unwrap().applied());
 }
 
 async fn every_committed_status_change_is_in_the_event_log_with_its_cause(db: Backend) {
@@ -311,7 +316,7 @@ async fn every_committed_status_change_is_in_the_event_log_with_its_cause(db: Ba
             .unwrap()
             .applied()
     );
-    assert!(s.begin_run(&t, 5).await.unwrap().applied());
+    assert!(s.begin_run(&t, "h", 5).await.unwrap().applied());
     let error = "<b>boom</b>";
     assert!(
         s.set_party_status(&t, TaskStatus::Failed, Some(error), 6)

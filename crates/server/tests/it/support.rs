@@ -504,10 +504,72 @@ impl TestSite {
             .collect()
     }
 
-    /// Reports a launched task's result through the worker API, as its process would.
+    /// The worker token a task run was launched with (from its environment).
+    pub fn token(&self, execution_id: &str) -> String {
+        self.launcher
+            .spec_of(execution_id)
+            .env
+            .iter()
+            .find(|(k, _)| k == ferroflow_server::run::token::ENV)
+            .map(|(_, v)| v.clone())
+            .expect("every launch carries a worker token")
+    }
+
+    /// An api-3 request as the task run `execution_id` makes it: with its worker token.
+    pub fn as_task(
+        &self,
+        execution_id: &str,
+        req: reqwest::RequestBuilder,
+    ) -> reqwest::RequestBuilder {
+        req.header(
+            ferroflow_server::run::token::HEADER,
+            self.token(execution_id),
+        )
+    }
+
+    /// A JSON POST to api-3 by the task run `execution_id`.
+    pub async fn worker_post(&self, execution_id: &str, path: &str, body: Value) -> Envelope {
+        let req = self.http.post(format!("{}{path}", self.url())).json(&body);
+        let r = self.as_task(execution_id, req).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// A GET of api-3 by the task run `execution_id`.
+    pub async fn worker_get(
+        &self,
+        execution_id: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Envelope {
+        let req = self.http.get(format!("{}{path}", self.url())).query(query);
+        let r = self.as_task(execution_id, req).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// A multipart POST to api-3 by the task run `execution_id`.
+    pub async fn worker_form(
+        &self,
+        execution_id: &str,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> Envelope {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.url()))
+            .multipart(form);
+        let r = self.as_task(execution_id, req).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// Reports a launched task's result through the worker API, as its process would (with
+    /// its worker token).
     pub async fn report(&self, execution_id: &str, status: &str, error: &str) {
         let e = self
-            .post(
+            .worker_post(
+                execution_id,
                 "/v2//worker/task/status",
                 json!({"execution_id": execution_id, "status": status, "error": error}),
             )

@@ -124,3 +124,13 @@ fn names_are_the_dispatched_components() {
         ]
     );
 }
+
+#[test]
+fn the_worker_token_comes_from_the_environment_and_never_shows() {
+    use crate::component::worker_client::{TOKEN_ENV, Token};
+    let (o, _) = Options::from_env(&env(&[]));
+    assert_eq!(o.client.token, None);
+    let (o, _) = Options::from_env(&env(&[(TOKEN_ENV, TOKEN)]));
+    assert_eq!(o.client.token, Some(Token(TOKEN.into())));
+    assert!(!format!("{o:?}").contains(TOKEN), "Debug redacts it");
+}

@@ -15,6 +15,9 @@ use super::*;
 
 const JOB: &str = "202601010000000000001";
 
+/// The worker token the tests' task runs present.
+const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 fn options() -> Options {
     Options {
         client: ClientOptions {
@@ -24,6 +27,7 @@ fn options() -> Options {
             site_wait: Duration::from_secs(2),
             retry_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(100),
+            token: Some(crate::component::worker_client::Token(TOKEN.into())),
         },
         report: ReportPolicy::with_deadline(Duration::from_secs(20)),
         allowed_dirs: None,

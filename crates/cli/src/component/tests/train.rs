@@ -24,6 +24,10 @@ async fn train_learns_posts_losses_saves_the_model_and_predictions() {
         "/v2/worker/task/status",
     ]);
     assert_eq!(seq, want);
+    assert!(
+        calls.iter().all(|c| c.token.as_deref() == Some(TOKEN)),
+        "every call carries the run's worker token"
+    );
 
     // one loss per iteration, in pyfate's shape, falling
     let mut losses = Vec::new();

@@ -476,4 +476,4 @@ impl Store {
 mod resource;
 mod run;
 
-pub use run::{LaunchRow, RunInfo};
+pub use run::{LaunchRow, RunInfo, TokenRun};

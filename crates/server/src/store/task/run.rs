@@ -27,6 +27,16 @@ impl LaunchRow {
     }
 }
 
+/// The run a worker token was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRun {
+    pub execution_id: String,
+    pub role: String,
+    pub party_id: String,
+    /// A newer version of the task exists on this party.
+    pub superseded: bool,
+}
+
 /// What a launched process is known by.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInfo {
@@ -44,7 +54,14 @@ impl Store {
     /// Decides to launch a task run: `waiting → running` and its launch record, in one
     /// transaction. Only one caller ever gets `Applied` for a run, so a run is launched at
     /// most once, however often the start command arrives and whenever the site crashes.
-    pub async fn begin_run(&self, key: &TaskKey, now: i64) -> Result<Cas<TaskStatus>> {
+    /// `token_hash` is the SHA-256 of the run's worker token (`run::token`), durable before
+    /// the process exists.
+    pub async fn begin_run(
+        &self,
+        key: &TaskKey,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Cas<TaskStatus>> {
         let mut tx = self.write.begin().await?;
         let Some(task) = self.task_in(&mut tx, key).await? else {
             return Ok(Cas::Rejected { current: None });
@@ -77,11 +94,12 @@ impl Store {
         .await?;
         sqlx::query(self.sql(
             "INSERT INTO t_launch (f_execution_id, f_job_id, f_task_id, f_task_version, f_role,
-                f_party_id, f_decided_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f_party_id, f_decided_time, f_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(task.execution_id.clone())
         .bind_key(key)
         .bind(now)
+        .bind(token_hash.to_string())
         .execute(&mut *tx)
         .await?;
         self.record_event_in(
@@ -120,6 +138,32 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(LaunchRow::from_row).collect()
+    }
+
+    /// The run whose worker token has this hash: its execution id, and whether a newer
+    /// version of the same task exists on this party (then the run is superseded and its
+    /// token no longer works).
+    pub async fn run_by_token(&self, token_hash: &str) -> Result<Option<TokenRun>> {
+        let row = sqlx::query(self.sql(
+            "SELECT l.f_execution_id, l.f_role, l.f_party_id,
+                (SELECT COUNT(*) FROM t_task t WHERE t.f_job_id = l.f_job_id
+                    AND t.f_task_id = l.f_task_id AND t.f_role = l.f_role
+                    AND t.f_party_id = l.f_party_id AND t.f_task_version > l.f_task_version)
+                    AS newer
+             FROM t_launch l WHERE l.f_token_hash = ?",
+        ))
+        .bind(token_hash.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(TokenRun {
+                execution_id: get_str(&r, "f_execution_id")?,
+                role: get_str(&r, "f_role")?,
+                party_id: get_str(&r, "f_party_id")?,
+                superseded: get_i64(&r, "newer")? > 0,
+            })
+        })
+        .transpose()
     }
 
     pub async fn set_adopted(&self, execution_id: &str, now: i64) -> Result<()> {
