@@ -232,7 +232,9 @@ impl Site {
             _ => None,
         };
         let grpcs_listener = match (&security, grpcs_listener) {
-            (Some(sec), Some(l)) => Some(sec.grpc_listener(l, on_refused).map_err(Error::Listener)?),
+            (Some(sec), Some(l)) => {
+                Some(sec.grpc_listener(l, on_refused).map_err(Error::Listener)?)
+            }
             _ => None,
         };
 

@@ -243,12 +243,19 @@ async fn the_pipeline_sdk_uploads_fits_evaluates_and_predicts() {
     // loss of lr_0, one point per item pyfate posted.
     // Client authentication is on: the dashboard's data answers 401 until the tab signs in
     // (the login page keeps the app's credentials for the tab and signs every call with them).
-    let (app_id, app_token) = server.credentials.clone().expect("client auth wrote admin.json");
+    let (app_id, app_token) = server
+        .credentials
+        .clone()
+        .expect("client auth wrote admin.json");
     let b = webdriver::Browser::start().await;
     let refused = reqwest::get(format!("{}/ui/api/jobs", server.url))
         .await
         .unwrap();
-    assert_eq!(refused.status(), 401, "the dashboard's data without credentials");
+    assert_eq!(
+        refused.status(),
+        401,
+        "the dashboard's data without credentials"
+    );
     b.goto(&format!("{}/ui/login", server.url)).await;
     b.wait_for(
         "the login state",

@@ -332,7 +332,8 @@ async fn roles_and_resources_are_granted() {
     let e = site
         .get("/v2/permission/query", &[("app_id", "admin")])
         .await;
-    assert!(e.data.unwrap()["super_client"].as_array().unwrap().len() == 67);
+    // FATE's 67 api-1 routes and ferroflow's audit log.
+    assert!(e.data.unwrap()["super_client"].as_array().unwrap().len() == 68);
 
     // resources (stored whatever the switches)
     let e = site

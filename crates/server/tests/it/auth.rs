@@ -209,14 +209,23 @@ async fn unsigned_expired_unknown_wrong_and_replayed_calls_are_refused_and_chang
         "the replayed submit stored nothing"
     );
 
-    // Task processes' routes are not authenticated (as in FATE).
-    let v = send(
+    // Task processes' routes are not under client authentication: they answer to their
+    // run's worker token, whatever the client headers say.
+    let v = send(with(
         site.http
             .get(format!("{}/v2/worker/model/download", site.url()))
             .query(&[("model_id", "x")]),
-    )
+        &fate::client_headers(&id, &token, "", site.clock.now_ms()),
+    ))
     .await;
-    assert!(v.get("data").is_some(), "the handler answered: {v}");
+    assert_eq!(v["code"], 5001, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("X-Ferroflow-Worker-Token"),
+        "{v}"
+    );
     site.stop().await;
 }
 
@@ -566,6 +575,14 @@ async fn two_sites_run_a_job_with_signed_commands() {
             )
             .await;
         assert_eq!(stored.code, 0, "{}", stored.message);
+        // A site that authenticates its partners runs only what it granted them.
+        let granted = receiver
+            .post(
+                "/v2/permission/resource/grant",
+                json!({"party_id": sender_party, "component": "demo_sleep"}),
+            )
+            .await;
+        assert_eq!(granted.code, 0, "{}", granted.message);
     }
     run_chain(&a, &b, "10000").await;
     a.stop().await;
@@ -618,5 +635,37 @@ async fn a_command_over_grpc_is_verified_from_the_packets_headers() {
     );
     let v = reply(cmd).await;
     assert_eq!(v["code"], 5003, "a packet sent again is a replay: {v}");
+    site.stop().await;
+}
+
+/// The dashboard's data routes answer what api-1 answers: behind the same check, with a 401
+/// that sends the page to its login; the pages themselves hold no data and stay open.
+#[tokio::test]
+async fn the_dashboards_data_needs_a_signed_call_when_client_authentication_is_on() {
+    let site = TestSite::start(SiteSpec {
+        configure: Some(client_on),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let (id, token) = admin(&site);
+    let url = format!("{}/ui/api/jobs", site.url());
+    let refused = site.http.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], 5001, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("/ui/login"),
+        "{body}"
+    );
+    let headers = fate::client_headers(&id, &token, "", site.clock.now_ms());
+    let ok = with(site.http.get(&url), &headers).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let page = site
+        .http
+        .get(format!("{}/ui/login", site.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the login page itself is open");
     site.stop().await;
 }

@@ -254,6 +254,15 @@ async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_i
         ..SiteSpec::standalone()
     })
     .await;
+    let (admin, token) =
+        ferroflow_server::auth::credentials::read_admin_file(&site.data_dir()).unwrap();
+    let signed = |r: reqwest::RequestBuilder, app: &str, token: &str| {
+        let now = ferroflow_server::clock::Clock::now_ms(&site.clock);
+        ferroflow_server::auth::fate::client_headers(app, token, "", now)
+            .into_iter()
+            .fold(r, |r, (k, v)| r.header(k, v))
+    };
+    // A claimed, unknown app: refused, and audited under the name it claimed.
     let e = site
         .raw(
             site.http
@@ -262,13 +271,70 @@ async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_i
                 .query(&[("job_id", "202601010000000000001")]),
         )
         .await;
-    assert!(String::from_utf8_lossy(&e.2).contains("1001"), "{e:?}");
-    site.submit(sleep_dag(&[("a", "demo_sleep", &[])], json!({})))
+    assert!(String::from_utf8_lossy(&e.2).contains("5001"), "{e:?}");
+    let e = site
+        .raw(signed(
+            site.http
+                .get(format!("{}/v2/job/query", site.url()))
+                .query(&[("job_id", "202601010000000000001")]),
+            &admin,
+            &token,
+        ))
         .await;
+    assert!(String::from_utf8_lossy(&e.2).contains("1001"), "{e:?}");
+    let e = site
+        .raw(signed(
+            site.http
+                .post(format!("{}/v2/job/submit", site.url()))
+                .json(&json!({"dag_schema": sleep_dag(&[("a", "demo_sleep", &[])], json!({}))})),
+            &admin,
+            &token,
+        ))
+        .await;
+    assert!(
+        String::from_utf8_lossy(&e.2).contains("\"code\":0"),
+        "{e:?}"
+    );
     site.tick().await;
     // Without a verified super_client the log is refused (and that refusal is audited).
     let e = site.get("/v2/audit/query", &[]).await;
-    assert_eq!(e.code, 5004, "{}", e.message);
+    assert_eq!(e.code, 5001, "{}", e.message);
+    // A client app without `super_client`: 5004.
+    let made = site
+        .raw(signed(
+            site.http
+                .post(format!("{}/v2/app/client/create", site.url()))
+                .json(&json!({"app_name": "reader"})),
+            &admin,
+            &token,
+        ))
+        .await;
+    let made: serde_json::Value = serde_json::from_slice(&made.2).unwrap();
+    assert_eq!(made["code"], 0, "{made}");
+    let (reader, reader_token) = (
+        made["data"]["app_id"].as_str().unwrap().to_string(),
+        made["data"]["app_token"].as_str().unwrap().to_string(),
+    );
+    let e = site
+        .raw(signed(
+            site.http.get(format!("{}/v2/audit/query", site.url())),
+            &reader,
+            &reader_token,
+        ))
+        .await;
+    assert!(String::from_utf8_lossy(&e.2).contains("5004"), "{e:?}");
+    // The admin app reads it.
+    let e = site
+        .raw(signed(
+            site.http.get(format!("{}/v2/audit/query", site.url())),
+            &admin,
+            &token,
+        ))
+        .await;
+    assert!(
+        String::from_utf8_lossy(&e.2).contains("\"code\":0"),
+        "{e:?}"
+    );
 
     let app = &site.site.app;
     app.audit.flush().await;
@@ -283,6 +349,12 @@ async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_i
     assert!(rows.iter().any(|r| r.group == "client"
         && r.caller == "app someone"
         && r.route == "/v2/job/query"
+        && r.code == 5001
+        && r.result == "refused"));
+    assert!(rows.iter().any(|r| r.group == "client"
+        && r.caller == format!("app {admin}")
+        && r.verified
+        && r.route == "/v2/job/query"
         && r.code == 1001
         && r.result == "ok"));
     assert!(
@@ -291,6 +363,7 @@ async fn with_client_and_site_authentication_every_call_is_audited_and_the_log_i
         "the scheduler's commands to its own parties are audited too"
     );
     assert!(rows.iter().any(|r| r.group == "client"
+        && r.caller == format!("app {reader}")
         && r.route == "/v2/audit/query"
         && r.code == 5004
         && r.result == "refused"));
