@@ -1,5 +1,5 @@
 //! `ferroflow keys`: a site's credentials for mutual TLS and signed commands between
-//! ferroflow sites (`docs/security-federation.md`): make them, hand out the peer card, trust
+//! ferroflow sites (`docs/security.md`): make them, hand out the peer card, trust
 //! a partner's card, stop trusting one.
 
 use std::io::Read as _;

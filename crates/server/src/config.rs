@@ -89,7 +89,7 @@ pub struct Config {
     pub raw: RawServiceConf,
 }
 
-/// `security.tls`, with its files resolved (see `docs/security-federation.md`).
+/// `security.tls`, with its files resolved (see `docs/security.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
     pub cert: PathBuf,
@@ -154,7 +154,7 @@ pub struct AuthSwitches {
     pub site: Option<bool>,
     pub permission: bool,
     /// ferroflow's `authentication.worker` (default on): api-3 calls must carry the worker
-    /// token of the task run they name (`docs/security-tasks.md`).
+    /// token of the task run they name (`docs/security.md`).
     pub worker: bool,
 }
 

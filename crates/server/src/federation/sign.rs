@@ -1,6 +1,6 @@
 //! Signed commands between ferroflow sites: an Ed25519 signature over what a command does and
 //! who sends it to whom, checked by its destination whatever carried it (a direct connection,
-//! a relaying site, FATE's gRPC packets). See `docs/security-federation.md`.
+//! a relaying site, FATE's gRPC packets). See `docs/security.md`.
 //!
 //! Ed25519 rather than HMAC: each site has one key pair and hands out only its public key (in
 //! its peer card, next to its certificate), so nothing secret is ever exchanged, and a relay

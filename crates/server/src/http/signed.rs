@@ -1,4 +1,4 @@
-//! The HTTP edge of ferroflow's site authentication (`docs/security-federation.md`), in two
+//! The HTTP edge of ferroflow's site authentication (`docs/security.md`), in two
 //! layers around the relay:
 //! - [`scope`], outermost: a request over the site TLS port (from a trusted certificate) must
 //!   be a site command carrying a ferroflow signature, relayed or not;
