@@ -575,6 +575,18 @@ async fn provision_site_auth(ffu: &str, fu: &str) {
         .await;
         assert_eq!(stored["code"], 0, "partner app at {sender}: {stored}");
     }
+    // ferroflow authenticates its partners, so it runs only what it granted them: FATE Flow's
+    // party may run the job's components on ferroflow's table.
+    let granted = post(
+        &format!("{ffu}/v2/permission/resource/grant"),
+        json!({
+            "party_id": HOST,
+            "component": "reader,psi,coordinated_lr,evaluation",
+            "dataset": [{"namespace": "interconnect", "name": "breast_hetero_guest"}],
+        }),
+    )
+    .await;
+    assert_eq!(granted["code"], 0, "grants at ferroflow: {granted}");
     let refused = post(
         &format!("{ffu}/v2/partner/job/status/update"),
         json!({"job_id": "x", "role": "guest", "party_id": GUEST, "status": "running"}),
