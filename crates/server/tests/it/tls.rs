@@ -298,6 +298,51 @@ async fn refused_commands_leave_no_trace() {
         .unwrap();
     assert_eq!(e.code, 5003, "{}", e.message);
 
+    // Each refusal's only trace is its audit row on B: the handshakes (D's certificate, the
+    // client without one), the forged source, the changed body, the unsigned command, api-1
+    // on the site port, the replays.
+    let rows = super::support::eventually(
+        std::time::Duration::from_secs(10),
+        "B's audit rows of every refusal",
+        || async {
+            b.site.app.audit.flush().await;
+            let (rows, _) = b
+                .site
+                .app
+                .store
+                .query_audit(&ferroflow_server::store::AuditFilter {
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let handshakes = rows
+                .iter()
+                .filter(|r| r.group == "tls" && r.result == "refused")
+                .count();
+            (handshakes >= 2).then_some(rows)
+        },
+    )
+    .await;
+    let refused = |code: i64, route: &str| {
+        rows.iter()
+            .filter(|r| r.code == code && r.route == route && r.result == "refused")
+            .count()
+    };
+    assert_eq!(refused(5004, path), 2, "forged source, unsigned: {rows:?}");
+    assert_eq!(
+        refused(5003, path),
+        3,
+        "changed body, two replays: {rows:?}"
+    );
+    assert_eq!(refused(5004, "/v2/job/query"), 1, "api-1 on the site port");
+    assert!(
+        rows.iter()
+            .filter(|r| r.group == "tls")
+            .all(|r| !r.peer.is_empty() && r.code == 5004),
+        "{rows:?}"
+    );
+
     for s in [a, b, c, d] {
         s.stop().await;
     }
