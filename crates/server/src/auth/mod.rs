@@ -187,7 +187,8 @@ mod tests {
         assert_eq!(group_of("/v2/partner/job/create"), Group::Site);
         assert_eq!(group_of("/v2/scheduler/task/report"), Group::Site);
         assert_eq!(group_of("/v2/worker/task/status"), Group::Open);
-        assert_eq!(group_of("/ui/api/jobs"), Group::Open);
+        assert_eq!(group_of("/ui/api/jobs"), Group::Client);
+        assert_eq!(group_of("/ui/job/x"), Group::Open);
         assert_eq!(group_of("/metrics"), Group::Open);
     }
 }
