@@ -88,8 +88,14 @@ async fn site_page() -> Response {
     page(StatusCode::OK, "site", json!({}))
 }
 
-async fn login_page() -> Response {
-    page(StatusCode::OK, "login", json!({}))
+/// The page says whether the site checks credentials itself: its data routes would answer a
+/// tab that has not signed in with a 401 (which a browser logs as an error).
+async fn login_page(State(app): State<Arc<App>>) -> Response {
+    page(
+        StatusCode::OK,
+        "login",
+        json!({"client_authentication": app.config.auth.client()}),
+    )
 }
 
 async fn unknown_page(Path(rest): Path<String>) -> Response {

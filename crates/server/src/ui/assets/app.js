@@ -758,7 +758,7 @@ function renderSite(box, s) {
 
 // Login --------------------------------------------------------------------------------
 
-function viewLogin() {
+function viewLogin(args) {
   document.title = "login · ferroflow";
   const c = credentials() || {};
   const state = el("p", { id: "login-state", class: "muted" });
@@ -772,11 +772,9 @@ function viewLogin() {
       el("button", { type: "submit" }, "Sign in"),
       el("button", { type: "button", class: "secondary", id: "logout" }, "Sign out")), state);
   replace(main, el("h1", {}, "Login"), form);
-  getJSON("/ui/api/site").then((r) => {
-    state.textContent = r.status === 401 ? "This site checks client credentials: sign in." :
-      r.data && r.data.client_authentication ?
-      "This site checks client credentials." : "This site does not check client credentials (client authentication is off).";
-  }).catch(() => {});
+  state.textContent = args && args.client_authentication ?
+    "This site checks client credentials: sign in." :
+    "This site does not check client credentials (client authentication is off).";
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const v = Object.fromEntries(new FormData(form));
