@@ -86,6 +86,13 @@ fn free_port() -> u16 {
 /// Runs `cmd` to its end, at most `limit`: past it the command's process group is killed and
 /// the test fails with its output, so a job that never ends cannot hang the run.
 fn run(cmd: &mut Command, what: &str, limit: Duration) -> String {
+    try_run(cmd, what, limit).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`run`], with the failure (exit status or time limit, and the output's tail) as an error,
+/// for callers that add what the sites say before failing. While the command runs a line is
+/// printed every minute, so a slow step is told from a stuck one in CI's output.
+fn try_run(cmd: &mut Command, what: &str, limit: Duration) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = cmd
@@ -95,6 +102,7 @@ fn run(cmd: &mut Command, what: &str, limit: Duration) -> String {
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let start = Instant::now();
+    let mut told = 0;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break Some(status);
@@ -106,17 +114,32 @@ fn run(cmd: &mut Command, what: &str, limit: Duration) -> String {
             let _ = child.wait();
             break None;
         }
+        let minutes = start.elapsed().as_secs() / 60;
+        if minutes > told {
+            told = minutes;
+            progress(&format!("{what}: still running after {minutes} min"));
+        }
         std::thread::sleep(Duration::from_millis(200));
     };
     let text = std::fs::read_to_string(log.path()).unwrap_or_default();
     match status {
-        Some(s) => assert!(s.success(), "{what} failed:\n{}", support::tail(&text, 60)),
-        None => panic!(
+        Some(s) if s.success() => Ok(text),
+        Some(s) => Err(format!(
+            "{what} failed ({s}):\n{}",
+            support::tail(&text, 60)
+        )),
+        None => Err(format!(
             "{what}: not done within {limit:?}:\n{}",
             support::tail(&text, 60)
-        ),
+        )),
     }
-    text
+}
+
+/// One line of the test's progress on stderr, with the time since the test binary began.
+fn progress(what: &str) {
+    static BEGAN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let t = BEGAN.get_or_init(Instant::now).elapsed().as_secs();
+    eprintln!("[interconnect +{t} s] {what}");
 }
 
 /// A private RabbitMQ node (`ci/rabbitmq.sh`), stopped when dropped.
@@ -260,6 +283,11 @@ async fn ferroflow(
 
 /// FATE's pipeline SDK against the site on `port` (`ic_job.py`).
 fn sdk(dir: &Path, port: u16, args: &[&str]) -> Value {
+    try_sdk(dir, port, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`sdk`], with its failure as an error.
+fn try_sdk(dir: &Path, port: u16, args: &[&str]) -> Result<Value, String> {
     let out_file = dir.join(format!("sdk-{}.json", uuid::Uuid::new_v4().simple()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interconnect/ic_job.py");
     let mut cmd = Command::new(pyfate_python());
@@ -270,16 +298,60 @@ fn sdk(dir: &Path, port: u16, args: &[&str]) -> Value {
     if args[0] != "upload" {
         cmd.arg("--out").arg(&out_file);
     }
-    // An upload or a two-epoch job takes about a minute; ten are a hung job.
-    run(
-        &mut cmd,
-        &format!("pipeline SDK {args:?} on port {port}"),
-        Duration::from_secs(600),
-    );
+    let what = format!("pipeline SDK {args:?} on port {port}");
+    progress(&format!("{what}: started"));
+    // An upload or a two-epoch job takes one to three minutes on two busy cores; ten are a
+    // hung job.
+    try_run(&mut cmd, &what, Duration::from_secs(600))?;
+    progress(&format!("{what}: done"));
     if args[0] == "upload" {
-        return Value::Null;
+        return Ok(Value::Null);
     }
-    serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap()
+    Ok(serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap())
+}
+
+/// What every site says of its jobs that have not ended, with their tasks, and the tail of
+/// ferroflow sites' logs (`<dir>/*/server.log`): printed when a job does not end, so CI's
+/// output says where it stopped.
+async fn diagnose(sites: &[&str], dir: &Path) -> String {
+    let mut out = String::new();
+    for s in sites {
+        let jobs = match http().get(format!("{s}/v2/job/query")).send().await {
+            Ok(r) => r.json::<Value>().await.unwrap_or_default(),
+            Err(e) => {
+                out.push_str(&format!("{s}: no answer: {e}\n"));
+                continue;
+            }
+        };
+        for j in jobs["data"].as_array().into_iter().flatten() {
+            let status = j["status"].as_str().unwrap_or_default();
+            let job = j["job_id"].as_str().unwrap_or_default();
+            out.push_str(&format!(
+                "{s}: job {job} {} {}: {status}\n",
+                j["role"], j["party_id"]
+            ));
+            if ["success", "failed", "canceled"].contains(&status) {
+                continue;
+            }
+            for t in task_rows(s, job).await {
+                out.push_str(&format!(
+                    "    task {} {} {} v{}: {}\n",
+                    t["task_name"], t["role"], t["party_id"], t["task_version"], t["status"]
+                ));
+            }
+        }
+    }
+    for site in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let log = site.path().join("server.log");
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            out.push_str(&format!(
+                "{} (tail):\n{}\n",
+                log.display(),
+                support::tail(&text, 40)
+            ));
+        }
+    }
+    out
 }
 
 fn upload_both(dir: &Path, guest_port: u16, host_port: u16) {
@@ -311,7 +383,14 @@ fn upload_both(dir: &Path, guest_port: u16, host_port: u16) {
 }
 
 async fn get(url: &str) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
+    http()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
 /// `(role, party_id, status)` of the job's rows on the site at `base`.
@@ -406,11 +485,15 @@ async fn fit(
 ) {
     let (port, party) = site;
     let t = Instant::now();
-    let r = sdk(
+    progress(label);
+    let r = match try_sdk(
         dir,
         port,
         &["fit", "--party", party, "--scheduler", scheduler],
-    );
+    ) {
+        Ok(r) => r,
+        Err(e) => panic!("{label}: {e}\nthe sites:\n{}", diagnose(sites, dir).await),
+    };
     let wall = t.elapsed();
     let job = r["job_id"].as_str().unwrap().to_string();
     wait_everywhere(sites, &job, &["success"], Duration::from_secs(60)).await;
@@ -475,6 +558,7 @@ async fn stop(
     sites: &[&str],
 ) {
     let (port, party) = site;
+    progress(label);
     let r = sdk(
         dir,
         port,
@@ -498,7 +582,7 @@ async fn stop(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let t = Instant::now();
-    let reply: Value = reqwest::Client::new()
+    let reply: Value = http()
         .post(format!("{stopper}/v2/job/stop"))
         .json(&json!({"job_id": job}))
         .send()
@@ -535,15 +619,24 @@ async fn stop(
 /// A POST naming the caller as the `admin` app: app management answers only a caller with a
 /// client role (the header is not verified while client authentication is off).
 async fn post(url: &str, body: Value) -> Value {
-    reqwest::Client::new()
+    http()
         .post(url)
         .header("appId", "admin")
         .json(&body)
         .send()
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
         .json()
         .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
+/// The test's HTTP client: a site that stops answering fails the call, never hangs the test.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
         .unwrap()
 }
 
@@ -618,6 +711,9 @@ async fn with_fate_flow(mode: Mode) {
     .await;
     let (ffu, fu) = (ff.url.clone(), fate.url());
     let sites = [ffu.as_str(), fu.as_str()];
+    progress(&format!(
+        "ferroflow at {ffu}; provisioning site authentication"
+    ));
     provision_site_auth(&ffu, &fu).await;
     upload_both(dir, ff_http, fate.http_port);
     let m = format!("{mode:?}");
