@@ -17,11 +17,15 @@
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
 //! - `lease`: which instance of a site schedules a job (`t_schedule_lease`).
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
+//! - `cache`: what authentication reads on every call (apps, roles, partner apps, grants),
+//!   kept in memory, emptied by every write of `admin` to them and trusted for at most
+//!   `cache::TTL` (changes by another instance on the same database).
 //! - `audit`: the audit log (authenticated calls and refusals).
 //! - `filter`: the conditions of statements assembled at run time, bound in order.
 
 mod admin;
 mod audit;
+mod cache;
 mod dashboard;
 mod event;
 mod filter;
@@ -160,6 +164,8 @@ pub struct Store {
     backend: Backend,
     /// Durations measured where the changes that end them are committed (`/metrics`).
     pub timings: std::sync::Arc<crate::metrics::StoreTimings>,
+    /// What authentication reads on every call (`cache`), shared by the store's clones.
+    credentials: std::sync::Arc<admin::Credentials>,
 }
 
 impl std::fmt::Debug for Store {
@@ -217,6 +223,7 @@ impl Store {
             write,
             backend: Backend::Sqlite,
             timings: Default::default(),
+            credentials: Default::default(),
         };
         store.migrate().await?;
         let read = AnyPoolOptions::new()
@@ -268,6 +275,7 @@ impl Store {
             write,
             backend,
             timings: Default::default(),
+            credentials: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
