@@ -13,6 +13,13 @@ pub const DATA_TRACKING_QUERY: &str = "/worker/data/tracking/query";
 pub const DATA_TRACKING_SAVE: &str = "/worker/data/tracking/save";
 pub const METRIC_SAVE: &str = "/worker/metric/save";
 
+/// The environment variable a task run finds its worker token in (ferroflow's, not FATE's:
+/// `docs/security.md`).
+pub const TOKEN_ENV: &str = "FERROFLOW_WORKER_TOKEN";
+
+/// The request header a task run presents its worker token in on every api-3 call.
+pub const TOKEN_HEADER: &str = "x-ferroflow-worker-token";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatusReport {
     pub execution_id: String,

@@ -134,7 +134,7 @@ impl Default for ReportPolicy {
 pub const SITE_WAIT_ENV: &str = "FERROFLOW_SITE_WAIT_SECS";
 
 /// The environment variable with the task run's worker token (set by the site's launcher).
-pub const TOKEN_ENV: &str = ferroflow_server::run::token::ENV;
+pub const TOKEN_ENV: &str = ferroflow_wire::worker::TOKEN_ENV;
 
 /// A task run's worker token, presented on every call; its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl WorkerClient {
             && let Ok(mut v) = reqwest::header::HeaderValue::from_str(t)
         {
             v.set_sensitive(true);
-            headers.insert(ferroflow_server::run::token::HEADER, v);
+            headers.insert(ferroflow_wire::worker::TOKEN_HEADER, v);
         }
         let http = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)

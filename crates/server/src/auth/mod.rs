@@ -110,12 +110,8 @@ pub async fn admit(
     let signed = Signed::parse(kind, header)?;
     let now = app.now();
     signed.check_time(now)?;
-    let apps = app
-        .store
-        .apps(Some(&signed.app_id), None, None)
-        .await
-        .map_err(database)?;
-    let Some(found) = apps.first() else {
+    let found = app.store.app(&signed.app_id).await.map_err(database)?;
+    let Some(found) = found else {
         return Err(Refusal::new(
             RetCode::NoFoundAppid,
             format!("No found appid: app_id[{}]", signed.app_id),

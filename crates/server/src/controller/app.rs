@@ -160,7 +160,7 @@ async fn caller(app: &App, app_id: Option<&str>) -> Result<(String, Vec<String>)
     let Some(id) = app_id.filter(|i| !i.is_empty()) else {
         return Err(Error::fate(RetCode::NoPermission, &[("app_id", "")]));
     };
-    if app.store.apps(Some(id), None, None).await?.is_empty() {
+    if app.store.app(id).await?.is_none() {
         return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", id)]));
     }
     let roles = app.store.roles_of(id).await?;

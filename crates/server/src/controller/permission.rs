@@ -34,8 +34,7 @@ fn check_role(role: &str) -> Result<()> {
 }
 
 async fn check_app(app: &App, app_id: &str, role: &str) -> Result<()> {
-    let apps = app.store.apps(Some(app_id), None, None).await?;
-    let Some(a) = apps.first() else {
+    let Some(a) = app.store.app(app_id).await? else {
         return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", app_id)]));
     };
     // A site app takes the site role, a client app the client roles; admin takes any.
@@ -73,7 +72,7 @@ pub async fn delete(app: &App, app_id: &str, role: &str) -> Result<bool> {
 /// `/v2/permission/query`: `{role: [[role, path, method], ...]}` for the app's roles.
 pub async fn query(app: &App, app_id: &str) -> Result<Value> {
     restricted(app, "query")?;
-    if app.store.apps(Some(app_id), None, None).await?.is_empty() {
+    if app.store.app(app_id).await?.is_none() {
         return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", app_id)]));
     }
     let mut out = serde_json::Map::new();

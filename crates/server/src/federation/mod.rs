@@ -316,10 +316,10 @@ impl Federation {
                     address: None,
                     reason,
                 };
-                let partners = s.store.partners(Some(party.as_str())).await.map_err(|e| {
+                let partner = s.store.partner(party.as_str()).await.map_err(|e| {
                     undelivered(format!("cannot read the partner apps to sign with: {e}"))
                 })?;
-                let Some(p) = partners.first() else {
+                let Some(p) = partner else {
                     return Err(undelivered(format!(
                         "(5002, 'No found appid: party_id[{party}]'): no partner app to sign \
                          the command with (add one with /v2/app/partner/create)"

@@ -5,11 +5,11 @@
 
 use sha2::{Digest, Sha256};
 
-/// The environment variable a task finds its token in.
-pub const ENV: &str = "FERROFLOW_WORKER_TOKEN";
+/// The environment variable a task finds its token in (its spelling is the task side's too).
+pub const ENV: &str = ferroflow_wire::worker::TOKEN_ENV;
 
 /// The request header a task presents its token in.
-pub const HEADER: &str = "x-ferroflow-worker-token";
+pub const HEADER: &str = ferroflow_wire::worker::TOKEN_HEADER;
 
 /// Random bytes per token: 256 bits from the operating system's generator.
 const BYTES: usize = 32;

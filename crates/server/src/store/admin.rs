@@ -1,10 +1,52 @@
 //! Apps and partner credentials, role and resource grants, the registry of other servers.
+//!
+//! The apps, roles, partner apps and grants that authentication reads on every call are read
+//! through [`Credentials`] (`store::cache`): every write below empties it when it is done.
+
+use std::time::Instant;
 
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use super::cache::Ttl;
 use super::filter::Filter;
 use super::{Result, Store, get_i64, get_json, get_str, to_json};
+
+/// What authentication reads on every call, as last read from the database (`store::cache`).
+#[derive(Default)]
+pub struct Credentials {
+    /// Apps by id (only apps that exist: unknown ids are read every time).
+    apps: Ttl<String, AppRow>,
+    /// Roles by app id.
+    roles: Ttl<String, Vec<String>>,
+    /// The partner app of a party, or none.
+    partners: Ttl<String, Option<PartnerRow>>,
+    /// `(type, value)` grants by party.
+    grants: Ttl<String, Vec<(String, String)>>,
+}
+
+impl Credentials {
+    fn invalidate(&self) {
+        self.apps.invalidate();
+        self.roles.invalidate();
+        self.partners.invalidate();
+        self.grants.invalidate();
+    }
+
+    /// A guard that empties the cache when the write it is taken in ends, on every path
+    /// (a failed transaction may still have changed something: a commit whose answer was lost).
+    fn stale(&self) -> Stale<'_> {
+        Stale(self)
+    }
+}
+
+struct Stale<'a>(&'a Credentials);
+
+impl Drop for Stale<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate();
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppRow {
@@ -112,6 +154,7 @@ const SERVICE: &str = "SELECT f_server_name, f_service_name, f_url, f_method, f_
 impl Store {
     /// Inserts an app; `false` when its id exists already.
     pub async fn insert_app(&self, a: &AppRow) -> Result<bool> {
+        let _stale = self.credentials.stale();
         let done = sqlx::query(self.sql(
             "INSERT INTO t_app_info (f_app_id, f_app_name, f_app_token, f_app_type, f_create_time, f_update_time)
              SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM t_app_info WHERE f_app_id = ?)",
@@ -130,6 +173,7 @@ impl Store {
 
     /// Creates or replaces an app (the start-up apps of an authenticating site).
     pub async fn upsert_app(&self, a: &AppRow) -> Result<()> {
+        let _stale = self.credentials.stale();
         let mut tx = self.write.begin().await?;
         sqlx::query(self.sql("DELETE FROM t_app_info WHERE f_app_id = ?"))
             .bind(a.app_id.clone())
@@ -175,6 +219,7 @@ impl Store {
         app_id: Option<&str>,
         app_name_and_type: Option<(&str, &str)>,
     ) -> Result<u64> {
+        let _stale = self.credentials.stale();
         let ids: Vec<String> = self
             .apps(
                 app_id,
@@ -202,6 +247,7 @@ impl Store {
 
     /// Inserts a partner's credentials; `false` when the party has an entry already.
     pub async fn insert_partner(&self, p: &PartnerRow, replace: bool) -> Result<bool> {
+        let _stale = self.credentials.stale();
         let mut tx = self.write.begin().await?;
         if replace {
             sqlx::query(self.sql("DELETE FROM t_partner_app_info WHERE f_party_id = ?"))
@@ -243,6 +289,7 @@ impl Store {
     }
 
     pub async fn delete_partner(&self, party_id: &str) -> Result<bool> {
+        let _stale = self.credentials.stale();
         let done = sqlx::query(self.sql("DELETE FROM t_partner_app_info WHERE f_party_id = ?"))
             .bind(party_id.to_string())
             .execute(&self.write)
@@ -252,6 +299,7 @@ impl Store {
 
     /// Replaces every role of an app by `roles`.
     pub async fn set_roles(&self, app_id: &str, roles: &[&str], now: i64) -> Result<()> {
+        let _stale = self.credentials.stale();
         let mut tx = self.write.begin().await?;
         sqlx::query(self.sql("DELETE FROM t_app_role WHERE f_app_id = ?"))
             .bind(app_id.to_string())
@@ -274,6 +322,7 @@ impl Store {
     }
 
     pub async fn delete_role(&self, app_id: &str, role: &str) -> Result<bool> {
+        let _stale = self.credentials.stale();
         let done =
             sqlx::query(self.sql("DELETE FROM t_app_role WHERE f_app_id = ? AND f_role = ?"))
                 .bind(app_id.to_string())
@@ -283,7 +332,52 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The app `app_id`, read through the cache.
+    pub async fn app(&self, app_id: &str) -> Result<Option<AppRow>> {
+        let cache = &self.credentials.apps;
+        let now = Instant::now();
+        if let Some(a) = cache.get(app_id, now) {
+            return Ok(Some(a));
+        }
+        let generation = cache.generation();
+        let found = self
+            .apps(Some(app_id), None, None)
+            .await?
+            .into_iter()
+            .next();
+        if let Some(a) = &found {
+            cache.put(app_id.to_string(), a.clone(), generation, now);
+        }
+        Ok(found)
+    }
+
+    /// The partner app of `party_id`, read through the cache.
+    pub async fn partner(&self, party_id: &str) -> Result<Option<PartnerRow>> {
+        let cache = &self.credentials.partners;
+        let now = Instant::now();
+        if let Some(p) = cache.get(party_id, now) {
+            return Ok(p);
+        }
+        let generation = cache.generation();
+        let found = self.partners(Some(party_id)).await?.into_iter().next();
+        cache.put(party_id.to_string(), found.clone(), generation, now);
+        Ok(found)
+    }
+
+    /// The roles of an app, read through the cache.
     pub async fn roles_of(&self, app_id: &str) -> Result<Vec<String>> {
+        let cache = &self.credentials.roles;
+        let now = Instant::now();
+        if let Some(r) = cache.get(app_id, now) {
+            return Ok(r);
+        }
+        let generation = cache.generation();
+        let roles = self.read_roles(app_id).await?;
+        cache.put(app_id.to_string(), roles.clone(), generation, now);
+        Ok(roles)
+    }
+
+    async fn read_roles(&self, app_id: &str) -> Result<Vec<String>> {
         let rows = sqlx::query(self.sql(
             "SELECT f_role FROM t_app_role WHERE f_app_id = ? ORDER BY f_create_time, f_role",
         ))
@@ -300,6 +394,7 @@ impl Store {
         grants: &[(String, String)],
         now: i64,
     ) -> Result<()> {
+        let _stale = self.credentials.stale();
         let mut tx = self.write.begin().await?;
         for (kind, value) in grants {
             sqlx::query(self.sql(
@@ -327,6 +422,7 @@ impl Store {
         party_id: &str,
         grants: &[(String, Option<String>)],
     ) -> Result<()> {
+        let _stale = self.credentials.stale();
         let mut tx = self.write.begin().await?;
         for (kind, value) in grants {
             match value {
@@ -355,8 +451,21 @@ impl Store {
         Ok(())
     }
 
-    /// `(type, value)` of every grant to a party, in the order they were made.
+    /// `(type, value)` of every grant to a party, in the order they were made (read through
+    /// the cache).
     pub async fn resources_of(&self, party_id: &str) -> Result<Vec<(String, String)>> {
+        let cache = &self.credentials.grants;
+        let now = Instant::now();
+        if let Some(g) = cache.get(party_id, now) {
+            return Ok(g);
+        }
+        let generation = cache.generation();
+        let grants = self.read_resources(party_id).await?;
+        cache.put(party_id.to_string(), grants.clone(), generation, now);
+        Ok(grants)
+    }
+
+    async fn read_resources(&self, party_id: &str) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(self.sql(
             "SELECT f_type, f_value FROM t_resource_permission WHERE f_party_id = ?
              ORDER BY f_create_time, f_type, f_value",

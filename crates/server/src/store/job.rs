@@ -190,7 +190,7 @@ impl Store {
                 f_status, f_status_code, f_inheritance, f_progress, f_model_id, f_model_version,
                 f_engine_name, f_cores, f_memory, f_remaining_cores, f_remaining_memory,
                 f_resource_in_use, f_create_time, f_update_time)
-             VALUES (?, ?, ?, 'fate', '', ?, '', '', ?, ?, ?, ?, 'ready', NULL, ?, 0, ?, ?, ?, ?, 0, ?, 0, 0, ?, ?)",
+             VALUES (?, ?, ?, 'fate', '', ?, '', '', ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, ?, ?, 0, ?, 0, 0, ?, ?)",
         ))
         .bind_key(&job.key)
         .bind(job.user_name.clone())
@@ -198,6 +198,7 @@ impl Store {
         .bind(to_json("parties", &job.parties)?)
         .bind(job.initiator_party_id.to_string())
         .bind(job.scheduler_party_id.to_string())
+        .bind(JobStatus::Ready.as_str())
         .bind(to_json("inheritance", &job.inheritance)?)
         .bind(job.model_id.clone())
         .bind(job.model_version.clone())
@@ -299,7 +300,7 @@ impl Store {
         )))
         .bind(to.as_str())
         .bind(now)
-        .bind_times(to.as_str(), to.is_end(), now)
+        .bind_times(to, now)
         .bind(to.is_end() as i64)
         .bind_key(key)
         .bind(current.as_str())

@@ -17,11 +17,15 @@
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
 //! - `lease`: which instance of a site schedules a job (`t_schedule_lease`).
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
+//! - `cache`: what authentication reads on every call (apps, roles, partner apps, grants),
+//!   kept in memory, emptied by every write of `admin` to them and trusted for at most
+//!   `cache::TTL` (changes by another instance on the same database).
 //! - `audit`: the audit log (authenticated calls and refusals).
 //! - `filter`: the conditions of statements assembled at run time, bound in order.
 
 mod admin;
 mod audit;
+mod cache;
 mod dashboard;
 mod event;
 mod filter;
@@ -42,6 +46,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
 
 use ferroflow_core::id::{JobKey, TaskKey};
+use ferroflow_core::status::{JobStatus, TaskStatus};
 
 pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
 pub use audit::{AuditFilter, AuditRow};
@@ -160,6 +165,8 @@ pub struct Store {
     backend: Backend,
     /// Durations measured where the changes that end them are committed (`/metrics`).
     pub timings: std::sync::Arc<crate::metrics::StoreTimings>,
+    /// What authentication reads on every call (`cache`), shared by the store's clones.
+    credentials: std::sync::Arc<admin::Credentials>,
 }
 
 impl std::fmt::Debug for Store {
@@ -217,6 +224,7 @@ impl Store {
             write,
             backend: Backend::Sqlite,
             timings: Default::default(),
+            credentials: Default::default(),
         };
         store.migrate().await?;
         let read = AnyPoolOptions::new()
@@ -268,6 +276,7 @@ impl Store {
             write,
             backend,
             timings: Default::default(),
+            credentials: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -345,7 +354,7 @@ type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 /// set in the same change, so every backend computes the same.)
 macro_rules! stamp_times {
     () => {
-        "f_start_time = CASE WHEN ? = 'running' AND f_start_time IS NULL THEN ? ELSE f_start_time END,
+        "f_start_time = CASE WHEN ? = 1 AND f_start_time IS NULL THEN ? ELSE f_start_time END,
          f_end_time = CASE WHEN ? = 1 THEN ? ELSE f_end_time END,
          f_elapsed = CASE WHEN ? = 1 AND f_start_time IS NOT NULL THEN ? - f_start_time ELSE f_elapsed END"
     };
@@ -376,11 +385,36 @@ impl RowKey for TaskKey {
     }
 }
 
+/// A status whose change stamps times ([`stamp_times!`]): the start on entering `running`, the
+/// end on an end status.
+trait Stamp: Copy {
+    fn starts(self) -> bool;
+    fn ends(self) -> bool;
+}
+
+impl Stamp for JobStatus {
+    fn starts(self) -> bool {
+        self == JobStatus::Running
+    }
+    fn ends(self) -> bool {
+        self.is_end()
+    }
+}
+
+impl Stamp for TaskStatus {
+    fn starts(self) -> bool {
+        self == TaskStatus::Running
+    }
+    fn ends(self) -> bool {
+        self.is_end()
+    }
+}
+
 trait Bind<'q> {
     /// Binds a row key's columns in order.
     fn bind_key(self, key: &impl RowKey) -> Self;
     /// Binds the values of [`stamp_times!`] for a change to status `to` at `now`.
-    fn bind_times(self, to: &str, is_end: bool, now: i64) -> Self;
+    fn bind_times(self, to: impl Stamp, now: i64) -> Self;
 }
 
 impl<'q> Bind<'q> for Query<'q> {
@@ -388,9 +422,9 @@ impl<'q> Bind<'q> for Query<'q> {
         key.bind_to(self)
     }
 
-    fn bind_times(self, to: &str, is_end: bool, now: i64) -> Self {
-        let end = is_end as i64;
-        self.bind(to.to_string())
+    fn bind_times(self, to: impl Stamp, now: i64) -> Self {
+        let end = to.ends() as i64;
+        self.bind(to.starts() as i64)
             .bind(now)
             .bind(end)
             .bind(now)

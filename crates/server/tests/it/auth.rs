@@ -291,6 +291,121 @@ async fn roles_decide_which_routes_an_app_may_call() {
     site.stop().await;
 }
 
+/// Apps, roles and partner apps are kept in memory between calls (`store::cache`): a change
+/// through the site's routes is seen by the very next call, never after a delay.
+#[tokio::test]
+async fn a_revoked_role_a_deleted_app_and_a_deleted_partner_are_refused_on_the_next_call() {
+    fn both_on(c: &mut Config) {
+        client_on(c);
+        site_on(c);
+    }
+    let site = TestSite::start(SiteSpec {
+        configure: Some(both_on),
+        ..SiteSpec::standalone()
+    })
+    .await;
+    let (aid, atok) = admin(&site);
+    let a = (aid.as_str(), atok.as_str());
+    let created = call(
+        &site,
+        "POST",
+        "/v2/app/client/create",
+        json!({"app_name": "alice"}),
+        a,
+    )
+    .await;
+    let id = created["data"]["app_id"].as_str().unwrap().to_string();
+    let token = created["data"]["app_token"].as_str().unwrap().to_string();
+    let alice = (id.as_str(), token.as_str());
+    let grant = json!({"app_id": id, "role": "client"});
+    let v = call(&site, "POST", "/v2/permission/grant", grant.clone(), a).await;
+    assert_eq!(v["code"], 0, "{v}");
+    let allowed = |v: &Value| v["code"] == 0;
+    for _ in 0..2 {
+        let v = call(&site, "GET", "/v2/provider/query", json!({}), alice).await;
+        assert!(allowed(&v), "granted (and now read from memory): {v}");
+    }
+
+    // The role revoked: refused at once; granted again: allowed at once.
+    let v = call(&site, "POST", "/v2/permission/delete", grant.clone(), a).await;
+    assert_eq!(v["code"], 0, "{v}");
+    let v = call(&site, "GET", "/v2/provider/query", json!({}), alice).await;
+    assert_eq!(
+        v["code"], 5004,
+        "the revoked role is refused on the next call: {v}"
+    );
+    let v = call(&site, "POST", "/v2/permission/grant", grant, a).await;
+    assert_eq!(v["code"], 0, "{v}");
+    let v = call(&site, "GET", "/v2/provider/query", json!({}), alice).await;
+    assert!(allowed(&v), "granted again: {v}");
+
+    // The app deleted: unknown on the next call.
+    let v = call(
+        &site,
+        "POST",
+        "/v2/app/client/delete",
+        json!({"app_id": id}),
+        a,
+    )
+    .await;
+    assert_eq!(
+        (v["code"].as_i64(), &v["data"]),
+        (Some(0), &json!({"status": true})),
+        "{v}"
+    );
+    let v = call(&site, "GET", "/v2/provider/query", json!({}), alice).await;
+    assert_eq!(
+        (v["code"].as_i64(), v["message"].as_str()),
+        (
+            Some(5002),
+            Some(format!("No found appid: app_id[{id}]").as_str())
+        ),
+        "the deleted app is refused on the next call"
+    );
+
+    // The own party's partner app: commands are signed with it (a submit goes to the
+    // scheduler and the parties over HTTP). Deleted: the next submit cannot be signed;
+    // created again: the next one is.
+    let submit = json!({"dag_schema": sleep_dag(&[("a", "demo_sleep", &[])], json!({}))});
+    let v = call(&site, "POST", "/v2/job/submit", submit.clone(), a).await;
+    assert_eq!(v["code"], 0, "{v}");
+    let own = site.site.app.config.party_id.to_string();
+    let own_app = site.site.app.store.app(&own).await.unwrap().unwrap();
+    let v = call(
+        &site,
+        "POST",
+        "/v2/app/partner/delete",
+        json!({"party_id": own}),
+        a,
+    )
+    .await;
+    assert_eq!(v["code"], 0, "{v}");
+    let v = call(&site, "POST", "/v2/job/submit", submit.clone(), a).await;
+    assert_eq!(v["code"], 104, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("No found appid: party_id[{own}]")),
+        "{v}"
+    );
+    let v = call(
+        &site,
+        "POST",
+        "/v2/app/partner/create",
+        json!({"party_id": own, "app_id": own_app.app_id, "app_token": own_app.app_token}),
+        a,
+    )
+    .await;
+    assert_eq!(v["code"], 0, "{v}");
+    let v = call(&site, "POST", "/v2/job/submit", submit, a).await;
+    assert_eq!(
+        v["code"], 0,
+        "signed with the partner app created again: {v}"
+    );
+    site.stop().await;
+}
+
 /// Log lines written while a test runs on this thread (the site runs on it too).
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

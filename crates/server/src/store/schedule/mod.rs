@@ -213,7 +213,7 @@ impl Store {
             "INSERT INTO t_schedule_job (f_job_id, f_protocol, f_priority, f_tag, f_dag, f_parties,
                 f_initiator_party_id, f_scheduler_party_id, f_status, f_progress, f_cancel_signal,
                 f_rerun_signal, f_create_time, f_update_time)
-             VALUES (?, 'fate', ?, '', ?, ?, ?, ?, 'ready', 0, 0, 0, ?, ?)",
+             VALUES (?, 'fate', ?, '', ?, ?, ?, ?, ?, 0, 0, 0, ?, ?)",
         ))
         .bind(job.job_id.to_string())
         .bind(job.priority)
@@ -221,6 +221,7 @@ impl Store {
         .bind(to_json("parties", &job.parties)?)
         .bind(job.initiator_party_id.to_string())
         .bind(job.scheduler_party_id.to_string())
+        .bind(JobStatus::Ready.as_str())
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -258,12 +259,13 @@ impl Store {
             "INSERT INTO t_schedule_task_status (f_job_id, f_task_id, f_task_version, f_task_name,
                 f_status, f_auto_retries, f_sync_type, f_order, f_deps, f_not_before, f_create_time,
                 f_update_time)
-             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(job_id.to_string())
         .bind(t.task_id.to_string())
         .bind(t.version as i64)
         .bind(t.task_name.to_string())
+        .bind(TaskStatus::Waiting.as_str())
         .bind(t.auto_retries)
         .bind(t.sync_type.as_str())
         .bind(t.order)
@@ -278,7 +280,7 @@ impl Store {
                 "INSERT INTO t_schedule_task (f_job_id, f_task_id, f_task_version, f_role, f_party_id,
                     f_task_name, f_component, f_status, f_start_acked, f_error_report,
                     f_create_time, f_update_time)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'waiting', 0, '', ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?, ?)",
             ))
             .bind(job_id.to_string())
             .bind(t.task_id.to_string())
@@ -287,6 +289,7 @@ impl Store {
             .bind(p.party_id.to_string())
             .bind(t.task_name.to_string())
             .bind(t.component.clone())
+            .bind(TaskStatus::Waiting.as_str())
             .bind(now)
             .bind(now)
             .execute(&mut **tx)
@@ -338,16 +341,22 @@ impl Store {
     pub async fn unsettled_schedule_jobs(&self) -> Result<Vec<JobId>> {
         let rows = sqlx::query(self.sql(
             "SELECT j.f_job_id FROM t_schedule_job j
-             WHERE j.f_status IN ('ready', 'running')
-                OR (j.f_status = 'waiting' AND EXISTS (
+             WHERE j.f_status IN (?, ?)
+                OR (j.f_status = ? AND EXISTS (
                         SELECT 1 FROM t_schedule_party p WHERE p.f_job_id = j.f_job_id
                         AND (p.f_pushed_status IS NULL OR p.f_unreachable_since IS NOT NULL)))
-                OR (j.f_status NOT IN ('ready', 'waiting', 'running') AND EXISTS (
+                OR (j.f_status NOT IN (?, ?, ?) AND EXISTS (
                         SELECT 1 FROM t_schedule_party p WHERE p.f_job_id = j.f_job_id
                         AND (p.f_stopped = 0 OR p.f_pushed_status IS NULL
                              OR p.f_pushed_status <> j.f_status)))
              ORDER BY j.f_create_time",
         ))
+        .bind(JobStatus::Ready.as_str())
+        .bind(JobStatus::Running.as_str())
+        .bind(JobStatus::Waiting.as_str())
+        .bind(JobStatus::Ready.as_str())
+        .bind(JobStatus::Waiting.as_str())
+        .bind(JobStatus::Running.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
@@ -360,8 +369,11 @@ impl Store {
         let rows = sqlx::query(self.sql(
             "SELECT DISTINCT j.f_job_id FROM t_schedule_job j JOIN t_schedule_task_status s
                ON s.f_job_id = j.f_job_id
-             WHERE j.f_status = 'running' AND s.f_sync_type = 'poll' AND s.f_status = 'running'",
+             WHERE j.f_status = ? AND s.f_sync_type = ? AND s.f_status = ?",
         ))
+        .bind(JobStatus::Running.as_str())
+        .bind(SyncType::Poll.as_str())
+        .bind(TaskStatus::Running.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
@@ -398,13 +410,13 @@ impl Store {
             "UPDATE t_schedule_job SET f_status = ?, f_update_time = ?, ",
             stamp_times!(),
             ",
-                f_wait_reason = CASE WHEN ? = 'running' THEN NULL ELSE f_wait_reason END
+                f_wait_reason = CASE WHEN ? = 1 THEN NULL ELSE f_wait_reason END
              WHERE f_job_id = ? AND f_status = ?"
         )))
         .bind(to.as_str())
         .bind(now)
-        .bind_times(to.as_str(), to.is_end(), now)
-        .bind(to.as_str())
+        .bind_times(to, now)
+        .bind((to == JobStatus::Running) as i64)
         .bind(job_id.to_string())
         .bind(current.as_str())
         .execute(&mut *tx)
@@ -473,9 +485,10 @@ impl Store {
             });
         }
         sqlx::query(self.sql(
-            "UPDATE t_schedule_job SET f_status = 'waiting', f_end_time = NULL, f_elapsed = NULL,
+            "UPDATE t_schedule_job SET f_status = ?, f_end_time = NULL, f_elapsed = NULL,
                 f_update_time = ? WHERE f_job_id = ? AND f_status = ?",
         ))
+        .bind(JobStatus::Waiting.as_str())
         .bind(now)
         .bind(job_id.to_string())
         .bind(current.as_str())

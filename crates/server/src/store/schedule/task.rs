@@ -60,12 +60,12 @@ impl Store {
         }
         sqlx::query(self.sql(
             "UPDATE t_schedule_task_status SET f_status = ?, f_update_time = ?,
-                f_wait_reason = CASE WHEN ? = 'waiting' THEN f_wait_reason ELSE NULL END
+                f_wait_reason = CASE WHEN ? = 1 THEN f_wait_reason ELSE NULL END
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_status = ?",
         ))
         .bind(to.as_str())
         .bind(now)
-        .bind(to.as_str())
+        .bind((to == TaskStatus::Waiting) as i64)
         .bind(job_id.to_string())
         .bind(task_id.to_string())
         .bind(version as i64)
@@ -156,7 +156,7 @@ impl Store {
             )))
             .bind(step.as_str())
             .bind(now)
-            .bind_times(step.as_str(), step.is_end(), now)
+            .bind_times(step, now)
             .bind(job_id.to_string())
             .bind(task_id.to_string())
             .bind(version as i64)

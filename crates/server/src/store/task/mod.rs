@@ -188,7 +188,7 @@ impl Store {
                 f_cmd, f_party_status, f_provider_name, f_task_parameters, f_engine_conf,
                 f_kill_status, f_error_report, f_sync_type, f_timeout, f_launcher_name,
                 f_create_time, f_update_time)
-             VALUES (?, ?, ?, ?, ?, 'fate', ?, ?, ?, ?, 'waiting', ?, ?, 0, ?, 0, '[]', 'waiting', ?,
+             VALUES (?, ?, ?, ?, ?, 'fate', ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, '[]', ?, ?,
                 '{}', '{}', 0, '', ?, ?, ?, ?, ?)",
         ))
         .bind_key(&t.key)
@@ -196,9 +196,11 @@ impl Store {
         .bind(t.component.clone())
         .bind(t.key.execution_id())
         .bind(t.scheduler_party_id.to_string())
+        .bind(TaskStatus::Waiting.as_str())
         .bind(to_json("component_parameters", &t.component_parameters)?)
         .bind(to_json("task_run", &t.task_run)?)
         .bind(t.task_cores)
+        .bind(TaskStatus::Waiting.as_str())
         .bind(t.provider_name.clone())
         .bind(t.sync_type.as_str())
         .bind(t.timeout)
@@ -360,7 +362,7 @@ impl Store {
         )))
         .bind(to.as_str())
         .bind(now)
-        .bind_times(to.as_str(), to.is_end(), now)
+        .bind_times(to, now)
         .bind(error.unwrap_or("").to_string())
         .bind(error.unwrap_or("").to_string())
         .bind_key(key)
@@ -454,10 +456,12 @@ impl Store {
     /// Callback-mode tasks whose current party status the scheduler has not acknowledged.
     pub async fn unreported_tasks(&self) -> Result<Vec<TaskRow>> {
         let rows = sqlx::query(self.sql(task_select!(
-            "WHERE f_sync_type = 'callback' AND f_party_status <> 'waiting'
+            "WHERE f_sync_type = ? AND f_party_status <> ?
                AND (f_reported_status IS NULL OR f_reported_status <> f_party_status)
              ORDER BY f_update_time"
         )))
+        .bind(SyncType::Callback.as_str())
+        .bind(TaskStatus::Waiting.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(TaskRow::from_row).collect()
@@ -465,7 +469,8 @@ impl Store {
 
     /// Tasks whose party status is `running` on this site.
     pub async fn running_tasks(&self) -> Result<Vec<TaskRow>> {
-        let rows = sqlx::query(self.sql(task_select!("WHERE f_party_status = 'running'")))
+        let rows = sqlx::query(self.sql(task_select!("WHERE f_party_status = ?")))
+            .bind(TaskStatus::Running.as_str())
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(TaskRow::from_row).collect()

@@ -82,14 +82,16 @@ impl Store {
             });
         }
         sqlx::query(self.sql(
-            "UPDATE t_task SET f_party_status = 'running', f_update_time = ?,
+            "UPDATE t_task SET f_party_status = ?, f_update_time = ?,
                 f_start_time = COALESCE(f_start_time, ?)
              WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ?
-                AND f_party_id = ? AND f_party_status = 'waiting'",
+                AND f_party_id = ? AND f_party_status = ?",
         ))
+        .bind(TaskStatus::Running.as_str())
         .bind(now)
         .bind(now)
         .bind_key(key)
+        .bind(TaskStatus::Waiting.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(self.sql(
