@@ -23,6 +23,21 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
         .device
         .parse()
         .map_err(|_| Error::fate(RetCode::DeviceNotSupported, &[("device", &req.device)]))?;
+    if device == Device::K8s {
+        // FATE accepts it and then cannot run it (W-exec-4); refused here until it runs
+        // (docs/containers.md, "Kubernetes").
+        return Err(Error::fate(
+            RetCode::DeviceNotSupported,
+            &[
+                ("device", &req.device),
+                (
+                    "reason",
+                    "this site cannot run tasks on Kubernetes yet: register the image with \
+                     device docker (a Docker Engine), or run the tasks locally",
+                ),
+            ],
+        ));
+    }
     if device == Device::Local {
         for key in ["path", "venv"] {
             if let Some(p) = req

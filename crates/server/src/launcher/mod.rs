@@ -79,12 +79,23 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// `host` (FATE's choice) or the name of a Docker network.
     pub network: String,
-    /// Host directories mounted at the same path inside the container.
+    /// Host directories mounted read-write at the same path inside the container.
     pub mounts: Vec<PathBuf>,
+    /// Host directories mounted read-only at the same path inside the container.
+    pub read_only: Vec<PathBuf>,
+    /// Directories handed to `user` (recursively) before the start, when the site runs as
+    /// root and the container does not: what the task writes in.
+    pub owned: Vec<PathBuf>,
     /// CPU limit in cores (0: none).
     pub cores: i64,
     /// Memory limit in MiB (0: none).
     pub memory_mb: i64,
+    /// Limit of processes and threads (0: none).
+    pub pids_limit: i64,
+    /// Share the host's pid namespace: processes that share LMDB environments across
+    /// containers must have distinct pids (LMDB marks live readers by pid; see
+    /// docs/containers.md, "Why the host's pid namespace").
+    pub host_pid: bool,
     /// `uid:gid` to run as; `None`: the image's user.
     pub user: Option<String>,
 }

@@ -199,8 +199,14 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         .join(task.job_id.as_str())
         .join(task.role.as_str())
         .join(task.party_id.as_str());
-    let mut mounts = vec![dir.clone(), party_logs, app.config.standalone_data_dir()];
-    mounts.extend(dc.mounts.iter().cloned());
+    // Read-write: what the task writes (its directory, its party's logs, pyfate's standalone
+    // tables, where its outputs and the federation's messages go and its inputs are read:
+    // one directory for all, so it cannot be narrowed). Read-only: `docker.mounts`.
+    let mounts = vec![
+        dir.clone(),
+        party_logs.clone(),
+        app.config.standalone_data_dir(),
+    ];
     let site = container_site(&app.config);
     let id = identity(&site, task);
     let mut labels = id.labels();
@@ -209,7 +215,7 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         execution_id: task.execution_id.clone(),
         argv: Vec::new(),
         env,
-        cwd: dir,
+        cwd: dir.clone(),
         log_file: stdout_file(app, task),
         container: Some(ContainerSpec {
             daemon: str_meta(provider, "base_url").unwrap_or_default(),
@@ -218,9 +224,27 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
             labels,
             network: dc.network.clone(),
             mounts,
+            read_only: dc.mounts.clone(),
+            owned: vec![dir, party_logs],
             cores: task.task_cores,
-            memory_mb: dc.memory_mb,
+            memory_mb: task_memory_mb(task).unwrap_or(dc.memory_mb),
+            pids_limit: dc.pids_limit,
+            host_pid: true,
             user: dc.user.clone(),
         }),
     })
+}
+
+/// The task's own memory in MiB: `engine_run`'s `task_memory` or `memory`, else the task's
+/// memory resource; `None` when neither is set (then `docker.memory_mb`).
+fn task_memory_mb(task: &TaskRow) -> Option<i64> {
+    ["task_memory", "memory"]
+        .iter()
+        .find_map(|k| {
+            let v = task.task_run.get(*k)?;
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+        .or(Some(task.memory))
+        .filter(|m| *m > 0)
 }

@@ -43,6 +43,10 @@ pub const DEFAULT_DAEMON: &str = "unix:///var/run/docker.sock";
 const DRAIN: Duration = Duration::from_secs(10);
 /// Seconds a single Docker API call may take to answer (a stream's body is not bounded).
 const API_TIMEOUT: u64 = 60;
+/// How long a daemon may take to answer the first call of a connection (its version): one
+/// that accepts connections but never answers is named within seconds, not after
+/// [`API_TIMEOUT`].
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,6 +60,10 @@ pub enum Error {
         #[source]
         source: ApiError,
     },
+    #[error(
+        "the docker daemon at {daemon} accepted the connection but did not answer within {secs} s"
+    )]
+    NoAnswer { daemon: String, secs: u64 },
     #[error("image {image} not found on the docker daemon at {daemon}")]
     NoImage { image: String, daemon: String },
     #[error("{what} (docker daemon at {daemon})")]
@@ -92,8 +100,14 @@ pub fn daemon_name(base_url: &str) -> &str {
 }
 
 /// Connects to the daemon a provider's `base_url` names and agrees on an API version (the
-/// daemon may be older than the client).
+/// daemon may be older than the client); a daemon that does not answer within
+/// [`ANSWER_TIMEOUT`] is an [`Error::NoAnswer`].
 pub async fn connect(base_url: &str) -> Result<Docker, Error> {
+    connect_within(base_url, ANSWER_TIMEOUT).await
+}
+
+/// [`connect`] with another bound on the first answer.
+pub async fn connect_within(base_url: &str, answer: Duration) -> Result<Docker, Error> {
     let url = daemon_name(base_url);
     let docker = if let Some(path) = url.strip_prefix("unix://") {
         Docker::connect_with_unix(path, API_TIMEOUT, bollard::API_DEFAULT_VERSION)
@@ -108,11 +122,14 @@ pub async fn connect(base_url: &str) -> Result<Docker, Error> {
         daemon: url.to_string(),
         source,
     };
-    docker
-        .map_err(connect)?
-        .negotiate_version()
-        .await
-        .map_err(connect)
+    let negotiated = tokio::time::timeout(answer, docker.map_err(connect)?.negotiate_version());
+    match negotiated.await {
+        Ok(r) => r.map_err(connect),
+        Err(_) => Err(Error::NoAnswer {
+            daemon: url.to_string(),
+            secs: answer.as_secs(),
+        }),
+    }
 }
 
 /// The labels of an image, or [`Error::NoImage`].
@@ -360,6 +377,7 @@ impl DockerLauncher {
                 source,
             })?;
         }
+        hand_over(&c).map_err(|(path, source)| super::Error::Prepare { path, source })?;
         let created = docker
             .create_container(
                 Some(CreateContainerOptions {
@@ -530,20 +548,62 @@ fn state(info: &ContainerInspectResponse) -> Option<ContainerStateStatusEnum> {
     info.state.as_ref().and_then(|s| s.status)
 }
 
+/// A numeric `uid:gid` (a name cannot be resolved on the host).
+fn numeric_user(user: &str) -> Option<(u32, u32)> {
+    let (u, g) = user.split_once(':').unwrap_or((user, user));
+    Some((u.parse().ok()?, g.parse().ok()?))
+}
+
+/// When the site runs as root and the container as another user, the directories the task
+/// writes in become that user's (recursively): a site that is not root shares its own
+/// uid:gid with its containers and has nothing to hand over.
+fn hand_over(c: &ContainerSpec) -> Result<(), (PathBuf, std::io::Error)> {
+    let Some((uid, gid)) = c.user.as_deref().and_then(numeric_user) else {
+        return Ok(());
+    };
+    if uid == 0 || !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    fn walk(p: &Path, uid: u32, gid: u32) -> Result<(), (PathBuf, std::io::Error)> {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(|e| (p.to_path_buf(), e))?;
+        let meta = std::fs::symlink_metadata(p).map_err(|e| (p.to_path_buf(), e))?;
+        if meta.is_dir() {
+            for e in std::fs::read_dir(p).map_err(|e| (p.to_path_buf(), e))? {
+                let e = e.map_err(|e| (p.to_path_buf(), e))?;
+                walk(&e.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    for dir in &c.owned {
+        walk(dir, uid, gid)?;
+    }
+    Ok(())
+}
+
+/// How every task container runs, whatever its image (docs/containers.md, "Least
+/// privilege"): no capabilities, no privilege gained through set-uid files, a read-only
+/// root file system with a private `/tmp`, only the mounts the spec names (read-only ones
+/// read-only), the limits of the task.
 fn create_body(spec: &Spec, c: &ContainerSpec, cpus: i64) -> ContainerCreateBody {
+    let bind = |p: &PathBuf, read_only: bool| Mount {
+        target: Some(p.to_string_lossy().into_owned()),
+        source: Some(p.to_string_lossy().into_owned()),
+        typ: Some(MountType::BIND),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    };
     let mounts = c
         .mounts
         .iter()
-        .map(|p| Mount {
-            target: Some(p.to_string_lossy().into_owned()),
-            source: Some(p.to_string_lossy().into_owned()),
-            typ: Some(MountType::BIND),
-            ..Default::default()
-        })
+        .map(|p| bind(p, false))
+        .chain(c.read_only.iter().map(|p| bind(p, true)))
         .collect();
+    let memory = (c.memory_mb > 0).then(|| c.memory_mb * 1024 * 1024);
     ContainerCreateBody {
         image: Some(c.image.clone()),
-        cmd: (!spec.argv.is_empty()).then(|| spec.argv.clone()),
+        // A command line replaces the image's entry point (and with it the image's CMD).
+        entrypoint: (!spec.argv.is_empty()).then(|| spec.argv.clone()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some(c.labels.clone().into_iter().collect()),
         user: c.user.clone().filter(|u| !u.is_empty()),
@@ -558,7 +618,18 @@ fn create_body(spec: &Spec, c: &ContainerSpec, cpus: i64) -> ContainerCreateBody
             mounts: Some(mounts),
             // Docker refuses more CPUs than the daemon's host has.
             nano_cpus: (c.cores > 0).then(|| c.cores.min(cpus.max(1)) * 1_000_000_000),
-            memory: (c.memory_mb > 0).then(|| c.memory_mb * 1024 * 1024),
+            memory,
+            // No swap beyond the memory limit.
+            memory_swap: memory,
+            pids_limit: (c.pids_limit > 0).then_some(c.pids_limit),
+            pid_mode: c.host_pid.then(|| "host".to_string()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "rw,nosuid,nodev,mode=1777".to_string(),
+            )])),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
             auto_remove: Some(false),
             ..Default::default()
         }),
@@ -806,7 +877,19 @@ mod tests {
             (Some("/data/jobs/j"), Some("/data/jobs/j"))
         );
         assert_eq!(body.env.unwrap(), vec!["CONFIG={}"]);
-        assert_eq!(body.cmd, None, "the image's own entry point");
+        assert_eq!(
+            (body.cmd, body.entrypoint),
+            (None, None),
+            "the image's own entry point"
+        );
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges:true".to_string()])
+        );
+        assert_eq!(host.memory_swap, host.memory, "no swap beyond the limit");
+        assert_eq!((host.pid_mode, host.pids_limit), (None, None));
         let none = create_body(&spec, &ContainerSpec::default(), 2)
             .host_config
             .unwrap();
