@@ -86,6 +86,9 @@ pub struct ContainerSpec {
     /// Directories handed to `user` (recursively) before the start, when the site runs as
     /// root and the container does not: what the task writes in.
     pub owned: Vec<PathBuf>,
+    /// Directories every task writes in (the standalone tables), handed to `user` like
+    /// `owned` but not what is in them: what other tasks and the site wrote stays theirs.
+    pub shared: Vec<PathBuf>,
     /// CPU limit in cores (0: none).
     pub cores: i64,
     /// Memory limit in MiB (0: none).

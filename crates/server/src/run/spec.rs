@@ -226,6 +226,7 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
             mounts,
             read_only: dc.mounts.clone(),
             owned: vec![dir, party_logs],
+            shared: vec![app.config.standalone_data_dir()],
             cores: task.task_cores,
             memory_mb: task_memory_mb(task).unwrap_or(dc.memory_mb),
             pids_limit: dc.pids_limit,

@@ -578,6 +578,9 @@ fn hand_over(c: &ContainerSpec) -> Result<(), (PathBuf, std::io::Error)> {
     for dir in &c.owned {
         walk(dir, uid, gid)?;
     }
+    for dir in &c.shared {
+        std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).map_err(|e| (dir.clone(), e))?;
+    }
     Ok(())
 }
 
