@@ -242,33 +242,22 @@ async fn containers_share_an_lmdb_table_only_with_distinct_pids() {
         let log = |reader: &str| {
             std::fs::read_to_string(dir.path().join(format!("{reader}.log"))).unwrap_or_default()
         };
+        // Each reader says whether it reads; then both are released and their exits taken.
         launcher.launch(spec("a")).await.unwrap();
-        let start = Instant::now();
-        while !log("a").contains("reading") {
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "reader a never read: {}",
-                log("a")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        said(&dir.path().join("a.log"), &["reading"]).await;
         launcher.launch(spec("b")).await.unwrap();
-        let b = tokio::time::timeout(Duration::from_secs(120), exits.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let b_code = b.code;
+        said(&dir.path().join("b.log"), &["reading", "cannot read"]).await;
         std::fs::write(&release, "").unwrap();
-        let a = tokio::time::timeout(Duration::from_secs(120), exits.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (a.execution_id.as_str(), a.code),
-            ("a", Some(0)),
-            "{}",
-            log("a")
-        );
+        let mut codes = std::collections::BTreeMap::new();
+        while codes.len() < 2 {
+            let exit = tokio::time::timeout(Duration::from_secs(120), exits.recv())
+                .await
+                .expect("both readers end")
+                .unwrap();
+            codes.insert(exit.execution_id.clone(), exit.code);
+        }
+        let (a_code, b_code) = (codes["a"], codes["b"]);
+        assert_eq!(a_code, Some(0), "{}", log("a"));
         println!(
             "host pid namespace {host_pid}: a: {} b: {}",
             log("a").trim(),
@@ -287,5 +276,22 @@ async fn containers_share_an_lmdb_table_only_with_distinct_pids() {
                 log("b")
             );
         }
+    }
+}
+
+/// Waits until the file holds one of `what`.
+async fn said(log: &Path, what: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if what.iter().any(|w| text.contains(w)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} says none of {what:?}: {text}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
