@@ -117,16 +117,23 @@ else
     rm -rf "$stage"
 fi
 
-# The image: the binary, its libraries, the labels.
+# The image: the binary, its libraries, the labels; nothing to do if TAG was made from the
+# same base, binary and components.
+components="$("$PYFATE_PYTHON" -m fate.components component list 2>/dev/null |
+    "$PYFATE_PYTHON" -c 'import sys, yaml; d = yaml.safe_load(sys.stdin) or {}; print("\n".join(d.get("buildin", []) + d.get("thirdparty", [])))')"
+[ -n "$components" ] || die "pyfate lists no components"
+digest="$( { echo "$BASE"; sha256sum <"$FERROFLOW_BIN"; echo "$components"; } | sha256sum | cut -c1-16)"
+if [ "$(docker image inspect -f '{{index .Config.Labels "ferroflow.digest"}}' "$TAG" 2>/dev/null)" = "$digest" ]; then
+    log "$TAG is up to date ($(($(date +%s) - start)) s)"
+    echo "$TAG"
+    exit 0
+fi
 ctx="$WORK/top"
 rm -rf "$ctx"
 mkdir -p "$ctx/rootfs/usr/local/bin"
 cp -L "$FERROFLOW_BIN" "$ctx/rootfs/usr/local/bin/ferroflow"
 lib_closure "$ctx/rootfs/usr/local/bin" | copy_libs "$ctx/rootfs"
-components="$("$PYFATE_PYTHON" -m fate.components component list 2>/dev/null |
-    "$PYFATE_PYTHON" -c 'import sys, yaml; d = yaml.safe_load(sys.stdin) or {}; print("\n".join(d.get("buildin", []) + d.get("thirdparty", [])))')"
-[ -n "$components" ] || die "pyfate lists no components"
-labels=(--change "LABEL org.opencontainers.image.title=fate org.opencontainers.image.version=2.2.0")
+labels=(--change "LABEL org.opencontainers.image.title=fate org.opencontainers.image.version=2.2.0 ferroflow.digest=$digest")
 i=0
 while read -r c; do
     [ -n "$c" ] || continue

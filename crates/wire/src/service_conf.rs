@@ -241,6 +241,26 @@ pub struct RawDocker {
     /// Limit of processes and threads in a task container (absent: 4096; 0: none).
     #[serde(default)]
     pub pids_limit: Option<i64>,
+    /// Credentials by registry (`host[:port]`), for images pulled from it.
+    #[serde(default)]
+    pub registries: Option<BTreeMap<String, RawRegistry>>,
+}
+
+/// `docker.registries.<host>`: a registry's basic-auth credentials.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RawRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRegistry")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 impl RawServiceConf {

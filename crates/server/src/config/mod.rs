@@ -179,6 +179,8 @@ pub struct DockerConfig {
     pub mounts: Vec<PathBuf>,
     /// Processes and threads per task container (0: no limit).
     pub pids_limit: i64,
+    /// Credentials by registry (`host[:port]`), for pulls.
+    pub registries: std::collections::BTreeMap<String, crate::launcher::RegistryAuth>,
 }
 
 /// Who task containers run as when the site runs as root and `docker.user` is not set: never
@@ -228,6 +230,20 @@ impl DockerConfig {
             user,
             mounts,
             pids_limit: raw.pids_limit.unwrap_or(PIDS_LIMIT).max(0),
+            registries: raw
+                .registries
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(host, r)| {
+                    (
+                        host,
+                        crate::launcher::RegistryAuth {
+                            username: r.username,
+                            password: r.password,
+                        },
+                    )
+                })
+                .collect(),
         })
     }
 }

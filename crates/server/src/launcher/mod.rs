@@ -101,6 +101,24 @@ pub struct ContainerSpec {
     pub host_pid: bool,
     /// `uid:gid` to run as; `None`: the image's user.
     pub user: Option<String>,
+    /// Credentials for the image's registry, when it must be pulled.
+    pub pull_auth: Option<RegistryAuth>,
+}
+
+/// A registry's user and password (`docker.registries`); the password is never shown.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// How to find a launched process again, also after a restart of the site.

@@ -219,7 +219,7 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         log_file: stdout_file(app, task),
         container: Some(ContainerSpec {
             daemon: str_meta(provider, "base_url").unwrap_or_default(),
-            image,
+            image: image.clone(),
             name: id.container_name(),
             labels,
             network: dc.network.clone(),
@@ -232,6 +232,9 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
             pids_limit: dc.pids_limit,
             host_pid: true,
             user: dc.user.clone(),
+            pull_auth: crate::launcher::docker::registry_of(&image)
+                .and_then(|r| dc.registries.get(r))
+                .cloned(),
         }),
     })
 }

@@ -527,3 +527,136 @@ async fn a_daemon_that_never_answers_is_named_within_seconds() {
     assert!(r.message.contains(&said), "{}", r.message);
     site.stop().await;
 }
+
+/// A registry on loopback (Debian's `docker-registry`, basic auth from an `htpasswd` file),
+/// stopped when dropped.
+struct Registry {
+    _dir: tempfile::TempDir,
+    _process: tokio::process::Child,
+    address: String,
+}
+
+const REGISTRY_USER: &str = "ferroflow";
+const REGISTRY_PASSWORD: &str = "s3cret-never-shown";
+
+impl Registry {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("htpasswd")
+            .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
+            .output()
+            .expect("htpasswd (apache2-utils) runs");
+        assert!(out.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\n\
+                 http: {{addr: \"{address}\"}}\nauth: {{htpasswd: {{realm: ferroflow-test, path: {}}}}}\n",
+                dir.path().join("data").display(),
+                dir.path().join("htpasswd").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let process = tokio::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("docker-registry (Debian's docker-registry package) runs");
+        // Up when it asks for credentials.
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("http://{address}/v2/")).await
+                && r.status() == 401
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the registry does not answer: {}",
+                std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            _dir: dir,
+            _process: process,
+            address,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_image_missing_on_the_daemon_is_pulled_from_its_registry_with_credentials() {
+    use bollard::auth::DockerCredentials;
+    use bollard::query_parameters::{PushImageOptions, RemoveImageOptions, TagImageOptions};
+    use ferroflow_server::launcher::RegistryAuth;
+
+    let registry = Registry::start().await;
+    let docker = docker().await;
+    let source = sh_image().await;
+    let repo = format!("{}/ferroflow-test-sh", registry.address);
+    let tag = source.rsplit(':').next().unwrap().to_string();
+    let image = format!("{repo}:{tag}");
+    docker
+        .tag_image(
+            source,
+            Some(TagImageOptions {
+                repo: Some(repo.clone()),
+                tag: Some(tag.clone()),
+            }),
+        )
+        .await
+        .unwrap();
+    let credentials = DockerCredentials {
+        username: Some(REGISTRY_USER.into()),
+        password: Some(REGISTRY_PASSWORD.into()),
+        serveraddress: Some(registry.address.clone()),
+        ..Default::default()
+    };
+    let mut push =
+        std::pin::pin!(docker.push_image(&image, None::<PushImageOptions>, Some(credentials)));
+    while let Some(item) = futures::StreamExt::next(&mut push).await {
+        item.expect("the push to the loopback registry");
+    }
+    // Only in the registry now (the tag goes, the image keeps its own).
+    docker
+        .remove_image(&image, None::<RemoveImageOptions>, None)
+        .await
+        .unwrap();
+
+    let case = Case::new();
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let mut spec = case.spec("e1", "echo pulled").await;
+    spec.container.as_mut().unwrap().image = image.clone();
+    // Without credentials: refused by the registry, saying so.
+    let e = launcher.launch(spec.clone()).await.unwrap_err().to_string();
+    assert!(e.contains(&format!("cannot pull image {image}")), "{e}");
+    // With them: pulled, run. The password is in no message and no debug print.
+    let auth = RegistryAuth {
+        username: REGISTRY_USER.into(),
+        password: REGISTRY_PASSWORD.into(),
+    };
+    spec.container.as_mut().unwrap().pull_auth = Some(auth);
+    assert!(!format!("{spec:?}").contains(REGISTRY_PASSWORD));
+    launcher.launch(spec).await.unwrap();
+    let exit = next_exit(&mut exits).await;
+    assert_eq!(exit.code, Some(0), "{}", case.read_log("e1"));
+    assert!(case.read_log("e1").contains("pulled"));
+    assert!(!e.contains(REGISTRY_PASSWORD));
+    docker
+        .remove_image(&image, None::<RemoveImageOptions>, None)
+        .await
+        .unwrap();
+}

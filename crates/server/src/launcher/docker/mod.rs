@@ -27,15 +27,15 @@ use bollard::models::{
     MountType,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, WaitContainerOptions,
 };
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use super::{ContainerRef, ContainerSpec, Exit, Exits, Handle, Launcher, Spec};
+use super::{ContainerRef, ContainerSpec, Exit, Exits, Handle, Launcher, RegistryAuth, Spec};
 
 /// The daemon a provider's empty `base_url` means.
 pub const DEFAULT_DAEMON: &str = "unix:///var/run/docker.sock";
@@ -64,6 +64,12 @@ pub enum Error {
         "the docker daemon at {daemon} accepted the connection but did not answer within {secs} s"
     )]
     NoAnswer { daemon: String, secs: u64 },
+    #[error("cannot pull image {image} onto the docker daemon at {daemon}: {reason}")]
+    Pull {
+        image: String,
+        daemon: String,
+        reason: String,
+    },
     #[error("image {image} not found on the docker daemon at {daemon}")]
     NoImage { image: String, daemon: String },
     #[error("{what} (docker daemon at {daemon})")]
@@ -146,6 +152,69 @@ pub async fn image_labels(
         }),
         Err(e) => Err(api(base_url, format!("cannot inspect image {image}"))(e)),
     }
+}
+
+/// The registry an image reference names (`host[:port]/…`, or `localhost/…`); `None` for a
+/// name without one (Docker Hub's), which is never pulled: write `docker.io/…` to pull from
+/// there.
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+/// Pulls `image` from the registry it names, with `auth` if given. The daemon's answer is
+/// the reason of a failure (it never holds the password).
+pub async fn pull(
+    docker: &Docker,
+    base_url: &str,
+    image: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<(), Error> {
+    let failed = |reason: String| Error::Pull {
+        image: image.to_string(),
+        daemon: daemon_name(base_url).to_string(),
+        reason,
+    };
+    let Some(registry) = registry_of(image) else {
+        return Err(failed(
+            "the image names no registry (write it as <registry>/<name>:<tag> to pull it)".into(),
+        ));
+    };
+    let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+        username: Some(a.username.clone()),
+        password: Some(a.password.clone()),
+        serveraddress: Some(registry.to_string()),
+        ..Default::default()
+    });
+    tracing::info!(
+        image,
+        registry,
+        with_credentials = auth.is_some(),
+        "pulling image"
+    );
+    let mut stream = std::pin::pin!(docker.create_image(
+        Some(CreateImageOptions {
+            from_image: Some(image.to_string()),
+            ..Default::default()
+        }),
+        None,
+        credentials,
+    ));
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err(failed(message));
+                }
+            }
+            Err(ApiError::DockerResponseServerError { message, .. }) => {
+                return Err(failed(message));
+            }
+            Err(ApiError::DockerStreamError { error }) => return Err(failed(error)),
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 fn status(e: &ApiError) -> Option<u16> {
@@ -378,15 +447,21 @@ impl DockerLauncher {
             })?;
         }
         hand_over(&c).map_err(|(path, source)| super::Error::Prepare { path, source })?;
-        let created = docker
-            .create_container(
+        let create = || {
+            docker.create_container(
                 Some(CreateContainerOptions {
                     name: Some(c.name.clone()),
                     ..Default::default()
                 }),
                 create_body(&spec, &c, cpus),
             )
-            .await;
+        };
+        let mut created = create().await;
+        if matches!(&created, Err(e) if status(e) == Some(404)) && registry_of(&c.image).is_some() {
+            // Not on the daemon: pulled from the registry it names, then created.
+            pull(&docker, &c.daemon, &c.image, c.pull_auth.as_ref()).await?;
+            created = create().await;
+        }
         let id = match created {
             Ok(r) => r.id,
             // A repeated start: the container of this run exists, take it over.
