@@ -93,6 +93,25 @@ async fn train(server: &Server, provider: Option<&str>) -> (String, f64, Duratio
     let result: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     let job = result["train_job_id"].as_str().unwrap().to_string();
     let auc = result["auc"].as_f64().expect("an AUC");
+    // How long each task ran (start to end, as the site recorded it): the figures of
+    // docs/performance.md's container section, not asserted.
+    let mut line = Vec::new();
+    for (role, party) in [("guest", "9999"), ("host", "10000"), ("arbiter", "9999")] {
+        for t in tasks_of(server, &job, role, party).await {
+            if let Some(ms) = t["elapsed"].as_i64() {
+                line.push(format!(
+                    "{} {role} {:.1}",
+                    t["task_name"],
+                    ms as f64 / 1000.0
+                ));
+            }
+        }
+    }
+    println!(
+        "{}: task run times (s): {}",
+        provider.unwrap_or("local"),
+        line.join(", ")
+    );
     (job, auc, took)
 }
 
