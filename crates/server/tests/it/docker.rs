@@ -455,8 +455,10 @@ for f in {own_s}/out /tmp/scratch /etc/passwd /usr/x /x {inputs_s}/data.csv {inp
         c.host_pid = true;
     }
     let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let name = spec.container.as_ref().unwrap().name.clone();
     launcher.launch(spec).await.unwrap();
     let exit = next_exit(&mut exits).await;
+    wait_gone(&docker().await, &name).await;
     let log = case.read_log("e1");
     assert_eq!(exit.code, Some(0), "{log}");
     for line in [
@@ -650,8 +652,10 @@ async fn an_image_missing_on_the_daemon_is_pulled_from_its_registry_with_credent
     };
     spec.container.as_mut().unwrap().pull_auth = Some(auth);
     assert!(!format!("{spec:?}").contains(REGISTRY_PASSWORD));
+    let name = spec.container.as_ref().unwrap().name.clone();
     launcher.launch(spec).await.unwrap();
     let exit = next_exit(&mut exits).await;
+    wait_gone(&docker, &name).await;
     assert_eq!(exit.code, Some(0), "{}", case.read_log("e1"));
     assert!(case.read_log("e1").contains("pulled"));
     assert!(!e.contains(REGISTRY_PASSWORD));
