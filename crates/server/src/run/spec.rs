@@ -174,10 +174,12 @@ pub(crate) fn task_env(
 
 /// A task of a `docker` provider: the provider's image on its daemon (`metadata.image`,
 /// `metadata.base_url`), run with the image's own entry point; named and labelled with the
-/// task's identity; the task directory, the party's log directory, the standalone data
-/// directory and `docker.mounts` mounted at the same paths (the CONFIG names them); the
-/// task's cores and `docker.memory_mb` as limits. On a network other than `host`, the
-/// CONFIG's `mlmd.metadata.host` becomes `docker.site_address`.
+/// task's identity; the task directory, the party's log directory and the standalone data
+/// directory mounted read-write and `docker.mounts` read-only, at the same paths (the CONFIG
+/// names them); the host's pid namespace (LMDB's readers are marked by pid); the task's
+/// cores and memory, `docker.pids_limit` as limits; the registry credentials of
+/// `docker.registries` for a pull. On a network other than `host`, the CONFIG's
+/// `mlmd.metadata.host` becomes `docker.site_address`.
 pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) -> Result<Spec> {
     let image = str_meta(provider, "image")
         .filter(|i| !i.is_empty())
