@@ -1,56 +1,56 @@
 #!/usr/bin/env bash
-# Builds a FATE algorithm image on this machine, with no registry: a Debian bookworm root
-# filesystem (debootstrap, from this host's own apt mirror), Python 3.11 with pyfate 2.2.0 in
-# /opt/fate/venv (pins: ci/pyfate-constraints.txt, the reference install's freeze), the ferroflow binary
-# as /usr/local/bin/ferroflow, imported with `docker import`. Its entry point is ferroflow's
-# task wrapper for pyfate, `ferroflow task entrypoint` (CONFIG from the CONFIG variable, as
-# every algorithm container gets it); its labels name pyfate's components, so registering it
-# as a docker provider discovers them.
+# Builds a FATE algorithm image from the pyfate venv this machine already has (the one
+# `ci/pyfate-venv.sh` makes for the tests), with no registry and no base image, in two layers:
 #
-#   docker/fate/build.sh [TAG]            default TAG: fate:2.2.0
+# 1. the base, `ferroflow-fate-base:<key>`: the venv's Python (its whole prefix, at
+#    /opt/python), the venv (at /opt/fate/venv) and the host's shared libraries every ELF file
+#    of both loads (the `ldd` closure), in an otherwise empty root filesystem, imported as one
+#    layer. <key> is a digest of the venv's packages (`pip freeze`), its Python and this
+#    recipe: the base is made again only when one of them changes, and stays on the daemon.
+# 2. the image TAG on top of it (one `docker commit` of the binary): the `ferroflow`
+#    binary as /usr/local/bin/ferroflow, entry point `ferroflow task entrypoint` (the task
+#    wrapper for pyfate: CONFIG from the CONFIG variable, as every algorithm container gets
+#    it), user 65532, and labels `component.<n>.name` for pyfate's components, so registering
+#    the image as a docker provider discovers them. Seconds when the base exists.
+#
+#   docker/fate/build.sh [TAG]            default TAG: fate:2.2.0; prints TAG on its last line
 #
 # Environment:
+#   PYFATE_PYTHON  the venv's python (default: the path in ~/.cache/ferroflow-ci/venv-pyfate.python)
 #   FERROFLOW_BIN  the ferroflow binary to put in (default: target/release/ferroflow under
 #                  $CARGO_TARGET_DIR or ./target; built with cargo if absent)
-#   WORK           build directory, kept between runs (default /var/tmp/ferroflow-fate-image)
-#   SUITE          Debian suite (default bookworm; its python3 is 3.11, which pyfate 2.2 supports)
-#   MIRROR         Debian mirror (default: the first one this host's apt uses)
-#   FRESH=1        start from a new root filesystem
+#   WORK           staging directory (default ~/.cache/ferroflow-ci/fate-image; files are
+#                  hard links into the venv, so it costs little space)
 #
-# Needs: root (debootstrap, chroot, mounts), debootstrap (installed with apt-get if missing),
-# the docker CLI and a running daemon, about 12 GB free in $WORK (torch 2.5.1 from PyPI pulls
-# its CUDA wheels, ~3 GB to download; no CPU-only torch is published on PyPI).
-# Then: register it (`device: docker`, `metadata: {base_url: "", image: TAG}`) on each site and
-# run DAGs with `provider: fate:2.2.0@docker`. See docs/containers.md.
+# torch: PyPI publishes only torch's CUDA build for Linux, and libtorch links the CUDA
+# libraries (`nvidia-*` wheels, 2.7 GB) even on a CPU, so they stay in the image (~6 GB).
+# Needs the docker CLI and a running daemon. See docs/containers.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 TAG="${1:-fate:2.2.0}"
-WORK="${WORK:-/var/tmp/ferroflow-fate-image}"
-SUITE="${SUITE:-bookworm}"
-ROOT="$WORK/rootfs"
-VENV=/opt/fate/venv
+WORK="${WORK:-$HOME/.cache/ferroflow-ci/fate-image}"
+# Changes to what goes into the base layer bump this, so that old bases are not reused.
+RECIPE=1
+UID_TASK=65532
 
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== fate image: %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (debootstrap and chroot need it)"
 command -v docker >/dev/null || die "the docker CLI is needed"
 docker version >/dev/null || die "the Docker daemon does not answer"
-if ! command -v debootstrap >/dev/null; then
-    log "installing debootstrap"
-    apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
-fi
 
-# The mirror this host's apt already uses (deb822 .sources or a one-line sources.list).
-if [ -z "${MIRROR:-}" ]; then
-    MIRROR="$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | grep -v security | head -n1 || true)"
-    [ -n "$MIRROR" ] || MIRROR="$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
-    [ -n "$MIRROR" ] || die "no Debian mirror found in /etc/apt; set MIRROR"
+if [ -z "${PYFATE_PYTHON:-}" ]; then
+    f="$HOME/.cache/ferroflow-ci/venv-pyfate.python"
+    [ -f "$f" ] || die "set PYFATE_PYTHON to a venv made by ci/pyfate-venv.sh"
+    PYFATE_PYTHON="$(cat "$f")"
 fi
+[ -x "$PYFATE_PYTHON" ] || die "no python at $PYFATE_PYTHON"
+VENV="$(cd "$(dirname "$PYFATE_PYTHON")/.." && pwd)"
+[ -f "$VENV/pyvenv.cfg" ] || die "$VENV is not a venv"
+PREFIX="$("$PYFATE_PYTHON" -c 'import sys; print(sys.base_prefix)')"
+PYVER="$("$PYFATE_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 
-# The binary: a release build of this repository unless one is given.
 if [ -z "${FERROFLOW_BIN:-}" ]; then
     FERROFLOW_BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/ferroflow"
     if [ ! -x "$FERROFLOW_BIN" ]; then
@@ -61,88 +61,103 @@ fi
 [ -x "$FERROFLOW_BIN" ] || die "no ferroflow binary at $FERROFLOW_BIN"
 
 mkdir -p "$WORK"
-if [ "${FRESH:-0}" = 1 ]; then rm -rf "$ROOT"; fi
+start=$(date +%s)
+key="$( { echo "recipe $RECIPE"; "$PYFATE_PYTHON" --version; echo "$PREFIX";
+          "$PYFATE_PYTHON" -m pip freeze --all 2>/dev/null; } | sha256sum | cut -c1-16)"
+BASE="ferroflow-fate-base:$key"
 
-if [ ! -f "$ROOT/.debootstrap-done" ]; then
-    log "debootstrap $SUITE into $ROOT"
-    rm -rf "$ROOT"
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,libgomp1 \
-        "$SUITE" "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
-        || { tail -n 30 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
-    touch "$ROOT/.debootstrap-done"
-fi
-
-mounted=()
-cleanup() {
-    local i
-    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
+# The host's shared libraries the ELF files under the given directories load (outside them).
+lib_closure() {
+    find "$@" -type f \( -name '*.so' -o -name '*.so.*' -o -perm -u+x \) -print0 2>/dev/null |
+        xargs -0 -r -n 200 ldd 2>/dev/null |
+        awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' |
+        sort -u | grep -v -e "^$VENV/" -e "^$PREFIX/" || true
 }
-trap cleanup EXIT
-for d in proc dev sys; do
-    mount --bind "/$d" "$ROOT/$d" && mounted+=("$ROOT/$d")
-done
-# pip's downloads are kept outside the root filesystem, so a second run downloads nothing.
-mkdir -p "$WORK/pip-cache" "$ROOT/var/cache/pip"
-mount --bind "$WORK/pip-cache" "$ROOT/var/cache/pip" && mounted+=("$ROOT/var/cache/pip")
-# Name resolution and the host's certificate bundle (it may hold extra CAs the host trusts).
-cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
-cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
-cp "$REPO/ci/pyfate-constraints.txt" "$ROOT/tmp/constraints.txt"
 
-in_root() { chroot "$ROOT" /usr/bin/env -i PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root \
-    PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
-    PIP_CACHE_DIR=/var/cache/pip "$@"; }
+# Copies host files (symbolic links followed) into a root filesystem at the same paths, plus
+# the loader's usual path.
+copy_libs() {
+    local root="$1" lib
+    while read -r lib; do
+        [ -n "$lib" ] || continue
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+}
 
-if [ ! -x "$ROOT$VENV/bin/python" ]; then
-    log "python venv in $VENV"
-    in_root python3 -m venv "$VENV"
+if docker image inspect "$BASE" >/dev/null 2>&1; then
+    log "base $BASE is there"
+else
+    log "base $BASE: $PREFIX and $VENV"
+    stage="$WORK/base-$key"
+    rm -rf "$WORK"/base-*
+    root="$stage/rootfs"
+    mkdir -p "$root/opt/fate" "$root/etc" "$root/tmp" "$root/usr/local/bin"
+    chmod 1777 "$root/tmp"
+    # Hard links: no copy of the 6 GB. Files are only ever replaced in the stage, never
+    # written in place, so the venv is left as it is.
+    cp -al "$PREFIX" "$root/opt/python"
+    rm -rf "$root/opt/python/lib/python$PYVER/test" "$root/opt/python/share"
+    cp -al "$VENV" "$root/opt/fate/venv"
+    rm -f "$root/opt/fate/venv/bin/python"* "$root/opt/fate/venv/pyvenv.cfg" \
+        "$root/opt/fate/venv/.ferroflow-pyfate"
+    ln -s "/opt/python/bin/python$PYVER" "$root/opt/fate/venv/bin/python$PYVER"
+    ln -s "python$PYVER" "$root/opt/fate/venv/bin/python"
+    ln -s "python$PYVER" "$root/opt/fate/venv/bin/python3"
+    sed -e "s|^home = .*|home = /opt/python/bin|" -e "/^executable/d" -e "/^command/d" \
+        "$VENV/pyvenv.cfg" >"$root/opt/fate/venv/pyvenv.cfg"
+    log "the shared libraries they load"
+    lib_closure "$PREFIX" "$VENV" | copy_libs "$root"
+    printf 'root:x:0:0:root:/root:/sbin/nologin\nfate:x:%s:%s:fate:/tmp:/sbin/nologin\n' \
+        "$UID_TASK" "$UID_TASK" >"$root/etc/passwd"
+    printf 'root:x:0:\nfate:x:%s:\n' "$UID_TASK" >"$root/etc/group"
+    log "importing $BASE ($(du -sh --apparent-size "$root" | cut -f1))"
+    tar -C "$root" --numeric-owner --owner=0 --group=0 -cf - . |
+        docker import --change "LABEL ferroflow.fate-base=$key" - "$BASE" >/dev/null
+    rm -rf "$stage"
 fi
-if ! in_root python -c 'import fate, torch' >/dev/null 2>&1; then
-    # A compiler for the pinned packages with no wheel for Python 3.11 (mmh3 3.0.0),
-    # removed again once pip is done.
-    log "build tools for the wheels pip must compile"
-    in_root apt-get update -qq
-    in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        g++ python3-dev >/dev/null
-    log "pip install pyfate 2.2.0 (torch 2.5.1 and its CUDA wheels: a few GB)"
-    in_root pip install -q --upgrade pip
-    in_root pip install -q -c /tmp/constraints.txt \
-        pyfate==2.2.0 torch==2.5.1 "numpy<2"
-    in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq --auto-remove \
-        g++ python3-dev >/dev/null
-fi
-log "checking the install"
-in_root python -c 'import importlib.metadata as m, fate.components, torch, numpy; print("pyfate", m.version("pyfate"), "torch", torch.__version__, "numpy", numpy.__version__)'
 
-# pyfate's components, as labels component.<n>.name (what a site discovers at registration).
-components="$(in_root python -m fate.components component list 2>/dev/null \
-    | in_root python -c 'import sys, yaml; d = yaml.safe_load(sys.stdin) or {}; print("\n".join(d.get("buildin", []) + d.get("thirdparty", [])))' || true)"
+# The image: the binary, its libraries, the labels; nothing to do if TAG was made from the
+# same base, binary and components.
+components="$("$PYFATE_PYTHON" -m fate.components component list 2>/dev/null |
+    "$PYFATE_PYTHON" -c 'import sys, yaml; d = yaml.safe_load(sys.stdin) or {}; print("\n".join(d.get("buildin", []) + d.get("thirdparty", [])))')"
 [ -n "$components" ] || die "pyfate lists no components"
-
-install -m 0755 "$FERROFLOW_BIN" "$ROOT/usr/local/bin/ferroflow"
-in_root /usr/local/bin/ferroflow --version >/dev/null || die "ferroflow does not run in the root filesystem"
-rm -rf "$ROOT/tmp/"* "$ROOT/root/.cache" "$ROOT/var/cache/apt/archives/"*.deb "$ROOT/var/lib/apt/lists/"*
-: >"$ROOT/etc/resolv.conf"
-cleanup
-mounted=()
-
-changes=(
-    --change "ENV PATH=$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    --change "ENV FATE_PYTHON=$VENV/bin/python"
-    --change "ENV HOME=/tmp"
-    --change 'ENTRYPOINT ["/usr/local/bin/ferroflow", "task", "entrypoint"]'
-    --change "LABEL org.opencontainers.image.title=fate org.opencontainers.image.version=2.2.0"
-)
+digest="$( { echo "$BASE"; sha256sum <"$FERROFLOW_BIN"; echo "$components"; } | sha256sum | cut -c1-16)"
+if [ "$(docker image inspect -f '{{index .Config.Labels "ferroflow.digest"}}' "$TAG" 2>/dev/null)" = "$digest" ]; then
+    log "$TAG is up to date ($(($(date +%s) - start)) s)"
+    echo "$TAG"
+    exit 0
+fi
+ctx="$WORK/top"
+rm -rf "$ctx"
+mkdir -p "$ctx/rootfs/usr/local/bin"
+cp -L "$FERROFLOW_BIN" "$ctx/rootfs/usr/local/bin/ferroflow"
+lib_closure "$ctx/rootfs/usr/local/bin" | copy_libs "$ctx/rootfs"
+labels=(--change "LABEL org.opencontainers.image.title=fate org.opencontainers.image.version=2.2.0 ferroflow.digest=$digest")
 i=0
 while read -r c; do
     [ -n "$c" ] || continue
-    changes+=(--change "LABEL component.$i.name=$c")
+    labels+=(--change "LABEL component.$i.name=$c")
     i=$((i + 1))
 done <<<"$components"
-
-log "importing $TAG ($i components)"
-tar -C "$ROOT" --numeric-owner --exclude=./.debootstrap-done -cf - . | docker import "${changes[@]}" - "$TAG" >/dev/null
-docker run --rm --network none --entrypoint "$VENV/bin/python" "$TAG" \
-    -c "import importlib.metadata as m, fate.components; print(\"pyfate\", m.version(\"pyfate\"), \"in the image\")"
-docker image ls "$TAG"
-log "done: register it with device docker and image $TAG"
+# One container, one commit (not `docker build`: the legacy builder commits a layer per
+# instruction, and a commit compares the whole 6 GB tree on some storage drivers).
+log "making $TAG on $BASE ($i components)"
+tmp="ferroflow-fate-build-$$"
+docker rm -f "$tmp" >/dev/null 2>&1 || true
+docker create --name "$tmp" --entrypoint /bin/true "$BASE" >/dev/null
+trap 'docker rm -f "$tmp" >/dev/null 2>&1 || true' EXIT
+docker cp "$ctx/rootfs/." "$tmp:/"
+docker commit "${labels[@]}" \
+    --change "ENV PATH=/opt/fate/venv/bin:/usr/local/bin:/usr/bin:/bin" \
+    --change "ENV LD_LIBRARY_PATH=/opt/python/lib FATE_PYTHON=/opt/fate/venv/bin/python HOME=/tmp" \
+    --change "USER $UID_TASK:$UID_TASK" \
+    --change 'ENTRYPOINT ["/usr/local/bin/ferroflow", "task", "entrypoint"]' \
+    --change 'CMD []' \
+    "$tmp" "$TAG" >/dev/null
+docker rm -f "$tmp" >/dev/null
+rm -rf "$ctx"
+docker run --rm --network none --entrypoint /opt/fate/venv/bin/python "$TAG" \
+    -c 'import importlib.metadata as m, fate.components, torch, lmdb; print("pyfate", m.version("pyfate"), "torch", torch.__version__, "in the image")' >&2
+log "done in $(($(date +%s) - start)) s: $(docker image inspect -f '{{.Size}}' "$TAG" | awk '{printf "%.1f GB", $1/1e9}')"
+echo "$TAG"

@@ -372,8 +372,12 @@ async fn the_demo_dag_runs_with_every_task_in_a_container() {
             Duration::from_secs(120),
         )
         .await;
-    assert_eq!(server.job_statuses(&job).await, vec!["success"; 3]);
     let tasks = server.tasks(&job).await;
+    assert_eq!(
+        server.job_statuses(&job).await,
+        vec!["success"; 3],
+        "{tasks:?}"
+    );
     assert_eq!(tasks.len(), 2 + 2 + 3);
     for t in &tasks {
         assert_eq!(t["party_status"], "success", "{t}");

@@ -231,12 +231,36 @@ pub struct RawDocker {
     #[serde(default)]
     pub memory_mb: Option<i64>,
     /// `uid:gid` containers run as; absent: the site's own, so files they write on mounts
-    /// belong to the site; `""`: the image's user.
+    /// belong to the site (65532:65532 when the site runs as root); `""`: the image's user.
     #[serde(default)]
     pub user: Option<String>,
-    /// More host directories mounted at the same path (e.g. where input files live).
+    /// More host directories mounted read-only at the same path (e.g. where input files
+    /// live).
     #[serde(default)]
     pub mounts: Option<Vec<String>>,
+    /// Limit of processes and threads in a task container (absent: 4096; 0: none).
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    /// Credentials by registry (`host[:port]`), for images pulled from it.
+    #[serde(default)]
+    pub registries: Option<BTreeMap<String, RawRegistry>>,
+}
+
+/// `docker.registries.<host>`: a registry's basic-auth credentials.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RawRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRegistry")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 impl RawServiceConf {

@@ -14,6 +14,7 @@ mod support;
 #[allow(dead_code)]
 mod webdriver;
 
+mod containers;
 mod restart;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 
     python pipeline_job.py --port P --guest-csv G --host-csv H --out result.json [--epochs N]
     python pipeline_job.py --port P --guest-csv G --host-csv H --upload-only
+    python pipeline_job.py --port P --guest-csv G --host-csv H --no-upload --train-only \
+        --provider fate:2.2.0@docker --out result.json
 
 Uploads the two tables as the SDK does (multipart `upload/file`, then polling the local job
 with role `local`, party `0`), fits reader -> psi -> coordinated_lr -> evaluation for guest
@@ -30,6 +32,28 @@ def find_auc(v):
     return None
 
 
+def upload(uploader, a, ns):
+    """FATE's two example tables, as the SDK uploads them."""
+    uploader.transform_local_file_to_dataframe(
+        file=a.guest_csv,
+        head=True,
+        namespace=ns,
+        name="breast_hetero_guest",
+        meta={"delimiter": ",", "label_name": "y", "match_id_name": "id"},
+        extend_sid=True,
+        partitions=4,
+    )
+    uploader.transform_local_file_to_dataframe(
+        file=a.host_csv,
+        head=True,
+        namespace=ns,
+        name="breast_hetero_host",
+        meta={"delimiter": ",", "match_id_name": "id"},
+        extend_sid=True,
+        partitions=4,
+    )
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -38,6 +62,9 @@ def main():
     p.add_argument("--host-csv", required=True)
     p.add_argument("--out")
     p.add_argument("--upload-only", action="store_true", help="upload the two tables, then stop")
+    p.add_argument("--no-upload", action="store_true", help="the tables are there already")
+    p.add_argument("--train-only", action="store_true", help="no deploy, no predict job")
+    p.add_argument("--provider", help="the provider of every task (dag.conf.task.provider)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--namespace", default="experiment")
     p.add_argument("--app-id", help="sign every call with this app (client authentication)")
@@ -67,28 +94,14 @@ def main():
     ns = a.namespace
 
     uploader = FateFlowPipeline()
-    uploader.transform_local_file_to_dataframe(
-        file=a.guest_csv,
-        head=True,
-        namespace=ns,
-        name="breast_hetero_guest",
-        meta={"delimiter": ",", "label_name": "y", "match_id_name": "id"},
-        extend_sid=True,
-        partitions=4,
-    )
-    uploader.transform_local_file_to_dataframe(
-        file=a.host_csv,
-        head=True,
-        namespace=ns,
-        name="breast_hetero_host",
-        meta={"delimiter": ",", "match_id_name": "id"},
-        extend_sid=True,
-        partitions=4,
-    )
+    if not a.no_upload:
+        upload(uploader, a, ns)
     if a.upload_only:
         return 0
 
     pipeline = FateFlowPipeline().set_parties(guest=guest, host=host, arbiter=arbiter)
+    if a.provider:
+        pipeline.conf.set("task", {"provider": a.provider})
     reader_0 = Reader("reader_0", runtime_parties=dict(guest=guest, host=host))
     reader_0.guest.task_parameters(namespace=ns, name="breast_hetero_guest")
     reader_0.hosts[0].task_parameters(namespace=ns, name="breast_hetero_host")
@@ -116,6 +129,12 @@ def main():
     auc = find_auc(metrics)
     model_info = pipeline.model_info
     train_job_id = model_info.job_id
+    if a.train_only:
+        result = {"train_job_id": train_job_id, "auc": auc, "metrics": metrics}
+        with open(a.out, "w") as f:
+            json.dump(result, f)
+        print(json.dumps({"train_job_id": train_job_id, "auc": auc}))
+        return 0
 
     pipeline.deploy([psi_0, lr_0])
     predict_pipeline = FateFlowPipeline()

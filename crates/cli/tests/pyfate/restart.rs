@@ -11,7 +11,7 @@ const HOST: &str = "10000";
 const EPOCHS: i64 = 3;
 
 /// How long the site stays down.
-enum Outage {
+pub(crate) enum Outage {
     /// Until one of the job's tasks has logged that a call to the site failed and is retried:
     /// the restart is then sure to happen under a task that needed the site.
     UntilATaskRetries,
@@ -20,7 +20,7 @@ enum Outage {
 }
 
 /// FATE's two tables, uploaded by FATE's pipeline SDK.
-async fn upload(server: &Server) {
+pub(crate) async fn upload(server: &Server) {
     let out = pipeline_job(server).arg("--upload-only").output();
     let out = tokio::time::timeout(Duration::from_secs(600), out)
         .await
@@ -35,8 +35,9 @@ async fn upload(server: &Server) {
 }
 
 /// The DAG FATE's pipeline SDK submits for reader → psi → coordinated_lr (guest 9999, host
-/// 10000, arbiter 9999). `tol: 0` keeps the LR from stopping early: it logs one loss per epoch.
-fn lr_dag() -> Value {
+/// 10000, arbiter 9999), every task run by `provider`. `tol: 0` keeps the LR from stopping
+/// early: it logs one loss per epoch.
+pub(crate) fn lr_dag(provider: &str) -> Value {
     let gh = support::parties(&[("guest", GUEST), ("host", HOST)]);
     let all = support::parties(&[("guest", GUEST), ("host", HOST), ("arbiter", GUEST)]);
     let from = |task: &str| {
@@ -46,7 +47,7 @@ fn lr_dag() -> Value {
     json!({"dag_schema": {"schema_version": "2.2.0", "dag": {
         "parties": all,
         "stage": "train",
-        "conf": {"task": {"provider": "fate:2.2.0@local"}},
+        "conf": {"task": {"provider": provider}},
         "tasks": {
             "reader_0": {"component_ref": "reader", "parameters": {}, "parties": gh, "stage": "default"},
             "psi_0": {"component_ref": "psi", "dependent_tasks": ["reader_0"], "parameters": {},
@@ -72,9 +73,21 @@ fn lr_dag() -> Value {
 /// up, brings it back after `outage` on the same data and port, and checks that nothing was
 /// lost. Returns the restarted site.
 async fn restart_during(server: Server, task: &str, outage: Outage) -> Server {
+    let conf = site_conf(&server.dir);
+    restart_during_with(server, task, outage, "fate:2.2.0@local", &conf).await
+}
+
+/// [`restart_during`] with the tasks of `provider`, the site restarted with `conf`.
+pub(crate) async fn restart_during_with(
+    server: Server,
+    task: &str,
+    outage: Outage,
+    provider: &str,
+    conf: &str,
+) -> Server {
     let dir = server.dir.clone();
     let port = server.port();
-    let r = server.curl_post("/v2/job/submit", &lr_dag());
+    let r = server.curl_post("/v2/job/submit", &lr_dag(provider));
     assert_eq!(r["code"], 0, "{r}");
     let job = r["job_id"].as_str().unwrap().to_string();
     let started = Instant::now();
@@ -107,7 +120,7 @@ async fn restart_during(server: Server, task: &str, outage: Outage) -> Server {
         // The outage itself, not a wait for state.
         Outage::For(d) => tokio::time::sleep(d).await,
     }
-    let server = Server::start_on(&dir, GUEST, Some(&site_conf(&dir)), port).await;
+    let server = Server::start_on(&dir, GUEST, Some(conf), port).await;
     println!(
         "{task}: site down {:.1} s; tasks that retried: {:?}",
         down.elapsed().as_secs_f64(),

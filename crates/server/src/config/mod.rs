@@ -175,8 +175,19 @@ pub struct DockerConfig {
     pub memory_mb: i64,
     /// `uid:gid`; `None`: the image's user.
     pub user: Option<String>,
+    /// Mounted read-only.
     pub mounts: Vec<PathBuf>,
+    /// Processes and threads per task container (0: no limit).
+    pub pids_limit: i64,
+    /// Credentials by registry (`host[:port]`), for pulls.
+    pub registries: std::collections::BTreeMap<String, crate::launcher::RegistryAuth>,
 }
+
+/// Who task containers run as when the site runs as root and `docker.user` is not set: never
+/// root (the conventional unprivileged uid of minimal images).
+pub const CONTAINER_USER: &str = "65532:65532";
+/// `docker.pids_limit` when not set: room for pyfate's worker processes and their threads.
+pub const PIDS_LIMIT: i64 = 4096;
 
 impl DockerConfig {
     fn from_raw(raw: Option<ferroflow_wire::service_conf::RawDocker>) -> Result<Self, Error> {
@@ -195,6 +206,7 @@ impl DockerConfig {
         let user = match raw.user {
             Some(u) if u.is_empty() => None,
             Some(u) => Some(u),
+            None if nix::unistd::getuid().is_root() => Some(CONTAINER_USER.to_string()),
             None => Some(format!(
                 "{}:{}",
                 nix::unistd::getuid(),
@@ -217,6 +229,21 @@ impl DockerConfig {
             memory_mb: raw.memory_mb.unwrap_or(0).max(0),
             user,
             mounts,
+            pids_limit: raw.pids_limit.unwrap_or(PIDS_LIMIT).max(0),
+            registries: raw
+                .registries
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(host, r)| {
+                    (
+                        host,
+                        crate::launcher::RegistryAuth {
+                            username: r.username,
+                            password: r.password,
+                        },
+                    )
+                })
+                .collect(),
         })
     }
 }

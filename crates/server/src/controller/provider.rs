@@ -23,6 +23,21 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
         .device
         .parse()
         .map_err(|_| Error::fate(RetCode::DeviceNotSupported, &[("device", &req.device)]))?;
+    if device == Device::K8s {
+        // FATE accepts it and then cannot run it (W-exec-4); refused here until it runs
+        // (docs/containers.md, "Kubernetes").
+        return Err(Error::fate(
+            RetCode::DeviceNotSupported,
+            &[
+                ("device", &req.device),
+                (
+                    "reason",
+                    "this site cannot run tasks on Kubernetes yet: register the image with \
+                     device docker (a Docker Engine), or run the tasks locally",
+                ),
+            ],
+        ));
+    }
     if device == Device::Local {
         for key in ["path", "venv"] {
             if let Some(p) = req
@@ -60,7 +75,7 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
             .collect();
     }
     if device == Device::Docker {
-        let found = docker_image_components(&req.metadata).await?;
+        let found = docker_image_components(app, &req.metadata).await?;
         if req.components_description.is_none() {
             components = found;
         }
@@ -164,7 +179,10 @@ pub use crate::run::fate_python;
 /// socket); its components are the values of its `component.<n>.name` labels, each described
 /// by the JSON of `component.<n>.description` if there is one (FATE registers the label keys
 /// instead, W-prov-2).
-async fn docker_image_components(metadata: &Map<String, Value>) -> Result<Vec<(String, Value)>> {
+async fn docker_image_components(
+    app: &App,
+    metadata: &Map<String, Value>,
+) -> Result<Vec<(String, Value)>> {
     let params = |reason: String| {
         Error::fate(
             RetCode::ProviderParamsError,
@@ -187,14 +205,25 @@ async fn docker_image_components(metadata: &Map<String, Value>) -> Result<Vec<(S
     let docker = docker::connect(base_url)
         .await
         .map_err(|e| params(chain(&e)))?;
-    let labels = docker::image_labels(&docker, base_url, image)
-        .await
-        .map_err(|e| match e {
-            docker::Error::NoImage { .. } => params(format!(
-                "{e}: build or load it on that daemon first (no registry is pulled from)"
-            )),
-            e => params(chain(&e)),
-        })?;
+    let labels = match docker::image_labels(&docker, base_url, image).await {
+        // Not on the daemon: an image that names its registry is pulled from it, with the
+        // credentials `docker.registries` has for it.
+        Err(docker::Error::NoImage { .. }) if docker::registry_of(image).is_some() => {
+            let auth = docker::registry_of(image).and_then(|r| app.config.docker.registries.get(r));
+            docker::pull(&docker, base_url, image, auth)
+                .await
+                .map_err(|e| params(chain(&e)))?;
+            docker::image_labels(&docker, base_url, image).await
+        }
+        other => other,
+    }
+    .map_err(|e| match e {
+        docker::Error::NoImage { .. } => params(format!(
+            "{e}: build or load it on that daemon first, or name its registry \
+             (<registry>/<name>:<tag>) to have it pulled"
+        )),
+        e => params(chain(&e)),
+    })?;
     let mut found: Vec<(u64, String, Value)> = labels
         .iter()
         .filter_map(|(k, v)| {

@@ -79,14 +79,46 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// `host` (FATE's choice) or the name of a Docker network.
     pub network: String,
-    /// Host directories mounted at the same path inside the container.
+    /// Host directories mounted read-write at the same path inside the container.
     pub mounts: Vec<PathBuf>,
+    /// Host directories mounted read-only at the same path inside the container.
+    pub read_only: Vec<PathBuf>,
+    /// Directories handed to `user` (recursively) before the start, when the site runs as
+    /// root and the container does not: what the task writes in.
+    pub owned: Vec<PathBuf>,
+    /// Directories every task writes in (the standalone tables), handed to `user` like
+    /// `owned` but not what is in them: what other tasks and the site wrote stays theirs.
+    pub shared: Vec<PathBuf>,
     /// CPU limit in cores (0: none).
     pub cores: i64,
     /// Memory limit in MiB (0: none).
     pub memory_mb: i64,
+    /// Limit of processes and threads (0: none).
+    pub pids_limit: i64,
+    /// Share the host's pid namespace: processes that share LMDB environments across
+    /// containers must have distinct pids (LMDB marks live readers by pid; see
+    /// docs/containers.md, "Why the host's pid namespace").
+    pub host_pid: bool,
     /// `uid:gid` to run as; `None`: the image's user.
     pub user: Option<String>,
+    /// Credentials for the image's registry, when it must be pulled.
+    pub pull_auth: Option<RegistryAuth>,
+}
+
+/// A registry's user and password (`docker.registries`); the password is never shown.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// How to find a launched process again, also after a restart of the site.

@@ -174,10 +174,12 @@ pub(crate) fn task_env(
 
 /// A task of a `docker` provider: the provider's image on its daemon (`metadata.image`,
 /// `metadata.base_url`), run with the image's own entry point; named and labelled with the
-/// task's identity; the task directory, the party's log directory, the standalone data
-/// directory and `docker.mounts` mounted at the same paths (the CONFIG names them); the
-/// task's cores and `docker.memory_mb` as limits. On a network other than `host`, the
-/// CONFIG's `mlmd.metadata.host` becomes `docker.site_address`.
+/// task's identity; the task directory, the party's log directory and the standalone data
+/// directory mounted read-write and `docker.mounts` read-only, at the same paths (the CONFIG
+/// names them); the host's pid namespace (LMDB's readers are marked by pid); the task's
+/// cores and memory, `docker.pids_limit` as limits; the registry credentials of
+/// `docker.registries` for a pull. On a network other than `host`, the CONFIG's
+/// `mlmd.metadata.host` becomes `docker.site_address`.
 pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) -> Result<Spec> {
     let image = str_meta(provider, "image")
         .filter(|i| !i.is_empty())
@@ -199,8 +201,14 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         .join(task.job_id.as_str())
         .join(task.role.as_str())
         .join(task.party_id.as_str());
-    let mut mounts = vec![dir.clone(), party_logs, app.config.standalone_data_dir()];
-    mounts.extend(dc.mounts.iter().cloned());
+    // Read-write: what the task writes (its directory, its party's logs, pyfate's standalone
+    // tables, where its outputs and the federation's messages go and its inputs are read:
+    // one directory for all, so it cannot be narrowed). Read-only: `docker.mounts`.
+    let mounts = vec![
+        dir.clone(),
+        party_logs.clone(),
+        app.config.standalone_data_dir(),
+    ];
     let site = container_site(&app.config);
     let id = identity(&site, task);
     let mut labels = id.labels();
@@ -209,18 +217,40 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         execution_id: task.execution_id.clone(),
         argv: Vec::new(),
         env,
-        cwd: dir,
+        cwd: dir.clone(),
         log_file: stdout_file(app, task),
         container: Some(ContainerSpec {
             daemon: str_meta(provider, "base_url").unwrap_or_default(),
-            image,
+            image: image.clone(),
             name: id.container_name(),
             labels,
             network: dc.network.clone(),
             mounts,
+            read_only: dc.mounts.clone(),
+            owned: vec![dir, party_logs],
+            shared: vec![app.config.standalone_data_dir()],
             cores: task.task_cores,
-            memory_mb: dc.memory_mb,
+            memory_mb: task_memory_mb(task).unwrap_or(dc.memory_mb),
+            pids_limit: dc.pids_limit,
+            host_pid: true,
             user: dc.user.clone(),
+            pull_auth: crate::launcher::docker::registry_of(&image)
+                .and_then(|r| dc.registries.get(r))
+                .cloned(),
         }),
     })
+}
+
+/// The task's own memory in MiB: `engine_run`'s `task_memory` or `memory`, else the task's
+/// memory resource; `None` when neither is set (then `docker.memory_mb`).
+fn task_memory_mb(task: &TaskRow) -> Option<i64> {
+    ["task_memory", "memory"]
+        .iter()
+        .find_map(|k| {
+            let v = task.task_run.get(*k)?;
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+        .or(Some(task.memory))
+        .filter(|m| *m > 0)
 }

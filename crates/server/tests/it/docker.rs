@@ -93,6 +93,7 @@ impl Case {
                 cores: 1,
                 memory_mb: 64,
                 user: None,
+                ..Default::default()
             }),
         }
     }
@@ -420,4 +421,246 @@ async fn docker_providers_are_registered_from_the_image_labels() {
     );
     assert_eq!(entry.io["echo_b"].inputs, vec!["x".to_string()]);
     site.stop().await;
+}
+
+/// What a task container may do by default: run as a user that is not root, with no
+/// capability and no way to gain one, write in its own directories (and a private `/tmp`),
+/// and nowhere else: not the image, not a read-only mount, not the host.
+#[tokio::test]
+async fn a_task_container_runs_unprivileged_and_writes_only_in_its_own_directories() {
+    let case = Case::new();
+    let config = ferroflow_server::config::Config::for_test("9999", case.dir.path());
+    let user = config.docker.user.clone().expect("a user by default");
+    let uid = user.split(':').next().unwrap().to_string();
+    assert_ne!(uid, "0", "never root by default");
+    let inputs = case.dir.path().join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::write(inputs.join("data.csv"), "id,x\n").unwrap();
+    let other = case.dir.path().join("other-task");
+    std::fs::create_dir_all(&other).unwrap();
+    let own = case.dir.path().join("e1");
+    let (own_s, inputs_s, other_s) = (own.display(), inputs.display(), other.display());
+    let script = format!(
+        r#"while read -r k v rest; do case $k in Uid:|CapEff:|NoNewPrivs:) echo "$k $v";; esac; done < /proc/self/status
+try() {{ if (echo x > "$1") 2>/dev/null; then echo "wrote $1"; else echo "refused $1"; fi; }}
+for f in {own_s}/out /tmp/scratch /etc/passwd /usr/x /x {inputs_s}/data.csv {inputs_s}/new {other_s}/x; do try "$f"; done"#
+    );
+    let mut spec = case.spec("e1", &script).await;
+    {
+        let c = spec.container.as_mut().unwrap();
+        c.user = Some(user.clone());
+        c.read_only = vec![inputs.clone()];
+        c.owned = vec![own.clone()];
+        c.pids_limit = config.docker.pids_limit;
+        c.host_pid = true;
+    }
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let name = spec.container.as_ref().unwrap().name.clone();
+    launcher.launch(spec).await.unwrap();
+    let exit = next_exit(&mut exits).await;
+    wait_gone(&docker().await, &name).await;
+    let log = case.read_log("e1");
+    assert_eq!(exit.code, Some(0), "{log}");
+    for line in [
+        format!("Uid: {uid}"),
+        "CapEff: 0000000000000000".to_string(),
+        "NoNewPrivs: 1".to_string(),
+        format!("wrote {own_s}/out"),
+        "wrote /tmp/scratch".to_string(),
+        "refused /etc/passwd".to_string(),
+        "refused /usr/x".to_string(),
+        "refused /x".to_string(),
+        format!("refused {inputs_s}/data.csv"),
+        format!("refused {inputs_s}/new"),
+        format!("refused {other_s}/x"),
+    ] {
+        assert!(log.lines().any(|l| l == line), "no {line:?} in:\n{log}");
+    }
+    use std::os::unix::fs::MetadataExt;
+    let written = std::fs::metadata(own.join("out")).unwrap();
+    assert_eq!(
+        written.uid().to_string(),
+        uid,
+        "the task's file is its user's"
+    );
+    assert_eq!(
+        std::fs::read_to_string(inputs.join("data.csv")).unwrap(),
+        "id,x\n"
+    );
+    assert!(!other.join("x").exists() && !inputs.join("new").exists());
+}
+
+/// A daemon that accepts connections and never answers is named within seconds, at
+/// registration and at a launch, instead of holding both for a minute.
+#[tokio::test]
+async fn a_daemon_that_never_answers_is_named_within_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("tcp://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            held.push(c);
+        }
+    });
+    let said = format!(
+        "the docker daemon at {url} accepted the connection but did not answer within {} s",
+        dl::ANSWER_TIMEOUT.as_secs()
+    );
+    let e = dl::connect(&url).await.unwrap_err();
+    assert!(matches!(e, dl::Error::NoAnswer { .. }), "{e}");
+    assert_eq!(e.to_string(), said);
+
+    let case = Case::new();
+    let (launcher, _exits) = DockerLauncher::new(&case.site);
+    let mut spec = case.spec("e1", "true").await;
+    spec.container.as_mut().unwrap().daemon = url.clone();
+    let e = launcher.launch(spec).await.unwrap_err();
+    assert!(e.to_string().contains(&said), "{e}");
+
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let r = site
+        .post(
+            "/v2/provider/register",
+            json!({"name": "sh", "device": "docker", "version": "1",
+                   "metadata": {"base_url": url, "image": "x:1"}}),
+        )
+        .await;
+    assert_eq!(r.code, 4000, "{}", r.message);
+    assert!(r.message.contains(&said), "{}", r.message);
+    site.stop().await;
+}
+
+/// A registry on loopback (Debian's `docker-registry`, basic auth from an `htpasswd` file),
+/// stopped when dropped.
+struct Registry {
+    _dir: tempfile::TempDir,
+    _process: tokio::process::Child,
+    address: String,
+}
+
+const REGISTRY_USER: &str = "ferroflow";
+const REGISTRY_PASSWORD: &str = "s3cret-never-shown";
+
+impl Registry {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("htpasswd")
+            .args(["-Bbn", REGISTRY_USER, REGISTRY_PASSWORD])
+            .output()
+            .expect("htpasswd (apache2-utils) runs");
+        assert!(out.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\n\
+                 http: {{addr: \"{address}\"}}\nauth: {{htpasswd: {{realm: ferroflow-test, path: {}}}}}\n",
+                dir.path().join("data").display(),
+                dir.path().join("htpasswd").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let process = tokio::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("docker-registry (Debian's docker-registry package) runs");
+        // Up when it asks for credentials.
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("http://{address}/v2/")).await
+                && r.status() == 401
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the registry does not answer: {}",
+                std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            _dir: dir,
+            _process: process,
+            address,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_image_missing_on_the_daemon_is_pulled_from_its_registry_with_credentials() {
+    use bollard::auth::DockerCredentials;
+    use bollard::query_parameters::{PushImageOptions, RemoveImageOptions, TagImageOptions};
+    use ferroflow_server::launcher::RegistryAuth;
+
+    let registry = Registry::start().await;
+    let docker = docker().await;
+    let source = sh_image().await;
+    let repo = format!("{}/ferroflow-test-sh", registry.address);
+    let tag = source.rsplit(':').next().unwrap().to_string();
+    let image = format!("{repo}:{tag}");
+    docker
+        .tag_image(
+            source,
+            Some(TagImageOptions {
+                repo: Some(repo.clone()),
+                tag: Some(tag.clone()),
+            }),
+        )
+        .await
+        .unwrap();
+    let credentials = DockerCredentials {
+        username: Some(REGISTRY_USER.into()),
+        password: Some(REGISTRY_PASSWORD.into()),
+        serveraddress: Some(registry.address.clone()),
+        ..Default::default()
+    };
+    let mut push =
+        std::pin::pin!(docker.push_image(&image, None::<PushImageOptions>, Some(credentials)));
+    while let Some(item) = futures::StreamExt::next(&mut push).await {
+        item.expect("the push to the loopback registry");
+    }
+    // Only in the registry now (the tag goes, the image keeps its own).
+    docker
+        .remove_image(&image, None::<RemoveImageOptions>, None)
+        .await
+        .unwrap();
+
+    let case = Case::new();
+    let (launcher, mut exits) = DockerLauncher::new(&case.site);
+    let mut spec = case.spec("e1", "echo pulled").await;
+    spec.container.as_mut().unwrap().image = image.clone();
+    // Without credentials: refused by the registry, saying so.
+    let e = launcher.launch(spec.clone()).await.unwrap_err().to_string();
+    assert!(e.contains(&format!("cannot pull image {image}")), "{e}");
+    // With them: pulled, run. The password is in no message and no debug print.
+    let auth = RegistryAuth {
+        username: REGISTRY_USER.into(),
+        password: REGISTRY_PASSWORD.into(),
+    };
+    spec.container.as_mut().unwrap().pull_auth = Some(auth);
+    assert!(!format!("{spec:?}").contains(REGISTRY_PASSWORD));
+    let name = spec.container.as_ref().unwrap().name.clone();
+    launcher.launch(spec).await.unwrap();
+    let exit = next_exit(&mut exits).await;
+    wait_gone(&docker, &name).await;
+    assert_eq!(exit.code, Some(0), "{}", case.read_log("e1"));
+    assert!(case.read_log("e1").contains("pulled"));
+    assert!(!e.contains(REGISTRY_PASSWORD));
+    docker
+        .remove_image(&image, None::<RemoveImageOptions>, None)
+        .await
+        .unwrap();
 }

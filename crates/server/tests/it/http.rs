@@ -124,6 +124,20 @@ async fn providers_register_query_and_delete() {
         )
         .await;
     assert_eq!(e.code, 4001);
+    // Kubernetes is refused until this site can run it, saying so.
+    let e = site
+        .post(
+            "/v2/provider/register",
+            json!({"name": "fate", "device": "k8s", "version": "2.2.0",
+                   "metadata": {"image": "fate:2.2.0", "namespace": "fate"}}),
+        )
+        .await;
+    assert_eq!(e.code, 4001, "{}", e.message);
+    assert!(
+        e.message.contains("k8s") && e.message.contains("cannot run tasks on Kubernetes yet"),
+        "{}",
+        e.message
+    );
     let e = site.post("/v2/provider/register", json!({"name": "x", "device": "local", "version": "1", "metadata": {"path": "/no/such/dir"}})).await;
     assert_eq!(e.code, 8001);
     let e = site

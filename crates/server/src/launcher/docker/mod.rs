@@ -27,15 +27,15 @@ use bollard::models::{
     MountType,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, WaitContainerOptions,
 };
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use super::{ContainerRef, ContainerSpec, Exit, Exits, Handle, Launcher, Spec};
+use super::{ContainerRef, ContainerSpec, Exit, Exits, Handle, Launcher, RegistryAuth, Spec};
 
 /// The daemon a provider's empty `base_url` means.
 pub const DEFAULT_DAEMON: &str = "unix:///var/run/docker.sock";
@@ -43,6 +43,10 @@ pub const DEFAULT_DAEMON: &str = "unix:///var/run/docker.sock";
 const DRAIN: Duration = Duration::from_secs(10);
 /// Seconds a single Docker API call may take to answer (a stream's body is not bounded).
 const API_TIMEOUT: u64 = 60;
+/// How long a daemon may take to answer the first call of a connection (its version): one
+/// that accepts connections but never answers is named within seconds, not after
+/// [`API_TIMEOUT`].
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,6 +59,16 @@ pub enum Error {
         daemon: String,
         #[source]
         source: ApiError,
+    },
+    #[error(
+        "the docker daemon at {daemon} accepted the connection but did not answer within {secs} s"
+    )]
+    NoAnswer { daemon: String, secs: u64 },
+    #[error("cannot pull image {image} onto the docker daemon at {daemon}: {reason}")]
+    Pull {
+        image: String,
+        daemon: String,
+        reason: String,
     },
     #[error("image {image} not found on the docker daemon at {daemon}")]
     NoImage { image: String, daemon: String },
@@ -92,8 +106,14 @@ pub fn daemon_name(base_url: &str) -> &str {
 }
 
 /// Connects to the daemon a provider's `base_url` names and agrees on an API version (the
-/// daemon may be older than the client).
+/// daemon may be older than the client); a daemon that does not answer within
+/// [`ANSWER_TIMEOUT`] is an [`Error::NoAnswer`].
 pub async fn connect(base_url: &str) -> Result<Docker, Error> {
+    connect_within(base_url, ANSWER_TIMEOUT).await
+}
+
+/// [`connect`] with another bound on the first answer.
+pub async fn connect_within(base_url: &str, answer: Duration) -> Result<Docker, Error> {
     let url = daemon_name(base_url);
     let docker = if let Some(path) = url.strip_prefix("unix://") {
         Docker::connect_with_unix(path, API_TIMEOUT, bollard::API_DEFAULT_VERSION)
@@ -108,11 +128,14 @@ pub async fn connect(base_url: &str) -> Result<Docker, Error> {
         daemon: url.to_string(),
         source,
     };
-    docker
-        .map_err(connect)?
-        .negotiate_version()
-        .await
-        .map_err(connect)
+    let negotiated = tokio::time::timeout(answer, docker.map_err(connect)?.negotiate_version());
+    match negotiated.await {
+        Ok(r) => r.map_err(connect),
+        Err(_) => Err(Error::NoAnswer {
+            daemon: url.to_string(),
+            secs: answer.as_secs(),
+        }),
+    }
 }
 
 /// The labels of an image, or [`Error::NoImage`].
@@ -129,6 +152,69 @@ pub async fn image_labels(
         }),
         Err(e) => Err(api(base_url, format!("cannot inspect image {image}"))(e)),
     }
+}
+
+/// The registry an image reference names (`host[:port]/…`, or `localhost/…`); `None` for a
+/// name without one (Docker Hub's), which is never pulled: write `docker.io/…` to pull from
+/// there.
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+/// Pulls `image` from the registry it names, with `auth` if given. The daemon's answer is
+/// the reason of a failure (it never holds the password).
+pub async fn pull(
+    docker: &Docker,
+    base_url: &str,
+    image: &str,
+    auth: Option<&RegistryAuth>,
+) -> Result<(), Error> {
+    let failed = |reason: String| Error::Pull {
+        image: image.to_string(),
+        daemon: daemon_name(base_url).to_string(),
+        reason,
+    };
+    let Some(registry) = registry_of(image) else {
+        return Err(failed(
+            "the image names no registry (write it as <registry>/<name>:<tag> to pull it)".into(),
+        ));
+    };
+    let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+        username: Some(a.username.clone()),
+        password: Some(a.password.clone()),
+        serveraddress: Some(registry.to_string()),
+        ..Default::default()
+    });
+    tracing::info!(
+        image,
+        registry,
+        with_credentials = auth.is_some(),
+        "pulling image"
+    );
+    let mut stream = std::pin::pin!(docker.create_image(
+        Some(CreateImageOptions {
+            from_image: Some(image.to_string()),
+            ..Default::default()
+        }),
+        None,
+        credentials,
+    ));
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    return Err(failed(message));
+                }
+            }
+            Err(ApiError::DockerResponseServerError { message, .. }) => {
+                return Err(failed(message));
+            }
+            Err(ApiError::DockerStreamError { error }) => return Err(failed(error)),
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 fn status(e: &ApiError) -> Option<u16> {
@@ -360,15 +446,22 @@ impl DockerLauncher {
                 source,
             })?;
         }
-        let created = docker
-            .create_container(
+        hand_over(&c).map_err(|(path, source)| super::Error::Prepare { path, source })?;
+        let create = || {
+            docker.create_container(
                 Some(CreateContainerOptions {
                     name: Some(c.name.clone()),
                     ..Default::default()
                 }),
                 create_body(&spec, &c, cpus),
             )
-            .await;
+        };
+        let mut created = create().await;
+        if matches!(&created, Err(e) if status(e) == Some(404)) && registry_of(&c.image).is_some() {
+            // Not on the daemon: pulled from the registry it names, then created.
+            pull(&docker, &c.daemon, &c.image, c.pull_auth.as_ref()).await?;
+            created = create().await;
+        }
         let id = match created {
             Ok(r) => r.id,
             // A repeated start: the container of this run exists, take it over.
@@ -530,20 +623,65 @@ fn state(info: &ContainerInspectResponse) -> Option<ContainerStateStatusEnum> {
     info.state.as_ref().and_then(|s| s.status)
 }
 
+/// A numeric `uid:gid` (a name cannot be resolved on the host).
+fn numeric_user(user: &str) -> Option<(u32, u32)> {
+    let (u, g) = user.split_once(':').unwrap_or((user, user));
+    Some((u.parse().ok()?, g.parse().ok()?))
+}
+
+/// When the site runs as root and the container as another user, the directories the task
+/// writes in become that user's (recursively): a site that is not root shares its own
+/// uid:gid with its containers and has nothing to hand over.
+fn hand_over(c: &ContainerSpec) -> Result<(), (PathBuf, std::io::Error)> {
+    let Some((uid, gid)) = c.user.as_deref().and_then(numeric_user) else {
+        return Ok(());
+    };
+    if uid == 0 || !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    fn walk(p: &Path, uid: u32, gid: u32) -> Result<(), (PathBuf, std::io::Error)> {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(|e| (p.to_path_buf(), e))?;
+        let meta = std::fs::symlink_metadata(p).map_err(|e| (p.to_path_buf(), e))?;
+        if meta.is_dir() {
+            for e in std::fs::read_dir(p).map_err(|e| (p.to_path_buf(), e))? {
+                let e = e.map_err(|e| (p.to_path_buf(), e))?;
+                walk(&e.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    for dir in &c.owned {
+        walk(dir, uid, gid)?;
+    }
+    for dir in &c.shared {
+        std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).map_err(|e| (dir.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// How every task container runs, whatever its image (docs/containers.md, "Least
+/// privilege"): no capabilities, no privilege gained through set-uid files, a read-only
+/// root file system with a private `/tmp`, only the mounts the spec names (read-only ones
+/// read-only), the limits of the task.
 fn create_body(spec: &Spec, c: &ContainerSpec, cpus: i64) -> ContainerCreateBody {
+    let bind = |p: &PathBuf, read_only: bool| Mount {
+        target: Some(p.to_string_lossy().into_owned()),
+        source: Some(p.to_string_lossy().into_owned()),
+        typ: Some(MountType::BIND),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    };
     let mounts = c
         .mounts
         .iter()
-        .map(|p| Mount {
-            target: Some(p.to_string_lossy().into_owned()),
-            source: Some(p.to_string_lossy().into_owned()),
-            typ: Some(MountType::BIND),
-            ..Default::default()
-        })
+        .map(|p| bind(p, false))
+        .chain(c.read_only.iter().map(|p| bind(p, true)))
         .collect();
+    let memory = (c.memory_mb > 0).then(|| c.memory_mb * 1024 * 1024);
     ContainerCreateBody {
         image: Some(c.image.clone()),
-        cmd: (!spec.argv.is_empty()).then(|| spec.argv.clone()),
+        // A command line replaces the image's entry point (and with it the image's CMD).
+        entrypoint: (!spec.argv.is_empty()).then(|| spec.argv.clone()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some(c.labels.clone().into_iter().collect()),
         user: c.user.clone().filter(|u| !u.is_empty()),
@@ -558,7 +696,18 @@ fn create_body(spec: &Spec, c: &ContainerSpec, cpus: i64) -> ContainerCreateBody
             mounts: Some(mounts),
             // Docker refuses more CPUs than the daemon's host has.
             nano_cpus: (c.cores > 0).then(|| c.cores.min(cpus.max(1)) * 1_000_000_000),
-            memory: (c.memory_mb > 0).then(|| c.memory_mb * 1024 * 1024),
+            memory,
+            // No swap beyond the memory limit.
+            memory_swap: memory,
+            pids_limit: (c.pids_limit > 0).then_some(c.pids_limit),
+            pid_mode: c.host_pid.then(|| "host".to_string()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "rw,nosuid,nodev,mode=1777".to_string(),
+            )])),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
             auto_remove: Some(false),
             ..Default::default()
         }),
@@ -806,7 +955,19 @@ mod tests {
             (Some("/data/jobs/j"), Some("/data/jobs/j"))
         );
         assert_eq!(body.env.unwrap(), vec!["CONFIG={}"]);
-        assert_eq!(body.cmd, None, "the image's own entry point");
+        assert_eq!(
+            (body.cmd, body.entrypoint),
+            (None, None),
+            "the image's own entry point"
+        );
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            host.security_opt,
+            Some(vec!["no-new-privileges:true".to_string()])
+        );
+        assert_eq!(host.memory_swap, host.memory, "no swap beyond the limit");
+        assert_eq!((host.pid_mode, host.pids_limit), (None, None));
         let none = create_body(&spec, &ContainerSpec::default(), 2)
             .host_config
             .unwrap();
