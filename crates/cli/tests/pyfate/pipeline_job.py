@@ -2,6 +2,7 @@
 
     python pipeline_job.py --port P --guest-csv G --host-csv H --out result.json [--epochs N]
     python pipeline_job.py --port P --guest-csv G --host-csv H --upload-only
+    python pipeline_job.py --port P --no-upload --fit-only --out result.json
 
 Uploads the two tables as the SDK does (multipart `upload/file`, then polling the local job
 with role `local`, party `0`), fits reader -> psi -> coordinated_lr -> evaluation for guest
@@ -34,8 +35,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--ip", default="127.0.0.1")
-    p.add_argument("--guest-csv", required=True)
-    p.add_argument("--host-csv", required=True)
+    p.add_argument("--guest-csv")
+    p.add_argument("--host-csv")
+    p.add_argument("--no-upload", action="store_true", help="the tables are there already")
+    p.add_argument("--fit-only", action="store_true", help="no deployment, no prediction")
     p.add_argument("--out")
     p.add_argument("--upload-only", action="store_true", help="upload the two tables, then stop")
     p.add_argument("--epochs", type=int, default=10)
@@ -67,6 +70,15 @@ def main():
     ns = a.namespace
 
     uploader = FateFlowPipeline()
+    if not a.no_upload:
+        upload(uploader, a, ns)
+    if a.upload_only:
+        return 0
+    fit(a, guest, host, arbiter, ns)
+    return 0
+
+
+def upload(uploader, a, ns):
     uploader.transform_local_file_to_dataframe(
         file=a.guest_csv,
         head=True,
@@ -85,8 +97,11 @@ def main():
         extend_sid=True,
         partitions=4,
     )
-    if a.upload_only:
-        return 0
+
+
+def fit(a, guest, host, arbiter, ns):
+    from fate_client.pipeline import FateFlowPipeline
+    from fate_client.pipeline.components.fate import CoordinatedLR, Evaluation, PSI, Reader
 
     pipeline = FateFlowPipeline().set_parties(guest=guest, host=host, arbiter=arbiter)
     reader_0 = Reader("reader_0", runtime_parties=dict(guest=guest, host=host))
@@ -116,6 +131,12 @@ def main():
     auc = find_auc(metrics)
     model_info = pipeline.model_info
     train_job_id = model_info.job_id
+    if a.fit_only:
+        result = {"train_job_id": train_job_id, "auc": auc, "metrics": metrics}
+        with open(a.out, "w") as f:
+            json.dump(result, f)
+        print(json.dumps({"train_job_id": train_job_id, "auc": auc}))
+        return
 
     pipeline.deploy([psi_0, lr_0])
     predict_pipeline = FateFlowPipeline()
@@ -140,7 +161,6 @@ def main():
     with open(a.out, "w") as f:
         json.dump(result, f)
     print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
-    return 0
 
 
 if __name__ == "__main__":
