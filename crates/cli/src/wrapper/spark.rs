@@ -319,11 +319,11 @@ mod tests {
         assert_eq!(
             args,
             [
+                "--num-executors=2",
+                "--executor-memory=1g",
                 "--conf",
                 "spark.ui.enabled=false",
-                "--deploy-mode=client",
-                "--executor-memory=1g",
-                "--num-executors=2"
+                "--deploy-mode=client"
             ]
         );
     }

@@ -251,14 +251,14 @@ impl Drop for Cluster {
 }
 
 /// A Spark site's service_conf.yaml: pyfate as `fate`, RabbitMQ as federation, `master`.
-/// Each driver takes at most one core of one executor, so the three parties' drivers of a
+/// Each driver takes one executor of two cores at most (FATE's default `executor-cores`), so the three parties' drivers of a
 /// task share the cluster.
 fn spark_conf(dir: &Path, broker: &Broker, master: &str, extra: &str) -> String {
     format!(
         "fate:\n  venv: {py}\nupload_dir: {up}\n\
          default_engines: {{computing: spark, federation: rabbitmq, storage: file}}\n\
-         computing:\n  spark: {{cores: 16, master: '{master}', conf: {{spark.cores.max: 1, \
-         spark.executor.cores: 1, spark.executor.memory: 512m, spark.ui.showConsoleProgress: false}}}}\n\
+         computing:\n  spark: {{cores: 16, master: '{master}', conf: {{spark.cores.max: 2, \
+         spark.executor.memory: 512m, spark.ui.showConsoleProgress: false}}}}\n\
          job_default: {{computing_partitions: 2}}\n\
          {mq}routes: {{'{HOST}': local}}\n{extra}",
         py = python().display(),
@@ -320,7 +320,7 @@ fn lr_dag() -> Value {
                       "inputs": {"data": {"input_data": from("reader_0")}}, "parties": gh,
                       "stage": "default"},
             "lr_0": {"component_ref": "coordinated_lr", "dependent_tasks": ["psi_0"],
-                     "parameters": {"epochs": 20, "batch_size": 300, "tol": 0.0, "early_stop": "diff",
+                     "parameters": {"epochs": 5, "batch_size": 300, "tol": 0.0, "early_stop": "diff",
                                     "optimizer": {"method": "SGD", "optimizer_params": {"lr": 0.1},
                                                   "penalty": "l2", "alpha": 0.001},
                                     "init_param": {"fit_intercept": true, "method": "zeros"}},
