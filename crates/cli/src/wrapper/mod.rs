@@ -388,10 +388,8 @@ impl Wrapper<'_> {
                 // The driver script takes pyfate's `component` arguments.
                 run.args.extend(args.into_iter().skip(2));
                 run.set_env.extend(s.env.iter().cloned());
-                run.set_env.push((
-                    spark::APP_FILE_ENV.into(),
-                    app_file.display().to_string(),
-                ));
+                run.set_env
+                    .push((spark::APP_FILE_ENV.into(), app_file.display().to_string()));
                 run
             }
         };

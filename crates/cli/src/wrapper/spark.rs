@@ -237,7 +237,9 @@ pub fn engine_run_args(engine_run: &Map<String, Value>) -> Result<Vec<String>, E
     let mut args = Vec::new();
     for (k, v) in engine_run {
         if !key_ok(k) {
-            return Err(Error::EngineRun(format!("`{k}` is not a spark-submit option")));
+            return Err(Error::EngineRun(format!(
+                "`{k}` is not a spark-submit option"
+            )));
         }
         if k == "conf" {
             let Value::Object(conf) = v else {
@@ -245,7 +247,9 @@ pub fn engine_run_args(engine_run: &Map<String, Value>) -> Result<Vec<String>, E
             };
             for (ck, cv) in conf {
                 if !key_ok(ck) {
-                    return Err(Error::EngineRun(format!("conf `{ck}` is not a Spark setting")));
+                    return Err(Error::EngineRun(format!(
+                        "conf `{ck}` is not a Spark setting"
+                    )));
                 }
                 args.push("--conf".into());
                 args.push(format!("{ck}={}", text(ck, cv)?));

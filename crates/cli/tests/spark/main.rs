@@ -363,11 +363,9 @@ fn process_with_arg(arg: &str) -> Option<u32> {
 /// Waits until the guest's driver of `task` in `job` runs and has registered its Spark
 /// application with the cluster; returns the application id.
 async fn driver_up(server: &Server, cluster: &Cluster, job: &str, task: &str) -> String {
-    let app_file = server
-        .dir
-        .join("site/jobs")
-        .join(job)
-        .join(format!("guest/{GUEST}/{task}/0/output/spark_application.json"));
+    let app_file = server.dir.join("site/jobs").join(job).join(format!(
+        "guest/{GUEST}/{task}/0/output/spark_application.json"
+    ));
     let started = Instant::now();
     loop {
         if let Some(id) = std::fs::read(&app_file)

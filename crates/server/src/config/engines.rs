@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(s.home.as_deref(), Some("/opt/spark"));
         assert_eq!(s.master, "spark://127.0.0.1:7077");
         let (e, s) = parse("default_engines: {computing: spark}\n").unwrap();
-        assert_eq!(e.storage, "file", "the storage Spark reads, when none is named");
+        assert_eq!(
+            e.storage, "file",
+            "the storage Spark reads, when none is named"
+        );
         assert_eq!(
             s.unwrap(),
             SparkConfig {
@@ -219,7 +222,13 @@ mod tests {
             let e = parse(yaml).unwrap_err().to_string();
             assert!(e.contains(key), "{yaml}: {e}");
         }
-        for ok in ["local", "local[2]", "local[*]", "yarn", "k8s://https://k:6443"] {
+        for ok in [
+            "local",
+            "local[2]",
+            "local[*]",
+            "yarn",
+            "k8s://https://k:6443",
+        ] {
             check_master(ok).unwrap();
         }
     }
