@@ -341,25 +341,6 @@ fn submit(server: &Server, dag: &Value) -> String {
     r["job_id"].as_str().unwrap().to_string()
 }
 
-/// The pid of the process whose arguments include `arg` and `execute`: a task's driver.
-fn process_with_arg(arg: &str) -> Option<u32> {
-    for e in std::fs::read_dir("/proc").ok()? {
-        let Ok(e) = e else { continue };
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        if cmd.split(|b| *b == 0).any(|a| a == arg.as_bytes())
-            && cmd.windows(7).any(|w| w == b"execute")
-        {
-            return Some(pid);
-        }
-    }
-    None
-}
-
 /// Waits until the guest's driver of `task` in `job` runs and has registered its Spark
 /// application with the cluster; returns the application id.
 async fn driver_up(server: &Server, cluster: &Cluster, job: &str, task: &str) -> String {
@@ -416,14 +397,19 @@ async fn fails_naming(server: &Server, cause: &str) {
             Duration::from_secs(300),
         )
         .await;
-    let tasks = tasks_of(server, &job, "guest", GUEST).await;
-    let reader = tasks
-        .iter()
-        .find(|t| t["task_name"] == "reader_0")
-        .unwrap_or_else(|| panic!("{tasks:?}"));
-    assert_eq!(reader["status"], "failed", "{reader}");
-    let error = reader["error_report"].as_str().unwrap_or_default();
-    assert!(error.contains(cause), "{cause:?} not in {error:?}");
+    // Both parties' readers fail; the first to fail ends the job, so the other may end
+    // stopped by it.
+    let mut errors = Vec::new();
+    for (role, party) in [("guest", GUEST), ("host", HOST)] {
+        let tasks = tasks_of(server, &job, role, party).await;
+        if let Some(reader) = tasks.iter().find(|t| t["task_name"] == "reader_0") {
+            errors.push(format!("{}: {}", reader["status"], reader["error_report"]));
+        }
+    }
+    assert!(
+        errors.iter().any(|e| e.contains(cause)),
+        "{cause:?} not in {errors:?}"
+    );
     println!(
         "failed naming {cause:?} {:.1} s after submit",
         started.elapsed().as_secs_f64()
@@ -461,10 +447,6 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
     assert_eq!(table["data"]["engine"], "file", "{table}");
     let on_cluster = auc(&pipeline(&site, &["--no-upload", "--fit-only"]));
     println!("AUC: standalone {reference}, spark cluster {on_cluster}");
-    assert!(
-        (on_cluster - reference).abs() < 1e-9,
-        "standalone {reference} vs spark cluster {on_cluster}"
-    );
     // The driver's application, in the task's log.
     let logs = support::files_containing(&pdir.join("site/logs"), "spark application");
     assert!(!logs.is_empty(), "no task logged its Spark application");
@@ -487,8 +469,14 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
         "stop: application {app} ended {:.1} s after the stop",
         stopped.elapsed().as_secs_f64()
     );
-    site.wait_job(&job, &["canceled"], Duration::from_secs(120))
+    let ended = site
+        .wait_job(
+            &job,
+            &["canceled", "failed", "success"],
+            Duration::from_secs(120),
+        )
         .await;
+    assert!(!ended.iter().any(|s| s == "success"), "{ended:?}");
 
     // A site killed with kill -9 during coordinated_lr, started again: the job succeeds,
     // the running drivers adopted (nothing rerun).
@@ -516,10 +504,36 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
     let site = Server::start_on(&pdir, GUEST, Some(&local), port).await;
     let on_local = auc(&pipeline(&site, &["--no-upload", "--fit-only"]));
     println!("AUC: spark local[2] {on_local}");
-    assert!(
-        (on_local - reference).abs() < 1e-9,
-        "standalone {reference} vs spark local[2] {on_local}"
-    );
+    site.stop().await;
+    // The same model on every engine (checked last: the other steps say more when they fail).
+    for (engine, auc) in [("spark cluster", on_cluster), ("spark local[2]", on_local)] {
+        assert!(
+            (auc - reference).abs() < 1e-9,
+            "AUC: standalone {reference} vs {engine} {auc}"
+        );
+    }
+    drop(cluster);
+    drop(broker);
+}
+
+/// What a Spark site cannot run fails at once, naming the cause: a job written for another
+/// engine at submit; the first task of a job for a master nobody answers at, a Spark
+/// installation that is not one, no Java. (No cluster: none of them gets that far.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the pyfate venv with pyspark, Java and RabbitMQ; CI's spark step runs it"]
+async fn bad_input_fails_naming_the_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker = Broker::start(dir);
+    let pdir = dir.join("spark");
+    let port = free_port();
+    let site = Server::start_on(
+        &pdir,
+        GUEST,
+        Some(&spark_conf(&pdir, &broker, "local[1]", "")),
+        port,
+    )
+    .await;
     // A job asking for another engine is refused, naming it.
     let mut dag = lr_dag();
     dag["dag_schema"]["dag"]["conf"]["engine"]["name"] = json!("eggroll");
@@ -559,6 +573,5 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
     .await;
     fails_naming(&site, "no Java").await;
     site.stop().await;
-    drop(cluster);
     drop(broker);
 }
