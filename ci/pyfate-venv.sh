@@ -2,7 +2,9 @@
 # Creates (or checks) the Python environment FATE's real algorithms run in under ferroflow:
 # pyfate 2.2.0 (the algorithms, provider `fate`) and fate_client 2.2.0 (the `flow` CLI and the
 # pipeline SDK the end-to-end tests drive) and pika (pyfate's RabbitMQ federation, for jobs
-# across sites), pinned by ci/pyfate-constraints.txt (the reference
+# across sites) and pyspark (pyfate's Spark computing backend and the Spark the tests run: its
+# package holds a whole Spark, `bin/spark-submit` and the jars), pinned by
+# ci/pyfate-constraints.txt (the reference
 # install's freeze: without it pip backtracks through torch versions for a long time). No
 # fate_flow package: ferroflow plays FATE Flow's task wrapper itself.
 #
@@ -21,6 +23,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${1:?usage: ci/pyfate-venv.sh VENV_DIR}"
 CONSTRAINTS="$HERE/pyfate-constraints.txt"
 PACKAGES=(pyfate==2.2.0 fate-client==2.2.0 torch==2.5.1 transformers==4.37.2 accelerate==0.27.2 "numpy<2" pika==1.3.2)
+# Added to a venv made before them as well (a small download next to torch's), so an existing
+# venv is completed rather than made again.
+ADDED=(pyspark==3.5.3 py4j==0.10.9.7)
 
 log() { printf '== pyfate venv: %s\n' "$*" >&2; }
 
@@ -43,6 +48,12 @@ else
     echo "$want" >"$marker"
     log "installed in $(($(date +%s) - start)) s"
 fi
+if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys
+sys.exit(m.version("pyspark") != "3.5.3")' 2>/dev/null; then
+    log "installing ${ADDED[*]}"
+    "$VENV/bin/python" -m pip install -q "${ADDED[@]}"
+fi
 "$VENV/bin/python" -c 'import importlib.metadata as m, fate.components, fate_client, torch
-print("pyfate", m.version("pyfate"), "fate_client", m.version("fate_client"), "torch", torch.__version__)' >&2
+print("pyfate", m.version("pyfate"), "fate_client", m.version("fate_client"), "torch", torch.__version__,
+      "pyspark", m.version("pyspark"))' >&2
 echo "$VENV/bin/python"

@@ -14,6 +14,12 @@ The format (pyfate `fate/arch/computing/backends/standalone/_standalone.py`):
   `mmh3.hash(key bytes) mod N` (partitioner type 0);
 - pyfate's dataframes are tables whose values are pickled lists of rows.
 
+With `--format localfs`, a table is FATE's `file` storage, which pyfate's Spark backend reads
+and writes (`fate/arch/computing/backends/spark/_table.py`): a directory
+`<data_dir>/<namespace>/<name>` of text files `part-NNNNN` (Spark adds `_SUCCESS` and `.crc`
+files), one line per pair: the hex of (key length as a big-endian u64, key bytes, value
+bytes), keys and values serialized as in the standalone format; no meta.
+
 Commands (JSON on stdout, errors on stderr with exit status 1):
   upload   --data-dir D --namespace NS --name N --file F --partitions P --meta JSON
            [--head] [--extend-sid]
@@ -104,6 +110,42 @@ def destroy(data_dir, namespace, name):
     return existed
 
 
+def _localfs_encode(key, value):
+    return (struct.pack(">Q", len(key)) + key + value).hex()
+
+
+def _localfs_decode(line):
+    data = bytes.fromhex(line.strip())
+    size = struct.unpack(">Q", data[:8])[0]
+    return data[8 : 8 + size], data[8 + size :]
+
+
+def _localfs_parts(data_dir, namespace, name):
+    path = Path(data_dir, namespace, name)
+    if not path.is_dir():
+        raise ValueError(f"no table {namespace}.{name} in {data_dir}")
+    return sorted(p for p in path.iterdir() if p.name.startswith("part-") and not p.name.endswith(".crc"))
+
+
+class LocalfsWriter:
+    """Pairs spread over the text files of one `file` table."""
+
+    def __init__(self, data_dir, namespace, name, partitions):
+        self.path = Path(data_dir, namespace, name)
+        self.path.mkdir(parents=True, exist_ok=False)
+        self.partitions = partitions
+        self.files = [open(self.path / f"part-{p:05d}", "w", encoding="ascii") for p in range(partitions)]
+
+    def put(self, key, value):
+        k = pickle.dumps(key)
+        self.files[partition_of(k, self.partitions)].write(_localfs_encode(k, pickle.dumps(value)) + "\n")
+
+    def close(self):
+        for f in self.files:
+            f.close()
+        (self.path / "_SUCCESS").touch()
+
+
 def partition_of(key_bytes, partitions):
     import mmh3
 
@@ -181,10 +223,13 @@ class Writer:
             env.close()
 
 
-def upload(data_dir, namespace, name, file, partitions, meta, head, extend_sid):
+def upload(data_dir, namespace, name, file, partitions, meta, head, extend_sid, localfs=False):
     """What FATE Flow's `upload` component stores for a file (execution.md §6.1)."""
     delimiter = meta.get("delimiter") or ","
-    destroy(data_dir, namespace, name)
+    if localfs:
+        shutil.rmtree(Path(data_dir, namespace, name), ignore_errors=True)
+    else:
+        destroy(data_dir, namespace, name)
     data_meta = {k: v for k, v in meta.items() if v is not None}
     data_meta.setdefault("delimiter", delimiter)
     lines = _rows(file)
@@ -195,8 +240,11 @@ def upload(data_dir, namespace, name, file, partitions, meta, head, extend_sid):
             raise ValueError(f"{file} is empty")
         schema, index = header_schema(first, delimiter, meta.get("sample_id_name"), extend_sid)
         data_meta.update(schema)
-    put_meta(data_dir, namespace, name, partitions)
-    writer = Writer(data_dir, namespace, name, partitions)
+    if localfs:
+        writer = LocalfsWriter(data_dir, namespace, name, partitions)
+    else:
+        put_meta(data_dir, namespace, name, partitions)
+        writer = Writer(data_dir, namespace, name, partitions)
     part_of_data = []
     count = 0
     sid_prefix = secrets.token_bytes(16).hex()
@@ -216,8 +264,17 @@ def upload(data_dir, namespace, name, file, partitions, meta, head, extend_sid):
     return {"count": count, "data_meta": data_meta, "part_of_data": part_of_data}
 
 
-def collect(data_dir, namespace, name):
+def collect(data_dir, namespace, name, localfs=False):
     """(key bytes, value bytes) of every partition, partition by partition, keys in order."""
+    if localfs:
+        # No meta: the serdes types are told by the bytes (pickles start with 0x80).
+        for part in _localfs_parts(data_dir, namespace, name):
+            with open(part, "r", encoding="ascii") as f:
+                for line in f:
+                    if line.strip():
+                        k, v = _localfs_decode(line)
+                        yield (0 if k[:1] == b"\x80" else 1), (0 if v[:1] == b"\x80" else 1), k, v
+        return
     meta = get_meta(data_dir, namespace, name)
     if meta is None:
         raise ValueError(f"no table {namespace}.{name} in {data_dir}")
@@ -237,14 +294,14 @@ def _decode(serdes, b):
     return int.from_bytes(b, "big") if serdes == 1 else pickle.loads(b)
 
 
-def export(data_dir, namespace, name, out, delimiter=",", header=None):
+def export(data_dir, namespace, name, out, delimiter=",", header=None, localfs=False):
     """The table as text: FATE Flow's `DataManager.write_data_to_file`."""
     count = 0
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
         if header:
             f.write(header + "\n")
-        for ks, vs, k, v in collect(data_dir, namespace, name):
+        for ks, vs, k, v in collect(data_dir, namespace, name, localfs):
             key, value = _decode(ks, k), _decode(vs, v)
             if isinstance(value, list):
                 # a dataframe block: a list of rows
@@ -257,7 +314,14 @@ def export(data_dir, namespace, name, out, delimiter=",", header=None):
     return {"count": count}
 
 
-def count(data_dir, namespace, name):
+def count(data_dir, namespace, name, localfs=False):
+    if localfs:
+        parts = _localfs_parts(data_dir, namespace, name)
+        n = 0
+        for part in parts:
+            with open(part, "rb") as f:
+                n += sum(1 for line in f if line.strip())
+        return {"count": n, "partitions": len(parts)}
     meta = get_meta(data_dir, namespace, name)
     if meta is None:
         raise ValueError(f"no table {namespace}.{name} in {data_dir}")
@@ -279,6 +343,7 @@ def main(argv=None):
         p.add_argument("--data-dir", required=True)
         p.add_argument("--namespace", required=True)
         p.add_argument("--name", required=True)
+        p.add_argument("--format", choices=("standalone", "localfs"), default="standalone")
         if cmd == "upload":
             p.add_argument("--file", required=True)
             p.add_argument("--partitions", type=int, default=16)
@@ -290,19 +355,33 @@ def main(argv=None):
             p.add_argument("--delimiter", default=",")
             p.add_argument("--header", default=None)
     a = parser.parse_args(argv)
+    localfs = a.format == "localfs"
     try:
         if a.command == "upload":
             if a.partitions < 1:
                 raise ValueError(f"partitions must be at least 1, got {a.partitions}")
             result = upload(
-                a.data_dir, a.namespace, a.name, a.file, a.partitions, json.loads(a.meta), a.head, a.extend_sid
+                a.data_dir,
+                a.namespace,
+                a.name,
+                a.file,
+                a.partitions,
+                json.loads(a.meta),
+                a.head,
+                a.extend_sid,
+                localfs,
             )
         elif a.command == "export":
-            result = export(a.data_dir, a.namespace, a.name, a.out, a.delimiter, a.header)
+            result = export(a.data_dir, a.namespace, a.name, a.out, a.delimiter, a.header, localfs)
+        elif a.command == "destroy" and localfs:
+            path = Path(a.data_dir, a.namespace, a.name)
+            existed = path.exists()
+            shutil.rmtree(path, ignore_errors=True)
+            result = {"destroyed": existed}
         elif a.command == "destroy":
             result = {"destroyed": destroy(a.data_dir, a.namespace, a.name)}
         else:
-            result = count(a.data_dir, a.namespace, a.name)
+            result = count(a.data_dir, a.namespace, a.name, localfs)
     except Exception as e:  # the caller reports the message
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 1

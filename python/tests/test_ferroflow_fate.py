@@ -138,3 +138,51 @@ class Upload(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Localfs(unittest.TestCase):
+    """FATE's `file` storage, which pyfate's Spark backend reads (its coder needs pyspark)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = Path(self.tmp.name)
+        self.file = self.dir / "in.csv"
+        self.file.write_text(CSV)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_pyfate_spark_coder_reads_an_uploaded_table(self):
+        from fate.arch.computing.backends.spark._table import HDFSCoder
+
+        r = ff.upload(self.dir, "ns", "t", self.file, 2, {"delimiter": ","}, True, False, localfs=True)
+        self.assertEqual(r["count"], 3)
+        pairs = {}
+        for part in sorted((self.dir / "ns" / "t").glob("part-*")):
+            for line in part.read_text().splitlines():
+                k, v = HDFSCoder.decode(line)
+                pairs[pickle.loads(k)] = pickle.loads(v)
+        self.assertEqual(pairs, {"133": "1,0.25,-1.0", "273": "0,-1.1,0.5", "175": "1,0.2,0.1"})
+        self.assertEqual(ff.count(self.dir, "ns", "t", localfs=True), {"count": 3, "partitions": 2})
+        out = self.dir / "out.csv"
+        self.assertEqual(ff.export(self.dir, "ns", "t", out, ",", "id,y,x0,x1", localfs=True)["count"], 3)
+        self.assertEqual(sorted(out.read_text().splitlines()[1:]), sorted(CSV.splitlines()[1:]))
+
+    def test_pyfate_spark_coder_output_is_read_back(self):
+        from fate.arch.computing.backends.spark._table import HDFSCoder
+
+        table = self.dir / "ns" / "out"
+        table.mkdir(parents=True)
+        block = [["a", 1, 0.5], ["b", 0, 1.5]]
+        (table / "part-00000").write_text(HDFSCoder.encode(pickle.dumps(0), pickle.dumps(block)) + "\n")
+        (table / "part-00000.crc").write_text("x")
+        (table / "_SUCCESS").touch()
+        out = self.dir / "df.csv"
+        self.assertEqual(ff.export(self.dir, "ns", "out", out, ",", None, localfs=True)["count"], 2)
+        self.assertEqual(out.read_text(), "a,1,0.5\nb,0,1.5\n")
+
+    def test_command_line_destroy(self):
+        ff.upload(self.dir, "ns", "t", self.file, 1, {}, True, False, localfs=True)
+        args = ["--data-dir", str(self.dir), "--namespace", "ns", "--name", "t", "--format", "localfs"]
+        self.assertEqual(ff.main(["destroy", *args]), 0)
+        self.assertFalse((self.dir / "ns" / "t").exists())

@@ -271,10 +271,23 @@ fn site_env(c: &Config) -> SiteEnv {
             computing_metadata.insert("options".into(), json!({}));
         }
         "spark" => {
-            let e = engine_section(&c.raw.computing, "spark");
+            // What ferroflow's task wrapper submits with (pyfate reads only `computing_id`):
+            // the Spark installation and master, where `file` tables live, and the standalone
+            // data home (a standalone federation's queues).
+            let spark = c.spark.clone().unwrap_or(crate::config::SparkConfig {
+                home: None,
+                master: "local[*]".into(),
+                conf: Map::new(),
+            });
             computing_metadata.insert(
                 "options".into(),
-                json!({"home": e.get("home").cloned().unwrap_or(Value::Null)}),
+                json!({
+                    "home": spark.home,
+                    "master": spark.master,
+                    "conf": spark.conf,
+                    "localfs_dir": c.localfs_dir.to_string_lossy(),
+                    "data_dir": c.standalone_data_dir().to_string_lossy(),
+                }),
             );
         }
         _ => {

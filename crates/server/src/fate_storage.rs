@@ -61,19 +61,41 @@ pub async fn run(python: &Path, command: &str, args: &[String]) -> Result<Value,
     })
 }
 
-/// A standalone table's place: its data home, namespace and name.
+/// How a FATE table is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The standalone engine's LMDB partitions (`standalone://`).
+    #[default]
+    Standalone,
+    /// FATE's `file` storage (`file://`), which pyfate's Spark backend reads: text files of
+    /// hex-encoded pairs in the table's directory.
+    Localfs,
+}
+
+/// A FATE table's place: its data home, namespace and name, and its format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     pub data_dir: PathBuf,
     pub namespace: String,
     pub name: String,
+    pub format: Format,
 }
 
 impl Location {
-    /// `standalone://<data home>/<namespace>/<name>` (any number of slashes after the scheme);
-    /// `None` for other URIs.
+    /// `standalone://<data home>/<namespace>/<name>` (any number of slashes after the scheme),
+    /// or `file://<data home>/<namespace>/<name>` (a `file` storage table: a directory; the
+    /// native engine's `….csv` files are not FATE tables); `None` for other URIs.
     pub fn from_uri(uri: &str) -> Option<Self> {
-        let rest = uri.strip_prefix("standalone://")?;
+        let (rest, format) = match uri.strip_prefix("standalone://") {
+            Some(rest) => (rest, Format::Standalone),
+            None => {
+                let rest = uri.strip_prefix("file://")?;
+                if rest.ends_with(".csv") {
+                    return None;
+                }
+                (rest, Format::Localfs)
+            }
+        };
         let path = format!("/{}", rest.trim_start_matches('/'));
         let p = Path::new(&path);
         let name = p.file_name()?.to_string_lossy().into_owned();
@@ -84,11 +106,18 @@ impl Location {
             data_dir,
             namespace,
             name,
+            format,
         })
     }
 
     fn args(&self) -> Vec<String> {
+        let format = match self.format {
+            Format::Standalone => "standalone",
+            Format::Localfs => "localfs",
+        };
         vec![
+            "--format".into(),
+            format.into(),
             "--data-dir".into(),
             self.data_dir.display().to_string(),
             "--namespace".into(),
@@ -169,6 +198,11 @@ mod tests {
             assert_eq!((l.namespace.as_str(), l.name.as_str()), ("ns", "n"));
         }
         assert!(Location::from_uri("file:///d/x.csv").is_none());
+        let l = Location::from_uri("file:///d/localfs/job_psi_0/abc").unwrap();
+        assert_eq!(l.format, Format::Localfs);
+        assert_eq!(l.data_dir, Path::new("/d/localfs"));
+        assert_eq!(l.args()[..2], ["--format", "localfs"]);
+        assert!(Location::from_uri("hdfs://nn/fate/x/y").is_none());
     }
 
     #[test]

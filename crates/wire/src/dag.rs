@@ -83,6 +83,19 @@ pub struct JobConf {
     pub task: Option<TaskConf>,
     #[serde(default)]
     pub extra: Option<Map<String, Value>>,
+    /// fate_client's `engine: {name, conf}`: the computing engine the job asks for (FATE Flow
+    /// ignores it; ferroflow refuses a job whose engine a site of it does not offer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineChoice>,
+}
+
+/// `dag.conf.engine` (fate_client's `EngineRunSpec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct EngineChoice {
+    #[serde(default, deserialize_with = "opt_string")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -271,7 +271,12 @@ pub async fn upload_run(task: &Task) -> Result<(), Error> {
     let name = p
         .string("name")?
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    if p.string("storage_engine")?.as_deref() == Some(STANDALONE) {
+    let storage = p.string("storage_engine")?;
+    if let Some(format) = match storage.as_deref() {
+        Some(STANDALONE) => Some(Format::Standalone),
+        Some(LOCALFS) => Some(Format::Localfs),
+        _ => None,
+    } {
         let partitions = p.u64("partitions", 16)?.max(1);
         return upload_standalone(
             task,
@@ -283,6 +288,7 @@ pub async fn upload_run(task: &Task) -> Result<(), Error> {
                 namespace: &namespace,
                 name: &name,
                 partitions,
+                format,
             },
         )
         .await
@@ -355,6 +361,10 @@ pub async fn upload_run(task: &Task) -> Result<(), Error> {
 
 /// FATE's storage engine name for its standalone tables.
 pub const STANDALONE: &str = "standalone";
+/// FATE's storage engine name for its `file` tables (what Spark reads), as `upload` takes it.
+pub const LOCALFS: &str = "localfs";
+
+use ferroflow_server::fate_storage::Format;
 
 /// The Python with pyfate's libraries (the site passes the `fate` provider's as `EXECUTOR_ENV`).
 fn fate_python() -> Result<PathBuf, Error> {
@@ -378,6 +388,7 @@ struct StandaloneUpload<'a> {
     namespace: &'a str,
     name: &'a str,
     partitions: u64,
+    format: Format,
 }
 
 /// `upload` into FATE's standalone storage: a key/value `table` (`execution.md` §6.1) written
@@ -387,8 +398,13 @@ struct StandaloneUpload<'a> {
 async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), Error> {
     use ferroflow_server::fate_storage;
     let python = fate_python()?;
-    let data_dir = task.data_dir()?;
+    let (data_dir, format) = match u.format {
+        Format::Standalone => (task.data_dir()?, "standalone"),
+        Format::Localfs => (task.localfs_dir()?, "localfs"),
+    };
     let mut args = vec![
+        "--format".to_string(),
+        format.into(),
         "--data-dir".to_string(),
         data_dir.display().to_string(),
         "--namespace".into(),
@@ -408,7 +424,7 @@ async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), E
     if u.extend_sid {
         args.push("--extend-sid".into());
     }
-    tracing::info!(file = %u.file, namespace = %u.namespace, name = %u.name, python = %python.display(), "upload into standalone storage");
+    tracing::info!(file = %u.file, namespace = %u.namespace, name = %u.name, python = %python.display(), storage = format, "upload into FATE storage");
     let start = std::time::Instant::now();
     let r = fate_storage::run(&python, "upload", &args)
         .await
@@ -428,13 +444,18 @@ async fn upload_standalone(task: &Task, u: StandaloneUpload<'_>) -> Result<(), E
             .cloned()
             .unwrap_or_default(),
         // FATE's address of an uploaded standalone table: the data home's absolute path after
-        // `standalone:///`.
-        uri: format!(
-            "standalone:///{}/{}/{}",
-            data_dir.display(),
-            u.namespace,
-            u.name
-        ),
+        // `standalone:///`; of a `file` table, its directory.
+        uri: match u.format {
+            Format::Standalone => format!(
+                "standalone:///{}/{}/{}",
+                data_dir.display(),
+                u.namespace,
+                u.name
+            ),
+            Format::Localfs => {
+                format!("file://{}/{}/{}", data_dir.display(), u.namespace, u.name)
+            }
+        },
         output_key: "table".into(),
         namespace: u.namespace.into(),
         name: u.name.into(),

@@ -127,7 +127,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("no data directory: the CONFIG has no conf.computing.metadata.options.data_dir")]
+    #[error(
+        "the CONFIG names no storage directory (conf.computing.metadata.options.data_dir, or localfs_dir on a Spark site)"
+    )]
     NoDataDir,
     #[error(
         "unsupported table location `{0}`: only file:// URIs and absolute paths are readable here"

@@ -274,13 +274,22 @@ impl Task {
 
     /// The standalone engine's data directory, where this provider writes its tables.
     pub(crate) fn data_dir(&self) -> Result<PathBuf, Error> {
+        self.option_dir("data_dir")
+    }
+
+    /// Where FATE's `file` storage keeps its tables (a Spark site's).
+    pub(crate) fn localfs_dir(&self) -> Result<PathBuf, Error> {
+        self.option_dir("localfs_dir")
+    }
+
+    fn option_dir(&self, key: &str) -> Result<PathBuf, Error> {
         let dir = self
             .config
             .conf
             .computing
             .metadata
             .get("options")
-            .and_then(|o| o.get("data_dir"))
+            .and_then(|o| o.get(key))
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
             .ok_or(Error::NoDataDir)?;

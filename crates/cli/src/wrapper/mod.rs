@@ -49,6 +49,7 @@ pub mod inputs;
 pub mod outputs;
 pub mod python;
 pub mod relay;
+pub mod spark;
 
 #[cfg(test)]
 mod tests;
@@ -123,6 +124,8 @@ pub enum Error {
     Metrics(#[source] worker_client::Error),
     #[error(transparent)]
     Python(#[from] python::Error),
+    #[error(transparent)]
+    Spark(#[from] spark::Error),
 }
 
 pub fn run(command: Command) -> ExitCode {
@@ -212,6 +215,23 @@ impl Wrapper<'_> {
             .map(|d| self.dirs.task.join(d))
     }
 
+    fn is_spark(&self) -> bool {
+        self.config.conf.computing.kind == "spark"
+    }
+
+    /// `conf.computing.metadata.options.localfs_dir`: the `file` storage's tables.
+    fn localfs_dir(&self) -> Option<PathBuf> {
+        self.config
+            .conf
+            .computing
+            .metadata
+            .get("options")
+            .and_then(|o| o.get("localfs_dir"))
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+            .map(|d| self.dirs.task.join(d))
+    }
+
     fn is_standalone(&self) -> bool {
         self.config.conf.computing.kind == "standalone"
             || self.config.conf.federation.kind == "standalone"
@@ -293,7 +313,17 @@ impl Wrapper<'_> {
         tracing::info!("start generating input artifacts");
         let resolved = inputs::resolve(c, self.client, &define, &self.dirs.input).await?;
         tracing::info!("input artifacts are ready");
+        // A Spark task checks what it needs before anything runs.
+        let submit = if self.is_spark() {
+            spark::check_inputs(&resolved.artifacts)?;
+            let s = spark::prepare(c, self.python).await?;
+            tracing::info!(master = %s.master, spark_submit = %s.spark_submit.display(), "spark submit");
+            Some(s)
+        } else {
+            None
+        };
         let data_dir = self.data_dir();
+        let localfs_dir = self.localfs_dir();
         let relay = relay::Relay::start(self.client.clone())
             .await
             .map_err(|source| Error::Io {
@@ -304,6 +334,7 @@ impl Wrapper<'_> {
         let places = outputs::Places {
             output_dir: &self.dirs.output,
             data_dir: data_dir.as_deref(),
+            localfs_dir: localfs_dir.as_deref(),
             metric_base: &relay.base,
         };
         let output_artifacts = outputs::output_artifacts(c, &define, &places);
@@ -343,8 +374,30 @@ impl Wrapper<'_> {
             "--execution-final-meta-path".into(),
             result_file.display().to_string(),
         ];
-        let run = self.python_run("task execute", "task_execute", args);
-        let status = run.status().await;
+        let app_file = self.dirs.output.join("spark_application.json");
+        let run = match &submit {
+            None => self.python_run("task execute", "task_execute", args),
+            Some(s) => {
+                let _ = std::fs::remove_file(&app_file);
+                let driver = self.dirs.input.join("spark_driver.py");
+                write(&driver, spark::DRIVER.as_bytes())?;
+                let mut run = self.python_run("task execute", "task_execute", Vec::new());
+                run.python = &s.spark_submit;
+                run.args = s.args.clone();
+                run.args.push(driver.display().to_string());
+                // The driver script takes pyfate's `component` arguments.
+                run.args.extend(args.into_iter().skip(2));
+                run.set_env.extend(s.env.iter().cloned());
+                run.set_env
+                    .push((spark::APP_FILE_ENV.into(), app_file.display().to_string()));
+                run
+            }
+        };
+        let status = if submit.is_some() {
+            watch_application(run.status(), &app_file).await
+        } else {
+            run.status().await
+        };
         // Whatever the algorithm's end, what it posted goes to the site first.
         let relayed = relay.finish().await;
         let status = status?;
@@ -425,7 +478,14 @@ impl Wrapper<'_> {
 
     /// Inputs of type `table` are temporary (an upload's); they go once the run succeeded.
     async fn destroy_tables(&self, tables: &[(String, String)]) {
-        let Some(data_dir) = self.data_dir() else {
+        use ferroflow_server::fate_storage::Format;
+        // A Spark site's tables are in its `file` storage.
+        let (home, format) = if self.is_spark() {
+            (self.localfs_dir(), Format::Localfs)
+        } else {
+            (self.data_dir(), Format::Standalone)
+        };
+        let Some(data_dir) = home else {
             return;
         };
         for (namespace, name) in tables {
@@ -433,6 +493,7 @@ impl Wrapper<'_> {
                 data_dir: data_dir.clone(),
                 namespace: namespace.clone(),
                 name: name.clone(),
+                format,
             };
             match ferroflow_server::fate_storage::destroy(self.python, &at).await {
                 Ok(_) => tracing::info!(%namespace, %name, "temporary table destroyed"),
@@ -442,6 +503,40 @@ impl Wrapper<'_> {
             }
         }
     }
+}
+
+/// Runs a Spark driver to its end, logging its application id and UI address in the task's
+/// log as soon as the driver has written them.
+async fn watch_application(
+    run: impl std::future::Future<Output = Result<std::process::ExitStatus, python::Error>>,
+    app_file: &Path,
+) -> Result<std::process::ExitStatus, python::Error> {
+    let log = |info: &Value| {
+        tracing::info!(
+            application_id = %info["application_id"].as_str().unwrap_or(""),
+            ui = %info["ui"].as_str().unwrap_or(""),
+            master = %info["master"].as_str().unwrap_or(""),
+            "spark application"
+        );
+    };
+    tokio::pin!(run);
+    let mut seen = false;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    let status = loop {
+        tokio::select! {
+            status = &mut run => break status,
+            _ = tick.tick(), if !seen => {
+                if let Some(info) = spark::application(app_file) {
+                    log(&info);
+                    seen = true;
+                }
+            }
+        }
+    };
+    if !seen && let Some(info) = spark::application(app_file) {
+        log(&info);
+    }
+    status
 }
 
 fn mkdir(dir: &Path) -> Result<(), Error> {
@@ -647,6 +742,8 @@ pub async fn cleanup(config: &TaskConfig, python: &Path, cwd: &Path) -> Result<(
                 }
             }
             ("standalone", _, _) => {}
+            // pyfate's Spark session holds nothing once its driver has ended.
+            ("spark", _, _) if id_key == "computing_id" => {}
             _ => others = true,
         }
     }

@@ -22,6 +22,9 @@ pub struct Places<'a> {
     pub output_dir: &'a Path,
     /// `conf.computing.metadata.options.data_dir` (standalone); tables go under it.
     pub data_dir: Option<&'a Path>,
+    /// `conf.computing.metadata.options.localfs_dir`: where `file` storage tables go
+    /// (FATE's `LOCALFS_DATA_HOME`).
+    pub localfs_dir: Option<&'a Path>,
     /// The base (`…/v2`) metric URIs point at: the wrapper's [`super::relay`], which passes
     /// pyfate's posts on to the site and waits out its restarts.
     pub metric_base: &'a str,
@@ -58,12 +61,15 @@ fn output_uri(
     let name_part = uuid::Uuid::new_v4().simple().to_string();
     let mut uri = if matches!(type_name, "dataframe" | "table") {
         let storage = config.conf.storage.as_str();
-        match (storage, places.data_dir) {
-            ("standalone", Some(home)) => format!(
+        match (storage, places.data_dir, places.localfs_dir) {
+            ("standalone", Some(home), _) => format!(
                 "standalone://{}/{}/{name_part}",
                 home.display(),
                 config.task_id
             ),
+            ("file", _, Some(home)) => {
+                format!("file://{}/{}/{name_part}", home.display(), config.task_id)
+            }
             _ => format!("{storage}:///{}/{name_part}", config.task_id),
         }
     } else if class == Class::Metric {

@@ -63,7 +63,10 @@ def main():
     p.add_argument("--out")
     p.add_argument("--upload-only", action="store_true", help="upload the two tables, then stop")
     p.add_argument("--no-upload", action="store_true", help="the tables are there already")
-    p.add_argument("--train-only", action="store_true", help="no deploy, no predict job")
+    p.add_argument(
+        "--train-only", "--fit-only", dest="train_only", action="store_true",
+        help="no deploy, no predict job",
+    )
     p.add_argument("--provider", help="the provider of every task (dag.conf.task.provider)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--namespace", default="experiment")

@@ -13,10 +13,12 @@ use ferroflow_wire::service_conf::RawServiceConf;
 use crate::federation::route::{Route, RouteTable};
 
 mod database;
+mod engines;
 mod security;
 
 use database::server_database;
 pub use database::{DB_PASSWORD_ENV, Database};
+pub use engines::{Engines, SparkConfig};
 pub use security::{AuthSwitches, TlsConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,11 @@ pub struct Config {
     /// Where the store lives: `database` (`sqlite`, `mysql`, `postgresql`).
     pub database: Database,
     pub engines: Engines,
+    /// `computing.spark`, on a site whose computing engine is Spark.
+    pub spark: Option<SparkConfig>,
+    /// Where FATE's `file` storage keeps its tables (`storage.file.path`, else
+    /// `<data_dir>/localfs`).
+    pub localfs_dir: PathBuf,
     pub default_provider: ProviderDefaults,
     /// Cores of the local computing engine, shared by all jobs on this site.
     pub computing_cores: i64,
@@ -111,13 +118,6 @@ pub struct FateConfig {
 pub struct ModelStoreConfig {
     pub engine: String,
     pub path: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Engines {
-    pub computing: String,
-    pub federation: String,
-    pub storage: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,21 +339,8 @@ impl Config {
             }
         };
 
-        let de = raw.default_engines.clone().unwrap_or_default();
-        let engines = Engines {
-            computing: de
-                .computing
-                .unwrap_or_else(|| "standalone".into())
-                .to_lowercase(),
-            federation: de
-                .federation
-                .unwrap_or_else(|| "standalone".into())
-                .to_lowercase(),
-            storage: de
-                .storage
-                .unwrap_or_else(|| "standalone".into())
-                .to_lowercase(),
-        };
+        let (engines, spark) = engines::from_raw(&raw)?;
+        let localfs_dir = engines::localfs_dir(&raw, &data_dir);
         let computing_cores = raw
             .computing
             .as_ref()
@@ -500,6 +487,8 @@ impl Config {
             data_dir,
             database,
             engines,
+            spark,
+            localfs_dir,
             default_provider,
             computing_cores,
             routes,

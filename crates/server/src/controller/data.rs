@@ -199,10 +199,17 @@ async fn submit_upload(app: &App, u: UploadJob<'_>) -> Result<Envelope> {
     // FATE's way: `upload_0` writes a standalone `table`; with a target, under a temporary
     // `upload/<uuid>` converted by pyfate's `dataframe_transformer` (`transformer_0`) into a
     // dataframe at namespace/name.
+    // A site whose storage is FATE's `file` (a Spark site) writes its tables there, where
+    // Spark's executors read them: FATE's name of that engine for `upload` is `localfs`.
+    let storage = if app.config.engines.storage == "file" {
+        "localfs"
+    } else {
+        "standalone"
+    };
     let mut upload = json!({
         "file": u.file.display().to_string(), "head": u.head, "partitions": u.partitions,
         "meta": u.meta, "extend_sid": u.extend_sid, "is_temp_file": u.is_temp_file,
-        "storage_engine": "standalone",
+        "storage_engine": storage,
     });
     if !u.transform {
         upload["namespace"] = json!(u.namespace);

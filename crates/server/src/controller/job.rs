@@ -23,6 +23,32 @@ use crate::store::{JobFilter, JobListFilter, JobRow, TaskFilter, TaskRow};
 /// `/v2/job/submit`: fill the initiator's defaults, validate everything this site can check
 /// (the DAG itself, and providers and components of the parties it serves), then ask the
 /// scheduler to create the job. The scheduler's answer is the answer.
+/// A job that names its computing engine (`dag.conf.engine.name`) runs only where that engine
+/// is offered: this site's `default_engines.computing`.
+fn offered_engine(app: &App, schema: &DagSchema) -> Result<()> {
+    let asked = schema
+        .dag
+        .as_ref()
+        .and_then(|d| d.conf.as_ref())
+        .and_then(|c| c.engine.as_ref())
+        .and_then(|e| e.name.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    match asked {
+        Some(name) if !name.eq_ignore_ascii_case(&app.config.engines.computing) => {
+            Err(Error::with_message(
+                RetCode::JobParamsError,
+                format!(
+                    "dag.conf.engine.name: the job asks for the computing engine {name:?}; \
+                     this site offers {:?}",
+                    app.config.engines.computing
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<Envelope> {
     let mut schema = schema
         .map_err(|e| Error::with_message(RetCode::JobParamsError, format!("invalid DAG: {e}")))?;
@@ -37,6 +63,7 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
             conf.computing_partitions = Some(app.config.job_default.computing_partitions);
         }
     }
+    offered_engine(app, &schema)?;
     let dag = dag::validate(&schema)?;
     let catalog = app.catalog().await?;
     // The same problem on several parties is listed once, naming them all.

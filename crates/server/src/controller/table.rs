@@ -86,7 +86,13 @@ pub async fn delete(app: &App, namespace: &str, name: &str) -> Result<()> {
         .get("path")
         .and_then(Value::as_str)
         .and_then(crate::fate_storage::Location::from_uri)
-        .filter(|at| at.data_dir.starts_with(app.config.standalone_data_dir()))
+        .filter(|at| {
+            // Only tables in this site's own storage directories.
+            at.data_dir.starts_with(match at.format {
+                crate::fate_storage::Format::Standalone => app.config.standalone_data_dir(),
+                crate::fate_storage::Format::Localfs => app.config.localfs_dir.clone(),
+            })
+        })
     {
         match super::provider::fate_python(app).await? {
             Some((_, python)) => {
