@@ -15,7 +15,9 @@
 //! - `output`: data tracking, table metas, metrics, model metas.
 //! - `dashboard`: the dashboard's read-only queries (paged job list, site load).
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
-//! - `lease`: which instance of a site schedules a job (`t_schedule_lease`).
+//! - `lease`: which instance of a site schedules a job (`t_schedule_lease`), and the dirty
+//!   marks that tell its holder of changes another instance saw.
+//! - `instance`: the instances of a site (`t_instance`) and which instance runs a task run.
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
 //! - `audit`: the audit log (authenticated calls and refusals).
 //! - `filter`: the conditions of statements assembled at run time, bound in order.
@@ -25,6 +27,7 @@ mod audit;
 mod dashboard;
 mod event;
 mod filter;
+mod instance;
 mod job;
 mod lease;
 mod migrate;
@@ -47,6 +50,7 @@ pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
 pub use audit::{AuditFilter, AuditRow};
 pub use dashboard::{SiteLoad, UiJobFilter, UiJobRow};
 pub use event::{EventRow, with_cause};
+pub use instance::{InstanceRow, Runner};
 pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
 pub use output::{MetricRow, ModelFilter, ModelMetaRow, TableMetaRow, TrackingRow};
 pub use provider::{ComponentRow, ProviderFilter, ProviderRow};
