@@ -5,6 +5,7 @@ mod dashboard;
 #[path = "../../../server/tests/it/dbserver.rs"]
 mod dbserver;
 mod demo;
+mod instances;
 mod jobs;
 mod lifecycle;
 mod support;
