@@ -29,6 +29,12 @@ pub enum Error {
     },
     #[error("cannot open the database")]
     Store(#[from] store::Error),
+    #[error("cannot open the database ({endpoint})")]
+    Database {
+        endpoint: String,
+        #[source]
+        source: store::Error,
+    },
     #[error("cannot register the built-in providers: {0}")]
     Builtins(String),
     #[error("listener")]
@@ -161,7 +167,12 @@ impl Site {
             Some(l) => Some(l.local_addr().map_err(Error::Listener)?),
             None => None,
         };
-        let store = Store::open_with(&config.database.url, config.database.pool).await?;
+        let store = Store::open_with(&config.database.url, config.database.pool)
+            .await
+            .map_err(|source| Error::Database {
+                endpoint: config.database.endpoint(),
+                source,
+            })?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         store
             .register_engine(

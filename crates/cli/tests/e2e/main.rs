@@ -2,6 +2,7 @@
 //! components as real task processes, several sites; the dashboard in a real browser (headless Chromium).
 
 mod dashboard;
+mod database;
 #[path = "../../../server/tests/it/dbserver.rs"]
 mod dbserver;
 mod demo;

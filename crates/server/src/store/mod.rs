@@ -157,6 +157,11 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long a statement waits for a connection to a database server. A lost server is
+/// retried for this long, then the call fails with a database error (FATE's 6000) instead of
+/// hanging; a busy pool's turn comes in milliseconds.
+const SERVER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
@@ -247,7 +252,7 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .idle_timeout(pool.idle_timeout)
-                .acquire_timeout(Duration::from_secs(60))
+                .acquire_timeout(SERVER_ACQUIRE_TIMEOUT)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::MySql {
