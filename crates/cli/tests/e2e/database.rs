@@ -35,12 +35,19 @@ async fn an_unreachable_database_at_start_is_named_and_the_site_exits() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert_eq!(out.status.code(), Some(1), "an error, not a panic: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an error, not a panic: {stderr}"
+    );
     assert!(
         stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("database ff"),
         "{stderr}"
     );
-    assert!(!stderr.contains("panicked") && !stderr.contains("secret-pw"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("secret-pw"),
+        "{stderr}"
+    );
 }
 
 fn chain(seconds: u64) -> Value {
@@ -97,10 +104,16 @@ async fn a_database_lost_while_running_is_waited_out() {
         .unwrap_or_default()
         .contains("cannot list unsettled jobs")
     {
-        assert!(Instant::now() < deadline, "the scheduler never met the outage");
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler never met the outage"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(server.child.try_wait().unwrap().is_none(), "the site runs on");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the site runs on"
+    );
 
     pg.resume();
     let resumed = Instant::now();
@@ -108,7 +121,10 @@ async fn a_database_lost_while_running_is_waited_out() {
         .wait_job(&job, &["success", "failed"], Duration::from_secs(120))
         .await;
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    eprintln!("job ended {:?} after the database came back", resumed.elapsed());
+    eprintln!(
+        "job ended {:?} after the database came back",
+        resumed.elapsed()
+    );
     assert_eq!(s, ["success", "success"], "{}", tail(&text, 40));
     for t in server.tasks(&job).await {
         assert_eq!(t["task_version"], 0, "{t}");
@@ -123,7 +139,9 @@ async fn a_database_lost_while_running_is_waited_out() {
     unique.dedup();
     assert_eq!(launches.len(), unique.len(), "{launches:?}");
     assert_eq!(unique.len(), 6);
-    let panic_at = text.find("panicked").map(|i| &text[i.saturating_sub(2000)..(i + 2000).min(text.len())]);
+    let panic_at = text
+        .find("panicked")
+        .map(|i| &text[i.saturating_sub(2000)..(i + 2000).min(text.len())]);
     assert!(panic_at.is_none(), "{}", panic_at.unwrap_or_default());
     server.stop().await;
 }
