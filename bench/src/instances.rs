@@ -245,6 +245,19 @@ async fn query(
     Ok(ms)
 }
 
+/// Whether every party of the job succeeded.
+async fn ended(http: &reqwest::Client, url: &str, job: &JobId) -> Result<bool> {
+    let v: Value = http
+        .get(format!("{url}/v2/job/query"))
+        .query(&[("job_id", job.as_str())])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let rows = v["data"].as_array().cloned().unwrap_or_default();
+    Ok(!rows.is_empty() && rows.iter().all(|r| r["status"] == "success"))
+}
+
 fn exe() -> Result<PathBuf> {
     super::ferroflow_exe()
 }
@@ -311,14 +324,20 @@ async fn failover(exe: &Path, http: &reqwest::Client, dag: &Value, args: &Args) 
     while !waiting.is_empty() {
         let mut still = Vec::new();
         for job in waiting {
-            match store.lease(&job).await? {
-                Some((owner, _)) if owner == "i1" => still.push(job),
+            let owner = store.lease(&job).await?.map(|(owner, _)| owner);
+            let dead = owner.as_deref() == Some("i1");
+            // A job that ended just before the kill, its lease not yet released, needs no
+            // scheduler: not a takeover.
+            if dead && ended(http, &urls[0], &job).await? {
+                continue;
+            }
+            if dead {
+                still.push(job);
+            } else {
                 // Held by the survivor, or already released by it (the job ended).
-                _ => {
-                    let t = killed.elapsed();
-                    first.get_or_insert(t);
-                    last = Some(t);
-                }
+                let t = killed.elapsed();
+                first.get_or_insert(t);
+                last = Some(t);
             }
         }
         waiting = still;
