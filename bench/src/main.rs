@@ -27,6 +27,12 @@
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- security`
 //!
+//! `instances`: throughput and `/v2/job/query` latency on SQLite, PostgreSQL and MariaDB with
+//! one instance and on PostgreSQL with two; the failover time of a killed instance
+//! (`instances.rs`).
+//!
+//! Run: `cargo run --release -p ferroflow-bench -- instances`
+//!
 //! `dashboard`: the dashboard's page requests on a site holding `--jobs` jobs (`dashboard.rs`).
 //!
 //! Run: `cargo run --release -p ferroflow-bench -- dashboard --jobs 10000`
@@ -96,6 +102,8 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         tasks: usize,
     },
+    /// The store's backends and two instances of one site; failover (`instances.rs`).
+    Instances(instances::Args),
     /// Upload a generated CSV and report MB/s and peak memory.
     Upload {
         #[arg(long, default_value_t = 1024)]
@@ -125,6 +133,7 @@ fn main() -> Result<()> {
         } => rt.block_on(load(jobs, tasks, site_cores)),
         Bench::Upload { size_mb, via } => rt.block_on(upload::run(size_mb, &via)),
         Bench::Suite(args) => rt.block_on(suite::run(args)),
+        Bench::Instances(args) => rt.block_on(instances::run(args)),
         Bench::Dashboard { jobs, runs } => rt.block_on(dashboard::run(jobs, runs)),
         Bench::Security {
             requests,
@@ -149,6 +158,7 @@ fn ferroflow_exe() -> Result<PathBuf> {
 }
 
 mod dashboard;
+mod instances;
 mod security;
 mod suite;
 mod upload;

@@ -119,7 +119,7 @@ async fn started(report: &mut Report, side: Side, cold_start_ms: f64, pid: u32) 
 }
 
 /// The heading of `docs/performance.md`'s section written from `ferroflow-bench security`'s
-/// figures, which a suite run keeps.
+/// figures; a suite run keeps it and what follows it (`ferroflow-bench instances`' section).
 pub const SECURITY_SECTION: &str = "## What security costs";
 
 pub async fn run(args: Args) -> Result<()> {
@@ -201,7 +201,8 @@ pub async fn run(args: Args) -> Result<()> {
         println!("- {n}");
     }
     let mut md = markdown(&args, &report, &tbl, total, ff_secs, fate_secs);
-    // The security section comes from its own workload (`ferroflow-bench security`): kept.
+    // The security section and the databases-and-instances one come from their own workloads
+    // (`ferroflow-bench security`, `instances`): kept.
     if let Ok(old) = std::fs::read_to_string(&args.out)
         && let Some(at) = old.find(SECURITY_SECTION)
     {

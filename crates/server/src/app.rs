@@ -48,6 +48,8 @@ pub struct App {
     pub replay: crate::auth::replay::ReplayCache,
     /// The audit log's writer and counters.
     pub audit: crate::audit::Audit,
+    /// This process among the site's instances, and the leases it holds.
+    pub instance: crate::instance::Instance,
     job_ids: Mutex<JobIdGenerator>,
     events: mpsc::UnboundedSender<Event>,
     /// Jobs whose creation is in progress in this process (a step leaves them alone; after a
@@ -114,6 +116,12 @@ impl App {
         };
         let models = Arc::new(FileStore::new(config.model_dir())) as Arc<dyn ModelStore>;
         let audit = crate::audit::Audit::start(store.clone());
+        let instance = crate::instance::Instance::new(
+            config.instance_id(),
+            config.instance.host.clone(),
+            config.instance.leases,
+            config.instance.lease,
+        );
         Self {
             config,
             store,
@@ -127,6 +135,7 @@ impl App {
             metrics: Default::default(),
             replay: crate::auth::replay::ReplayCache::new(crate::auth::replay::CAPACITY),
             audit,
+            instance,
             job_ids: Mutex::new(JobIdGenerator::default()),
             events,
             creating: Arc::new(Mutex::new(HashSet::new())),
@@ -150,8 +159,18 @@ impl App {
         let _ = self.events.send(e);
     }
 
+    /// Wakes a job's scheduler: this process's, and, when another instance holds the job,
+    /// that one through the dirty mark on the lease (its next poll).
     pub fn wake_job(&self, job_id: &JobId) {
         self.emit(Event::Job(job_id.clone()));
+        if !self.instance.holds(job_id) {
+            let (store, job, me) = (self.store.clone(), job_id.clone(), self.instance.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.mark_lease_dirty(&job, &me).await {
+                    tracing::warn!(job_id = %job, error = %e, "cannot tell the job's instance");
+                }
+            });
+        }
     }
 
     /// Wakes a job at a given time (ms), e.g. when a retry's back-off ends. The periodic
@@ -304,8 +323,14 @@ fn site_env(c: &Config) -> SiteEnv {
         federation_metadata,
         storage_engine: c.engines.storage.to_lowercase(),
         device: "CPU".into(),
-        mlmd_host: c.host.clone(),
-        mlmd_port: c.http_port,
+        // Tasks call the address in front of every instance when there is one, so that they
+        // reach the site whichever instance answers.
+        mlmd_host: c
+            .instance
+            .front
+            .as_ref()
+            .map_or_else(|| c.host.clone(), |(h, _)| h.clone()),
+        mlmd_port: c.instance.front.as_ref().map_or(c.http_port, |(_, p)| *p),
         mlmd_protocol: c
             .raw
             .fateflow

@@ -15,14 +15,35 @@ use crate::store::{self, RunInfo};
 use ferroflow_core::provider::Device;
 use ferroflow_core::status::TaskStatus;
 
-/// Re-adopts or fails every running task of this site. Run once, at start.
+/// Re-adopts or fails every running task of this site (of this instance, when it is one of
+/// several: the runs of others are theirs, or taken over by `instance` when they stop
+/// beating). Run once, at start.
 pub async fn recover(app: &App) -> Result<(), store::Error> {
-    for t in app.store.running_tasks().await? {
-        let recorded = run::run_handle(&t);
+    for t in mine(app).await? {
         // Containers are found again by `site::recover_containers`, by their labels.
-        if recorded.as_ref().is_some_and(|h| h.container.is_some()) {
+        if run::run_handle(&t).is_some_and(|h| h.container.is_some()) {
             continue;
         }
+        recover_task(app, &t).await?;
+    }
+    Ok(())
+}
+
+/// The running tasks this process watches: all of the site's, or, as one of several
+/// instances, those whose run it launched or took over.
+pub async fn mine(app: &App) -> Result<Vec<store::TaskRow>, store::Error> {
+    if app.config.instance.leases {
+        app.store.running_tasks_of(&app.instance.id).await
+    } else {
+        app.store.running_tasks().await
+    }
+}
+
+/// Gets a running task's process back and watches it, or fails the run when it is gone.
+pub async fn recover_task(app: &App, t: &store::TaskRow) -> Result<(), store::Error> {
+    {
+        let t = t.clone();
+        let recorded = run::run_handle(&t);
         let handle = match recorded {
             Some(h) => Some(h),
             None => {
@@ -32,7 +53,7 @@ pub async fn recover(app: &App) -> Result<(), store::Error> {
                     .flatten()
                     .is_some_and(|p| p.device == Device::Docker);
                 if docker {
-                    continue;
+                    return Ok(());
                 }
                 let found = app.launcher.find(&t.execution_id).await;
                 if let Some(h) = &found {
@@ -96,7 +117,7 @@ pub async fn recover(app: &App) -> Result<(), store::Error> {
 /// `failed`, W-det-1).
 pub async fn check_timeouts(app: &App) -> Result<(), store::Error> {
     let now = app.now();
-    for t in app.store.running_tasks().await? {
+    for t in mine(app).await? {
         let (Some(limit), Some(start)) = (t.timeout, t.start_time) else {
             continue;
         };

@@ -29,6 +29,7 @@ pub mod detector;
 pub mod fate_storage;
 pub mod federation;
 pub mod http;
+pub mod instance;
 pub mod joblog;
 pub mod launcher;
 pub mod metrics;

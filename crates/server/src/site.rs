@@ -29,6 +29,12 @@ pub enum Error {
     },
     #[error("cannot open the database")]
     Store(#[from] store::Error),
+    #[error("cannot open the database ({endpoint})")]
+    Database {
+        endpoint: String,
+        #[source]
+        source: store::Error,
+    },
     #[error("cannot register the built-in providers: {0}")]
     Builtins(String),
     #[error("listener")]
@@ -161,7 +167,12 @@ impl Site {
             Some(l) => Some(l.local_addr().map_err(Error::Listener)?),
             None => None,
         };
-        let store = Store::open_with(&config.database.url, config.database.pool).await?;
+        let store = Store::open_with(&config.database.url, config.database.pool)
+            .await
+            .map_err(|source| Error::Database {
+                endpoint: config.database.endpoint(),
+                source,
+            })?;
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         store
             .register_engine(
@@ -298,6 +309,17 @@ impl Site {
                 }
             }));
         }
+        // Announced before anything schedules, so that other instances see this one alive.
+        let started = app.now();
+        if let Err(e) = crate::instance::heartbeat::beat(&app, started).await {
+            tracing::error!(error = %e, "instance heartbeat failed");
+        }
+        {
+            let (app, stop) = (app.clone(), wait_for(shutdown.subscribe()));
+            tasks.push(tokio::spawn(crate::instance::heartbeat::run(
+                app, started, stop,
+            )));
+        }
         // Before anything schedules: every task left running gets its process back or a verdict.
         if let Err(e) = detector::recover(&app).await {
             tracing::error!(error = %e, "recovery of running tasks failed");
@@ -358,6 +380,17 @@ impl Site {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        // Another instance takes this one's jobs at once rather than when their leases expire
+        // (its running tasks go on, and are taken over when its row no longer beats).
+        if self.app.instance.leases
+            && let Err(e) = self
+                .app
+                .store
+                .release_leases_of(&self.app.instance.id)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot release this instance's leases");
         }
         self.app.store.close().await;
     }
@@ -423,7 +456,7 @@ async fn watch_exits(
 /// once if it ended, or is gone) — and this site's containers on the daemons of registered
 /// docker providers that belong to no running task are removed.
 pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
-    let running = match app.store.running_tasks().await {
+    let running = match detector::mine(app).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot list running tasks to adopt their containers");

@@ -42,6 +42,9 @@ pub struct RawServiceConf {
     /// ferroflow: scheduler tuning.
     #[serde(default)]
     pub scheduler: Option<RawScheduler>,
+    /// ferroflow: this process as one of several instances of the site.
+    #[serde(default)]
+    pub instance: Option<RawInstance>,
     /// ferroflow: FATE's `job_default_config.yaml`, inline.
     #[serde(default)]
     pub job_default: Option<RawJobDefault>,
@@ -199,6 +202,29 @@ pub struct RawScheduler {
     /// How long a task's calls to its site wait out a site that does not answer (ms).
     #[serde(default)]
     pub task_site_wait_ms: Option<u64>,
+}
+
+/// ferroflow: one of several instances of a site sharing its database (`docs/deploy.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawInstance {
+    /// Its name among the site's instances; default `flow-<host>-<http_port>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The host its tasks run on, as recorded with each run; default the machine's hostname.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// How long a job's scheduling lease lasts unrenewed, and an instance's heartbeat counts
+    /// (ms); default 10000.
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+    /// Whether this process is one of several instances: jobs scheduled under leases, the runs
+    /// of a dead instance taken over; default off (one process).
+    #[serde(default)]
+    pub leases: Option<bool>,
+    /// `host:port` of the address in front of every instance (a load balancer): what tasks
+    /// call for api-3, so that they reach any instance; default this instance's own.
+    #[serde(default)]
+    pub front: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

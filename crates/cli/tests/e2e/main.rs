@@ -2,9 +2,11 @@
 //! components as real task processes, several sites; the dashboard in a real browser (headless Chromium).
 
 mod dashboard;
+mod database;
 #[path = "../../../server/tests/it/dbserver.rs"]
 mod dbserver;
 mod demo;
+mod instances;
 mod jobs;
 mod lifecycle;
 mod support;

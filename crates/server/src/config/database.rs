@@ -26,6 +26,23 @@ impl Database {
         }
     }
 
+    /// What an operator reads in an error: the server's `host:port` and database name
+    /// (`sqlite <path>` for SQLite); never the user or password.
+    pub fn endpoint(&self) -> String {
+        let Some((scheme, rest)) = self.url.split_once("://") else {
+            return "the configured database".into();
+        };
+        if scheme == "sqlite" {
+            return format!("sqlite {}", rest.split('?').next().unwrap_or(rest));
+        }
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let rest = rest.split('?').next().unwrap_or(rest);
+        match rest.split_once('/') {
+            Some((hostport, name)) => format!("{scheme} at {hostport}, database {name}"),
+            None => format!("{scheme} at {rest}"),
+        }
+    }
+
     /// The URL with its password (if any) replaced by `***`.
     pub fn masked_url(&self) -> String {
         match (self.url.split_once("://"), self.url.rfind('@')) {
@@ -186,6 +203,8 @@ mod tests {
             shown.contains("mysql://fate:***@db.local:3307/fate_flow"),
             "{shown}"
         );
+        // What an unreachable server's error names: host, port, database; no credentials.
+        assert_eq!(d.endpoint(), "mysql at db.local:3307, database fate_flow");
 
         let d = db(
             "database: {engine: postgresql, postgresql: {name: ff, user: ff}}\n",

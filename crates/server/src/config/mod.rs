@@ -14,11 +14,13 @@ use crate::federation::route::{Route, RouteTable};
 
 mod database;
 mod engines;
+mod instance;
 mod security;
 
 use database::server_database;
 pub use database::{DB_PASSWORD_ENV, Database};
 pub use engines::{Engines, SparkConfig};
+pub use instance::InstanceConfig;
 pub use security::{AuthSwitches, TlsConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,8 @@ pub struct Config {
     /// `pulsar_route_table.yaml` are read from there.
     pub conf_dir: Option<PathBuf>,
     pub scheduler: SchedulerConfig,
+    /// This process as one of several instances of the site.
+    pub instance: InstanceConfig,
     pub job_default: JobDefaults,
     pub log_level: i64,
     pub docker: DockerConfig,
@@ -375,6 +379,8 @@ impl Config {
             autostart: true,
         };
 
+        let instance = InstanceConfig::from_raw(raw.instance.as_ref())?;
+
         let jd = raw.job_default.clone().unwrap_or_default();
         let d = JobDefaults::default();
         let job_default = JobDefaults {
@@ -496,6 +502,7 @@ impl Config {
             serve_grpc: o.grpc_port.or(ff.grpc_port).is_some(),
             conf_dir: None,
             scheduler,
+            instance,
             job_default,
             log_level: raw.log_level.unwrap_or(20),
             docker,
@@ -558,9 +565,12 @@ impl Config {
         roots
     }
 
-    /// `flow-{host}-{http_port}`, as FATE names an instance.
+    /// `instance.id`, else `flow-{host}-{http_port}`, as FATE names an instance.
     pub fn instance_id(&self) -> String {
-        format!("flow-{}-{}", self.host, self.http_port)
+        match &self.instance.id {
+            Some(id) => id.clone(),
+            None => format!("flow-{}-{}", self.host, self.http_port),
+        }
     }
 
     /// Whether the site runs in FATE's single-site ("standalone federation") mode.

@@ -419,7 +419,7 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
         .push((run::token::ENV.to_string(), token.secret().to_string()));
     if !app
         .store
-        .begin_run(&key, &token.hash(), app.now())
+        .begin_run(&key, &token.hash(), &app.instance.runner, app.now())
         .await?
         .applied()
     {

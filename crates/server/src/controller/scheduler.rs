@@ -98,6 +98,13 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         tasks,
     };
     let _creating = app.creating(&job_id);
+    // The instance that creates a job schedules it (its lease, taken before the job exists,
+    // so that no other instance resumes a creation in progress here).
+    if !app.instance.hold(&app.store, &job_id, app.now()).await? {
+        return Err(Error::Internal(format!(
+            "job {job_id} is held by another instance"
+        )));
+    }
     app.store.create_schedule_job(&new, app.now()).await?;
     app.failpoint("scheduler.job_recorded");
     let job = app

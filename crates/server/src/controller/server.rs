@@ -15,14 +15,30 @@ fn not_found(details: &[(&str, &str)]) -> Error {
 }
 
 /// `/v2/server/fateflow`: `{instance_id: {instance_id, timestamp, version, host, grpc_port,
-/// http_port}}` for this instance.
-pub fn fateflow(app: &App) -> Value {
+/// http_port}}` for every instance of this site that beats (FATE lists its instances from
+/// ZooKeeper the same way); `timestamp` is the instance's last heartbeat. This instance is
+/// always listed, even before its first beat is stored.
+pub async fn fateflow(app: &App) -> Result<Value> {
     let c = &app.config;
-    let id = c.instance_id();
-    json!({ id.clone(): {
-        "instance_id": id, "timestamp": app.now(), "version": env!("CARGO_PKG_VERSION"),
-        "host": c.host, "grpc_port": c.grpc_port, "http_port": c.http_port,
-    }})
+    let alive_since = app.now() - app.instance.lease_ms;
+    let mut out = serde_json::Map::new();
+    for i in app.store.instances(alive_since).await? {
+        out.insert(
+            i.instance_id.clone(),
+            json!({
+                "instance_id": i.instance_id, "timestamp": i.heartbeat, "version": i.version,
+                "host": i.host, "grpc_port": i.grpc_port, "http_port": i.http_port,
+            }),
+        );
+    }
+    let id = app.instance.id.clone();
+    out.entry(id.clone()).or_insert_with(|| {
+        json!({
+            "instance_id": id, "timestamp": app.now(), "version": env!("CARGO_PKG_VERSION"),
+            "host": c.host, "grpc_port": c.grpc_port, "http_port": c.http_port,
+        })
+    });
+    Ok(Value::Object(out))
 }
 
 /// `/v2/server/query/all`: every mapping section of `service_conf.yaml` under its upper-cased

@@ -170,7 +170,26 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(&self.envelope().to_value())
+        let mut r = json_response(&self.envelope().to_value());
+        // A task's call that met a database outage is answered 503 with the same envelope:
+        // the task's client waits the outage out as it waits out a restarting site, rather
+        // than failing the run for a fault of the site (FATE answers 200; its own workers
+        // fail on the code either way).
+        if self.worker_url.is_some() && self.is_storage() {
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        }
+        r
+    }
+}
+
+impl ApiError {
+    fn is_storage(&self) -> bool {
+        matches!(
+            &self.error,
+            Error::Store(_)
+                | Error::Run(crate::run::Error::Store(_))
+                | Error::Schedule(crate::scheduler::job::Error::Store(_))
+        )
     }
 }
 

@@ -30,7 +30,7 @@ fn done(deleted: bool) -> Envelope {
 }
 
 async fn fateflow(State(app): State<Arc<App>>) -> ApiResult {
-    ok(Envelope::ok_data(server::fateflow(&app)))
+    ok(Envelope::ok_data(server::fateflow(&app).await?))
 }
 
 async fn query_all(State(app): State<Arc<App>>) -> ApiResult {

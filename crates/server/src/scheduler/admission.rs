@@ -18,6 +18,14 @@ use crate::store::{self, PartyUpdate, ScheduleJobRow};
 pub async fn run(app: &App) -> Result<(), store::Error> {
     let mut full: BTreeSet<Party> = BTreeSet::new();
     for job in app.store.schedule_jobs_in(JobStatus::Waiting).await? {
+        // With several instances, each admits the jobs whose lease it holds or takes.
+        if !app
+            .instance
+            .hold(&app.store, &job.job_id, app.now())
+            .await?
+        {
+            continue;
+        }
         if job.cancel_signal {
             cancel(app, &job).await?;
             continue;

@@ -7,6 +7,9 @@
 //! so a lost event or an unreachable party only delays work; and since all state is in the
 //! database, recovering from a restart is simply starting the loop.
 //!
+//! With several instances of a site (`crate::instance`), a step or an admission first holds
+//! the job's lease, and the short poll also picks up the jobs other instances marked dirty.
+//!
 //! Tests drive it with [`Scheduler::tick`] instead of the background loop.
 
 mod admission;
@@ -126,6 +129,22 @@ impl Scheduler {
         match self.app.store.polling_schedule_jobs().await {
             Ok(jobs) => pending.jobs.extend(jobs),
             Err(e) => tracing::error!(error = %e, "cannot list polled jobs"),
+        }
+        // What other instances learnt about jobs held here (reports, commands, stops).
+        if self.app.instance.leases {
+            match self
+                .app
+                .store
+                .take_dirty_leases(&self.app.instance.id)
+                .await
+            {
+                Ok(jobs) if !jobs.is_empty() => {
+                    pending.jobs.extend(jobs);
+                    pending.admission = true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "cannot list jobs marked by other instances"),
+            }
         }
     }
 

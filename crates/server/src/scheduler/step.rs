@@ -20,6 +20,10 @@ use crate::joblog;
 use crate::store::{self, PartyUpdate, ScheduleJobRow, ScheduleTaskRow, TaskStatusRow};
 
 pub async fn run(app: &App, job_id: &JobId) -> Result<(), store::Error> {
+    // With several instances, only the holder of the job's lease schedules it.
+    if !app.instance.hold(&app.store, job_id, app.now()).await? {
+        return Ok(());
+    }
     let Some(job) = app.store.schedule_job(job_id).await? else {
         return Ok(());
     };
@@ -596,7 +600,7 @@ async fn finish(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
         .map(|p| p.party.clone())
         .collect();
     if to_stop.is_empty() {
-        return Ok(());
+        return release_if_settled(app, job).await;
     }
     let stop_status = match job.status {
         JobStatus::Success => "success",
@@ -621,6 +625,21 @@ async fn finish(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
         }
     }
     app.emit(Event::Admission);
+    release_if_settled(app, job).await
+}
+
+/// An ended job every party knows to be ended and has stopped needs no scheduler any more:
+/// its lease goes (a later command wakes it again, and whoever steps it takes a new one).
+async fn release_if_settled(app: &App, job: &ScheduleJobRow) -> Result<(), store::Error> {
+    let settled = app
+        .store
+        .schedule_parties(&job.job_id)
+        .await?
+        .iter()
+        .all(|p| p.stopped && p.pushed_status == Some(job.status));
+    if settled {
+        app.instance.release(&app.store, &job.job_id).await?;
+    }
     Ok(())
 }
 

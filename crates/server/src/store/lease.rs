@@ -79,4 +79,80 @@ impl Store {
         row.map(|r| Ok((get_str(&r, "f_owner")?, get_i64(&r, "f_expires")?)))
             .transpose()
     }
+
+    /// Renews every lease `owner` holds until `now + ttl_ms`, in one statement; how many.
+    pub async fn renew_leases(&self, owner: &str, now: i64, ttl_ms: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            self.sql(
+                "UPDATE t_schedule_lease SET f_expires = ?, f_update_time = ? WHERE f_owner = ?",
+            ),
+        )
+        .bind(now + ttl_ms)
+        .bind(now)
+        .bind(owner.to_string())
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
+    /// The jobs whose lease `owner` holds.
+    pub async fn leases_of(&self, owner: &str) -> Result<Vec<JobId>> {
+        let rows = sqlx::query(self.sql("SELECT f_job_id FROM t_schedule_lease WHERE f_owner = ?"))
+            .bind(owner.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(JobId::new(get_str(r, "f_job_id")?)))
+            .collect()
+    }
+
+    /// Marks the lease of `job_id` dirty unless `me` holds it: its holder steps the job on its
+    /// next poll. Nothing when no instance holds it (whoever steps it next takes it).
+    pub async fn mark_lease_dirty(&self, job_id: &JobId, me: &str) -> Result<()> {
+        sqlx::query(
+            self.sql("UPDATE t_schedule_lease SET f_dirty = 1 WHERE f_job_id = ? AND f_owner <> ?"),
+        )
+        .bind(job_id.to_string())
+        .bind(me.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The jobs `owner` holds that another instance marked dirty, their marks cleared. A
+    /// mark set after its clear stays for the next call; one set between the read and the
+    /// clear is covered by the step that follows (a mark is set after the change it signals
+    /// is committed).
+    pub async fn take_dirty_leases(&self, owner: &str) -> Result<Vec<JobId>> {
+        let rows = sqlx::query(
+            self.sql("SELECT f_job_id FROM t_schedule_lease WHERE f_owner = ? AND f_dirty = 1"),
+        )
+        .bind(owner.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let job_id = get_str(r, "f_job_id")?;
+            sqlx::query(
+                self.sql(
+                    "UPDATE t_schedule_lease SET f_dirty = 0 WHERE f_job_id = ? AND f_owner = ?",
+                ),
+            )
+            .bind(job_id.clone())
+            .bind(owner.to_string())
+            .execute(&self.write)
+            .await?;
+            jobs.push(JobId::new(job_id));
+        }
+        Ok(jobs)
+    }
+
+    /// Lets every lease of `owner` go (an instance that stops).
+    pub async fn release_leases_of(&self, owner: &str) -> Result<()> {
+        sqlx::query(self.sql("DELETE FROM t_schedule_lease WHERE f_owner = ?"))
+            .bind(owner.to_string())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
 }

@@ -31,6 +31,7 @@ migrations! {
     5 "0005_events",
     6 "0006_lease",
     7 "0007_security",
+    8 "0008_instances",
 }
 
 impl Store {

@@ -15,7 +15,9 @@
 //! - `output`: data tracking, table metas, metrics, model metas.
 //! - `dashboard`: the dashboard's read-only queries (paged job list, site load).
 //! - `event`: the per-job event log, written by the compare-and-swap functions.
-//! - `lease`: which instance of a site schedules a job (`t_schedule_lease`).
+//! - `lease`: which instance of a site schedules a job (`t_schedule_lease`), and the dirty
+//!   marks that tell its holder of changes another instance saw.
+//! - `instance`: the instances of a site (`t_instance`) and which instance runs a task run.
 //! - `admin`: apps, partner credentials, role and resource grants, the server registry.
 //! - `cache`: what authentication reads on every call (apps, roles, partner apps, grants),
 //!   kept in memory, emptied by every write of `admin` to them and trusted for at most
@@ -29,6 +31,7 @@ mod cache;
 mod dashboard;
 mod event;
 mod filter;
+mod instance;
 mod job;
 mod lease;
 mod migrate;
@@ -52,6 +55,7 @@ pub use admin::{AppRow, PartnerRow, ServerRow, ServiceRow};
 pub use audit::{AuditFilter, AuditRow};
 pub use dashboard::{SiteLoad, UiJobFilter, UiJobRow};
 pub use event::{EventRow, with_cause};
+pub use instance::{InstanceRow, Runner};
 pub use job::{Apply, JobFilter, JobListFilter, JobRow, NewJob};
 pub use output::{MetricRow, ModelFilter, ModelMetaRow, TableMetaRow, TrackingRow};
 pub use provider::{ComponentRow, ProviderFilter, ProviderRow};
@@ -158,6 +162,11 @@ impl Default for PoolSettings {
     }
 }
 
+/// How long a statement waits for a connection to a database server. A lost server is
+/// retried for this long, then the call fails with a database error (FATE's 6000) instead of
+/// hanging; a busy pool's turn comes in milliseconds.
+const SERVER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Store {
     read: AnyPool,
@@ -251,7 +260,7 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .idle_timeout(pool.idle_timeout)
-                .acquire_timeout(Duration::from_secs(60))
+                .acquire_timeout(SERVER_ACQUIRE_TIMEOUT)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::MySql {

@@ -356,3 +356,96 @@ fn start_mariadb() -> Server {
         _stop: Mutex::new(stop),
     }
 }
+
+/// A PostgreSQL server of one test's own, which the test stops and starts again (a database
+/// lost while a site runs). Stopped, and its directory removed, when dropped.
+pub struct OwnPostgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl OwnPostgres {
+    pub fn start() -> Self {
+        let bin = postgres_bin();
+        let dir = server_dir("ferroflow-own-pg-");
+        let pwfile = dir.join("pw");
+        std::fs::write(&pwfile, PASSWORD).unwrap();
+        if let Some((uid, gid)) = unprivileged() {
+            std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).unwrap();
+        }
+        run(as_server_user(bin.join("initdb"))
+            .arg("-D")
+            .arg(dir.join("data"))
+            .args([
+                "-U",
+                USER,
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .arg("--no-sync"));
+        let pg = Self {
+            bin,
+            dir,
+            port: free_port(),
+        };
+        pg.resume();
+        pg
+    }
+
+    /// Starts the server again (same data, same port), waiting until it accepts connections.
+    pub fn resume(&self) {
+        run(as_server_user(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("postgres.log"))
+            .args(["-w", "-t", "60", "-o"])
+            .arg(format!(
+                "-h 127.0.0.1 -p {} -k {} -c fsync=off -c synchronous_commit=off",
+                self.port,
+                self.dir.display()
+            ))
+            .arg("start"));
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m fast`: every session is cut).
+    pub fn halt(&self) {
+        run(as_server_user(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-m", "fast", "stop"]));
+    }
+
+    /// A new database on it, as FATE's `database` section (the password inline).
+    pub fn service_conf(&self, name: &str) -> String {
+        run(Command::new(self.bin.join("psql"))
+            .env("PGPASSWORD", PASSWORD)
+            .args(["-q", "-h", "127.0.0.1", "-U", USER, "-d", "postgres"])
+            .args(["-p", &self.port.to_string()])
+            .args(["-c", &format!("CREATE DATABASE {name}")]));
+        format!(
+            "database:\n  engine: postgresql\n  postgresql:\n    name: {name}\n    \
+             user: {USER}\n    passwd: {PASSWORD}\n    host: 127.0.0.1\n    port: {}\n",
+            self.port
+        )
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = as_server_user(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-w", "-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

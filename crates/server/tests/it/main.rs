@@ -12,6 +12,7 @@ mod edge;
 mod golden_api1;
 mod grants;
 mod http;
+mod instances;
 mod lifecycle;
 mod relay;
 mod scheduler;

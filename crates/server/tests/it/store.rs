@@ -3,7 +3,9 @@
 
 use ferroflow_core::id::{JobKey, Role, TaskId, TaskKey};
 use ferroflow_core::status::{JobStatus, TaskStatus};
-use ferroflow_server::store::{Apply, Cas, JobListFilter, NewJob, NewTask, Store};
+use ferroflow_server::store::{
+    Apply, Cas, InstanceRow, JobListFilter, NewJob, NewTask, Runner, Store,
+};
 use serde_json::json;
 
 use crate::dbserver::Backend;
@@ -12,6 +14,13 @@ async fn open(db: Backend) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&db.fresh_url(dir.path())).await.unwrap();
     (dir, store)
+}
+
+fn me() -> Runner {
+    Runner {
+        instance_id: "i1".into(),
+        host: "h1".into(),
+    }
 }
 
 fn job_key() -> JobKey {
@@ -263,7 +272,11 @@ async fn a_run_is_decided_once_however_many_ask_at_once(db: Backend) {
         let s = s.clone();
         let key = key.clone();
         tokio::spawn(async move {
-            s.begin_run(&key, &format!("h{i}"), 10 + i)
+            let runner = Runner {
+                instance_id: format!("i{i}"),
+                host: format!("host{i}"),
+            };
+            s.begin_run(&key, &format!("h{i}"), &runner, 10 + i)
                 .await
                 .unwrap()
                 .applied()
@@ -277,6 +290,14 @@ async fn a_run_is_decided_once_however_many_ask_at_once(db: Backend) {
     assert_eq!(wins, 1);
     let launch = s.launch(&key.execution_id()).await.unwrap().unwrap();
     assert_eq!(launch.pid, None, "decided, not yet launched");
+    // The run names the one instance that decided it, and only that one watches it.
+    let runner = s.runner(&key.execution_id()).await.unwrap().unwrap();
+    assert_eq!(runner.host, runner.instance_id.replace('i', "host"));
+    assert_eq!(
+        s.running_tasks_of(&runner.instance_id).await.unwrap().len(),
+        1
+    );
+    assert!(s.running_tasks_of("someone else").await.unwrap().is_empty());
     // Even once the run is over, the same version is never decided again.
     assert!(
         s.set_party_status(&key, TaskStatus::Failed, None, 20)
@@ -284,7 +305,12 @@ async fn a_run_is_decided_once_however_many_ask_at_once(db: Backend) {
             .unwrap()
             .applied()
     );
-    assert!(!s.begin_run(&key, "h-again", 21).await.unwrap().applied());
+    assert!(
+        !s.begin_run(&key, "h-again", &runner, 21)
+            .await
+            .unwrap()
+            .applied()
+    );
 }
 
 async fn every_committed_status_change_is_in_the_event_log_with_its_cause(db: Backend) {
@@ -316,7 +342,7 @@ async fn every_committed_status_change_is_in_the_event_log_with_its_cause(db: Ba
             .unwrap()
             .applied()
     );
-    assert!(s.begin_run(&t, "h", 5).await.unwrap().applied());
+    assert!(s.begin_run(&t, "h", &me(), 5).await.unwrap().applied());
     let error = "<b>boom</b>";
     assert!(
         s.set_party_status(&t, TaskStatus::Failed, Some(error), 6)
@@ -716,7 +742,108 @@ async fn every_backend_has_the_same_schema() {
     }
 }
 
+/// Instances beat; a run of one that stopped beating is orphaned, and of instances taking it
+/// over at once, one gets it.
+async fn a_stopped_instances_runs_are_taken_over_once(db: Backend) {
+    let (_d, s) = open(db).await;
+    let row = |id: &str, beat: i64| InstanceRow {
+        instance_id: id.into(),
+        host: "h1".into(),
+        http_port: 9380,
+        grpc_port: 9360,
+        url: "http://127.0.0.1:9380".into(),
+        version: "0".into(),
+        start_time: 1,
+        heartbeat: beat,
+    };
+    s.beat(&row("i1", 1_000)).await.unwrap();
+    s.beat(&row("i2", 1_000)).await.unwrap();
+    s.beat(&row("i1", 5_000)).await.unwrap();
+    let alive = |since| {
+        let s = s.clone();
+        async move {
+            s.instances(since)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| (i.instance_id, i.heartbeat))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        alive(0).await,
+        vec![("i1".to_string(), 5_000), ("i2".to_string(), 1_000)]
+    );
+    assert_eq!(alive(2_000).await, vec![("i1".to_string(), 5_000)]);
+
+    s.create_job(&new_job(4), &[new_task("a", 4)], 1)
+        .await
+        .unwrap();
+    let key = task_key("a");
+    let i2 = Runner {
+        instance_id: "i2".into(),
+        host: "h2".into(),
+    };
+    assert!(s.begin_run(&key, "t", &i2, 2).await.unwrap().applied());
+    // i2 still counts as alive since 0: nothing orphaned; since 2000 it does not.
+    assert!(s.orphaned_runs("i1", 0).await.unwrap().is_empty());
+    let orphans = s.orphaned_runs("i1", 2_000).await.unwrap();
+    assert_eq!(orphans, vec![key.execution_id()]);
+    assert!(
+        s.orphaned_runs("i2", 2_000).await.unwrap().is_empty(),
+        "never its own"
+    );
+    let claims = (0..8).map(|i| {
+        let s = s.clone();
+        let id = key.execution_id();
+        tokio::spawn(async move {
+            let to = Runner {
+                instance_id: format!("new{i}"),
+                host: "h1".into(),
+            };
+            s.claim_run(&id, "i2", &to).await.unwrap()
+        })
+    });
+    let wins = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1);
+    let taker = s.runner(&key.execution_id()).await.unwrap().unwrap();
+    assert!(taker.instance_id.starts_with("new"));
+    assert_eq!(taker.host, "h2", "the run stays where it runs");
+}
+
+/// A change another instance learns of marks the holder's lease; the holder takes each mark
+/// once; marks never land on the marker's own leases or on jobs nobody holds.
+async fn dirty_marks_reach_the_holder_once(db: Backend) {
+    let (_d, s) = open(db).await;
+    let (a, b) = (
+        ferroflow_core::id::JobId::new("j-a"),
+        ferroflow_core::id::JobId::new("j-b"),
+    );
+    assert!(s.take_lease(&a, "i1", 1_000, 10_000).await.unwrap());
+    assert!(s.take_lease(&b, "i2", 1_000, 10_000).await.unwrap());
+    s.mark_lease_dirty(&a, "i2").await.unwrap();
+    s.mark_lease_dirty(&b, "i2").await.unwrap(); // its own: nothing
+    s.mark_lease_dirty(&ferroflow_core::id::JobId::new("nobody"), "i2")
+        .await
+        .unwrap();
+    assert_eq!(s.take_dirty_leases("i1").await.unwrap(), vec![a.clone()]);
+    assert!(s.take_dirty_leases("i1").await.unwrap().is_empty());
+    assert!(s.take_dirty_leases("i2").await.unwrap().is_empty());
+    // Renewal covers every lease of its holder; a stopping instance lets all go.
+    assert_eq!(s.renew_leases("i1", 5_000, 10_000).await.unwrap(), 1);
+    assert_eq!(s.lease(&a).await.unwrap(), Some(("i1".into(), 15_000)));
+    assert_eq!(s.leases_of("i2").await.unwrap(), vec![b.clone()]);
+    s.release_leases_of("i2").await.unwrap();
+    assert_eq!(s.lease(&b).await.unwrap(), None);
+}
+
 crate::on_backends!(
+    a_stopped_instances_runs_are_taken_over_once,
+    dirty_marks_reach_the_holder_once,
     create_is_idempotent_and_rows_read_back,
     status_changes_follow_the_table,
     cores_are_taken_and_given_back,

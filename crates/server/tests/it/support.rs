@@ -326,6 +326,24 @@ impl TestSite {
         .await
     }
 
+    /// Another instance of `other`'s site: the same spec, database and data directory, its
+    /// own listener and launcher ("host"), the same clock (hosts in sync).
+    pub async fn start_beside(other: &TestSite) -> TestSite {
+        let (launcher, exits) = FakeLauncher::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::boot(
+            other.spec.clone(),
+            other.dir.clone(),
+            listener,
+            Listeners::default(),
+            launcher,
+            exits,
+            other.clock.clone(),
+            other.database.clone(),
+        )
+        .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn boot(
         spec: SiteSpec,

@@ -475,6 +475,20 @@ impl Store {
             .await?;
         rows.iter().map(TaskRow::from_row).collect()
     }
+
+    /// Running tasks whose run `instance_id` launched (or took over), and those whose run
+    /// names no instance (recorded before instances were, or never launched).
+    pub async fn running_tasks_of(&self, instance_id: &str) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(self.sql(task_select!(
+            "WHERE f_party_status = 'running' AND NOT EXISTS (SELECT 1 FROM t_launch l
+                WHERE l.f_execution_id = t.f_execution_id AND l.f_instance_id IS NOT NULL
+                AND l.f_instance_id <> ?)"
+        )))
+        .bind(instance_id.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(TaskRow::from_row).collect()
+    }
 }
 
 // Children after the macro above, which they use.

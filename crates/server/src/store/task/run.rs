@@ -55,11 +55,12 @@ impl Store {
     /// transaction. Only one caller ever gets `Applied` for a run, so a run is launched at
     /// most once, however often the start command arrives and whenever the site crashes.
     /// `token_hash` is the SHA-256 of the run's worker token (`run::token`), durable before
-    /// the process exists.
+    /// the process exists; `runner`, the instance that launches it and its host.
     pub async fn begin_run(
         &self,
         key: &TaskKey,
         token_hash: &str,
+        runner: &crate::store::Runner,
         now: i64,
     ) -> Result<Cas<TaskStatus>> {
         let mut tx = self.write.begin().await?;
@@ -96,12 +97,15 @@ impl Store {
         .await?;
         sqlx::query(self.sql(
             "INSERT INTO t_launch (f_execution_id, f_job_id, f_task_id, f_task_version, f_role,
-                f_party_id, f_decided_time, f_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f_party_id, f_decided_time, f_token_hash, f_instance_id, f_host)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(task.execution_id.clone())
         .bind_key(key)
         .bind(now)
         .bind(token_hash.to_string())
+        .bind(runner.instance_id.clone())
+        .bind(runner.host.clone())
         .execute(&mut *tx)
         .await?;
         self.record_event_in(
