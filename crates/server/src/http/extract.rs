@@ -92,9 +92,19 @@ impl FromRequest<Arc<App>> for Req {
                     .unwrap_or_default();
             }
         }
+        // A task's call that meets a database outage here (the edge's lookups, the token's run)
+        // is answered as its handler would answer it: 503, which the task waits out.
+        let refuse = |e: crate::controller::Error| {
+            let e = ApiError::from(e);
+            if path.starts_with("/v2/worker/") {
+                e.for_worker(&url).into_reply()
+            } else {
+                e.into_reply()
+            }
+        };
         super::edge::admit(state, &method, &path, &params, body_json.as_ref())
             .await
-            .map_err(|e| ApiError::from(e).into_reply())?;
+            .map_err(refuse)?;
         // api-3: the run's worker token, after the shape checks (which read nothing) and
         // before the handler reads or writes anything.
         if state.config.auth.worker
@@ -107,7 +117,7 @@ impl FromRequest<Arc<App>> for Req {
             let token = params.header(crate::run::token::HEADER);
             let run = crate::controller::worker::authorize(state, token, &claim)
                 .await
-                .map_err(|e| ApiError::from(e).into_reply())?;
+                .map_err(refuse)?;
             if let Some(s) = &slot {
                 s.verify(&format!("task {run}"));
             }
