@@ -13,14 +13,18 @@ use ferroflow_wire::service_conf::RawServiceConf;
 use crate::federation::route::{Route, RouteTable};
 
 mod database;
+mod docker;
 mod engines;
 mod instance;
+mod routes;
 mod security;
 
 use database::server_database;
 pub use database::{DB_PASSWORD_ENV, Database};
+pub use docker::{CONTAINER_USER, DockerConfig, PIDS_LIMIT};
 pub use engines::{Engines, SparkConfig};
 pub use instance::InstanceConfig;
+use routes::routes;
 pub use security::{AuthSwitches, TlsConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -165,90 +169,6 @@ impl Default for JobDefaults {
             auto_retries: 0,
             sync_type: SyncType::Callback,
         }
-    }
-}
-
-/// How task containers run (`docker:`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DockerConfig {
-    /// `host` or a Docker network name.
-    pub network: String,
-    /// What replaces `mlmd.metadata.host` in a container task's CONFIG (`None`: unchanged,
-    /// the site's `host`, right with host networking).
-    pub site_address: Option<String>,
-    pub memory_mb: i64,
-    /// `uid:gid`; `None`: the image's user.
-    pub user: Option<String>,
-    /// Mounted read-only.
-    pub mounts: Vec<PathBuf>,
-    /// Processes and threads per task container (0: no limit).
-    pub pids_limit: i64,
-    /// Credentials by registry (`host[:port]`), for pulls.
-    pub registries: std::collections::BTreeMap<String, crate::launcher::RegistryAuth>,
-}
-
-/// Who task containers run as when the site runs as root and `docker.user` is not set: never
-/// root (the conventional unprivileged uid of minimal images).
-pub const CONTAINER_USER: &str = "65532:65532";
-/// `docker.pids_limit` when not set: room for pyfate's worker processes and their threads.
-pub const PIDS_LIMIT: i64 = 4096;
-
-impl DockerConfig {
-    fn from_raw(raw: Option<ferroflow_wire::service_conf::RawDocker>) -> Result<Self, Error> {
-        let raw = raw.unwrap_or_default();
-        let network = raw
-            .network
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "host".into());
-        let site_address = raw.site_address.filter(|a| !a.is_empty());
-        if network != "host" && site_address.is_none() {
-            return Err(Error::Invalid(format!(
-                "docker.site_address is required with docker.network {network:?}: the address \
-                 containers on that network reach this site at"
-            )));
-        }
-        let user = match raw.user {
-            Some(u) if u.is_empty() => None,
-            Some(u) => Some(u),
-            None if nix::unistd::getuid().is_root() => Some(CONTAINER_USER.to_string()),
-            None => Some(format!(
-                "{}:{}",
-                nix::unistd::getuid(),
-                nix::unistd::getgid()
-            )),
-        };
-        let mut mounts = Vec::new();
-        for m in raw.mounts.unwrap_or_default() {
-            let p = PathBuf::from(&m);
-            if !p.is_absolute() {
-                return Err(Error::Invalid(format!(
-                    "docker.mounts: {m:?} is not an absolute path"
-                )));
-            }
-            mounts.push(p);
-        }
-        Ok(Self {
-            network,
-            site_address,
-            memory_mb: raw.memory_mb.unwrap_or(0).max(0),
-            user,
-            mounts,
-            pids_limit: raw.pids_limit.unwrap_or(PIDS_LIMIT).max(0),
-            registries: raw
-                .registries
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(host, r)| {
-                    (
-                        host,
-                        crate::launcher::RegistryAuth {
-                            username: r.username,
-                            password: r.password,
-                        },
-                    )
-                })
-                .collect(),
-        })
     }
 }
 
@@ -586,72 +506,6 @@ impl Config {
             self.default_route.clone(),
             self.is_standalone(),
         )
-    }
-}
-
-/// `routes` (keys as strings or numbers; `default` apart), and the default route: that key,
-/// else in multi-party mode FATE's proxy (`fateflow.proxy_name` + `federation.<proxy>`).
-fn routes(
-    raw: &RawServiceConf,
-    engines: &Engines,
-) -> Result<(BTreeMap<PartyId, Route>, Option<Route>), Error> {
-    let mut routes = BTreeMap::new();
-    let mut default = None;
-    for (k, v) in raw.routes.iter().flatten() {
-        let key = match k {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Number(n) => n.to_string(),
-            other => return Err(Error::Invalid(format!("routes: key {other:?}"))),
-        };
-        let value = v
-            .as_str()
-            .ok_or_else(|| Error::Invalid(format!("routes.{key}: expected a string")))?;
-        let route =
-            Route::parse(value).map_err(|e| Error::Invalid(format!("routes.{key}: {e}")))?;
-        if key == "default" {
-            default = Some(route);
-        } else {
-            routes.insert(PartyId::new(key), route);
-        }
-    }
-    if default.is_none() && engines.federation != "standalone" {
-        default = fate_proxy(raw)?;
-    }
-    Ok((routes, default))
-}
-
-/// FATE's proxy: `nginx` is HTTP to `federation.nginx.{host,http_port}`; `osx` and
-/// `rollsite` are gRPC to `federation.<name>.{host,port}`.
-fn fate_proxy(raw: &RawServiceConf) -> Result<Option<Route>, Error> {
-    let Some(name) = raw.fateflow.as_ref().and_then(|f| f.proxy_name.as_deref()) else {
-        return Ok(None);
-    };
-    let Some(section) = raw.federation.as_ref().and_then(|f| f.get(name)) else {
-        return Ok(None);
-    };
-    let host = section
-        .get("host")
-        .and_then(serde_yaml::Value::as_str)
-        .unwrap_or("127.0.0.1");
-    let port_key = if name == "nginx" { "http_port" } else { "port" };
-    let Some(port) = section.get(port_key).and_then(serde_yaml::Value::as_u64) else {
-        return Ok(None);
-    };
-    match name {
-        "nginx" => {
-            let protocol = section
-                .get("protocol")
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or("http");
-            if protocol != "http" {
-                return Err(Error::Invalid(format!(
-                    "federation.nginx.protocol {protocol:?}: only http is supported (as in FATE)"
-                )));
-            }
-            Ok(Some(Route::Http(format!("http://{host}:{port}"))))
-        }
-        "osx" | "rollsite" => Ok(Some(Route::Grpc(format!("{host}:{port}")))),
-        _ => Ok(None),
     }
 }
 
