@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::dbserver::OwnPostgres;
-use super::support::{Server, tail};
+use super::support::{Server, sleep_chain, tail};
 
 /// A database nobody listens on: `ferroflow serve` says which one, and exits non-zero.
 #[tokio::test]
@@ -50,27 +50,6 @@ async fn an_unreachable_database_at_start_is_named_and_the_site_exits() {
     );
 }
 
-fn chain(seconds: u64) -> Value {
-    let mut tasks = serde_json::Map::new();
-    for i in 0..3 {
-        let mut t = json!({"component_ref": "demo_sleep", "parameters": {"seconds": seconds}});
-        if i > 0 {
-            t["inputs"] = json!({"data": {"input_data": {"task_output_artifact": {
-                "producer_task": format!("t{}", i - 1), "output_artifact_key": "output_data"}}}});
-        }
-        tasks.insert(format!("t{i}"), t);
-    }
-    json!({
-        "schema_version": "2.2.0",
-        "dag": {
-            "parties": [{"role": "guest", "party_id": ["9999"]}, {"role": "host", "party_id": ["10000"]}],
-            "conf": {"task": {"provider": "demo:*@local"}},
-            "stage": "default",
-            "tasks": tasks,
-        }
-    })
-}
-
 /// PostgreSQL stopped under a running job: calls answer FATE's database error, the site keeps
 /// running, a submit meanwhile leaves nothing behind; once the server is back, the job ends
 /// as if nothing happened (every task at version 0, each run launched once).
@@ -81,7 +60,7 @@ async fn a_database_lost_while_running_is_waited_out() {
     let dir = tempfile::tempdir().unwrap();
     let conf = pg.service_conf("ff_lost");
     let mut server = Server::launch(dir.path(), "9999", Some(&conf), 0).await;
-    let reply = server.curl_post("/v2/job/submit", &json!({"dag_schema": chain(2)}));
+    let reply = server.curl_post("/v2/job/submit", &json!({"dag_schema": sleep_chain(2)}));
     assert_eq!(reply["code"], 0, "{reply}");
     let job = reply["job_id"].as_str().unwrap().to_string();
     server
@@ -95,7 +74,7 @@ async fn a_database_lost_while_running_is_waited_out() {
         (Some(6000), Some("database error")),
         "{q}"
     );
-    let refused = server.curl_post("/v2/job/submit", &json!({"dag_schema": chain(0)}));
+    let refused = server.curl_post("/v2/job/submit", &json!({"dag_schema": sleep_chain(0)}));
     assert_ne!(refused["code"], 0, "{refused}");
     // The outage lasts until the scheduler has met it, and the site is still there.
     let log = server.dir.join("server.log");

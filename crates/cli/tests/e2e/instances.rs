@@ -39,28 +39,6 @@ fn front(listener: TcpListener, backends: Vec<String>) -> tokio::task::JoinHandl
     })
 }
 
-/// A three-task chain of `demo_sleep` over guest 9999 and host 10000 (both served here).
-fn three_task_dag() -> Value {
-    let mut tasks = serde_json::Map::new();
-    for i in 0..3 {
-        let mut t = json!({"component_ref": "demo_sleep", "parameters": {"seconds": 0}});
-        if i > 0 {
-            t["inputs"] = json!({"data": {"input_data": {"task_output_artifact": {
-                "producer_task": format!("t{}", i - 1), "output_artifact_key": "output_data"}}}});
-        }
-        tasks.insert(format!("t{i}"), t);
-    }
-    json!({
-        "schema_version": "2.2.0",
-        "dag": {
-            "parties": [{"role": "guest", "party_id": ["9999"]}, {"role": "host", "party_id": ["10000"]}],
-            "conf": {"task": {"provider": "demo:*@local"}},
-            "stage": "default",
-            "tasks": tasks,
-        }
-    })
-}
-
 /// Starts one instance in `dir`, its data directory the shared one.
 async fn instance(dir: &Path, shared: &Path, conf: &str, launches: &Path) -> Server {
     std::fs::create_dir_all(dir).unwrap();
@@ -133,7 +111,7 @@ async fn an_instance_killed_midway_loses_no_job_and_runs_no_task_twice() {
     let seen = get(&http, &a.url, "/v2/server/fateflow").await;
     assert_eq!(seen["data"].as_object().map(|m| m.len()), Some(2), "{seen}");
 
-    let dag = three_task_dag();
+    let dag = crate::support::sleep_chain(0);
     let mut accepted = Vec::new();
     let mut on_b = Vec::new();
     for i in 0..JOBS / 2 {

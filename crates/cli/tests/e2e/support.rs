@@ -278,3 +278,25 @@ pub fn parties(list: &[(&str, &str)]) -> Value {
             .collect(),
     )
 }
+
+/// A three-task chain of `demo_sleep(seconds)` over guest 9999 and host 10000.
+pub fn sleep_chain(seconds: u64) -> Value {
+    let mut tasks = serde_json::Map::new();
+    for i in 0..3 {
+        let mut t = json!({"component_ref": "demo_sleep", "parameters": {"seconds": seconds}});
+        if i > 0 {
+            t["inputs"] = json!({"data": {"input_data": {"task_output_artifact": {
+                "producer_task": format!("t{}", i - 1), "output_artifact_key": "output_data"}}}});
+        }
+        tasks.insert(format!("t{i}"), t);
+    }
+    json!({
+        "schema_version": "2.2.0",
+        "dag": {
+            "parties": [{"role": "guest", "party_id": ["9999"]}, {"role": "host", "party_id": ["10000"]}],
+            "conf": {"task": {"provider": "demo:*@local"}},
+            "stage": "default",
+            "tasks": tasks,
+        }
+    })
+}
