@@ -66,6 +66,12 @@ async fn a_database_lost_while_running_is_waited_out() {
     server
         .wait_job(&job, &["running"], Duration::from_secs(60))
         .await;
+    // The first task runs on both parties: it ends during the outage.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Server::launches(dir.path()).len() < 2 {
+        assert!(Instant::now() < deadline, "the first task never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     pg.halt();
     let q = server.get(&format!("/v2/job/query?job_id={job}")).await;
@@ -76,16 +82,22 @@ async fn a_database_lost_while_running_is_waited_out() {
     );
     let refused = server.curl_post("/v2/job/submit", &json!({"dag_schema": sleep_chain(0)}));
     assert_ne!(refused["code"], 0, "{refused}");
-    // The outage lasts until the scheduler has met it, and the site is still there.
+    // The outage lasts until the scheduler has met it and a task's call to the site has met
+    // it too (a task ends within seconds: its report then waits the outage out instead of
+    // failing the run), and the site is still there.
     let log = server.dir.join("server.log");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("cannot list unsettled jobs")
-    {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let scheduler = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("cannot list unsettled jobs");
+        let task = files_containing(&server.dir, "failed, retrying", &log);
+        if scheduler && task {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
-            "the scheduler never met the outage"
+            "the outage was not met: by the scheduler {scheduler}, by a task {task}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -123,4 +135,20 @@ async fn a_database_lost_while_running_is_waited_out() {
         .map(|i| &text[i.saturating_sub(2000)..(i + 2000).min(text.len())]);
     assert!(panic_at.is_none(), "{}", panic_at.unwrap_or_default());
     server.stop().await;
+}
+
+/// Whether a file under `dir` (other than `except`) contains `needle`: a task's log.
+fn files_containing(dir: &std::path::Path, needle: &str, except: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let path = e.path();
+        if path.is_dir() {
+            files_containing(&path, needle, except)
+        } else {
+            path != except
+                && std::fs::read(&path).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+        }
+    })
 }

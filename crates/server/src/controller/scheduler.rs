@@ -24,17 +24,14 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         "dag": req.dag, "schema_version": req.schema_version, "kind": req.kind,
     }))
     .map_err(|e| Error::with_message(RetCode::JobParamsError, format!("invalid DAG: {e}")))?;
-    let job_id = app.next_job_id();
     {
         let jd = &app.config.job_default;
         let conf = schema.conf_mut();
         if conf.sync_type.as_deref().is_none_or(str::is_empty) {
             conf.sync_type = Some(jd.sync_type.as_str().to_string());
         }
-        // Upstream fills the version only with the id (W3); each has its own default here.
-        if conf.model_id.as_deref().is_none_or(str::is_empty) {
-            conf.model_id = Some(job_id.to_string());
-        }
+        // Upstream fills the version only with the id (W3); each has its own default here
+        // (the id's below, once drawn).
         if conf.model_version.as_deref().is_none_or(str::is_empty) {
             conf.model_version = Some("0".into());
         }
@@ -55,6 +52,15 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         }
     }
     let dag = dag::validate(&schema)?;
+    let job_id = claim_job_id(app).await?;
+    if schema
+        .conf_mut()
+        .model_id
+        .as_deref()
+        .is_none_or(str::is_empty)
+    {
+        schema.conf_mut().model_id = Some(job_id.to_string());
+    }
     let conf = &dag.conf;
     let sync_type = conf.sync_type.unwrap_or(SyncType::Callback);
     let tasks = dag
@@ -98,13 +104,6 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         tasks,
     };
     let _creating = app.creating(&job_id);
-    // The instance that creates a job schedules it (its lease, taken before the job exists,
-    // so that no other instance resumes a creation in progress here).
-    if !app.instance.hold(&app.store, &job_id, app.now()).await? {
-        return Err(Error::Internal(format!(
-            "job {job_id} is held by another instance"
-        )));
-    }
     app.store.create_schedule_job(&new, app.now()).await?;
     app.failpoint("scheduler.job_recorded");
     let job = app
@@ -121,6 +120,32 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         .with_job_id(job_id.to_string())
         .with_data(data),
     })
+}
+
+/// Draws the id of a job about to be created. The instance that creates a job schedules it:
+/// its lease is taken with the id, before the job exists, so that no other instance resumes
+/// a creation in progress here. Instances draw ids from their own clocks, so two may draw the
+/// same one at once: the lease (an insert) goes to one of them, and the other draws again, as
+/// does an instance that meets an id already used by a recorded job.
+async fn claim_job_id(app: &App) -> Result<JobId> {
+    const DRAWS: usize = 16;
+    for _ in 0..DRAWS {
+        let job_id = app.next_job_id();
+        if !app
+            .instance
+            .claim_new(&app.store, &job_id, app.now())
+            .await?
+        {
+            continue;
+        }
+        if app.store.schedule_job(&job_id).await?.is_none() {
+            return Ok(job_id);
+        }
+        app.instance.release(&app.store, &job_id).await?;
+    }
+    Err(Error::Internal(format!(
+        "no unused job id in {DRAWS} draws"
+    )))
 }
 
 /// `/scheduler/job/stop`: a cancel is remembered (no new task starts, a waiting job is

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
+use axum::response::IntoResponse;
 
 use ferroflow_wire::params::{Params, normalize_header};
 use ferroflow_wire::{Envelope, RetCode};
@@ -23,7 +24,7 @@ pub struct Req {
 }
 
 impl FromRequest<Arc<App>> for Req {
-    type Rejection = Reply;
+    type Rejection = axum::response::Response;
 
     async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, Self::Rejection> {
         let url = format!("{}{}", state.own_url, req.uri().path());
@@ -97,9 +98,9 @@ impl FromRequest<Arc<App>> for Req {
         let refuse = |e: crate::controller::Error| {
             let e = ApiError::from(e);
             if path.starts_with("/v2/worker/") {
-                e.for_worker(&url).into_reply()
+                e.for_worker(&url).into_response()
             } else {
-                e.into_reply()
+                e.into_response()
             }
         };
         super::edge::admit(state, &method, &path, &params, body_json.as_ref())
@@ -135,8 +136,12 @@ fn is_json(mime: &str) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-fn bad_request() -> Reply {
-    Envelope::with_code(RetCode::ServerException, "<BadRequest '400: Bad Request'>").into()
+fn bad_request() -> axum::response::Response {
+    Reply::from(Envelope::with_code(
+        RetCode::ServerException,
+        "<BadRequest '400: Bad Request'>",
+    ))
+    .into_response()
 }
 
 impl Req {

@@ -93,6 +93,23 @@ impl Instance {
         Ok(false)
     }
 
+    /// Takes the lease of a job about to be created under a freshly drawn id; `false` when
+    /// the id is taken (another instance drew the same one, or its lease row is there): the
+    /// caller draws another. Always granted with one instance.
+    pub async fn claim_new(&self, store: &Store, job_id: &JobId, now: i64) -> store::Result<bool> {
+        if !self.leases {
+            return Ok(true);
+        }
+        if store
+            .claim_new_lease(job_id, &self.id, now, self.lease_ms)
+            .await?
+        {
+            lock(&self.held).insert(job_id.clone(), now + self.lease_ms);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Whether this instance held `job_id`'s lease when it last looked.
     pub fn holds(&self, job_id: &JobId) -> bool {
         !self.leases || lock(&self.held).contains_key(job_id)

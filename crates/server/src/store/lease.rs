@@ -54,6 +54,34 @@ impl Store {
         }
     }
 
+    /// Takes the lease of a job id nobody has used yet, for a job about to be created: only
+    /// an insert, so that an id another instance drew at the same moment (or one whose row
+    /// is still there for any reason) is refused rather than shared.
+    pub async fn claim_new_lease(
+        &self,
+        job_id: &JobId,
+        owner: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Result<bool> {
+        let inserted = sqlx::query(self.sql(
+            "INSERT INTO t_schedule_lease (f_job_id, f_owner, f_expires, f_create_time, f_update_time)
+             VALUES (?, ?, ?, ?, ?)",
+        ))
+        .bind(job_id.to_string())
+        .bind(owner.to_string())
+        .bind(now + ttl_ms)
+        .bind(now)
+        .bind(now)
+        .execute(&self.write)
+        .await;
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Lets the lease go (its job ended, its instance stops). Only its holder can; `false`
     /// when `owner` does not hold it.
     pub async fn release_lease(&self, job_id: &JobId, owner: &str) -> Result<bool> {

@@ -83,6 +83,24 @@ async fn one_scheduler_per_job_and_calls_on_either_instance(_db: Backend) {
     let store = &a.site.app.store;
     let id = ferroflow_core::id::JobId::new(&job);
     assert_eq!(store.lease(&id).await.unwrap(), None);
+
+    // Both instances draw job ids from one clock (here a frozen one): they draw the same id,
+    // or one already used, and the one refused draws again.
+    let one = sleep_dag(&[("a", "demo_sleep", &[])], json!({}));
+    let from_a = a.submit(one.clone()).await;
+    let from_b = b.submit(one).await;
+    let mut ids = vec![job.clone(), from_a.clone(), from_b.clone()];
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "{job} {from_a} {from_b}");
+    for (site, id) in [(&a, &from_a), (&b, &from_b)] {
+        let id = ferroflow_core::id::JobId::new(id);
+        let (holder, _) = store.lease(&id).await.unwrap().expect("leased");
+        assert_eq!(
+            holder, site.site.app.instance.id,
+            "its creator schedules it"
+        );
+    }
     b.stop().await;
     a.stop().await;
 }

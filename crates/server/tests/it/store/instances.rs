@@ -164,7 +164,33 @@ async fn dirty_marks_reach_the_holder_once(db: Backend) {
     assert_eq!(s.lease(&b).await.unwrap(), None);
 }
 
+/// A job id drawn by two instances at once (their clocks may agree to the microsecond):
+/// the lease of a new job goes to one of them, and an id whose lease row exists is never
+/// claimed anew, even once that lease expired.
+async fn a_new_jobs_id_is_claimed_by_one_instance(db: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.fresh_url(dir.path());
+    let (a, b) = (
+        Store::open(&url).await.unwrap(),
+        Store::open(&url).await.unwrap(),
+    );
+    for n in 0..10 {
+        let job = format!("2024010100000000001{n:02}").into();
+        let (ga, gb) = futures::future::join(
+            a.claim_new_lease(&job, "a", 1_000, 10_000),
+            b.claim_new_lease(&job, "b", 1_000, 10_000),
+        )
+        .await;
+        assert!(ga.unwrap() ^ gb.unwrap(), "job {job}: exactly one claim");
+        assert!(
+            !a.claim_new_lease(&job, "a", 50_000, 10_000).await.unwrap(),
+            "an expired lease is taken over, never claimed as new"
+        );
+    }
+}
+
 crate::on_backends!(
+    a_new_jobs_id_is_claimed_by_one_instance,
     a_lease_has_one_holder_until_it_expires,
     of_instances_asking_at_once_one_gets_each_lease,
     a_stopped_instances_runs_are_taken_over_once,
