@@ -104,7 +104,13 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         tasks,
     };
     let _creating = app.creating(&job_id);
-    app.store.create_schedule_job(&new, app.now()).await?;
+    if let Err(e) = app.store.create_schedule_job(&new, app.now()).await {
+        // Nothing of the job was written (one transaction): its lease goes too.
+        if let Err(r) = app.instance.release(&app.store, &job_id).await {
+            tracing::warn!(job_id = %job_id, error = %r, "cannot release a job's lease");
+        }
+        return Err(e.into());
+    }
     app.failpoint("scheduler.job_recorded");
     let job = app
         .store
