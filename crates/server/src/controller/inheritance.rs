@@ -9,16 +9,15 @@ use serde_json::Value;
 use ferroflow_core::dag::{Dag, InheritanceConf};
 use ferroflow_core::id::{JobId, Party};
 use ferroflow_core::status::TaskStatus;
-use ferroflow_wire::RetCode;
 
 use super::worker::storage_key;
-use super::{Error, Result};
+use super::{Error, Op, Result};
 use crate::app::{App, Event};
 use crate::store::{JobRow, MetricRow, ModelMetaRow, TaskFilter, TaskRow, TrackingRow};
 
 fn failed(job_id: &str, task: &str, reason: &str) -> Error {
-    Error::fate(
-        RetCode::JobInheritanceFailed,
+    Error::refuse(
+        Op::InheritJob,
         &[("job_id", job_id), ("task", task), ("reason", reason)],
     )
 }

@@ -8,10 +8,9 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::model::{LogCount, LogQuery};
 
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 
 /// A file name part that came from a request: a plain name, nothing that walks the tree.
@@ -22,8 +21,8 @@ fn plain(field: &str, v: &str) -> Result<()> {
         || v.contains(['/', '\\'])
         || v.chars().any(char::is_control)
     {
-        return Err(Error::with_message(
-            RetCode::InvalidParameter,
+        return Err(Error::refuse_with(
+            Input::Parameter,
             format!("Invalid parameter: {field}[{v}]: not a plain name"),
         ));
     }
@@ -51,7 +50,7 @@ fn log_file(
         _ => return Ok(None),
     };
     let (Some(role), Some(party_id)) = (role, party_id) else {
-        return Err(Error::Internal(format!(
+        return Err(Error::Refused(format!(
             "{log_type} needs role and party_id"
         )));
     };
@@ -71,7 +70,7 @@ fn log_file(
 fn check_instance(app: &App, instance_id: Option<&str>) -> Result<()> {
     match instance_id {
         Some(i) if i != app.config.instance_id() => {
-            Err(Error::fate(RetCode::NoFoundInstance, &[("instance_id", i)]))
+            Err(Error::refuse(Missing::Instance, &[("instance_id", i)]))
         }
         _ => Ok(()),
     }
@@ -119,7 +118,7 @@ pub async fn query(app: &App, q: &LogQuery) -> Result<Vec<Value>> {
         q.task_name.as_deref(),
     )?
     else {
-        return Err(Error::Internal(format!(
+        return Err(Error::Refused(format!(
             "unknown log_type {:?} (schedule_info, schedule_error, task_error, task_warning, task_info, task_debug)",
             q.log_type
         )));
@@ -211,8 +210,8 @@ pub async fn download(app: &App, job_id: &str) -> Result<(String, Vec<u8>)> {
     plain("job_id", job_id)?;
     let dir = app.config.logs_dir().join(job_id);
     if !dir.is_dir() {
-        return Err(Error::fate(
-            RetCode::FileNotFound,
+        return Err(Error::refuse(
+            Missing::File,
             &[("path", &dir.display().to_string())],
         ));
     }

@@ -5,18 +5,17 @@
 
 use serde_json::Value;
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::model::{ModelDelete, ModelExport, ModelImport};
 
 use super::table::confine;
 use super::worker::{storage_key, tar_metas};
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 use crate::store::{ModelFilter, ModelMetaRow};
 
 fn no_model(model_id: &str, model_version: &str) -> Error {
-    Error::fate(
-        RetCode::TaskNoFoundModelOutput,
+    Error::refuse(
+        Missing::ModelOutput,
         &[("model_id", model_id), ("model_version", model_version)],
     )
 }
@@ -83,8 +82,8 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
 /// `/v2/model/import`: every member of an exported zip, under the new id and version.
 pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
     let members = crate::archive::unzip(zip).map_err(|e| {
-        Error::with_message(
-            RetCode::InvalidParameter,
+        Error::refuse_with(
+            Input::Parameter,
             format!("Invalid parameter: file: not a model export zip: {e}"),
         )
     })?;
@@ -97,16 +96,16 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
                 .iter()
                 .any(|p| p.is_empty() || *p == "." || *p == "..")
         {
-            return Err(Error::with_message(
-                RetCode::InvalidParameter,
+            return Err(Error::refuse_with(
+                Input::Parameter,
                 format!(
                     "Invalid parameter: file: member {name:?} is not a storage key (model_id/model_version/role/party_id/task_name/output_key)"
                 ),
             ));
         }
         let metas = tar_metas(bytes).map_err(|e| {
-            Error::with_message(
-                RetCode::InvalidParameter,
+            Error::refuse_with(
+                Input::Parameter,
                 format!("Invalid parameter: file: member {name:?} is not a model archive: {e}"),
             )
         })?;

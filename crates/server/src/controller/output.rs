@@ -6,17 +6,16 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::OutputTask;
 
 use super::worker::tar_models;
-use super::{Error, Result};
+use super::{Error, Missing, Result};
 use crate::app::App;
 use crate::store::{TaskFilter, TaskRow, TrackingRow};
 
 fn not_found(q: &OutputTask) -> Error {
-    Error::fate(
-        RetCode::TaskNotFound,
+    Error::refuse(
+        Missing::Task,
         &[
             ("job_id", &q.job_id),
             ("role", &q.role),
@@ -107,7 +106,7 @@ async fn model_metas(app: &App, q: &OutputTask) -> Result<Vec<crate::store::Mode
 pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
     let metas = model_metas(app, q).await?;
     if metas.is_empty() {
-        return Err(Error::fate(RetCode::TaskNoFoundModelOutput, &[]));
+        return Err(Error::refuse(Missing::ModelOutput, &[]));
     }
     let mut out = serde_json::Map::new();
     for m in metas {
@@ -139,11 +138,17 @@ pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| Error::Internal("ValueError('No found model')".into()))?;
+        .ok_or(Error::NoModel {
+            python: true,
+            source: None,
+        })?;
     let bytes = app
         .models
         .get(&m.storage_key, m.task_version)
-        .map_err(|e| Error::Internal(format!("ValueError('No found model: {e}')")))?;
+        .map_err(|e| Error::NoModel {
+            python: true,
+            source: Some(e),
+        })?;
     Ok((m.output_key, bytes))
 }
 
@@ -151,7 +156,7 @@ pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>
 pub async fn delete_models(app: &App, q: &OutputTask) -> Result<()> {
     let metas = model_metas(app, q).await?;
     if metas.is_empty() {
-        return Err(Error::fate(RetCode::TaskNoFoundModelOutput, &[]));
+        return Err(Error::refuse(Missing::ModelOutput, &[]));
     }
     let keys: Vec<(String, i64)> = metas
         .iter()
@@ -264,8 +269,8 @@ pub(crate) async fn table_text(
 ) -> Result<Option<(Vec<u8>, Vec<String>)>> {
     use crate::fate_storage;
     let unreadable = |e: String| {
-        Error::fate(
-            RetCode::TableNotFound,
+        Error::refuse(
+            Missing::Table,
             &[
                 ("namespace", &meta.namespace),
                 ("name", &meta.name),
@@ -322,8 +327,8 @@ pub async fn data_archive(
 ) -> Result<(String, Vec<u8>)> {
     let rows = outputs(app, q, output_key).await?;
     if rows.is_empty() {
-        return Err(Error::fate(
-            RetCode::TableNotFound,
+        return Err(Error::refuse(
+            Missing::Table,
             &[
                 ("job_id", &q.job_id),
                 ("role", &q.role),
