@@ -119,8 +119,11 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
     {
         let dir = app.config.jobs_dir().join(job_id);
         let yaml = serde_yaml::to_string(&schema.to_value()).unwrap_or_default();
-        if let Err(e) =
-            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join("dag.yaml"), yaml))
+        if let Err(e) = crate::blocking::io(move || {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("dag.yaml"), yaml)
+        })
+        .await
         {
             tracing::warn!(job_id, error = %e, "cannot keep the submitted DAG");
         }
@@ -604,12 +607,14 @@ pub async fn clean(app: &App, job_id: &str) -> Result<()> {
         if let Some(path) = t.uri.strip_prefix("file://").map(std::path::PathBuf::from)
             && path.starts_with(&data_dir)
         {
-            let _ = std::fs::remove_file(&path);
+            let _ = tokio::fs::remove_file(&path).await;
         }
     }
     let models = app.store.models_of_job(job_id).await?;
     for m in &models {
-        if let Err(e) = app.models.delete(&m.storage_key, m.task_version) {
+        if let Err(e) =
+            crate::model_store::delete(&app.models, &m.storage_key, m.task_version).await
+        {
             tracing::warn!(job_id, key = %m.storage_key, error = %e, "cannot delete a model");
         }
     }

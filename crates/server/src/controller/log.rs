@@ -91,8 +91,15 @@ pub async fn count(app: &App, q: &LogCount) -> Result<i64> {
     let Ok(Some(file)) = file else {
         return Ok(0);
     };
-    let Ok(f) = std::fs::File::open(&file) else {
-        return Ok(0);
+    Ok(crate::blocking::io(move || Ok(count_lines(&file)))
+        .await
+        .unwrap_or(0))
+}
+
+/// The lines of a file; 0 when it cannot be read.
+fn count_lines(file: &std::path::Path) -> i64 {
+    let Ok(f) = std::fs::File::open(file) else {
+        return 0;
     };
     let mut n = 0i64;
     let mut r = BufReader::new(f);
@@ -101,7 +108,7 @@ pub async fn count(app: &App, q: &LogCount) -> Result<i64> {
         n += 1;
         buf.clear();
     }
-    Ok(n)
+    n
 }
 
 /// `/v2/log/query`: lines `begin..=end` (1-based; `begin` defaults to 1, `end` to the last
@@ -123,11 +130,19 @@ pub async fn query(app: &App, q: &LogQuery) -> Result<Vec<Value>> {
             q.log_type
         )));
     };
-    let Ok(f) = std::fs::File::open(&file) else {
-        return Ok(Vec::new());
+    let (begin, end) = (q.begin.unwrap_or(1).max(1), q.end.unwrap_or(i64::MAX));
+    Ok(
+        crate::blocking::io(move || Ok(read_lines(&file, begin, end)))
+            .await
+            .unwrap_or_default(),
+    )
+}
+
+/// Lines `begin..=end` of a file, masked; none when it cannot be read.
+fn read_lines(file: &std::path::Path, begin: i64, end: i64) -> Vec<Value> {
+    let Ok(f) = std::fs::File::open(file) else {
+        return Vec::new();
     };
-    let begin = q.begin.unwrap_or(1).max(1);
-    let end = q.end.unwrap_or(i64::MAX);
     let mut out = Vec::new();
     let mut r = BufReader::new(f);
     let mut buf = Vec::new();
@@ -149,7 +164,7 @@ pub async fn query(app: &App, q: &LogQuery) -> Result<Vec<Value>> {
         let text = text.strip_suffix('\n').unwrap_or(&text);
         out.push(json!({"line_num": line_num, "content": mask_ipv4(text)}));
     }
-    Ok(out)
+    out
 }
 
 /// Replaces every dotted-quad IPv4 address by `xxx.xxx.xxx.xxx`, as upstream does.

@@ -54,9 +54,8 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
     }
     let mut members = Vec::with_capacity(rows.len());
     for m in &rows {
-        let bytes = app
-            .models
-            .get(&m.storage_key, m.task_version)
+        let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {}", m.storage_key),
                 source,
@@ -71,10 +70,13 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
         "{}_{}_{}_{}.zip",
         r.model_id, r.model_version, r.role, r.party_id
     ));
-    crate::model_store::write_atomically(&file, &zip).map_err(|source| Error::File {
-        path: file.clone(),
-        source,
-    })?;
+    let target = file.clone();
+    crate::blocking::io(move || crate::model_store::write_atomically(&target, &zip))
+        .await
+        .map_err(|source| Error::File {
+            path: file.clone(),
+            source,
+        })?;
     tracing::info!(model_id = %r.model_id, models = rows.len(), file = %file.display(), "models exported");
     Ok(file)
 }
@@ -135,8 +137,8 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
             .and_then(|m| m["type_name"].as_str())
             .unwrap_or("json_model")
             .to_string();
-        app.models
-            .put(&key, 0, bytes)
+        crate::model_store::put(&app.models, &key, 0, bytes.to_vec())
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {key}"),
                 source,
@@ -190,7 +192,7 @@ pub async fn delete(app: &App, r: &ModelDelete) -> Result<bool> {
         .collect();
     let n = app.store.delete_model_metas(&keys).await?;
     for (k, v) in &keys {
-        if let Err(e) = app.models.delete(k, *v) {
+        if let Err(e) = crate::model_store::delete(&app.models, k, *v).await {
             tracing::warn!(key = %k, error = %e, "cannot delete a model archive");
         }
     }

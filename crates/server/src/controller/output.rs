@@ -110,9 +110,8 @@ pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
     }
     let mut out = serde_json::Map::new();
     for m in metas {
-        let bytes = app
-            .models
-            .get(&m.storage_key, m.task_version)
+        let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {}", m.storage_key),
                 source,
@@ -142,9 +141,8 @@ pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>
             python: true,
             source: None,
         })?;
-    let bytes = app
-        .models
-        .get(&m.storage_key, m.task_version)
+    let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+        .await
         .map_err(|e| Error::NoModel {
             python: true,
             source: Some(e),
@@ -164,7 +162,7 @@ pub async fn delete_models(app: &App, q: &OutputTask) -> Result<()> {
         .collect();
     app.store.delete_model_metas(&keys).await?;
     for (k, v) in &keys {
-        if let Err(e) = app.models.delete(k, *v) {
+        if let Err(e) = crate::model_store::delete(&app.models, k, *v).await {
             tracing::warn!(key = %k, error = %e, "cannot delete a model archive");
         }
     }
@@ -304,16 +302,23 @@ pub(crate) async fn table_text(
             Some(&header.join(delimiter)),
         )
         .await
-        .map_err(|e| unreadable(e.to_string()))
-        .and_then(|_| std::fs::read(&tmp).map_err(|e| unreadable(e.to_string())));
-        let _ = std::fs::remove_file(&tmp);
+        .map_err(|e| unreadable(e.to_string()));
+        let exported = match exported {
+            Ok(_) => tokio::fs::read(&tmp)
+                .await
+                .map_err(|e| unreadable(e.to_string())),
+            Err(e) => Err(e),
+        };
+        let _ = tokio::fs::remove_file(&tmp).await;
         let bytes = exported?;
         return Ok(Some((bytes, header)));
     }
     let Some(path) = table_file(app, uri, &meta.namespace, &meta.name).await? else {
         return Ok(None);
     };
-    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
     let header = csv_header(&bytes);
     Ok(Some((bytes, header)))
 }

@@ -110,7 +110,7 @@ pub async fn delete(app: &App, namespace: &str, name: &str) -> Result<()> {
             .and_then(Value::as_str)
             .and_then(super::output::local_path)
         && path.starts_with(app.config.standalone_data_dir())
-        && let Err(e) = std::fs::remove_file(&path)
+        && let Err(e) = tokio::fs::remove_file(&path).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %path.display(), error = %e, "cannot delete a table file");
@@ -144,10 +144,13 @@ pub async fn bind_path(app: &App, r: &TableBindPath) -> Result<()> {
         return Err(no_file(&path));
     }
     let (header, count, samples) = if path.is_file() {
-        scan_csv(&path).map_err(|source| Error::File {
-            path: path.clone(),
-            source,
-        })?
+        let file = path.clone();
+        crate::blocking::io(move || scan_csv(&file))
+            .await
+            .map_err(|source| Error::File {
+                path: path.clone(),
+                source,
+            })?
     } else {
         (Vec::new(), None, Vec::new())
     };

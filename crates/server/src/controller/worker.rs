@@ -136,7 +136,9 @@ pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<(
         return Ok(());
     }
     let log = crate::run::stdout_file(app, &task);
-    let tail = tail_lines(&log, 20);
+    let tail = crate::blocking::io(move || Ok(tail_lines(&log, 20)))
+        .await
+        .unwrap_or_default();
     let mut msg = format!(
         "{what} ended without reporting its status ({})",
         exit.describe()
@@ -340,8 +342,8 @@ pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<
         what: "model archive".into(),
         source,
     })?;
-    app.models
-        .put(&key, version, tar)
+    crate::model_store::put(&app.models, &key, version, tar.to_vec())
+        .await
         .map_err(|source| Error::Model {
             what: format!("model {key}"),
             source,
@@ -420,17 +422,12 @@ pub async fn download_model(app: &App, q: &wire::ModelDownload) -> Result<(Strin
         &q.task_name,
         &q.output_key,
     );
-    let meta = app
-        .store
-        .model_by_key(&key)
-        .await?
-        .ok_or(Error::NoModel {
-            python: false,
-            source: None,
-        })?;
-    let bytes = app
-        .models
-        .get(&key, meta.task_version)
+    let meta = app.store.model_by_key(&key).await?.ok_or(Error::NoModel {
+        python: false,
+        source: None,
+    })?;
+    let bytes = crate::model_store::get(&app.models, &key, meta.task_version)
+        .await
         .map_err(|e| Error::NoModel {
             python: false,
             source: Some(e),
