@@ -9,6 +9,7 @@
 //! - [`archive`]: tar.gz and zip answers of download routes.
 //! - [`model_store`]: model archives by storage key and task version.
 //! - [`paths`]: confining path parameters to the directories the site allows.
+//! - [`blocking`]: file work on the blocking pool, off the async runtime.
 //! - [`federation`]: commands to other sites (and to this one, over the same HTTP), signed
 //!   for ferroflow peers ([`federation::sign`]).
 //! - [`tls`]: mutual TLS between ferroflow sites, their credentials and peer cards.
@@ -22,6 +23,7 @@ pub mod app;
 pub mod archive;
 pub mod audit;
 pub mod auth;
+pub mod blocking;
 pub mod clock;
 pub mod config;
 pub mod controller;

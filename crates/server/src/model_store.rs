@@ -9,6 +9,7 @@
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 pub trait ModelStore: Send + Sync + 'static {
     /// The engine name recorded in `t_model_meta.f_storage_engine`.
@@ -22,6 +23,29 @@ pub trait ModelStore: Send + Sync + 'static {
 
     /// Removes an archive; a missing one is not an error.
     fn delete(&self, key: &str, version: i64) -> io::Result<()>;
+}
+
+/// [`ModelStore::get`] from async code, on the blocking pool (archives are files).
+pub async fn get(store: &Arc<dyn ModelStore>, key: &str, version: i64) -> io::Result<Vec<u8>> {
+    let (store, key) = (store.clone(), key.to_string());
+    crate::blocking::io(move || store.get(&key, version)).await
+}
+
+/// [`ModelStore::put`] from async code, on the blocking pool.
+pub async fn put(
+    store: &Arc<dyn ModelStore>,
+    key: &str,
+    version: i64,
+    bytes: Vec<u8>,
+) -> io::Result<()> {
+    let (store, key) = (store.clone(), key.to_string());
+    crate::blocking::io(move || store.put(&key, version, &bytes)).await
+}
+
+/// [`ModelStore::delete`] from async code, on the blocking pool.
+pub async fn delete(store: &Arc<dyn ModelStore>, key: &str, version: i64) -> io::Result<()> {
+    let (store, key) = (store.clone(), key.to_string());
+    crate::blocking::io(move || store.delete(&key, version)).await
 }
 
 /// Archives as files under a directory.

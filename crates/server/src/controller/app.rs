@@ -9,9 +9,7 @@
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
-
-use super::{Error, Result};
+use super::{Denial, Error, Missing, Result};
 use crate::app::App;
 use crate::store::{AppRow, PartnerRow};
 
@@ -37,8 +35,8 @@ pub fn restricted(app: &App, func: &str) -> Result<()> {
     if app.config.auth.any() {
         Ok(())
     } else {
-        Err(Error::with_message(
-            RetCode::FunctionRestricted,
+        Err(Error::refuse_with(
+            Denial::Restricted,
             format!("func {func}, function restricted"),
         ))
     }
@@ -117,7 +115,10 @@ pub async fn bootstrap(app: &App) -> Result<()> {
             &admin.app_id,
             &admin.app_token,
         )
-        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", file.display())))?;
+        .map_err(|source| Error::File {
+            path: file.clone(),
+            source,
+        })?;
     }
     tracing::info!(file = %file.display(), "admin credentials");
     app.store
@@ -158,14 +159,14 @@ pub async fn bootstrap(app: &App) -> Result<()> {
 /// The calling app (`appId` header) and its roles, for the client-app rules.
 async fn caller(app: &App, app_id: Option<&str>) -> Result<(String, Vec<String>)> {
     let Some(id) = app_id.filter(|i| !i.is_empty()) else {
-        return Err(Error::fate(RetCode::NoPermission, &[("app_id", "")]));
+        return Err(Error::refuse(Denial::Permission, &[("app_id", "")]));
     };
     if app.store.app(id).await?.is_none() {
-        return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", id)]));
+        return Err(Error::refuse(Missing::App, &[("app_id", id)]));
     }
     let roles = app.store.roles_of(id).await?;
     if !roles.iter().any(|r| r == "client" || r == "super_client") {
-        return Err(Error::fate(RetCode::NoPermission, &[("app_id", id)]));
+        return Err(Error::refuse(Denial::Permission, &[("app_id", id)]));
     }
     Ok((id.to_string(), roles))
 }
@@ -197,7 +198,7 @@ pub async fn create_client(app: &App, caller_id: Option<&str>, name: &str) -> Re
     restricted(app, "create_client_app")?;
     let (_, roles) = caller(app, caller_id).await?;
     if !is_super(&roles) {
-        return Err(Error::fate(RetCode::NoPermission, &[("app_name", name)]));
+        return Err(Error::refuse(Denial::Permission, &[("app_name", name)]));
     }
     insert(app, name, CLIENT).await
 }
@@ -207,10 +208,10 @@ pub async fn delete_client(app: &App, caller_id: Option<&str>, app_id: &str) -> 
     restricted(app, "delete_client_app")?;
     let (me, roles) = caller(app, caller_id).await?;
     if !is_super(&roles) || app_id == me || app_id == ADMIN {
-        return Err(Error::fate(RetCode::NoPermission, &[("app_id", app_id)]));
+        return Err(Error::refuse(Denial::Permission, &[("app_id", app_id)]));
     }
     if is_super(&app.store.roles_of(app_id).await?) {
-        return Err(Error::fate(RetCode::NoPermission, &[("app_id", app_id)]));
+        return Err(Error::refuse(Denial::Permission, &[("app_id", app_id)]));
     }
     let rows = app.store.apps(Some(app_id), None, Some(CLIENT)).await?;
     if rows.is_empty() {
@@ -233,7 +234,7 @@ pub async fn query_client(
     }
     let rows = app.store.apps(app_id, app_name, None).await?;
     if !is_super(&roles) && rows.iter().any(|a| a.app_id != me) {
-        return Err(Error::fate(RetCode::NoPermission, &[("app_id", &me)]));
+        return Err(Error::refuse(Denial::Permission, &[("app_id", &me)]));
     }
     Ok(rows.iter().map(record).collect())
 }

@@ -16,11 +16,11 @@ use serde_json::{Map, Value, json};
 
 use ferroflow_core::dag::DagSchema;
 use ferroflow_core::upload;
+use ferroflow_wire::Envelope;
 use ferroflow_wire::client::data::{ComponentDownload, DataDownload, Transformer, Upload};
-use ferroflow_wire::{Envelope, RetCode};
 
 use super::table::{check_name, confine, no_file, no_table};
-use super::{Error, Result};
+use super::{Clash, Error, Input, Missing, Result};
 use crate::app::App;
 
 pub use ferroflow_core::provider::FLOW_PROVIDER;
@@ -113,8 +113,8 @@ async fn submit(app: &App, dag: Value, data: Value) -> Result<Envelope> {
 }
 
 fn invalid_file(file: &str, problem: impl std::fmt::Display) -> Error {
-    Error::with_message(
-        RetCode::InvalidParameter,
+    Error::refuse_with(
+        Input::Parameter,
         format!("Invalid parameter: file[{file}]: {problem}"),
     )
 }
@@ -347,8 +347,8 @@ pub async fn transformer(app: &App, r: &Transformer) -> Result<Envelope> {
     }
     if app.store.table_meta(&r.namespace, &r.name).await?.is_some() {
         if !r.drop {
-            return Err(Error::fate(
-                RetCode::TableExists,
+            return Err(Error::refuse(
+                Clash::TableExists,
                 &[("namespace", &r.namespace), ("name", &r.name)],
             ));
         }
@@ -413,8 +413,8 @@ pub async fn data_view(app: &App, q: &ferroflow_wire::client::JobPartyQuery) -> 
         party_id: ferroflow_core::id::PartyId::new(&q.party_id),
     };
     let job = app.store.job(&key).await?.ok_or_else(|| {
-        Error::fate(
-            RetCode::JobNotFound,
+        Error::refuse(
+            Missing::Job,
             &[
                 ("job_id", &q.job_id),
                 ("role", &q.role),

@@ -9,16 +9,15 @@ use serde_json::Value;
 use ferroflow_core::dag::{Dag, InheritanceConf};
 use ferroflow_core::id::{JobId, Party};
 use ferroflow_core::status::TaskStatus;
-use ferroflow_wire::RetCode;
 
 use super::worker::storage_key;
-use super::{Error, Result};
+use super::{Error, Op, Result};
 use crate::app::{App, Event};
 use crate::store::{JobRow, MetricRow, ModelMetaRow, TaskFilter, TaskRow, TrackingRow};
 
 fn failed(job_id: &str, task: &str, reason: &str) -> Error {
-    Error::fate(
-        RetCode::JobInheritanceFailed,
+    Error::refuse(
+        Op::InheritJob,
         &[("job_id", job_id), ("task", task), ("reason", reason)],
     )
 }
@@ -214,15 +213,14 @@ async fn copy_outputs(app: &App, src: &TaskRow, dst: &TaskRow, job: &JobRow) -> 
             dst.task_name.as_str(),
             &m.output_key,
         );
-        let bytes = app
-            .models
-            .get(&m.storage_key, m.task_version)
+        let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+            .await
             .map_err(|source| Error::Model {
                 what: format!("inherited model {}", m.storage_key),
                 source,
             })?;
-        app.models
-            .put(&key, dst_version, &bytes)
+        crate::model_store::put(&app.models, &key, dst_version, bytes)
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {key}"),
                 source,
@@ -251,7 +249,7 @@ async fn copy_outputs(app: &App, src: &TaskRow, dst: &TaskRow, job: &JobRow) -> 
         .join(party)
         .join(dst.task_name.as_str());
     if from.is_dir()
-        && let Err(e) = copy_dir(&from, &to)
+        && let Err(e) = crate::blocking::io(move || copy_dir(&from, &to)).await
     {
         tracing::warn!(error = %e, "inherited logs not copied");
     }

@@ -12,11 +12,11 @@ use ferroflow_wire::client::{
 use ferroflow_wire::dag::ShapeError;
 use ferroflow_wire::records::{JobRecord, TaskRecord};
 use ferroflow_wire::task_config::InputArtifacts;
-use ferroflow_wire::{Envelope, RetCode, scheduler as sched};
+use ferroflow_wire::{Envelope, scheduler as sched};
 
 use super::keys::role;
 use super::partner::stop_party_job;
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 use crate::store::{JobFilter, JobListFilter, JobRow, TaskFilter, TaskRow};
 
@@ -36,8 +36,8 @@ fn offered_engine(app: &App, schema: &DagSchema) -> Result<()> {
         .filter(|n| !n.is_empty());
     match asked {
         Some(name) if !name.eq_ignore_ascii_case(&app.config.engines.computing) => {
-            Err(Error::with_message(
-                RetCode::JobParamsError,
+            Err(Error::refuse_with(
+                Input::Dag,
                 format!(
                     "dag.conf.engine.name: the job asks for the computing engine {name:?}; \
                      this site offers {:?}",
@@ -50,8 +50,8 @@ fn offered_engine(app: &App, schema: &DagSchema) -> Result<()> {
 }
 
 pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<Envelope> {
-    let mut schema = schema
-        .map_err(|e| Error::with_message(RetCode::JobParamsError, format!("invalid DAG: {e}")))?;
+    let mut schema =
+        schema.map_err(|e| Error::refuse_with(Input::Dag, format!("invalid DAG: {e}")))?;
     let own = app.config.party_id.clone();
     {
         let conf = schema.conf_mut();
@@ -119,8 +119,11 @@ pub async fn submit(app: &App, schema: Result<DagSchema, ShapeError>) -> Result<
     {
         let dir = app.config.jobs_dir().join(job_id);
         let yaml = serde_yaml::to_string(&schema.to_value()).unwrap_or_default();
-        if let Err(e) =
-            std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(dir.join("dag.yaml"), yaml))
+        if let Err(e) = crate::blocking::io(move || {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("dag.yaml"), yaml)
+        })
+        .await
         {
             tracing::warn!(job_id, error = %e, "cannot keep the submitted DAG");
         }
@@ -146,7 +149,7 @@ pub async fn query(app: &App, q: &JobQuery) -> Result<Vec<JobRecord>> {
     let not_found = || {
         let d = details_of(q);
         let d: Vec<(&str, &str)> = d.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Error::fate(RetCode::JobNotFound, &d)
+        Error::refuse(Missing::Job, &d)
     };
     if q.is_empty() {
         return Err(not_found());
@@ -321,8 +324,8 @@ pub async fn list(app: &App, q: &JobListQuery) -> Result<Value> {
         (col, dir) => {
             let col = col.clone().unwrap_or_else(|| "create_time".into());
             if !ORDERABLE.contains(&col.as_str()) {
-                return Err(Error::with_message(
-                    RetCode::InvalidParameter,
+                return Err(Error::refuse_with(
+                    Input::Parameter,
                     format!("cannot order by {col:?} (one of {})", ORDERABLE.join(", ")),
                 ));
             }
@@ -330,8 +333,8 @@ pub async fn list(app: &App, q: &JobListQuery) -> Result<Value> {
                 "asc" => true,
                 "desc" => false,
                 other => {
-                    return Err(Error::with_message(
-                        RetCode::InvalidParameter,
+                    return Err(Error::refuse_with(
+                        Input::Parameter,
                         format!("order must be asc or desc, got {other:?}"),
                     ));
                 }
@@ -393,7 +396,7 @@ fn partners_of(r: &JobRow) -> Vec<String> {
 
 /// `/v2/job/task/query`: the latest version of each party task.
 pub async fn query_tasks(app: &App, q: &TaskQuery) -> Result<Vec<TaskRecord>> {
-    let not_found = || Error::fate(RetCode::TaskNotFound, &[]);
+    let not_found = || Error::refuse(Missing::Task, &[]);
     if q.is_empty() {
         return Err(not_found());
     }
@@ -438,8 +441,8 @@ pub async fn list_tasks(app: &App, q: &TaskListQuery) -> Result<Value> {
         None | Some("desc") => false,
         Some("asc") => true,
         Some(other) => {
-            return Err(Error::with_message(
-                RetCode::InvalidParameter,
+            return Err(Error::refuse_with(
+                Input::Parameter,
                 format!("order must be asc or desc, got {other:?}"),
             ));
         }
@@ -478,8 +481,8 @@ pub async fn add_notes(app: &App, q: &NotesAdd) -> Result<()> {
     {
         Ok(())
     } else {
-        Err(Error::fate(
-            RetCode::JobNotFound,
+        Err(Error::refuse(
+            Missing::Job,
             &[
                 ("job_id", &q.job_id),
                 ("role", &q.role),
@@ -497,8 +500,8 @@ pub async fn dependency(app: &App, q: &wire::JobPartyQuery) -> Result<Value> {
         party_id: PartyId::new(&q.party_id),
     };
     let job = app.store.job(&key).await?.ok_or_else(|| {
-        Error::fate(
-            RetCode::JobNotFound,
+        Error::refuse(
+            Missing::Job,
             &[
                 ("job_id", &q.job_id),
                 ("role", &q.role),
@@ -604,12 +607,14 @@ pub async fn clean(app: &App, job_id: &str) -> Result<()> {
         if let Some(path) = t.uri.strip_prefix("file://").map(std::path::PathBuf::from)
             && path.starts_with(&data_dir)
         {
-            let _ = std::fs::remove_file(&path);
+            let _ = tokio::fs::remove_file(&path).await;
         }
     }
     let models = app.store.models_of_job(job_id).await?;
     for m in &models {
-        if let Err(e) = app.models.delete(&m.storage_key, m.task_version) {
+        if let Err(e) =
+            crate::model_store::delete(&app.models, &m.storage_key, m.task_version).await
+        {
             tracing::warn!(job_id, key = %m.storage_key, error = %e, "cannot delete a model");
         }
     }

@@ -2,10 +2,9 @@
 //! version is refused (InvalidParameter) before anything is looked up.
 
 use ferroflow_core::id::{JobId, JobKey, PartyId, Role, TaskId, TaskKey};
-use ferroflow_wire::RetCode;
 use ferroflow_wire::partner::{JobTarget, TaskTarget};
 
-use super::{Error, Result};
+use super::{Error, Input, Result};
 
 pub(crate) fn job_key(t: &JobTarget) -> Result<JobKey> {
     Ok(JobKey {
@@ -17,8 +16,8 @@ pub(crate) fn job_key(t: &JobTarget) -> Result<JobKey> {
 
 pub(crate) fn task_key(t: &TaskTarget) -> Result<TaskKey> {
     if t.task_version < 0 {
-        return Err(Error::with_message(
-            RetCode::InvalidParameter,
+        return Err(Error::refuse_with(
+            Input::Parameter,
             "task_version must not be negative",
         ));
     }
@@ -33,6 +32,6 @@ pub(crate) fn task_key(t: &TaskTarget) -> Result<TaskKey> {
 
 pub(crate) fn role(s: &str) -> Result<Role> {
     s.parse().map_err(|e: ferroflow_core::id::UnknownRole| {
-        Error::with_message(RetCode::InvalidParameter, e.to_string())
+        Error::refuse_with(Input::Parameter, e.to_string())
     })
 }

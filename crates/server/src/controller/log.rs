@@ -8,10 +8,9 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::model::{LogCount, LogQuery};
 
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 
 /// A file name part that came from a request: a plain name, nothing that walks the tree.
@@ -22,8 +21,8 @@ fn plain(field: &str, v: &str) -> Result<()> {
         || v.contains(['/', '\\'])
         || v.chars().any(char::is_control)
     {
-        return Err(Error::with_message(
-            RetCode::InvalidParameter,
+        return Err(Error::refuse_with(
+            Input::Parameter,
             format!("Invalid parameter: {field}[{v}]: not a plain name"),
         ));
     }
@@ -51,7 +50,7 @@ fn log_file(
         _ => return Ok(None),
     };
     let (Some(role), Some(party_id)) = (role, party_id) else {
-        return Err(Error::Internal(format!(
+        return Err(Error::Refused(format!(
             "{log_type} needs role and party_id"
         )));
     };
@@ -71,7 +70,7 @@ fn log_file(
 fn check_instance(app: &App, instance_id: Option<&str>) -> Result<()> {
     match instance_id {
         Some(i) if i != app.config.instance_id() => {
-            Err(Error::fate(RetCode::NoFoundInstance, &[("instance_id", i)]))
+            Err(Error::refuse(Missing::Instance, &[("instance_id", i)]))
         }
         _ => Ok(()),
     }
@@ -92,8 +91,15 @@ pub async fn count(app: &App, q: &LogCount) -> Result<i64> {
     let Ok(Some(file)) = file else {
         return Ok(0);
     };
-    let Ok(f) = std::fs::File::open(&file) else {
-        return Ok(0);
+    Ok(crate::blocking::io(move || Ok(count_lines(&file)))
+        .await
+        .unwrap_or(0))
+}
+
+/// The lines of a file; 0 when it cannot be read.
+fn count_lines(file: &std::path::Path) -> i64 {
+    let Ok(f) = std::fs::File::open(file) else {
+        return 0;
     };
     let mut n = 0i64;
     let mut r = BufReader::new(f);
@@ -102,7 +108,7 @@ pub async fn count(app: &App, q: &LogCount) -> Result<i64> {
         n += 1;
         buf.clear();
     }
-    Ok(n)
+    n
 }
 
 /// `/v2/log/query`: lines `begin..=end` (1-based; `begin` defaults to 1, `end` to the last
@@ -119,16 +125,24 @@ pub async fn query(app: &App, q: &LogQuery) -> Result<Vec<Value>> {
         q.task_name.as_deref(),
     )?
     else {
-        return Err(Error::Internal(format!(
+        return Err(Error::Refused(format!(
             "unknown log_type {:?} (schedule_info, schedule_error, task_error, task_warning, task_info, task_debug)",
             q.log_type
         )));
     };
-    let Ok(f) = std::fs::File::open(&file) else {
-        return Ok(Vec::new());
+    let (begin, end) = (q.begin.unwrap_or(1).max(1), q.end.unwrap_or(i64::MAX));
+    Ok(
+        crate::blocking::io(move || Ok(read_lines(&file, begin, end)))
+            .await
+            .unwrap_or_default(),
+    )
+}
+
+/// Lines `begin..=end` of a file, masked; none when it cannot be read.
+fn read_lines(file: &std::path::Path, begin: i64, end: i64) -> Vec<Value> {
+    let Ok(f) = std::fs::File::open(file) else {
+        return Vec::new();
     };
-    let begin = q.begin.unwrap_or(1).max(1);
-    let end = q.end.unwrap_or(i64::MAX);
     let mut out = Vec::new();
     let mut r = BufReader::new(f);
     let mut buf = Vec::new();
@@ -150,7 +164,7 @@ pub async fn query(app: &App, q: &LogQuery) -> Result<Vec<Value>> {
         let text = text.strip_suffix('\n').unwrap_or(&text);
         out.push(json!({"line_num": line_num, "content": mask_ipv4(text)}));
     }
-    Ok(out)
+    out
 }
 
 /// Replaces every dotted-quad IPv4 address by `xxx.xxx.xxx.xxx`, as upstream does.
@@ -211,8 +225,8 @@ pub async fn download(app: &App, job_id: &str) -> Result<(String, Vec<u8>)> {
     plain("job_id", job_id)?;
     let dir = app.config.logs_dir().join(job_id);
     if !dir.is_dir() {
-        return Err(Error::fate(
-            RetCode::FileNotFound,
+        return Err(Error::refuse(
+            Missing::File,
             &[("path", &dir.display().to_string())],
         ));
     }

@@ -5,18 +5,17 @@
 
 use serde_json::Value;
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::model::{ModelDelete, ModelExport, ModelImport};
 
 use super::table::confine;
 use super::worker::{storage_key, tar_metas};
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 use crate::store::{ModelFilter, ModelMetaRow};
 
 fn no_model(model_id: &str, model_version: &str) -> Error {
-    Error::fate(
-        RetCode::TaskNoFoundModelOutput,
+    Error::refuse(
+        Missing::ModelOutput,
         &[("model_id", model_id), ("model_version", model_version)],
     )
 }
@@ -55,9 +54,8 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
     }
     let mut members = Vec::with_capacity(rows.len());
     for m in &rows {
-        let bytes = app
-            .models
-            .get(&m.storage_key, m.task_version)
+        let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {}", m.storage_key),
                 source,
@@ -72,10 +70,13 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
         "{}_{}_{}_{}.zip",
         r.model_id, r.model_version, r.role, r.party_id
     ));
-    crate::model_store::write_atomically(&file, &zip).map_err(|source| Error::File {
-        path: file.clone(),
-        source,
-    })?;
+    let target = file.clone();
+    crate::blocking::io(move || crate::model_store::write_atomically(&target, &zip))
+        .await
+        .map_err(|source| Error::File {
+            path: file.clone(),
+            source,
+        })?;
     tracing::info!(model_id = %r.model_id, models = rows.len(), file = %file.display(), "models exported");
     Ok(file)
 }
@@ -83,8 +84,8 @@ pub async fn export(app: &App, r: &ModelExport) -> Result<std::path::PathBuf> {
 /// `/v2/model/import`: every member of an exported zip, under the new id and version.
 pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
     let members = crate::archive::unzip(zip).map_err(|e| {
-        Error::with_message(
-            RetCode::InvalidParameter,
+        Error::refuse_with(
+            Input::Parameter,
             format!("Invalid parameter: file: not a model export zip: {e}"),
         )
     })?;
@@ -97,16 +98,16 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
                 .iter()
                 .any(|p| p.is_empty() || *p == "." || *p == "..")
         {
-            return Err(Error::with_message(
-                RetCode::InvalidParameter,
+            return Err(Error::refuse_with(
+                Input::Parameter,
                 format!(
                     "Invalid parameter: file: member {name:?} is not a storage key (model_id/model_version/role/party_id/task_name/output_key)"
                 ),
             ));
         }
         let metas = tar_metas(bytes).map_err(|e| {
-            Error::with_message(
-                RetCode::InvalidParameter,
+            Error::refuse_with(
+                Input::Parameter,
                 format!("Invalid parameter: file: member {name:?} is not a model archive: {e}"),
             )
         })?;
@@ -136,8 +137,8 @@ pub async fn import(app: &App, r: &ModelImport, zip: &[u8]) -> Result<usize> {
             .and_then(|m| m["type_name"].as_str())
             .unwrap_or("json_model")
             .to_string();
-        app.models
-            .put(&key, 0, bytes)
+        crate::model_store::put(&app.models, &key, 0, bytes.to_vec())
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {key}"),
                 source,
@@ -191,7 +192,7 @@ pub async fn delete(app: &App, r: &ModelDelete) -> Result<bool> {
         .collect();
     let n = app.store.delete_model_metas(&keys).await?;
     for (k, v) in &keys {
-        if let Err(e) = app.models.delete(k, *v) {
+        if let Err(e) = crate::model_store::delete(&app.models, k, *v).await {
             tracing::warn!(key = %k, error = %e, "cannot delete a model archive");
         }
     }

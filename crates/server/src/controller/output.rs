@@ -6,17 +6,16 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::OutputTask;
 
 use super::worker::tar_models;
-use super::{Error, Result};
+use super::{Error, Missing, Result};
 use crate::app::App;
 use crate::store::{TaskFilter, TaskRow, TrackingRow};
 
 fn not_found(q: &OutputTask) -> Error {
-    Error::fate(
-        RetCode::TaskNotFound,
+    Error::refuse(
+        Missing::Task,
         &[
             ("job_id", &q.job_id),
             ("role", &q.role),
@@ -107,13 +106,12 @@ async fn model_metas(app: &App, q: &OutputTask) -> Result<Vec<crate::store::Mode
 pub async fn models(app: &App, q: &OutputTask) -> Result<Value> {
     let metas = model_metas(app, q).await?;
     if metas.is_empty() {
-        return Err(Error::fate(RetCode::TaskNoFoundModelOutput, &[]));
+        return Err(Error::refuse(Missing::ModelOutput, &[]));
     }
     let mut out = serde_json::Map::new();
     for m in metas {
-        let bytes = app
-            .models
-            .get(&m.storage_key, m.task_version)
+        let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+            .await
             .map_err(|source| Error::Model {
                 what: format!("model {}", m.storage_key),
                 source,
@@ -139,11 +137,16 @@ pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| Error::Internal("ValueError('No found model')".into()))?;
-    let bytes = app
-        .models
-        .get(&m.storage_key, m.task_version)
-        .map_err(|e| Error::Internal(format!("ValueError('No found model: {e}')")))?;
+        .ok_or(Error::NoModel {
+            python: true,
+            source: None,
+        })?;
+    let bytes = crate::model_store::get(&app.models, &m.storage_key, m.task_version)
+        .await
+        .map_err(|e| Error::NoModel {
+            python: true,
+            source: Some(e),
+        })?;
     Ok((m.output_key, bytes))
 }
 
@@ -151,7 +154,7 @@ pub async fn model_archive(app: &App, q: &OutputTask) -> Result<(String, Vec<u8>
 pub async fn delete_models(app: &App, q: &OutputTask) -> Result<()> {
     let metas = model_metas(app, q).await?;
     if metas.is_empty() {
-        return Err(Error::fate(RetCode::TaskNoFoundModelOutput, &[]));
+        return Err(Error::refuse(Missing::ModelOutput, &[]));
     }
     let keys: Vec<(String, i64)> = metas
         .iter()
@@ -159,7 +162,7 @@ pub async fn delete_models(app: &App, q: &OutputTask) -> Result<()> {
         .collect();
     app.store.delete_model_metas(&keys).await?;
     for (k, v) in &keys {
-        if let Err(e) = app.models.delete(k, *v) {
+        if let Err(e) = crate::model_store::delete(&app.models, k, *v).await {
             tracing::warn!(key = %k, error = %e, "cannot delete a model archive");
         }
     }
@@ -264,8 +267,8 @@ pub(crate) async fn table_text(
 ) -> Result<Option<(Vec<u8>, Vec<String>)>> {
     use crate::fate_storage;
     let unreadable = |e: String| {
-        Error::fate(
-            RetCode::TableNotFound,
+        Error::refuse(
+            Missing::Table,
             &[
                 ("namespace", &meta.namespace),
                 ("name", &meta.name),
@@ -299,16 +302,23 @@ pub(crate) async fn table_text(
             Some(&header.join(delimiter)),
         )
         .await
-        .map_err(|e| unreadable(e.to_string()))
-        .and_then(|_| std::fs::read(&tmp).map_err(|e| unreadable(e.to_string())));
-        let _ = std::fs::remove_file(&tmp);
+        .map_err(|e| unreadable(e.to_string()));
+        let exported = match exported {
+            Ok(_) => tokio::fs::read(&tmp)
+                .await
+                .map_err(|e| unreadable(e.to_string())),
+            Err(e) => Err(e),
+        };
+        let _ = tokio::fs::remove_file(&tmp).await;
         let bytes = exported?;
         return Ok(Some((bytes, header)));
     }
     let Some(path) = table_file(app, uri, &meta.namespace, &meta.name).await? else {
         return Ok(None);
     };
-    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
     let header = csv_header(&bytes);
     Ok(Some((bytes, header)))
 }
@@ -322,8 +332,8 @@ pub async fn data_archive(
 ) -> Result<(String, Vec<u8>)> {
     let rows = outputs(app, q, output_key).await?;
     if rows.is_empty() {
-        return Err(Error::fate(
-            RetCode::TableNotFound,
+        return Err(Error::refuse(
+            Missing::Table,
             &[
                 ("job_id", &q.job_id),
                 ("role", &q.role),

@@ -8,11 +8,10 @@ use ferroflow_core::dag::config::{self, JobMeta};
 use ferroflow_core::dag::{self, DagSchema, PlannedTask, SyncType, resource};
 use ferroflow_core::id::{JobKey, Party, PartyId, TaskId, TaskKey};
 use ferroflow_core::status::{JobStatus, TaskStatus};
-use ferroflow_wire::RetCode;
 use ferroflow_wire::partner::{self as wire, Collected, JobTarget, TaskTarget};
 
 use super::keys::{job_key, task_key};
-use super::{Error, Result};
+use super::{Clash, Error, Input, Missing, Op, Result, Shortage};
 use crate::app::{App, Event};
 use crate::run::{self, launch_spec, run_info, stop_task_row};
 use crate::store::{Apply, Cas, NewJob, NewTask, TaskRow};
@@ -35,13 +34,12 @@ fn task_details(k: &TaskKey) -> [(&'static str, String); 5] {
     ]
 }
 
-fn fate_err(code: RetCode, details: &[(&'static str, String)]) -> Error {
-    let d: Vec<(&str, &str)> = details.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    Error::fate(code, &d)
+fn fate_err(case: impl super::Case, details: &[(&'static str, String)]) -> Error {
+    case.with(super::Detail::Fields(details.to_vec()))
 }
 
 fn create_failed(detail: impl std::fmt::Display) -> Error {
-    Error::fate(RetCode::JobCreateFailed, &[("detail", &detail.to_string())])
+    Error::refuse(Op::CreateJob, &[("detail", &detail.to_string())])
 }
 
 /// `/partner/job/create`: validate the DAG for this party, plan its tasks, check the
@@ -188,10 +186,7 @@ fn new_task(
 pub async fn update_job_status(app: &App, target: &JobTarget, status: &str) -> Result<()> {
     let key = job_key(target)?;
     let to: JobStatus = status.parse().map_err(|_| {
-        Error::with_message(
-            RetCode::InvalidParameter,
-            format!("unknown job status {status:?}"),
-        )
+        Error::refuse_with(Input::Parameter, format!("unknown job status {status:?}"))
     })?;
     match app.store.set_job_status(&key, to, app.now()).await? {
         Cas::Applied => {
@@ -205,7 +200,7 @@ pub async fn update_job_status(app: &App, target: &JobTarget, status: &str) -> R
         Cas::Rejected { current: Some(_) } => {
             let mut d = job_details(&key).to_vec();
             d.push(("status", status.to_string()));
-            Err(fate_err(RetCode::JobUpdateFailed, &d))
+            Err(fate_err(Clash::JobStatus, &d))
         }
     }
 }
@@ -221,7 +216,7 @@ pub async fn update_job(app: &App, req: &wire::JobUpdate) -> Result<()> {
     {
         return Ok(());
     }
-    Err(fate_err(RetCode::JobUpdateFailed, &job_details(&key)))
+    Err(fate_err(Clash::JobStatus, &job_details(&key)))
 }
 
 /// `/partner/job/resource/apply`: 1006 when the job can never fit, 1005 when not now.
@@ -234,8 +229,8 @@ pub async fn apply_job_resource(app: &App, target: &JobTarget) -> Result<()> {
     {
         Apply::Applied => Ok(()),
         Apply::NotFound => Err(Error::job_not_found(key.job_id.as_str())),
-        Apply::LimitExceeded { needed, total } => Err(Error::with_message(
-            RetCode::JobResourceLimitExceeded,
+        Apply::LimitExceeded { needed, total } => Err(Error::refuse_with(
+            Shortage::JobNever,
             format!("Resource limit exceeded: {needed} cores asked, the engine has {total}"),
         )),
         Apply::Busy { needed, remaining } => {
@@ -243,7 +238,7 @@ pub async fn apply_job_resource(app: &App, target: &JobTarget) -> Result<()> {
             d.push(("operation_type", "apply".into()));
             d.push(("needed_cores", needed.to_string()));
             d.push(("free_cores", remaining.to_string()));
-            Err(fate_err(RetCode::JobResourceException, &d))
+            Err(fate_err(Shortage::JobNow, &d))
         }
     }
 }
@@ -282,7 +277,7 @@ pub async fn start_job(app: &App, target: &JobTarget) -> Result<()> {
         Cas::Rejected { current: Some(_) } => {
             let mut d = job_details(&key).to_vec();
             d.push(("status", "running".into()));
-            Err(fate_err(RetCode::JobUpdateFailed, &d))
+            Err(fate_err(Clash::JobStatus, &d))
         }
     }
 }
@@ -294,10 +289,7 @@ pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<()> {
     let status = match req.stop_status.as_deref() {
         None => TaskStatus::Failed,
         Some(s) => s.parse().map_err(|_| {
-            Error::with_message(
-                RetCode::InvalidParameter,
-                format!("unknown stop status {s:?}"),
-            )
+            Error::refuse_with(Input::Parameter, format!("unknown stop status {s:?}"))
         })?,
     };
     stop_party_job(app, &key, status).await
@@ -324,7 +316,7 @@ pub(crate) async fn stop_party_job(app: &App, key: &JobKey, status: TaskStatus) 
     if !failures.is_empty() {
         let mut d = job_details(key).to_vec();
         d.push(("detail", failures.join("; ")));
-        return Err(fate_err(RetCode::JobKillFailed, &d));
+        return Err(fate_err(Op::StopJob, &d));
     }
     let job_status = JobStatus::from_task(status);
     if job.status != job_status && job.status.can_become(job_status) {
@@ -347,9 +339,9 @@ pub async fn apply_task_resource(app: &App, target: &TaskTarget) -> Result<()> {
         Some(false) => {
             let mut d = task_details(&key).to_vec();
             d.push(("operation_type", "apply".into()));
-            Err(fate_err(RetCode::TaskResourceException, &d))
+            Err(fate_err(Shortage::TaskNow, &d))
         }
-        None => Err(fate_err(RetCode::TaskNotFound, &task_details(&key))),
+        None => Err(fate_err(Missing::Task, &task_details(&key))),
     }
 }
 
@@ -364,10 +356,7 @@ pub async fn return_task_resource(app: &App, target: &TaskTarget) -> Result<()> 
 pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) -> Result<()> {
     let key = task_key(target)?;
     let to: TaskStatus = status.parse().map_err(|_| {
-        Error::with_message(
-            RetCode::InvalidParameter,
-            format!("unknown task status {status:?}"),
-        )
+        Error::refuse_with(Input::Parameter, format!("unknown task status {status:?}"))
     })?;
     let cas = app.store.set_task_status(&key, to, app.now()).await?;
     if to.is_end()
@@ -384,13 +373,11 @@ pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) ->
     }
     match cas {
         Cas::Applied => Ok(()),
-        Cas::Rejected { current: None } => {
-            Err(fate_err(RetCode::TaskNotFound, &task_details(&key)))
-        }
+        Cas::Rejected { current: None } => Err(fate_err(Missing::Task, &task_details(&key))),
         Cas::Rejected { current: Some(_) } => {
             let mut d = task_details(&key).to_vec();
             d.push(("status", status.to_string()));
-            Err(fate_err(RetCode::TaskUpdateFailed, &d))
+            Err(fate_err(Clash::TaskStatus, &d))
         }
     }
 }
@@ -400,7 +387,7 @@ pub async fn update_task_status(app: &App, target: &TaskTarget, status: &str) ->
 pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
     let key = task_key(target)?;
     let Some(task) = app.store.task(&key).await? else {
-        return Err(fate_err(RetCode::TaskNotFound, &task_details(&key)));
+        return Err(fate_err(Missing::Task, &task_details(&key)));
     };
     if task.party_status != TaskStatus::Waiting {
         return Ok(());
@@ -457,7 +444,7 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
                 .await?
                 .expected("launch failed");
             app.emit(Event::Report);
-            Err(fate_err(RetCode::TaskStartFailed, &task_details(&key)))
+            Err(fate_err(Op::StartTask, &task_details(&key)))
         }
     }
 }
@@ -479,7 +466,7 @@ async fn fail_start(app: &App, task: &TaskRow, reason: &str) -> Result<()> {
     tracing::warn!(execution_id = %task.execution_id, reason, "task not started");
     let mut d = task_details(&key).to_vec();
     d.push(("reason", reason.to_string()));
-    Err(fate_err(RetCode::TaskStartFailed, &d))
+    Err(fate_err(Op::StartTask, &d))
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {
@@ -499,7 +486,7 @@ pub async fn collect_task(app: &App, target: &TaskTarget) -> Result<Collected> {
         .store
         .task(&key)
         .await?
-        .ok_or_else(|| fate_err(RetCode::TaskNotFound, &task_details(&key)))?;
+        .ok_or_else(|| fate_err(Missing::Task, &task_details(&key)))?;
     Ok(Collected {
         job_id: t.job_id.to_string(),
         task_id: t.task_id.to_string(),
@@ -521,19 +508,16 @@ pub async fn stop_task(app: &App, req: &wire::TaskStop) -> Result<()> {
     let status = match req.status.as_deref() {
         None => TaskStatus::Failed,
         Some(s) => s.parse().map_err(|_| {
-            Error::with_message(
-                RetCode::InvalidParameter,
-                format!("unknown task status {s:?}"),
-            )
+            Error::refuse_with(Input::Parameter, format!("unknown task status {s:?}"))
         })?,
     };
     let Some(task) = app.store.task(&key).await? else {
-        return Err(fate_err(RetCode::TaskNotFound, &task_details(&key)));
+        return Err(fate_err(Missing::Task, &task_details(&key)));
     };
     stop_task_row(app, &task, status).await.map_err(|e| {
         let mut d = task_details(&key).to_vec();
         d.push(("detail", e.to_string()));
-        fate_err(RetCode::TaskKillFailed, &d)
+        fate_err(Op::StopTask, &d)
     })
 }
 
@@ -550,12 +534,8 @@ pub async fn rerun_task(app: &App, req: &wire::TaskRerun) -> Result<()> {
     let Some(job) = app.store.job(&old.job_key()).await? else {
         return Ok(());
     };
-    let new_version = u32::try_from(req.new_version).map_err(|_| {
-        Error::with_message(
-            RetCode::InvalidParameter,
-            "new_version must not be negative",
-        )
-    })?;
+    let new_version = u32::try_from(req.new_version)
+        .map_err(|_| Error::refuse_with(Input::Parameter, "new_version must not be negative"))?;
     let schema = DagSchema::from_value(job.dag.clone()).map_err(create_failed)?;
     let dag = dag::validate(&schema).map_err(create_failed)?;
     let party = Party::new(key.role, key.party_id.clone());

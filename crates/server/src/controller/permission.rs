@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::admin::ResourceGrant;
 
 use super::app::{ROLES, restricted};
-use super::{Error, Result};
+use super::{Denial, Error, Input, Missing, Op, Result};
 use crate::app::App;
 
 const COMPONENT: &str = "component";
@@ -29,13 +28,13 @@ fn check_role(role: &str) -> Result<()> {
     if ROLES.contains(&role) {
         Ok(())
     } else {
-        Err(Error::fate(RetCode::InvalidParameter, &[("role", role)]))
+        Err(Error::refuse(Input::Parameter, &[("role", role)]))
     }
 }
 
 async fn check_app(app: &App, app_id: &str, role: &str) -> Result<()> {
     let Some(a) = app.store.app(app_id).await? else {
-        return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", app_id)]));
+        return Err(Error::refuse(Missing::App, &[("app_id", app_id)]));
     };
     // A site app takes the site role, a client app the client roles; admin takes any.
     let fits = match a.app_type.as_str() {
@@ -44,8 +43,8 @@ async fn check_app(app: &App, app_id: &str, role: &str) -> Result<()> {
         _ => true,
     };
     if !fits {
-        return Err(Error::fate(
-            RetCode::RoleTypeError,
+        return Err(Error::refuse(
+            Input::RoleType,
             &[("app_type", &a.app_type), ("role", role)],
         ));
     }
@@ -73,7 +72,7 @@ pub async fn delete(app: &App, app_id: &str, role: &str) -> Result<bool> {
 pub async fn query(app: &App, app_id: &str) -> Result<Value> {
     restricted(app, "query")?;
     if app.store.app(app_id).await?.is_none() {
-        return Err(Error::fate(RetCode::NoFoundAppid, &[("app_id", app_id)]));
+        return Err(Error::refuse(Missing::App, &[("app_id", app_id)]));
     }
     let mut out = serde_json::Map::new();
     for r in app.store.roles_of(app_id).await? {
@@ -92,7 +91,7 @@ pub fn roles(app: &App) -> Vec<&'static str> {
 }
 
 fn operate_error(detail: &str) -> Error {
-    Error::fate(RetCode::PermissionOperateError, &[("detail", detail)])
+    Error::refuse(Op::Grant, &[("detail", detail)])
 }
 
 /// A dataset as stored: `{"name","namespace"}` with sorted keys.
@@ -248,8 +247,8 @@ pub async fn check_job(
             continue;
         }
         if !has(COMPONENT, &t.component) {
-            return Err(Error::fate(
-                RetCode::NoPermission,
+            return Err(Error::refuse(
+                Denial::Permission,
                 &[("type", COMPONENT), ("component_name", &t.component)],
             ));
         }
@@ -269,8 +268,8 @@ pub async fn check_job(
         });
         let value = d.to_string();
         if !has(DATASET, &value) {
-            return Err(Error::fate(
-                RetCode::NoPermission,
+            return Err(Error::refuse(
+                Denial::Permission,
                 &[("type", DATASET), ("dataset", &value)],
             ));
         }

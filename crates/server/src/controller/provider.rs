@@ -5,11 +5,10 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use ferroflow_core::provider::{Device, ProviderRef};
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::{ProviderFilter as WireFilter, ProviderRegister};
 use ferroflow_wire::records::ProviderRecord;
 
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 use crate::launcher::docker;
 use crate::store::{ProviderFilter, ProviderRow};
@@ -22,12 +21,12 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
     let device: Device = req
         .device
         .parse()
-        .map_err(|_| Error::fate(RetCode::DeviceNotSupported, &[("device", &req.device)]))?;
+        .map_err(|_| Error::refuse(Input::Device, &[("device", &req.device)]))?;
     if device == Device::K8s {
         // FATE accepts it and then cannot run it (W-exec-4); refused here until it runs
         // (docs/containers.md, "Kubernetes").
-        return Err(Error::fate(
-            RetCode::DeviceNotSupported,
+        return Err(Error::refuse(
+            Input::Device,
             &[
                 ("device", &req.device),
                 (
@@ -47,7 +46,7 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
                 .filter(|p| !p.is_empty())
                 && !Path::new(p).exists()
             {
-                return Err(Error::fate(RetCode::FileNotFound, &[("path", p)]));
+                return Err(Error::refuse(Missing::File, &[("path", p)]));
             }
         }
     }
@@ -62,8 +61,8 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
         components = pyfate_components(&python, path.as_deref())
             .await
             .map_err(|reason| {
-                Error::fate(
-                    RetCode::ProviderParamsError,
+                Error::refuse(
+                    Input::Provider,
                     &[
                         ("metadata", &Value::Object(req.metadata.clone()).to_string()),
                         ("reason", &reason),
@@ -184,8 +183,8 @@ async fn docker_image_components(
     metadata: &Map<String, Value>,
 ) -> Result<Vec<(String, Value)>> {
     let params = |reason: String| {
-        Error::fate(
-            RetCode::ProviderParamsError,
+        Error::refuse(
+            Input::Provider,
             &[
                 ("metadata", &Value::Object(metadata.clone()).to_string()),
                 ("reason", &reason),

@@ -7,23 +7,29 @@ use ferroflow_core::dag::{self, DagSchema, SyncType};
 use ferroflow_core::id::{JobId, Party, PartyId, TaskId, TaskKey, TaskName};
 use ferroflow_core::status::{JobStatus, TaskStatus};
 use ferroflow_wire::scheduler as wire;
-use ferroflow_wire::{Envelope, RetCode, partner};
+use ferroflow_wire::{Envelope, partner};
 
 use super::keys::role;
-use super::{Error, Result};
+use super::{Clash, Error, Input, Missing, Op, Result};
 use crate::app::{App, Event};
 use crate::joblog;
 use crate::scheduler::job::{Creation, finish_creation, job_target, new_version, push_job_status};
 use crate::store::{Cas, NewScheduleJob, NewScheduleTask, TaskStatusRow};
 
+/// A job every participant created: its id and each party's answer.
+pub struct Created {
+    pub job_id: JobId,
+    pub data: Value,
+}
+
 /// `/scheduler/job/create`: gives the job its id and defaults, records it, and has every
 /// participant create it. Nothing is sent before the job is durable here; if a participant
 /// refuses, every party gets `failed` and the answer names who refused and why.
-pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
+pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Created> {
     let mut schema = DagSchema::from_value(json!({
         "dag": req.dag, "schema_version": req.schema_version, "kind": req.kind,
     }))
-    .map_err(|e| Error::with_message(RetCode::JobParamsError, format!("invalid DAG: {e}")))?;
+    .map_err(|e| Error::refuse_with(Input::Dag, format!("invalid DAG: {e}")))?;
     {
         let jd = &app.config.job_default;
         let conf = schema.conf_mut();
@@ -116,16 +122,15 @@ pub async fn create_job(app: &App, req: wire::JobCreate) -> Result<Envelope> {
         .store
         .schedule_job(&job_id)
         .await?
-        .ok_or_else(|| Error::Internal(format!("job {job_id} vanished while being created")))?;
-    Ok(match finish_creation(app, &job).await? {
-        Creation::Created { data } => Envelope::ok_data(data).with_job_id(job_id.to_string()),
-        Creation::Refused { data, refused } => Envelope::with_code(
-            RetCode::JobCreateFailed,
-            format!("Create job failed: {}", refused.join("; ")),
-        )
-        .with_job_id(job_id.to_string())
-        .with_data(data),
-    })
+        .ok_or_else(|| Error::Vanished(job_id.clone()))?;
+    match finish_creation(app, &job).await? {
+        Creation::Created { data } => Ok(Created { job_id, data }),
+        Creation::Refused { data, refused } => Err(Error::CreateRefused {
+            job_id,
+            refused,
+            data,
+        }),
+    }
 }
 
 /// Draws the id of a job about to be created. The instance that creates a job schedules it:
@@ -149,15 +154,13 @@ async fn claim_job_id(app: &App) -> Result<JobId> {
         }
         app.instance.release(&app.store, &job_id).await?;
     }
-    Err(Error::Internal(format!(
-        "no unused job id in {DRAWS} draws"
-    )))
+    Err(Error::NoFreeJobId { draws: DRAWS })
 }
 
 /// `/scheduler/job/stop`: a cancel is remembered (no new task starts, a waiting job is
 /// canceled), and every participant stops its tasks. ferroflow participants are told the
 /// stop status; FATE ones ignore it and use `failed`, which the aggregation rules reconcile.
-pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<Envelope> {
+pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<()> {
     let job_id = JobId::new(&req.job_id);
     let Some(job) = app.store.schedule_job(&job_id).await? else {
         return Err(Error::job_not_found(&req.job_id));
@@ -165,10 +168,7 @@ pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<Envelope> {
     let status = match req.stop_status.as_deref() {
         None | Some("") => JobStatus::Canceled,
         Some(s) => s.parse::<JobStatus>().map_err(|_| {
-            Error::with_message(
-                RetCode::InvalidParameter,
-                format!("unknown stop status {s:?}"),
-            )
+            Error::refuse_with(Input::Parameter, format!("unknown stop status {s:?}"))
         })?,
     };
     if status == JobStatus::Canceled {
@@ -185,14 +185,14 @@ pub async fn stop_job(app: &App, req: &wire::JobStop) -> Result<Envelope> {
     app.emit(Event::Admission);
     let failed: Vec<&(Party, Envelope)> = replies.iter().filter(|(_, r)| !r.is_ok()).collect();
     if failed.is_empty() {
-        return Ok(Envelope::ok());
+        return Ok(());
     }
     let detail: serde_json::Map<String, Value> = replies
         .iter()
         .map(|(p, r)| (format!("{p}"), r.to_value()))
         .collect();
-    Ok(Envelope::with_code(
-        RetCode::JobKillFailed,
+    Err(Error::refuse_with(
+        Op::StopJob,
         Value::Object(detail).to_string(),
     ))
 }
@@ -203,35 +203,29 @@ pub async fn report_task(app: &App, req: &wire::TaskReport) -> Result<()> {
         job_id: JobId::new(&req.job_id),
         task_id: TaskId::new(&req.task_id),
         task_version: u32::try_from(req.task_version).map_err(|_| {
-            Error::with_message(
-                RetCode::InvalidParameter,
-                "task_version must not be negative",
-            )
+            Error::refuse_with(Input::Parameter, "task_version must not be negative")
         })?,
         role: role(&req.role)?,
         party_id: PartyId::new(&req.party_id),
     };
-    let details = |status: &str| {
-        RetCode::TaskUpdateFailed.message(&[
-            ("job_id", key.job_id.as_str()),
-            ("role", key.role.as_str()),
-            ("party_id", key.party_id.as_str()),
-            ("task_id", key.task_id.as_str()),
-            ("task_version", &key.task_version.to_string()),
-            ("status", status),
-        ])
+    let refused = |status: &str| {
+        Error::refuse(
+            Clash::TaskStatus,
+            &[
+                ("job_id", key.job_id.as_str()),
+                ("role", key.role.as_str()),
+                ("party_id", key.party_id.as_str()),
+                ("task_id", key.task_id.as_str()),
+                ("task_version", &key.task_version.to_string()),
+                ("status", status),
+            ],
+        )
     };
     let Some(status) = req.status.as_deref() else {
-        return Err(Error::with_message(
-            RetCode::TaskUpdateFailed,
-            details("False"),
-        ));
+        return Err(refused("False"));
     };
     let to: TaskStatus = status.parse().map_err(|_| {
-        Error::with_message(
-            RetCode::InvalidParameter,
-            format!("unknown task status {status:?}"),
-        )
+        Error::refuse_with(Input::Parameter, format!("unknown task status {status:?}"))
     })?;
     let cas = app
         .store
@@ -240,17 +234,14 @@ pub async fn report_task(app: &App, req: &wire::TaskReport) -> Result<()> {
     app.wake_job(&key.job_id);
     match cas {
         Cas::Applied => Ok(()),
-        Cas::Rejected { current: None } => Err(Error::with_message(
-            RetCode::TaskNotFound,
+        Cas::Rejected { current: None } => Err(Error::refuse_with(
+            Missing::Task,
             format!(
                 "No found task: job_id[{}],task_id[{}],task_version[{}],role[{}],party_id[{}]",
                 key.job_id, key.task_id, key.task_version, key.role, key.party_id
             ),
         )),
-        Cas::Rejected { current: Some(_) } => Err(Error::with_message(
-            RetCode::TaskUpdateFailed,
-            details(status),
-        )),
+        Cas::Rejected { current: Some(_) } => Err(refused(status)),
     }
 }
 
@@ -259,7 +250,7 @@ pub async fn report_task(app: &App, req: &wire::TaskReport) -> Result<()> {
 /// versions keep their rows, logs and outputs. Two ferroflow extensions: `task_name` reruns
 /// that task and everything downstream of it even if they succeeded, and `parameters`
 /// (`{task_name: {key: value}}`) changes the parameters of the new versions.
-pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
+pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<()> {
     let job_id = JobId::new(&req.job_id);
     let Some(job) = app.store.schedule_job(&job_id).await? else {
         return Err(Error::job_not_found(&req.job_id));
@@ -272,8 +263,8 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
             .collect(),
         Some(name) => {
             if !job.status.is_end() {
-                return Err(Error::with_message(
-                    RetCode::JobUpdateFailed,
+                return Err(Error::refuse_with(
+                    Clash::JobStatus,
                     format!(
                         "job {job_id} is {}: stop it before rerunning a task of it",
                         job.status
@@ -282,8 +273,8 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
             }
             let root = TaskName::new(name);
             if !statuses.iter().any(|s| s.task_name == root) {
-                return Err(Error::fate(
-                    RetCode::TaskNotFound,
+                return Err(Error::refuse(
+                    Missing::Task,
                     &[("job_id", &req.job_id), ("task_name", name)],
                 ));
             }
@@ -295,7 +286,7 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
         }
     };
     if chosen.is_empty() {
-        return Ok(Envelope::ok());
+        return Ok(());
     }
     let overrides = req.parameters.clone().unwrap_or_default();
     for s in &chosen {
@@ -304,10 +295,7 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
             .and_then(Value::as_object)
             .cloned();
         if let Err(e) = new_version(app, s, false, params).await {
-            return Ok(Envelope::with_code(
-                RetCode::TaskUpdateFailed,
-                e.to_string(),
-            ));
+            return Err(Error::refuse_with(Clash::TaskStatus, e.to_string()));
         }
     }
     app.store.clear_cancel_signal(&job_id, app.now()).await?;
@@ -324,7 +312,7 @@ pub async fn rerun_job(app: &App, req: &wire::JobRerun) -> Result<Envelope> {
     let names: Vec<&str> = chosen.iter().map(|s| s.task_name.as_str()).collect();
     tracing::info!(job_id = %job_id, tasks = ?names, "job rerun");
     joblog::write(app, &job_id, &format!("rerun of {}", names.join(", ")));
-    Ok(Envelope::ok())
+    Ok(())
 }
 
 /// `root` and every task that depends on it, directly or not.

@@ -3,15 +3,14 @@
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::admin::{ServerRegistry, ServiceRegistry};
 
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 use crate::store::{ServerRow, ServiceRow};
 
-fn not_found(details: &[(&str, &str)]) -> Error {
-    Error::fate(RetCode::ServerNotFound, details)
+fn not_found(details: &[(&'static str, &str)]) -> Error {
+    Error::refuse(Missing::Server, details)
 }
 
 /// `/v2/server/fateflow`: `{instance_id: {instance_id, timestamp, version, host, grpc_port,
@@ -105,8 +104,8 @@ pub async fn query(app: &App, name: &str) -> Result<Value> {
 /// `/v2/server/registry`.
 pub async fn registry(app: &App, r: &ServerRegistry) -> Result<Value> {
     if !(1..=65535).contains(&r.port) {
-        return Err(Error::with_message(
-            RetCode::InvalidParameter,
+        return Err(Error::refuse_with(
+            Input::Parameter,
             format!("Invalid parameter: port[{}]: not a TCP port", r.port),
         ));
     }

@@ -10,18 +10,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use ferroflow_wire::RetCode;
 use ferroflow_wire::client::data::{TableBindPath, TableQuery};
 
-use super::{Error, Result};
+use super::{Error, Input, Missing, Result};
 use crate::app::App;
 use crate::store::TableMetaRow;
 
 pub(crate) fn no_table(namespace: &str, name: &str) -> Error {
-    Error::fate(
-        RetCode::TableNotFound,
-        &[("namespace", namespace), ("name", name)],
-    )
+    Error::refuse(Missing::Table, &[("namespace", namespace), ("name", name)])
 }
 
 /// A namespace or table name must be a plain file name: it becomes part of a path.
@@ -34,8 +30,8 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<()> {
             .chars()
             .any(|c| c == '/' || c == '\\' || c.is_control());
     if bad {
-        return Err(Error::with_message(
-            RetCode::InvalidParameter,
+        return Err(Error::refuse_with(
+            Input::Parameter,
             format!(
                 "Invalid parameter: {field}[{value}]: give 1 to 200 characters, without `/`, `\\` or control characters, not `.` or `..`"
             ),
@@ -114,7 +110,7 @@ pub async fn delete(app: &App, namespace: &str, name: &str) -> Result<()> {
             .and_then(Value::as_str)
             .and_then(super::output::local_path)
         && path.starts_with(app.config.standalone_data_dir())
-        && let Err(e) = std::fs::remove_file(&path)
+        && let Err(e) = tokio::fs::remove_file(&path).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(path = %path.display(), error = %e, "cannot delete a table file");
@@ -126,18 +122,15 @@ pub async fn delete(app: &App, namespace: &str, name: &str) -> Result<()> {
 /// Confines a `path`/`file` parameter (relative: to `base`) to the allowed directories.
 pub(crate) fn confine(app: &App, field: &str, user: &str, base: &Path) -> Result<PathBuf> {
     crate::paths::confine(&app.config.path_roots(), base, user).map_err(|e| {
-        Error::with_message(
-            RetCode::InvalidParameter,
+        Error::refuse_with(
+            Input::Parameter,
             format!("Invalid parameter: {field}[{user}]: {e}"),
         )
     })
 }
 
 pub(crate) fn no_file(path: &Path) -> Error {
-    Error::fate(
-        RetCode::FileNotFound,
-        &[("path", &path.display().to_string())],
-    )
+    Error::refuse(Missing::File, &[("path", &path.display().to_string())])
 }
 
 /// `/v2/table/bind/path`: registers an existing file or directory as a table (engine `path`,
@@ -151,10 +144,13 @@ pub async fn bind_path(app: &App, r: &TableBindPath) -> Result<()> {
         return Err(no_file(&path));
     }
     let (header, count, samples) = if path.is_file() {
-        scan_csv(&path).map_err(|source| Error::File {
-            path: path.clone(),
-            source,
-        })?
+        let file = path.clone();
+        crate::blocking::io(move || scan_csv(&file))
+            .await
+            .map_err(|source| Error::File {
+                path: path.clone(),
+                source,
+            })?
     } else {
         (Vec::new(), None, Vec::new())
     };

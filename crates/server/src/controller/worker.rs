@@ -7,10 +7,9 @@ use std::io::Read;
 use serde_json::{Value, json};
 
 use ferroflow_core::status::TaskStatus;
-use ferroflow_wire::RetCode;
 use ferroflow_wire::worker::{self as wire, DataTableInfo};
 
-use super::{Error, Result};
+use super::{Denial, Error, Input, Missing, Result};
 use crate::app::{App, Event};
 use crate::store::{MetricRow, ModelMetaRow, TableMetaRow, TaskFilter, TaskRow, TrackingRow};
 
@@ -51,10 +50,10 @@ pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<
     let token = token
         .map(str::trim)
         .filter(|t| token::well_formed(t))
-        .ok_or_else(|| Error::fate(RetCode::InvalidParameter, &[("name", header)]))?;
+        .ok_or_else(|| Error::refuse(Input::Parameter, &[("name", header)]))?;
     let refused = || {
-        Error::with_message(
-            RetCode::VerifyFailed,
+        Error::refuse_with(
+            Denial::Token,
             "varify failed!: not the worker token of this task run",
         )
     };
@@ -82,7 +81,7 @@ async fn task_of(app: &App, execution_id: &str) -> Result<TaskRow> {
     app.store
         .task_by_execution_id(execution_id)
         .await?
-        .ok_or_else(|| Error::fate(RetCode::TaskNotFound, &[("execution_id", execution_id)]))
+        .ok_or_else(|| Error::refuse(Missing::Task, &[("execution_id", execution_id)]))
 }
 
 /// `/worker/task/status`: the task's own verdict. A worker that reports before it was marked
@@ -90,8 +89,8 @@ async fn task_of(app: &App, execution_id: &str) -> Result<TaskRow> {
 pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()> {
     let task = task_of(app, &req.execution_id).await?;
     let to: TaskStatus = req.status.parse().map_err(|_| {
-        Error::with_message(
-            RetCode::InvalidParameter,
+        Error::refuse_with(
+            Input::Parameter,
             format!("unknown task status {:?}", req.status),
         )
     })?;
@@ -137,7 +136,9 @@ pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<(
         return Ok(());
     }
     let log = crate::run::stdout_file(app, &task);
-    let tail = tail_lines(&log, 20);
+    let tail = crate::blocking::io(move || Ok(tail_lines(&log, 20)))
+        .await
+        .unwrap_or_default();
     let mut msg = format!(
         "{what} ended without reporting its status ({})",
         exit.describe()
@@ -250,12 +251,10 @@ pub async fn query_tracking(app: &App, q: &wire::DataTrackingQuery) -> Result<Ve
             q.namespace.clone().unwrap_or_default(),
             q.name.clone().unwrap_or_default(),
         );
-        let t = app.store.table_meta(&ns, &name).await?.ok_or_else(|| {
-            Error::fate(
-                RetCode::TableNotFound,
-                &[("namespace", &ns), ("name", &name)],
-            )
-        })?;
+        let t =
+            app.store.table_meta(&ns, &name).await?.ok_or_else(|| {
+                Error::refuse(Missing::Table, &[("namespace", &ns), ("name", &name)])
+            })?;
         return Ok(vec![table_info(&t, None)]);
     }
     let filter = TaskFilter {
@@ -272,8 +271,8 @@ pub async fn query_tracking(app: &App, q: &wire::DataTrackingQuery) -> Result<Ve
         .into_iter()
         .next()
         .ok_or_else(|| {
-            Error::fate(
-                RetCode::TaskNotFound,
+            Error::refuse(
+                Missing::Task,
                 &[
                     ("job_id", q.job_id.as_deref().unwrap_or("")),
                     ("role", q.role.as_deref().unwrap_or("")),
@@ -294,10 +293,7 @@ pub async fn query_tracking(app: &App, q: &wire::DataTrackingQuery) -> Result<Ve
         )
         .await?;
     if rows.is_empty() {
-        return Err(Error::with_message(
-            RetCode::TaskNoFoundModelOutput,
-            "failed",
-        ));
+        return Err(Error::refuse_with(Missing::ModelOutput, "failed"));
     }
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -346,8 +342,8 @@ pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<
         what: "model archive".into(),
         source,
     })?;
-    app.models
-        .put(&key, version, tar)
+    crate::model_store::put(&app.models, &key, version, tar.to_vec())
+        .await
         .map_err(|source| Error::Model {
             what: format!("model {key}"),
             source,
@@ -426,15 +422,16 @@ pub async fn download_model(app: &App, q: &wire::ModelDownload) -> Result<(Strin
         &q.task_name,
         &q.output_key,
     );
-    let meta = app
-        .store
-        .model_by_key(&key)
-        .await?
-        .ok_or_else(|| Error::Internal("No found model".into()))?;
-    let bytes = app
-        .models
-        .get(&key, meta.task_version)
-        .map_err(|e| Error::Internal(format!("No found model: {e}")))?;
+    let meta = app.store.model_by_key(&key).await?.ok_or(Error::NoModel {
+        python: false,
+        source: None,
+    })?;
+    let bytes = crate::model_store::get(&app.models, &key, meta.task_version)
+        .await
+        .map_err(|e| Error::NoModel {
+            python: false,
+            source: Some(e),
+        })?;
     Ok((q.output_key.clone(), bytes))
 }
 
@@ -443,7 +440,7 @@ pub async fn save_metrics(app: &App, req: &wire::MetricSave) -> Result<()> {
     let execution_id = req.execution_id.clone().unwrap_or_default();
     let task = task_of(app, &execution_id).await?;
     if req.data.is_empty() {
-        return Err(Error::Internal("no metric data".into()));
+        return Err(Error::Refused("no metric data".into()));
     }
     let rows: Vec<MetricRow> = req
         .data

@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::routing::get;
 use serde_json::json;
 
-use ferroflow_wire::{Envelope, RetCode};
+use ferroflow_wire::Envelope;
 
 use super::{ApiError, ApiResult, Req, ok};
 use crate::app::App;
-use crate::controller::Error;
+use crate::controller::{Denial, Error, Input};
 use crate::store::AuditFilter;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -31,10 +31,7 @@ async fn query(
     // Client authentication admitted this call only for a role with a policy for this route
     // (`super_client`: `auth::policy`); a call that reached here unverified is refused anyway.
     if app.config.auth.client() && caller.is_none() {
-        return Err(ApiError::from(Error::fate(
-            RetCode::AuthenticationFailed,
-            &[],
-        )));
+        return Err(ApiError::from(Error::refuse(Denial::Unauthenticated, &[])));
     }
     let text = |k: &str| {
         req.params
@@ -48,8 +45,8 @@ async fn query(
         text(k)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    ApiError::from(Error::with_message(
-                        RetCode::InvalidParameter,
+                    ApiError::from(Error::refuse_with(
+                        Input::Parameter,
                         format!("Invalid parameter: {k}[{v}] is not an integer"),
                     ))
                 })

@@ -21,7 +21,7 @@ use ferroflow_wire::{Envelope, FromParams, RetCode};
 
 use super::{ApiResult, Reply, Req, ok};
 use crate::app::App;
-use crate::controller::{Error, data};
+use crate::controller::{Error, Input, data};
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -49,8 +49,8 @@ fn bad_request() -> Reply {
 }
 
 fn too_large(filename: &str, limit: u64) -> Error {
-    Error::with_message(
-        RetCode::InvalidParameter,
+    Error::refuse_with(
+        Input::Parameter,
         format!(
             "Invalid parameter: file[{filename}]: larger than this site accepts ({limit} bytes, upload_max_bytes)"
         ),

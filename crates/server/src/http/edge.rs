@@ -18,11 +18,11 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use ferroflow_core::id::JobId;
+use ferroflow_wire::FromParams;
 use ferroflow_wire::params::{Invalid, Location, Params};
-use ferroflow_wire::{FromParams, RetCode};
 
 use crate::app::App;
-use crate::controller::{Error, Result};
+use crate::controller::{Error, Input, Missing, Result};
 
 /// What must exist on this site for a route to act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,8 +378,8 @@ pub async fn admit(
             };
             let key = crate::controller::keys::task_key(&target)?;
             if app.store.task(&key).await?.is_none() {
-                return Err(Error::fate(
-                    RetCode::TaskNotFound,
+                return Err(Error::refuse(
+                    Missing::Task,
                     &[
                         ("job_id", &target.job_id),
                         ("task_id", &target.task_id),
@@ -491,8 +491,8 @@ fn component_files(app: &App, dag: &Value) -> Result<()> {
         crate::paths::confine(&roots, &app.config.upload_dir, path)
             .map(drop)
             .map_err(|e| {
-                Error::with_message(
-                    RetCode::InvalidParameter,
+                Error::refuse_with(
+                    Input::Parameter,
                     format!("Invalid parameter: tasks.{task}.parameters.{field}[{v}]: {e}"),
                 )
             })

@@ -1,7 +1,8 @@
 //! The HTTP edge: FATE Flow 2.2's routes, envelopes and quirks, one module per FATE page.
-//! Handlers parse parameters, call one controller function and wrap its result. FATE's typed
-//! errors arrive with their code (the controller knows which FATE error a case is); every
-//! other error gets its code here, in `ApiError::envelope`. The quirks (see `docs/compat.md`):
+//! Handlers parse parameters, call one controller function and wrap its result. Errors arrive
+//! as the application layer's domain errors and get FATE's return code here: the refusals FATE
+//! types in `fault::typed`, every other failure in `ApiError::envelope` (100, or 5008 on
+//! worker routes). The quirks (see `docs/compat.md`):
 //! - every answer is HTTP 200, errors carry a non-zero `code` (unknown route and wrong method
 //!   included, as FATE's generic handler answers them);
 //! - `//` in a path is merged and a trailing `/` ignored before routing (FATE's task client
@@ -14,6 +15,7 @@ mod audit;
 mod data;
 pub mod edge;
 mod extract;
+mod fault;
 mod job;
 mod log;
 mod model;
@@ -142,17 +144,16 @@ impl ApiError {
     }
 
     fn envelope(&self) -> Envelope {
+        if let Some(e) = fault::typed(&self.error) {
+            return e;
+        }
         match &self.error {
-            Error::Fate { code, message } => Envelope::with_code(*code, message.clone()),
-            Error::Invalid(i) => i.to_envelope(),
-            Error::Dag(d) => Envelope::with_code(RetCode::JobParamsError, d.to_string()),
             Error::Store(e)
             | Error::Run(crate::run::Error::Store(e))
             | Error::Schedule(crate::scheduler::job::Error::Store(e)) => {
                 tracing::error!(error = %e, detail = ?e, "storage failure");
                 self.untyped("database error")
             }
-            Error::Internal(m) => self.untyped(m),
             other => self.untyped(&other.to_string()),
         }
     }
@@ -214,7 +215,7 @@ pub fn ok_serialized<T: serde::Serialize>(data: &T) -> ApiResult {
         data,
         message: "success",
     })
-    .map_err(|e| ApiError::from(Error::Internal(format!("serializing an answer: {e}"))))?;
+    .map_err(|e| ApiError::from(Error::Answer(e)))?;
     Ok(Reply::Serialized(body))
 }
 

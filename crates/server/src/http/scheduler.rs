@@ -23,17 +23,20 @@ pub fn routes() -> Router<Arc<App>> {
 
 async fn job_create(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r = req.command(wire::JOB_CREATE)?;
-    ok(scheduler::create_job(&app, r).await?)
+    let created = scheduler::create_job(&app, r).await?;
+    ok(Envelope::ok_data(created.data).with_job_id(created.job_id.to_string()))
 }
 
 async fn job_stop(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r = req.command(wire::JOB_STOP)?;
-    ok(scheduler::stop_job(&app, &r).await?)
+    scheduler::stop_job(&app, &r).await?;
+    ok(Envelope::ok())
 }
 
 async fn job_rerun(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     let r = req.command(wire::JOB_RERUN)?;
-    ok(scheduler::rerun_job(&app, &r).await?)
+    scheduler::rerun_job(&app, &r).await?;
+    ok(Envelope::ok())
 }
 
 async fn task_report(State(app): State<Arc<App>>, req: Req) -> ApiResult {

@@ -25,26 +25,36 @@ impl ProcessLauncher {
 
     async fn launch_inner(&self, spec: Spec) -> Result<Handle, Error> {
         let program = spec.argv.first().ok_or(Error::NoCommand)?.clone();
-        for dir in [Some(spec.cwd.as_path()), spec.log_file.parent()]
-            .into_iter()
-            .flatten()
-        {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Prepare {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let open_log = || {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&spec.log_file)
-                .map_err(|source| Error::Prepare {
-                    path: spec.log_file.clone(),
+        // The directories and the log file, on the blocking pool.
+        let (cwd, log_file) = (spec.cwd.clone(), spec.log_file.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            for dir in [Some(cwd.as_path()), log_file.parent()]
+                .into_iter()
+                .flatten()
+            {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Prepare {
+                    path: dir.to_path_buf(),
                     source,
-                })
-        };
-        let (out, err) = (open_log()?, open_log()?);
+                })?;
+            }
+            let open_log = || {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log_file)
+                    .map_err(|source| Error::Prepare {
+                        path: log_file.clone(),
+                        source,
+                    })
+            };
+            Ok::<_, Error>((open_log()?, open_log()?))
+        })
+        .await
+        .map_err(|e| Error::Prepare {
+            path: spec.log_file.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let (out, err) = prepared?;
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&spec.argv[1..])
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -21,7 +21,7 @@ pub async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         .ok_or_else(|| Error::NoProvider(task.provider_name.clone()))?;
     let provider = &provider;
     match provider.device {
-        Device::Docker => return container_spec(app, task, provider),
+        Device::Docker => return container_spec(app, task, provider).await,
         Device::Local => {}
         device => {
             return Err(Error::Device {
@@ -44,7 +44,7 @@ pub async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         .or_else(|| (provider.name == FATE).then(|| wrapper_argv(app)))
         .ok_or_else(|| Error::NoEntrypoint(provider.provider_name.clone()))?;
     let dir = task_dir(app, task);
-    let mut env = task_env(app, task, &dir, &task.component_parameters)?;
+    let mut env = task_env(app, task, &dir, &task.component_parameters).await?;
     // The Python of FATE's algorithms, as FATE passes it to its wrapper (`EXECUTOR_ENV`): the
     // provider's own `metadata.venv`, or for the built-in `fate_flow` components (uploads into
     // FATE's storage) the local `fate` provider's.
@@ -135,7 +135,7 @@ pub async fn expected_container(app: &App, task: &TaskRow) -> Result<Option<Hand
 /// (`FERROFLOW_SITE_WAIT_SECS`) and where its file parameters may point
 /// (`FERROFLOW_ALLOWED_DIRS`, a JSON list). Writes the CONFIG as
 /// `<task dir>/input/preprocess_parameters.yaml`, as FATE does.
-pub(crate) fn task_env(
+pub(crate) async fn task_env(
     app: &App,
     task: &TaskRow,
     dir: &std::path::Path,
@@ -143,12 +143,19 @@ pub(crate) fn task_env(
 ) -> Result<Vec<(String, String)>> {
     let json = serde_json::to_string(config).map_err(Error::Config)?;
     let input = dir.join("input");
-    std::fs::create_dir_all(&input).map_err(|source| Error::Prepare {
+    let yaml = serde_yaml::to_string(config).unwrap_or_default();
+    let at = input.clone();
+    crate::blocking::io(move || {
+        std::fs::create_dir_all(&at)?;
+        // FATE's copy, for people reading the directory: best effort.
+        let _ = std::fs::write(at.join("preprocess_parameters.yaml"), yaml);
+        Ok(())
+    })
+    .await
+    .map_err(|source| Error::Prepare {
         path: input.clone(),
         source,
     })?;
-    let yaml = serde_yaml::to_string(config).unwrap_or_default();
-    let _ = std::fs::write(input.join("preprocess_parameters.yaml"), yaml);
     Ok(vec![
         ("CONFIG".to_string(), json),
         ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
@@ -180,7 +187,11 @@ pub(crate) fn task_env(
 /// cores and memory, `docker.pids_limit` as limits; the registry credentials of
 /// `docker.registries` for a pull. On a network other than `host`, the CONFIG's
 /// `mlmd.metadata.host` becomes `docker.site_address`.
-pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) -> Result<Spec> {
+pub(crate) async fn container_spec(
+    app: &App,
+    task: &TaskRow,
+    provider: &ProviderRow,
+) -> Result<Spec> {
     let image = str_meta(provider, "image")
         .filter(|i| !i.is_empty())
         .ok_or_else(|| Error::NoImage(provider.provider_name.clone()))?;
@@ -194,7 +205,7 @@ pub(crate) fn container_spec(app: &App, task: &TaskRow, provider: &ProviderRow) 
         m.insert("host".into(), json!(addr));
     }
     let dir = task_dir(app, task);
-    let env = task_env(app, task, &dir, &config)?;
+    let env = task_env(app, task, &dir, &config).await?;
     let party_logs = app
         .config
         .logs_dir()

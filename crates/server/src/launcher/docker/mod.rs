@@ -206,18 +206,27 @@ impl DockerLauncher {
     async fn launch_inner(&self, spec: Spec) -> Result<Handle, super::Error> {
         let c = spec.container.clone().ok_or(super::Error::NoCommand)?;
         let (docker, cpus) = self.daemon(&c.daemon).await?;
-        for dir in c
-            .mounts
-            .iter()
-            .map(PathBuf::as_path)
-            .chain(spec.log_file.parent())
-        {
-            std::fs::create_dir_all(dir).map_err(|source| super::Error::Prepare {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        hand_over(&c).map_err(|(path, source)| super::Error::Prepare { path, source })?;
+        // The directories, and their hand-over to the containers' user, on the blocking pool.
+        let (prepared, log_file) = (c.clone(), spec.log_file.clone());
+        tokio::task::spawn_blocking(move || {
+            for dir in prepared
+                .mounts
+                .iter()
+                .map(PathBuf::as_path)
+                .chain(log_file.parent())
+            {
+                std::fs::create_dir_all(dir).map_err(|source| super::Error::Prepare {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            hand_over(&prepared).map_err(|(path, source)| super::Error::Prepare { path, source })
+        })
+        .await
+        .map_err(|e| super::Error::Prepare {
+            path: spec.log_file.clone(),
+            source: std::io::Error::other(e),
+        })??;
         let create = || {
             docker.create_container(
                 Some(CreateContainerOptions {
