@@ -183,15 +183,22 @@ async fn docker_image_components(
     app: &App,
     metadata: &Map<String, Value>,
 ) -> Result<Vec<(String, Value)>> {
+    // The metadata as a message may show it: registry credentials never are.
     let params = |reason: String| {
         Error::fate(
             RetCode::ProviderParamsError,
             &[
-                ("metadata", &Value::Object(metadata.clone()).to_string()),
+                (
+                    "metadata",
+                    &Value::Object(docker::redacted(metadata)).to_string(),
+                ),
                 ("reason", &reason),
             ],
         )
     };
+    // The provider's own credentials (`metadata.auth_config`) win over the site's for its
+    // registry (`docker.registries`).
+    let own_auth = docker::metadata_auth(metadata).map_err(|r| params(r.into()))?;
     let base_url = match metadata.get("base_url") {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s.as_str(),
@@ -209,7 +216,9 @@ async fn docker_image_components(
         // Not on the daemon: an image that names its registry is pulled from it, with the
         // credentials `docker.registries` has for it.
         Err(docker::Error::NoImage { .. }) if docker::registry_of(image).is_some() => {
-            let auth = docker::registry_of(image).and_then(|r| app.config.docker.registries.get(r));
+            let auth = own_auth.as_ref().or_else(|| {
+                docker::registry_of(image).and_then(|r| app.config.docker.registries.get(r))
+            });
             docker::pull(&docker, base_url, image, auth)
                 .await
                 .map_err(|e| params(chain(&e)))?;
@@ -330,7 +339,11 @@ pub fn record(p: ProviderRow) -> ProviderRecord {
         name: p.name,
         version: p.version,
         device: p.device.to_string(),
-        metadata: p.metadata,
+        // Registry credentials (`metadata.auth_config`) are kept, never answered.
+        metadata: match p.metadata {
+            Value::Object(m) => Value::Object(docker::redacted(&m)),
+            other => other,
+        },
         create_time: p.create_time,
         update_time: p.update_time,
     }
