@@ -65,7 +65,10 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
                 Error::fate(
                     RetCode::ProviderParamsError,
                     &[
-                        ("metadata", &Value::Object(req.metadata.clone()).to_string()),
+                        (
+                            "metadata",
+                            &Value::Object(docker::redacted(&req.metadata)).to_string(),
+                        ),
                         ("reason", &reason),
                     ],
                 )
