@@ -268,8 +268,7 @@ pub async fn upload(app: &App, r: &Upload) -> Result<Envelope> {
 /// Where a multipart upload is kept until its job has imported it.
 pub fn incoming_path(app: &App) -> PathBuf {
     app.config
-        .upload_dir
-        .join(".incoming")
+        .incoming_dir()
         .join(uuid::Uuid::new_v4().simple().to_string())
 }
 

@@ -310,12 +310,20 @@ fn flow_in_container(app: &App, task: &TaskRow, image: &ProviderRow) -> Result<S
         .pointer("/parameters/file")
         .and_then(Value::as_str)
         .map(std::path::PathBuf::from);
+    // Only the site's own copy is moved: `is_temp_file` is a parameter anyone may set in a
+    // DAG, and any other file (confined, but an operator's) is never taken from its place.
+    let site_copy = |f: &std::path::Path| {
+        f.parent() == Some(app.config.incoming_dir().as_path())
+            && f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
     let temp = matches!(
         config.pointer("/parameters/is_temp_file"),
         Some(Value::Bool(true))
     );
     let input = match file {
-        Some(file) if temp => {
+        Some(file) if temp && site_copy(&file) => {
             let dir = task_dir(app, task).with_file_name("upload_file");
             let staged = dir.join(file.file_name().unwrap_or_default());
             let prepare = |path: &std::path::Path| {
