@@ -2,9 +2,11 @@
 # FATE's algorithms as local processes vs in containers (a benchmark, not a test): the FATE
 # image's build time with a warm cache (its base layer on the daemon: a new binary on top,
 # then nothing to do), then the pyfate container test's job — reader → psi → coordinated_lr →
-# evaluation for guest, host and arbiter, once as local processes and twice in containers —
-# with its wall times and every task's run time. Figures for docs/performance.md
-# ("Algorithm containers").
+# evaluation for guest, host and arbiter, once as local processes and twice in containers
+# (the second time on a docker-only site, after its uploads in containers) — with its wall
+# times, every task's run time and every task's start overhead (from the site's decision to
+# launch it to its run's first api-3 call, as the site logs it). Figures for
+# docs/performance.md ("Algorithm containers").
 #
 #   bench/containers.sh            needs the pyfate venv (ci/pyfate-venv.sh) and Docker
 set -euo pipefail
@@ -28,4 +30,4 @@ docker image rm -f "$tag" >/dev/null
 echo "== the same job as local processes and in containers"
 FERROFLOW_PYFATE_PYTHON="$python" cargo test --workspace --test pyfate --locked -- \
     --ignored --nocapture containers::fate_in_containers 2>&1 |
-    grep -E "local processes:|containers, run|task run times|ready in"
+    grep -E "local processes:|containers, run|task run times|start overheads|uploads in containers|ready in"

@@ -204,6 +204,55 @@ pub struct Metrics {
     pub jobs_created: AtomicU64,
     /// Task processes' calls (api-3, `/v2/worker/*`), by route.
     pub worker_calls: ByLabel<AtomicU64>,
+    /// A task's start overhead, by how it runs (`process`, `container`): from the decision to
+    /// launch it (its row `running`) to its run's first api-3 call.
+    pub task_start: ByLabel<Histogram>,
+    /// Runs launched by this instance whose first api-3 call has not come yet.
+    awaiting_first_call: Mutex<BTreeMap<String, (std::time::Instant, &'static str)>>,
+}
+
+/// At most this many runs wait for their first call (older ones are forgotten: a run that
+/// never calls is not measured).
+const AWAITING_MAX: usize = 4096;
+
+impl Metrics {
+    /// The decision to launch the run `execution_id` was committed now; `how` it runs.
+    pub fn launch_decided(&self, execution_id: &str, how: &'static str) {
+        let mut m = self
+            .awaiting_first_call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if m.len() >= AWAITING_MAX
+            && let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            m.remove(&oldest);
+        }
+        m.insert(execution_id.to_string(), (std::time::Instant::now(), how));
+    }
+
+    /// A call of the run `execution_id` arrived: its start overhead if it is the first
+    /// (observed in [`Metrics::task_start`]).
+    pub fn called(&self, execution_id: &str) -> Option<(Duration, &'static str)> {
+        let (at, how) = self
+            .awaiting_first_call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(execution_id)?;
+        let took = at.elapsed();
+        self.task_start.get(how).observe(took);
+        Some((took, how))
+    }
+
+    /// The run ended (or its launch failed): it is no longer awaited.
+    pub fn run_ended(&self, execution_id: &str) {
+        self.awaiting_first_call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(execution_id);
+    }
 }
 
 impl Metrics {
@@ -251,6 +300,13 @@ impl Metrics {
             "ferroflow_worker_calls_total",
             "Calls of task processes (api-3), by route.",
             "route",
+            &mut out,
+        );
+        self.task_start.render(
+            "ferroflow_task_start_seconds",
+            "A task's start overhead: from the decision to launch it to its first api-3 call, \
+             by how it runs.",
+            "run",
             &mut out,
         );
         out

@@ -464,6 +464,10 @@ impl Config {
     pub fn model_dir(&self) -> PathBuf {
         self.model_store.path.clone()
     }
+    /// Where the site keeps multipart uploads until their job has imported them.
+    pub fn incoming_dir(&self) -> PathBuf {
+        self.upload_dir.join(".incoming")
+    }
     /// `STANDALONE_DATA_HOME`: where tables of the standalone engine live.
     pub fn standalone_data_dir(&self) -> PathBuf {
         self.data_dir.join("data")

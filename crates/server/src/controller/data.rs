@@ -89,13 +89,16 @@ fn local_dag(tasks: &[LocalTask<'_>]) -> Value {
     })
 }
 
-/// The site's local `fate` provider (`fate:<version>@local`) if it has a Python: then uploads
-/// write FATE's standalone tables and convert them with pyfate's `dataframe_transformer`, as
-/// FATE Flow does; otherwise they write native tables (docs/compat.md).
+/// The `fate` provider FATE's way of uploading uses (`run::fate_runtime`, the rule of
+/// docs/containers.md): a local one with a Python, else a FATE image registered as a docker
+/// provider — the upload's `fate_flow` task then runs in that image's container too. Then
+/// uploads write FATE's standalone tables and convert them with pyfate's
+/// `dataframe_transformer`, as FATE Flow does; with none, they write native tables
+/// (docs/compat.md).
 async fn fate_provider(app: &App) -> Result<Option<String>> {
-    Ok(super::provider::fate_python(app)
+    Ok(crate::run::fate_runtime(app)
         .await?
-        .map(|(p, _)| p.provider_name))
+        .map(|r| r.provider().provider_name.clone()))
 }
 
 /// Submits a local job; on success the answer's `data` becomes `data`.
@@ -265,8 +268,7 @@ pub async fn upload(app: &App, r: &Upload) -> Result<Envelope> {
 /// Where a multipart upload is kept until its job has imported it.
 pub fn incoming_path(app: &App) -> PathBuf {
     app.config
-        .upload_dir
-        .join(".incoming")
+        .incoming_dir()
         .join(uuid::Uuid::new_v4().simple().to_string())
 }
 

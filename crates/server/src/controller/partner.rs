@@ -414,6 +414,14 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
         return Ok(());
     }
     app.failpoint("partner.run_decided");
+    app.metrics.launch_decided(
+        &task.execution_id,
+        if spec.container.is_some() {
+            "container"
+        } else {
+            "process"
+        },
+    );
     app.emit(Event::Report);
     match app.launcher.launch(spec.clone()).await {
         Ok(handle) => {
@@ -434,6 +442,7 @@ pub async fn start_task(app: &App, target: &TaskTarget) -> Result<()> {
             Ok(())
         }
         Err(e) => {
+            app.metrics.run_ended(&task.execution_id);
             app.metrics
                 .launch_failures
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -64,7 +64,10 @@ pub async fn register(app: &App, req: &ProviderRegister) -> Result<&'static str>
                 Error::refuse(
                     Input::Provider,
                     &[
-                        ("metadata", &Value::Object(req.metadata.clone()).to_string()),
+                        (
+                            "metadata",
+                            &Value::Object(docker::redacted(&req.metadata)).to_string(),
+                        ),
                         ("reason", &reason),
                     ],
                 )
@@ -182,15 +185,22 @@ async fn docker_image_components(
     app: &App,
     metadata: &Map<String, Value>,
 ) -> Result<Vec<(String, Value)>> {
+    // The metadata as a message may show it: registry credentials never are.
     let params = |reason: String| {
         Error::refuse(
             Input::Provider,
             &[
-                ("metadata", &Value::Object(metadata.clone()).to_string()),
+                (
+                    "metadata",
+                    &Value::Object(docker::redacted(metadata)).to_string(),
+                ),
                 ("reason", &reason),
             ],
         )
     };
+    // The provider's own credentials (`metadata.auth_config`) win over the site's for its
+    // registry (`docker.registries`).
+    let own_auth = docker::metadata_auth(metadata).map_err(|r| params(r.into()))?;
     let base_url = match metadata.get("base_url") {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s.as_str(),
@@ -208,7 +218,9 @@ async fn docker_image_components(
         // Not on the daemon: an image that names its registry is pulled from it, with the
         // credentials `docker.registries` has for it.
         Err(docker::Error::NoImage { .. }) if docker::registry_of(image).is_some() => {
-            let auth = docker::registry_of(image).and_then(|r| app.config.docker.registries.get(r));
+            let auth = own_auth.as_ref().or_else(|| {
+                docker::registry_of(image).and_then(|r| app.config.docker.registries.get(r))
+            });
             docker::pull(&docker, base_url, image, auth)
                 .await
                 .map_err(|e| params(chain(&e)))?;
@@ -329,7 +341,11 @@ pub fn record(p: ProviderRow) -> ProviderRecord {
         name: p.name,
         version: p.version,
         device: p.device.to_string(),
-        metadata: p.metadata,
+        // Registry credentials (`metadata.auth_config`) are kept, never answered.
+        metadata: match p.metadata {
+            Value::Object(m) => Value::Object(docker::redacted(&m)),
+            other => other,
+        },
         create_time: p.create_time,
         update_time: p.update_time,
     }

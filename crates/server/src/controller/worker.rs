@@ -71,6 +71,9 @@ pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<
             }
         };
     if mine {
+        if let Some((took, how)) = app.metrics.called(&run.execution_id) {
+            tracing::info!(execution_id = %run.execution_id, run = how, seconds = took.as_secs_f64(), "first call of a task run");
+        }
         Ok(run.execution_id)
     } else {
         Err(refused())
@@ -118,6 +121,7 @@ pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()
 
 /// A process ended. If it never reported, it failed: say how, with the end of its output.
 pub async fn process_exited(app: &App, exit: &crate::launcher::Exit) -> Result<()> {
+    app.metrics.run_ended(&exit.execution_id);
     let Some(task) = app.store.task_by_execution_id(&exit.execution_id).await? else {
         return Ok(());
     };

@@ -174,6 +174,66 @@ pub async fn fate_python(app: &App) -> Result<Option<(ProviderRow, String)>, sto
     Ok(found.pop())
 }
 
+/// Where this site runs pyfate: a local `fate` provider's Python, or a `fate` image.
+#[derive(Debug, Clone)]
+pub enum FateRuntime {
+    /// The newest local `fate` provider with a `metadata.venv`, and that Python.
+    Local {
+        provider: ProviderRow,
+        python: String,
+    },
+    /// The newest `fate` provider of device `docker` (a FATE image).
+    Docker(ProviderRow),
+}
+
+impl FateRuntime {
+    pub fn provider(&self) -> &ProviderRow {
+        match self {
+            FateRuntime::Local { provider, .. } | FateRuntime::Docker(provider) => provider,
+        }
+    }
+}
+
+/// The rule for FATE's storage work of the built-in `fate_flow` components (uploads into
+/// FATE's tables) and the transformer of uploads (docs/containers.md, "A site without a local
+/// pyfate"): a local `fate` provider with a Python wins (its newest version); otherwise, on a
+/// site whose storage is FATE's standalone one (what task containers mount), the newest
+/// `fate` docker provider; otherwise none (uploads write native tables).
+pub async fn fate_runtime(app: &App) -> Result<Option<FateRuntime>, store::Error> {
+    if let Some((provider, python)) = fate_python(app).await? {
+        return Ok(Some(FateRuntime::Local { provider, python }));
+    }
+    if app.config.engines.storage == "file" {
+        return Ok(None);
+    }
+    let mut found = app
+        .store
+        .query_providers(&ProviderFilter {
+            name: Some(FATE.into()),
+            device: Some(Device::Docker.to_string()),
+            ..Default::default()
+        })
+        .await?;
+    found.sort_by_key(|p| version_key(&p.version));
+    Ok(found.pop().map(FateRuntime::Docker))
+}
+
+/// The provider whose device runs `task`: its own, except for a built-in `fate_flow` upload
+/// into FATE's storage on a site whose pyfate is only an image ([`fate_runtime`]): that runs
+/// in the image's container.
+pub async fn runner_of(app: &App, task: &TaskRow) -> Result<Option<ProviderRow>> {
+    let Some(provider) = provider_of(app, task).await? else {
+        return Ok(None);
+    };
+    if provider.name == ferroflow_core::provider::FLOW_PROVIDER
+        && spec::writes_fate_storage(task)
+        && let Some(FateRuntime::Docker(image)) = fate_runtime(app).await?
+    {
+        return Ok(Some(image));
+    }
+    Ok(Some(provider))
+}
+
 fn version_key(v: &str) -> Vec<(u64, String)> {
     v.split(['.', '-'])
         .map(|p| (p.parse().unwrap_or(0), p.to_string()))

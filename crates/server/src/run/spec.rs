@@ -7,9 +7,12 @@ use serde_json::{Value, json};
 
 use ferroflow_core::provider::{Device, FATE, FLOW_PROVIDER};
 
-use super::{Error, Result, fate_python, provider_of, stdout_file, str_meta, task_dir};
+use super::{
+    Error, FateRuntime, Result, fate_python, fate_runtime, provider_of, runner_of, stdout_file,
+    str_meta, task_dir,
+};
 use crate::app::App;
-use crate::launcher::docker::TaskIdentity;
+use crate::launcher::docker::{self, TaskIdentity};
 use crate::launcher::{ContainerRef, ContainerSpec, Handle, Spec};
 use crate::store::{ProviderRow, TaskRow};
 
@@ -20,6 +23,12 @@ pub async fn launch_spec(app: &App, task: &TaskRow) -> Result<Spec> {
         .await?
         .ok_or_else(|| Error::NoProvider(task.provider_name.clone()))?;
     let provider = &provider;
+    if provider.name == FLOW_PROVIDER
+        && writes_fate_storage(task)
+        && let Some(FateRuntime::Docker(image)) = fate_runtime(app).await?
+    {
+        return flow_in_container(app, task, &image).await;
+    }
     match provider.device {
         Device::Docker => return container_spec(app, task, provider).await,
         Device::Local => {}
@@ -113,7 +122,7 @@ fn identity<'a>(site: &'a str, t: &'a TaskRow) -> TaskIdentity<'a> {
 /// The container a task of a docker provider runs in, known from its provider even before
 /// its run was recorded (a stop racing the launch, a crash in between).
 pub async fn expected_container(app: &App, task: &TaskRow) -> Result<Option<Handle>> {
-    let Some(provider) = provider_of(app, task).await? else {
+    let Some(provider) = runner_of(app, task).await? else {
         return Ok(None);
     };
     if provider.device != Device::Docker {
@@ -192,11 +201,22 @@ pub(crate) async fn container_spec(
     task: &TaskRow,
     provider: &ProviderRow,
 ) -> Result<Spec> {
+    container_spec_with(app, task, provider, task.component_parameters.clone(), None).await
+}
+
+/// [`container_spec`] with this CONFIG, and a file the task reads mounted (see
+/// [`flow_in_container`]).
+async fn container_spec_with(
+    app: &App,
+    task: &TaskRow,
+    provider: &ProviderRow,
+    mut config: Value,
+    input: Option<&UploadInput>,
+) -> Result<Spec> {
     let image = str_meta(provider, "image")
         .filter(|i| !i.is_empty())
         .ok_or_else(|| Error::NoImage(provider.provider_name.clone()))?;
     let dc = &app.config.docker;
-    let mut config = task.component_parameters.clone();
     if let Some(addr) = &dc.site_address
         && let Some(m) = config
             .pointer_mut("/mlmd/metadata")
@@ -215,11 +235,21 @@ pub(crate) async fn container_spec(
     // Read-write: what the task writes (its directory, its party's logs, pyfate's standalone
     // tables, where its outputs and the federation's messages go and its inputs are read:
     // one directory for all, so it cannot be narrowed). Read-only: `docker.mounts`.
-    let mounts = vec![
+    let mut mounts = vec![
         dir.clone(),
         party_logs.clone(),
         app.config.standalone_data_dir(),
     ];
+    let mut read_only = dc.mounts.clone();
+    let mut owned = vec![dir.clone(), party_logs];
+    match input {
+        Some(UploadInput::Staged(d)) => {
+            mounts.push(d.clone());
+            owned.push(d.clone());
+        }
+        Some(UploadInput::InPlace(f)) => read_only.push(f.clone()),
+        None => {}
+    }
     let site = container_site(&app.config);
     let id = identity(&site, task);
     let mut labels = id.labels();
@@ -237,19 +267,104 @@ pub(crate) async fn container_spec(
             labels,
             network: dc.network.clone(),
             mounts,
-            read_only: dc.mounts.clone(),
-            owned: vec![dir, party_logs],
+            read_only,
+            owned,
             shared: vec![app.config.standalone_data_dir()],
             cores: task.task_cores,
             memory_mb: task_memory_mb(task).unwrap_or(dc.memory_mb),
             pids_limit: dc.pids_limit,
             host_pid: true,
             user: dc.user.clone(),
-            pull_auth: crate::launcher::docker::registry_of(&image)
-                .and_then(|r| dc.registries.get(r))
-                .cloned(),
+            // The provider's own credentials (`metadata.auth_config`, checked at
+            // registration), else the site's for the image's registry.
+            pull_auth: provider
+                .metadata
+                .as_object()
+                .and_then(|m| docker::metadata_auth(m).ok().flatten())
+                .or_else(|| {
+                    docker::registry_of(&image)
+                        .and_then(|r| dc.registries.get(r))
+                        .cloned()
+                }),
         }),
     })
+}
+
+/// Whether a task of the built-in `fate_flow` provider writes FATE's storage: an `upload`
+/// into `standalone` tables (what a FATE image's container can write: it mounts them).
+pub(crate) fn writes_fate_storage(task: &TaskRow) -> bool {
+    // The component's name (`controller::data::UPLOAD`; `run` imports no controller).
+    task.component == "upload"
+        && task
+            .component_parameters
+            .pointer("/parameters/storage_engine")
+            == Some(&json!("standalone"))
+}
+
+/// How an upload's file is seen inside the container.
+enum UploadInput {
+    /// The site's own temporary copy (`is_temp_file`), moved into this directory (one per
+    /// task, kept across its versions; mounted read-write, the task deletes the file once
+    /// imported, as a local upload does).
+    Staged(std::path::PathBuf),
+    /// An operator's file, mounted read-only at its own path (never moved nor re-owned).
+    InPlace(std::path::PathBuf),
+}
+
+/// A `fate_flow` upload into FATE's tables on a site whose pyfate is only a FATE image
+/// ([`super::fate_runtime`]): the same container as any task of that image (mounts, user,
+/// limits, privileges), running `ferroflow component execute` — the image's `ferroflow`, on
+/// its `PATH` — with the image's `FATE_PYTHON`, and the uploaded file made readable inside.
+async fn flow_in_container(app: &App, task: &TaskRow, image: &ProviderRow) -> Result<Spec> {
+    let mut config = task.component_parameters.clone();
+    let file = config
+        .pointer("/parameters/file")
+        .and_then(Value::as_str)
+        .map(std::path::PathBuf::from);
+    // Only the site's own copy is moved: `is_temp_file` is a parameter anyone may set in a
+    // DAG, and any other file (confined, but an operator's) is never taken from its place.
+    let site_copy = |f: &std::path::Path| {
+        f.parent() == Some(app.config.incoming_dir().as_path())
+            && f.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let temp = matches!(
+        config.pointer("/parameters/is_temp_file"),
+        Some(Value::Bool(true))
+    );
+    let input = match file {
+        Some(file) if temp && site_copy(&file) => {
+            let dir = task_dir(app, task).with_file_name("upload_file");
+            let staged = dir.join(file.file_name().unwrap_or_default());
+            let (d, f, to) = (dir.clone(), file.clone(), staged.clone());
+            crate::blocking::io(move || {
+                std::fs::create_dir_all(&d)?;
+                // An earlier version of the task may have moved it already.
+                if f.exists() {
+                    std::fs::rename(&f, &to).or_else(|_| {
+                        std::fs::copy(&f, &to)?;
+                        std::fs::remove_file(&f)
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|source| Error::Prepare {
+                path: staged.clone(),
+                source,
+            })?;
+            config["parameters"]["file"] = json!(staged.display().to_string());
+            Some(UploadInput::Staged(dir))
+        }
+        Some(file) => Some(UploadInput::InPlace(file)),
+        None => None,
+    };
+    let mut spec = container_spec_with(app, task, image, config, input.as_ref()).await?;
+    spec.argv = ["ferroflow", "component", "execute"]
+        .map(str::to_string)
+        .to_vec();
+    Ok(spec)
 }
 
 /// The task's own memory in MiB: `engine_run`'s `task_memory` or `memory`, else the task's

@@ -663,4 +663,105 @@ async fn an_image_missing_on_the_daemon_is_pulled_from_its_registry_with_credent
         .remove_image(&image, None::<RemoveImageOptions>, None)
         .await
         .unwrap();
+
+    // The credentials in the provider's own metadata (`auth_config`), on a site with none in
+    // its configuration: the registration pulls the image with them. Every line the site logs
+    // meanwhile is kept (this test's runtime is one thread: the site runs on it).
+    let logs = Captured::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(logs.clone())
+            .finish(),
+    );
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let register = |password: &str| {
+        json!({"name": "sh", "device": "docker", "version": "pulled",
+               "metadata": {"base_url": "", "image": image,
+                            "auth_config": {"username": REGISTRY_USER, "password": password}}})
+    };
+    const WRONG: &str = "wrong-secret-never-shown";
+    let r = site.post("/v2/provider/register", register(WRONG)).await;
+    assert_eq!(r.code, 4000, "{}", r.message);
+    assert!(
+        r.message.contains(&format!("cannot pull image {image}"))
+            && !r.message.contains(WRONG)
+            && r.message.contains(r#""password":"******""#),
+        "{}",
+        r.message
+    );
+    let r = site
+        .post(
+            "/v2/provider/register",
+            json!({"name": "sh", "device": "docker",
+        "version": "pulled", "metadata": {"image": image, "auth_config": {"username": 1}}}),
+        )
+        .await;
+    assert_eq!(r.code, 4000, "{}", r.message);
+    assert!(
+        r.message.contains("metadata.auth_config must be"),
+        "{}",
+        r.message
+    );
+    let r = site
+        .post("/v2/provider/register", register(REGISTRY_PASSWORD))
+        .await;
+    assert_eq!((r.code, r.message.as_str()), (0, "create success"));
+    // Kept, never answered: the query shows the username and a mask.
+    let q = site
+        .get_value(
+            "/v2/provider/query",
+            &[("provider_name", "sh:pulled@docker")],
+        )
+        .await;
+    assert_eq!(
+        q["data"][0]["metadata"]["auth_config"],
+        json!({"username": REGISTRY_USER, "password": "******"}),
+        "{q}"
+    );
+    assert!(!q.to_string().contains(REGISTRY_PASSWORD), "{q}");
+    site.stop().await;
+    let logged = logs.text();
+    assert!(
+        logged.contains("pulling image"),
+        "the site's log was kept: {logged}"
+    );
+    for secret in [REGISTRY_PASSWORD, WRONG] {
+        assert!(
+            !logged.contains(secret),
+            "the log shows a password:\n{logged}"
+        );
+    }
+    docker
+        .remove_image(&image, None::<RemoveImageOptions>, None)
+        .await
+        .unwrap();
+}
+
+/// What a tracing subscriber wrote.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

@@ -78,6 +78,48 @@ pub fn registry_of(image: &str) -> Option<&str> {
     (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
 }
 
+/// The key of a docker provider's `metadata` that may carry its registry's credentials:
+/// `{"username": …, "password": …}`, the shape of a pull's `auth_config` in Docker's Python
+/// SDK, which FATE Flow's docker manager drives.
+pub const AUTH_CONFIG: &str = "auth_config";
+
+/// The registry credentials of a provider's `metadata` (`auth_config`), if it has them; a
+/// reason when they are there but not two strings.
+pub fn metadata_auth(
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<RegistryAuth>, &'static str> {
+    let Some(auth) = metadata.get(AUTH_CONFIG) else {
+        return Ok(None);
+    };
+    let field = |k: &str| auth.get(k).and_then(serde_json::Value::as_str);
+    match (field("username"), field("password")) {
+        (Some(u), Some(p)) if !u.is_empty() => Ok(Some(RegistryAuth {
+            username: u.to_string(),
+            password: p.to_string(),
+        })),
+        _ => Err(
+            "metadata.auth_config must be {\"username\": <non-empty string>, \
+                  \"password\": <string>}",
+        ),
+    }
+}
+
+/// A provider's `metadata` as it may be shown (answers, messages, logs): any `auth_config`
+/// keeps its username only, the rest of it removed.
+pub fn redacted(
+    metadata: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut shown = metadata.clone();
+    if let Some(auth) = shown.get_mut(AUTH_CONFIG) {
+        let user = auth.get("username").filter(|u| u.is_string()).cloned();
+        *auth = match user {
+            Some(u) => serde_json::json!({"username": u, "password": "******"}),
+            None => serde_json::json!("******"),
+        };
+    }
+    shown
+}
+
 /// Pulls `image` from the registry it names, with `auth` if given. The daemon's answer is
 /// the reason of a failure (it never holds the password).
 pub async fn pull(
