@@ -68,8 +68,9 @@ pub(crate) fn try_run(cmd: &mut Command, what: &str, limit: Duration) -> Result<
             break Some(status);
         }
         if start.elapsed() > limit {
+            // `--`: procps' kill reads `-<pgid>` after a signal as another signal name.
             let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", child.id())])
+                .args(["-KILL", "--", &format!("-{}", child.id())])
                 .status();
             let _ = child.wait();
             break None;
