@@ -247,8 +247,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for j in &mut self.jvms {
+            // `--`: without it procps' kill reads `-<pgid>` as a signal, kills nothing, and
+            // the wait below never returns.
             let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", j.id())])
+                .args(["-KILL", "--", &format!("-{}", j.id())])
                 .status();
             let _ = j.wait();
         }
