@@ -1,7 +1,7 @@
 """The same FATE job on the standalone engine and on Apache Spark: wall time and peak memory.
 
     <pyfate venv>/bin/python bench/spark.py --ferroflow target/release/ferroflow \
-        [--modes standalone,local2,cluster] [--rows 569] [--epochs 3]
+        [--modes standalone,local2,cluster] [--rows 569] [--epochs 3] [--batch-size 300|full]
 
 For each mode a fresh `ferroflow serve` site (guest 9999, host 10000, arbiter 9999 on one site)
 uploads FATE's breast tables (replicated to --rows rows per party, new ids, when more than the
@@ -145,7 +145,7 @@ def run_mode(mode, a, work):
             conf += (
                 "default_engines: {computing: spark, federation: rabbitmq, storage: file}\n"
                 f"computing:\n  spark: {{cores: 16, master: '{master}', conf: {{spark.cores.max: 2, "
-                "spark.executor.memory: 512m, spark.ui.showConsoleProgress: false}}}\n"
+                "spark.executor.memory: 512m, spark.ui.showConsoleProgress: false}}\n"
                 "job_default: {computing_partitions: 2}\n"
                 f"federation:\n  rabbitmq: {{host: 127.0.0.1, port: {p}, mng_port: {mq['MQ_MNG_PORT']}, user: fate, "
                 f"password: fate, mode: replication,\n    route_table: {{9999: {{host: 127.0.0.1, port: {p}}}, "
@@ -167,7 +167,8 @@ def run_mode(mode, a, work):
         beam = Peak(lambda: [x.pid for x in procs] + mq_pids(broker))
         beam.start()
         job = [py, ROOT / "crates/cli/tests/pyfate/pipeline_job.py", "--port", str(port),
-               "--guest-csv", a.guest, "--host-csv", a.host, "--epochs", str(a.epochs)]
+               "--guest-csv", a.guest, "--host-csv", a.host, "--epochs", str(a.epochs),
+               "--batch-size", a.batch_size]
         t0 = time.time()
         subprocess.run([*job, "--upload-only"], check=True, capture_output=True, cwd=d)
         t1 = time.time()
@@ -203,6 +204,7 @@ def main():
     p.add_argument("--modes", default="standalone,local2,cluster")
     p.add_argument("--rows", type=int, default=569)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", default="300", help="coordinated_lr's batch: rows, or `full`")
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ferroflow-spark-bench-"))
     a.guest, a.host = str(DATA / "breast_hetero_guest.csv"), str(DATA / "breast_hetero_host.csv")

@@ -121,11 +121,17 @@ pub async fn prepare(config: &TaskConfig, python: &Path) -> Result<Submit, Error
     ];
     // The site's Spark settings, then the job's: the job's `conf` entries win.
     let mut run = config.engine_run.clone();
-    if let Some(Value::Object(site)) = options.get("conf") {
-        let mut conf = site.clone();
-        if let Some(Value::Object(job)) = run.get("conf") {
-            conf.extend(job.clone());
-        }
+    let mut conf = match options.get("conf") {
+        Some(Value::Object(site)) => site.clone(),
+        _ => Map::new(),
+    };
+    if let Some(Value::Object(job)) = run.get("conf") {
+        conf.extend(job.clone());
+    }
+    if let Some(cores) = standalone_cores_max(&master, &run, &conf) {
+        conf.insert(CORES_MAX.into(), cores.into());
+    }
+    if !conf.is_empty() {
         run.insert("conf".into(), Value::Object(conf));
     }
     args.extend(engine_run_args(&run)?);
@@ -141,6 +147,31 @@ pub async fn prepare(config: &TaskConfig, python: &Path) -> Result<Submit, Error
         env,
         master,
     })
+}
+
+/// Spark's cap on the cores one application takes from a standalone cluster.
+const CORES_MAX: &str = "spark.cores.max";
+
+/// On a standalone master an application takes every free core unless `spark.cores.max`
+/// caps it (`num-executors` is YARN's), so the first party's driver of a task would starve
+/// the others, which wait for it. When neither the site nor the job caps it, the task gets
+/// what it was accounted for: `num-executors × executor-cores`.
+fn standalone_cores_max(
+    master: &str,
+    run: &Map<String, Value>,
+    conf: &Map<String, Value>,
+) -> Option<i64> {
+    if !master.starts_with("spark://") || conf.contains_key(CORES_MAX) {
+        return None;
+    }
+    let positive = |key: &str| match run.get(key) {
+        Some(Value::Number(n)) => n.as_i64().filter(|n| *n > 0),
+        Some(Value::String(s)) => s.trim().parse().ok().filter(|n: &i64| *n > 0),
+        _ => None,
+    };
+    let executors = positive("num-executors")?;
+    let cores = positive("executor-cores")?;
+    executors.checked_mul(cores)
 }
 
 /// The `pyspark` package's directory, which holds a whole Spark (`bin/`, `jars/`).
@@ -329,6 +360,28 @@ mod tests {
                 "spark.ui.enabled=false",
                 "--deploy-mode=client"
             ]
+        );
+    }
+
+    #[test]
+    fn a_standalone_application_takes_the_cores_it_was_accounted_for() {
+        let run = json!({"num-executors": 2, "executor-cores": "2"});
+        let run = run.as_object().unwrap();
+        let none = Map::new();
+        assert_eq!(standalone_cores_max("spark://h:7077", run, &none), Some(4));
+        // The site's or the job's cap wins; other masters have their own rules.
+        let capped = json!({"spark.cores.max": 1});
+        assert_eq!(
+            standalone_cores_max("spark://h:7077", run, capped.as_object().unwrap()),
+            None
+        );
+        for master in ["local[2]", "yarn", "k8s://https://k:6443"] {
+            assert_eq!(standalone_cores_max(master, run, &none), None, "{master}");
+        }
+        let odd = json!({"num-executors": 0, "executor-cores": 2});
+        assert_eq!(
+            standalone_cores_max("spark://h:7077", odd.as_object().unwrap(), &none),
+            None
         );
     }
 

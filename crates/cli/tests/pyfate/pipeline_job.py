@@ -1,6 +1,7 @@
 """FATE's own pipeline SDK (fate_client 2.2) against a site: what a FATE user runs every day.
 
-    python pipeline_job.py --port P --guest-csv G --host-csv H --out result.json [--epochs N]
+    python pipeline_job.py --port P --guest-csv G --host-csv H --out result.json [--epochs N] \
+        [--batch-size N|full]
     python pipeline_job.py --port P --guest-csv G --host-csv H --upload-only
     python pipeline_job.py --port P --guest-csv G --host-csv H --no-upload --train-only \
         --provider fate:2.2.0@docker --out result.json
@@ -69,6 +70,10 @@ def main():
     )
     p.add_argument("--provider", help="the provider of every task (dag.conf.task.provider)")
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument(
+        "--batch-size", default="300",
+        help="rows per batch of coordinated_lr; `full`: the whole table in one batch",
+    )
     p.add_argument("--namespace", default="experiment")
     p.add_argument("--app-id", help="sign every call with this app (client authentication)")
     p.add_argument("--app-token")
@@ -112,7 +117,7 @@ def main():
     lr_0 = CoordinatedLR(
         "lr_0",
         epochs=a.epochs,
-        batch_size=300,
+        batch_size=None if a.batch_size == "full" else int(a.batch_size),
         optimizer={"method": "SGD", "optimizer_params": {"lr": 0.1}, "penalty": "l2", "alpha": 0.001},
         init_param={"fit_intercept": True, "method": "zeros"},
         learning_rate_scheduler={"method": "linear", "scheduler_params": {"start_factor": 0.7, "total_iters": 100}},

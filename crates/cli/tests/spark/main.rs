@@ -23,7 +23,12 @@ use support::Server;
 
 const GUEST: &str = "9999";
 const HOST: &str = "10000";
-const EPOCHS: i64 = 3;
+/// coordinated_lr's epochs and batches: one epoch of one batch. On Spark every pyfate table
+/// operation is a Spark job of two stages (pyfate re-partitions and materialises each result):
+/// each batch smaller than the table is cut out of it by several of them, each epoch runs some
+/// more. The standalone reference uses the same, and the AUCs are compared.
+const EPOCHS: i64 = 1;
+const BATCH: &str = "full";
 
 fn python() -> PathBuf {
     let p = std::env::var("FERROFLOW_PYFATE_PYTHON").unwrap_or_else(|_| {
@@ -242,8 +247,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for j in &mut self.jvms {
+            // `--`: without it procps' kill reads `-<pgid>` as a signal, kills nothing, and
+            // the wait below never returns.
             let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", j.id())])
+                .args(["-KILL", "--", &format!("-{}", j.id())])
                 .status();
             let _ = j.wait();
         }
@@ -251,15 +258,16 @@ impl Drop for Cluster {
 }
 
 /// A Spark site's service_conf.yaml: pyfate as `fate`, RabbitMQ as federation, `master`.
-/// Each driver takes one executor of two cores at most (FATE's default `executor-cores`), so the three parties' drivers of a
-/// task share the cluster.
+/// Each driver takes one executor of two cores at most (FATE's default `executor-cores`), so
+/// the three parties' drivers of a task share the cluster. FATE's 569-row tables in one
+/// partition: every Spark stage is then one Python task.
 fn spark_conf(dir: &Path, broker: &Broker, master: &str, extra: &str) -> String {
     format!(
         "fate:\n  venv: {py}\nupload_dir: {up}\n\
          default_engines: {{computing: spark, federation: rabbitmq, storage: file}}\n\
          computing:\n  spark: {{cores: 16, master: '{master}', conf: {{spark.cores.max: 2, \
          spark.executor.memory: 512m, spark.ui.showConsoleProgress: false}}}}\n\
-         job_default: {{computing_partitions: 2}}\n\
+         job_default: {{computing_partitions: 1}}\n\
          {mq}routes: {{'{HOST}': local}}\n{extra}",
         py = python().display(),
         up = dir.join("upload").display(),
@@ -280,7 +288,7 @@ fn pipeline(server: &Server, args: &[&str]) -> Value {
         .arg(data("breast_hetero_host.csv"))
         .arg("--out")
         .arg(&out_file)
-        .args(["--epochs", &EPOCHS.to_string()])
+        .args(["--epochs", &EPOCHS.to_string(), "--batch-size", BATCH])
         .args(args)
         .current_dir(&server.dir)
         .output()
@@ -333,6 +341,21 @@ fn lr_dag() -> Value {
                            "tasks": {"reader_0": {"parameters": {"namespace": "experiment", "name": "breast_hetero_host"}}}}
         }
     }}})
+}
+
+/// The DAG of the fit `train` (reader → psi → coordinated_lr → evaluation) again, reader_0 and
+/// psi_0 taken over from it (`conf.inheritance`): a job whose first task is coordinated_lr.
+async fn inheriting(server: &Server, train: &str) -> Value {
+    let job = server
+        .get(&format!(
+            "/v2/job/query?job_id={train}&role=guest&party_id={GUEST}"
+        ))
+        .await;
+    let mut dag = job["data"][0]["dag"].clone();
+    assert!(dag["dag"]["tasks"]["lr_0"].is_object(), "{job}");
+    dag["dag"]["conf"]["inheritance"] =
+        json!({"job_id": train, "task_list": ["reader_0", "psi_0"]});
+    json!({ "dag_schema": dag })
 }
 
 fn submit(server: &Server, dag: &Value) -> String {
@@ -419,6 +442,14 @@ async fn fails_naming(server: &Server, cause: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the pyfate venv with pyspark, Java and RabbitMQ; CI's spark step runs it"]
 async fn fates_algorithms_run_on_a_spark_cluster() {
+    let started = Instant::now();
+    let step = |what: &str, since: Instant| {
+        println!(
+            "{what}: {:.1} s (test at {:.1} s)",
+            since.elapsed().as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        );
+    };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let broker = Broker::start(dir);
@@ -431,28 +462,38 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
         python().display(),
         sdir.join("upload").display()
     );
+    let t = Instant::now();
     let site = Server::start(&sdir, GUEST, Some(&standalone_conf)).await;
     let reference = auc(&pipeline(&site, &["--fit-only"]));
     site.stop().await;
+    step("standalone: uploads and fit", t);
 
     // Both parties on the cluster: uploads into the `file` storage, the pipeline's job.
     let pdir = dir.join("spark");
     let conf = spark_conf(&pdir, &broker, &cluster.master, "");
+    let t = Instant::now();
     let site = Server::start(&pdir, GUEST, Some(&conf)).await;
     pipeline(&site, &["--upload-only"]);
+    step("spark cluster: uploads", t);
     let table = site
         .get("/v2/table/query?namespace=experiment&name=breast_hetero_guest")
         .await;
     assert_eq!(table["data"]["count"], 569, "{table}");
     assert_eq!(table["data"]["engine"], "file", "{table}");
-    let on_cluster = auc(&pipeline(&site, &["--no-upload", "--fit-only"]));
+    let t = Instant::now();
+    let fit = pipeline(&site, &["--no-upload", "--fit-only"]);
+    let on_cluster = auc(&fit);
+    let train = fit["train_job_id"].as_str().unwrap().to_string();
+    step("spark cluster: fit", t);
     println!("AUC: standalone {reference}, spark cluster {on_cluster}");
     // The driver's application, in the task's log.
     let logs = support::files_containing(&pdir.join("site/logs"), "spark application");
     assert!(!logs.is_empty(), "no task logged its Spark application");
 
-    // A stop during coordinated_lr ends its applications: no executor is left.
-    let job = submit(&site, &lr_dag());
+    // A stop during coordinated_lr ends its applications: no executor is left. (This job and
+    // the next take reader_0 and psi_0 over from the fit: coordinated_lr is their first task.)
+    let t = Instant::now();
+    let job = submit(&site, &inheriting(&site, &train).await);
     let app = driver_up(&site, &cluster, &job, "lr_0").await;
     let r = site.curl_post("/v2/job/stop", &json!({"job_id": job}));
     assert_eq!(r["code"], 0, "{r}");
@@ -477,11 +518,13 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
         )
         .await;
     assert!(!ended.iter().any(|s| s == "success"), "{ended:?}");
+    step("spark cluster: a stop during coordinated_lr", t);
 
     // A site killed with kill -9 during coordinated_lr, started again: the job succeeds,
     // the running drivers adopted (nothing rerun).
+    let t = Instant::now();
     let port = site.port();
-    let job = submit(&site, &lr_dag());
+    let job = submit(&site, &inheriting(&site, &train).await);
     driver_up(&site, &cluster, &job, "lr_0").await;
     site.kill9().await;
     let site = Server::start_on(&pdir, GUEST, Some(&conf), port).await;
@@ -492,19 +535,29 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
     )
     .await;
     for (role, party) in [("guest", GUEST), ("host", HOST), ("arbiter", GUEST)] {
-        for t in tasks_of(&site, &job, role, party).await {
-            assert_eq!(t["status"], "success", "{role}: {t}");
-            assert_eq!(t["task_version"], 0, "{role} {}: rerun", t["task_name"]);
+        for task in tasks_of(&site, &job, role, party).await {
+            assert_eq!(task["status"], "success", "{role}: {task}");
+            assert_eq!(
+                task["task_version"], 0,
+                "{role} {}: rerun",
+                task["task_name"]
+            );
         }
     }
     site.stop().await;
+    step(
+        "spark cluster: kill -9 of the site during coordinated_lr, job success",
+        t,
+    );
 
     // The same site on `local[2]`: the same AUC.
     let local = spark_conf(&pdir, &broker, "local[2]", "");
+    let t = Instant::now();
     let site = Server::start_on(&pdir, GUEST, Some(&local), port).await;
     let on_local = auc(&pipeline(&site, &["--no-upload", "--fit-only"]));
-    println!("AUC: spark local[2] {on_local}");
     site.stop().await;
+    step("spark local[2]: fit", t);
+    println!("AUC: standalone {reference}, spark cluster {on_cluster}, spark local[2] {on_local}");
     // The same model on every engine (checked last: the other steps say more when they fail).
     for (engine, auc) in [("spark cluster", on_cluster), ("spark local[2]", on_local)] {
         assert!(
