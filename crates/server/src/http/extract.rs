@@ -158,3 +158,19 @@ impl Req {
         self.parse()
     }
 }
+
+/// A request body no handler needs, read to its end and dropped: a body left unread makes the
+/// server close the connection after its answer, and a client that reuses it (fate_client's
+/// pooled `requests` session) fails its next call with "Remote end closed connection".
+pub struct Drained;
+
+impl<S: Send + Sync> FromRequest<S> for Drained {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        use futures::StreamExt;
+        let mut body = req.into_body().into_data_stream();
+        while let Some(Ok(_)) = body.next().await {}
+        Ok(Drained)
+    }
+}

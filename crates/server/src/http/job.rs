@@ -88,6 +88,6 @@ async fn clean(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     ok(Envelope::ok())
 }
 
-async fn queue_clean(State(app): State<Arc<App>>) -> ApiResult {
+async fn queue_clean(State(app): State<Arc<App>>, _: super::extract::Drained) -> ApiResult {
     ok(Envelope::ok_data(job::clean_queue(&app).await?))
 }

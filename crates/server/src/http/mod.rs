@@ -546,11 +546,11 @@ async fn metrics(axum::extract::State(app): axum::extract::State<Arc<App>>) -> R
     r
 }
 
-async fn not_found() -> Reply {
+async fn not_found(_: extract::Drained) -> Reply {
     Envelope::with_code(RetCode::ServerException, "<NotFound '404: Not Found'>").into()
 }
 
-async fn method_not_allowed() -> Reply {
+async fn method_not_allowed(_: extract::Drained) -> Reply {
     Envelope::with_code(
         RetCode::ServerException,
         "<MethodNotAllowed '405: Method Not Allowed'>",

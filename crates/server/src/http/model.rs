@@ -26,7 +26,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// Stubs upstream: success, nothing done (docs/compat.md).
-async fn stub() -> ApiResult {
+async fn stub(_: super::extract::Drained) -> ApiResult {
     ok(Envelope::ok())
 }
 

@@ -42,7 +42,7 @@ async fn query(State(app): State<Arc<App>>, req: Req) -> ApiResult {
     ok(Envelope::ok_data(permission::query(&app, &q.app_id).await?))
 }
 
-async fn role_query(State(app): State<Arc<App>>) -> ApiResult {
+async fn role_query(State(app): State<Arc<App>>, _: super::extract::Drained) -> ApiResult {
     ok(Envelope::ok_data(json!(permission::roles(&app))))
 }
 

@@ -29,11 +29,11 @@ fn done(deleted: bool) -> Envelope {
     Envelope::ok_message(if deleted { "success" } else { "failed" })
 }
 
-async fn fateflow(State(app): State<Arc<App>>) -> ApiResult {
+async fn fateflow(State(app): State<Arc<App>>, _: super::extract::Drained) -> ApiResult {
     ok(Envelope::ok_data(server::fateflow(&app).await?))
 }
 
-async fn query_all(State(app): State<Arc<App>>) -> ApiResult {
+async fn query_all(State(app): State<Arc<App>>, _: super::extract::Drained) -> ApiResult {
     ok(Envelope::ok_data(server::query_all(&app).await?))
 }
 

@@ -17,7 +17,7 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 /// A standalone site answers 3000 as FATE does (the pipeline SDK then uses its own party id).
-async fn info(State(app): State<Arc<App>>) -> ApiResult {
+async fn info(State(app): State<Arc<App>>, _: super::extract::Drained) -> ApiResult {
     if app.config.is_standalone() {
         return ok(Envelope::error(RetCode::SiteIsStandalone, &[]));
     }

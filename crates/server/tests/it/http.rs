@@ -35,6 +35,74 @@ async fn unknown_routes_and_methods_answer_200_with_6000() {
     site.stop().await;
 }
 
+/// A client reuses its connection after a call whose body the route does not need (FATE's
+/// stubs, routes without parameters, unknown paths): the site reads the body anyway, so the
+/// connection stays open for the next call (fate_client's `model.store` then `model.restore`).
+#[tokio::test]
+async fn a_connection_stays_usable_after_a_body_nobody_needed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let site = TestSite::start(SiteSpec::standalone()).await;
+    let addr = site.url().trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = format!("{{\"pad\": \"{}\"}}", "x".repeat(64 * 1024));
+    let calls = [
+        ("POST", "/v2/model/store"),
+        ("POST", "/v2/model/restore"),
+        ("POST", "/v2/model/load"),
+        ("POST", "/v2/job/queue/clean"),
+        ("GET", "/v2/server/fateflow"),
+        ("GET", "/v2/server/query/all"),
+        ("GET", "/v2/site/info/query"),
+        ("GET", "/v2/permission/role/query"),
+        ("POST", "/v2/nothing/here"),
+        ("POST", "/v2/server/fateflow"),
+    ];
+    for (i, (method, path)) in calls.iter().enumerate() {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("request {i} ({path}): cannot send it: {e}"));
+        // One answer (a JSON envelope, its length announced), then the next request.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let answered = loop {
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .expect("content-length");
+                if got.len() >= end + 4 + len {
+                    break text;
+                }
+            }
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), conn.read(&mut buf))
+                .await
+                .expect("an answer within 10 s")
+                .unwrap();
+            assert!(
+                n > 0,
+                "request {i} ({path}): the site closed the connection"
+            );
+            got.extend_from_slice(&buf[..n]);
+        };
+        assert!(answered.starts_with("HTTP/1.1 200"), "{path}: {answered}");
+        assert!(
+            !answered.to_ascii_lowercase().contains("connection: close"),
+            "{path}: {answered}"
+        );
+    }
+    site.stop().await;
+}
+
 #[tokio::test]
 async fn json_is_read_only_with_a_json_content_type() {
     let site = TestSite::start(SiteSpec::standalone()).await;
