@@ -66,6 +66,11 @@ string_id!(
     /// `<job_id>_<task_name>`.
     TaskId
 );
+string_id!(
+    /// `<task_id>_<task_version>_<role>_<party_id>`: the key of every worker API call and the
+    /// computing session id. Built from a [`TaskKey`]; parsed from requests at the edge.
+    ExecutionId
+);
 
 impl PartyId {
     /// The pseudo-party of site-internal jobs (role `local`).
@@ -181,6 +186,24 @@ impl TaskKey {
     }
 }
 
+impl ExecutionId {
+    /// The execution id of one participant's run of a task.
+    pub fn of(key: &TaskKey) -> Self {
+        ExecutionId(execution_id(
+            &key.task_id,
+            key.task_version,
+            key.role,
+            &key.party_id,
+        ))
+    }
+}
+
+impl From<&TaskKey> for ExecutionId {
+    fn from(key: &TaskKey) -> Self {
+        ExecutionId::of(key)
+    }
+}
+
 pub fn execution_id(task_id: &TaskId, version: TaskVersion, role: Role, party: &PartyId) -> String {
     format!("{task_id}_{version}_{role}_{party}")
 }
@@ -278,6 +301,13 @@ mod tests {
         assert_eq!(
             key.execution_id(),
             "202402271112016150790_psi_0_0_host_9998"
+        );
+        let typed = ExecutionId::of(&key);
+        assert_eq!(typed.as_str(), key.execution_id());
+        assert_eq!(typed.to_string(), key.execution_id());
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            "\"202402271112016150790_psi_0_0_host_9998\""
         );
         assert_eq!(
             federation_id(&key.task_id, 0),
