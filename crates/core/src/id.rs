@@ -69,6 +69,7 @@ string_id!(
 string_id!(
     /// `<task_id>_<task_version>_<role>_<party_id>`: the key of every worker API call and the
     /// computing session id. Built from a [`TaskKey`]; parsed from requests at the edge.
+    #[derive(Default)]
     ExecutionId
 );
 
@@ -177,8 +178,8 @@ pub struct TaskKey {
 impl TaskKey {
     /// `<task_id>_<version>_<role>_<party_id>`: the key of every worker API call, and the
     /// computing session id.
-    pub fn execution_id(&self) -> String {
-        execution_id(&self.task_id, self.task_version, self.role, &self.party_id)
+    pub fn execution_id(&self) -> ExecutionId {
+        ExecutionId::of(self)
     }
 
     pub fn party(&self) -> Party {
@@ -299,12 +300,12 @@ mod tests {
             party_id: "9998".into(),
         };
         assert_eq!(
-            key.execution_id(),
+            key.execution_id().as_str(),
             "202402271112016150790_psi_0_0_host_9998"
         );
         let typed = ExecutionId::of(&key);
-        assert_eq!(typed.as_str(), key.execution_id());
-        assert_eq!(typed.to_string(), key.execution_id());
+        assert_eq!(typed, key.execution_id());
+        assert_eq!(typed.to_string(), typed.as_str());
         assert_eq!(
             serde_json::to_string(&typed).unwrap(),
             "\"202402271112016150790_psi_0_0_host_9998\""
