@@ -66,6 +66,12 @@ string_id!(
     /// `<job_id>_<task_name>`.
     TaskId
 );
+string_id!(
+    /// `<task_id>_<task_version>_<role>_<party_id>`: the key of every worker API call and the
+    /// computing session id. Built from a [`TaskKey`]; parsed from requests at the edge.
+    #[derive(Default)]
+    ExecutionId
+);
 
 impl PartyId {
     /// The pseudo-party of site-internal jobs (role `local`).
@@ -172,12 +178,30 @@ pub struct TaskKey {
 impl TaskKey {
     /// `<task_id>_<version>_<role>_<party_id>`: the key of every worker API call, and the
     /// computing session id.
-    pub fn execution_id(&self) -> String {
-        execution_id(&self.task_id, self.task_version, self.role, &self.party_id)
+    pub fn execution_id(&self) -> ExecutionId {
+        ExecutionId::of(self)
     }
 
     pub fn party(&self) -> Party {
         Party::new(self.role, self.party_id.clone())
+    }
+}
+
+impl ExecutionId {
+    /// The execution id of one participant's run of a task.
+    pub fn of(key: &TaskKey) -> Self {
+        ExecutionId(execution_id(
+            &key.task_id,
+            key.task_version,
+            key.role,
+            &key.party_id,
+        ))
+    }
+}
+
+impl From<&TaskKey> for ExecutionId {
+    fn from(key: &TaskKey) -> Self {
+        ExecutionId::of(key)
     }
 }
 
@@ -276,8 +300,15 @@ mod tests {
             party_id: "9998".into(),
         };
         assert_eq!(
-            key.execution_id(),
+            key.execution_id().as_str(),
             "202402271112016150790_psi_0_0_host_9998"
+        );
+        let typed = ExecutionId::of(&key);
+        assert_eq!(typed, key.execution_id());
+        assert_eq!(typed.to_string(), typed.as_str());
+        assert_eq!(
+            serde_json::to_string(&typed).unwrap(),
+            "\"202402271112016150790_psi_0_0_host_9998\""
         );
         assert_eq!(
             federation_id(&key.task_id, 0),

@@ -1,6 +1,7 @@
 //! The site's own measurements, served in Prometheus' text format at `/metrics`: how long
 //! scheduling takes (a step, the pure decision, an admission pass) and what it did.
 
+use ferroflow_core::id::ExecutionId;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,7 +209,7 @@ pub struct Metrics {
     /// launch it (its row `running`) to its run's first api-3 call.
     pub task_start: ByLabel<Histogram>,
     /// Runs launched by this instance whose first api-3 call has not come yet.
-    awaiting_first_call: Mutex<BTreeMap<String, (std::time::Instant, &'static str)>>,
+    awaiting_first_call: Mutex<BTreeMap<ExecutionId, (std::time::Instant, &'static str)>>,
 }
 
 /// At most this many runs wait for their first call (older ones are forgotten: a run that
@@ -217,7 +218,7 @@ const AWAITING_MAX: usize = 4096;
 
 impl Metrics {
     /// The decision to launch the run `execution_id` was committed now; `how` it runs.
-    pub fn launch_decided(&self, execution_id: &str, how: &'static str) {
+    pub fn launch_decided(&self, execution_id: &ExecutionId, how: &'static str) {
         let mut m = self
             .awaiting_first_call
             .lock()
@@ -230,12 +231,12 @@ impl Metrics {
         {
             m.remove(&oldest);
         }
-        m.insert(execution_id.to_string(), (std::time::Instant::now(), how));
+        m.insert(execution_id.clone(), (std::time::Instant::now(), how));
     }
 
     /// A call of the run `execution_id` arrived: its start overhead if it is the first
     /// (observed in [`Metrics::task_start`]).
-    pub fn called(&self, execution_id: &str) -> Option<(Duration, &'static str)> {
+    pub fn called(&self, execution_id: &ExecutionId) -> Option<(Duration, &'static str)> {
         let (at, how) = self
             .awaiting_first_call
             .lock()
@@ -247,7 +248,7 @@ impl Metrics {
     }
 
     /// The run ended (or its launch failed): it is no longer awaited.
-    pub fn run_ended(&self, execution_id: &str) {
+    pub fn run_ended(&self, execution_id: &ExecutionId) {
         self.awaiting_first_call
             .lock()
             .unwrap_or_else(|e| e.into_inner())

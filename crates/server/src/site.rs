@@ -508,6 +508,7 @@ pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
             }
         };
         for (name, execution_id) in containers {
+            let execution_id = ferroflow_core::id::ExecutionId::from(execution_id);
             // Checked now, not against the list above: a task launched since is running.
             let owned = matches!(
                 app.store.task_by_execution_id(&execution_id).await,
@@ -518,7 +519,7 @@ pub async fn recover_containers(app: &App, docker: &DockerLauncher) {
             }
             match docker.remove(&daemon, &name).await {
                 Ok(true) => {
-                    tracing::info!(container = %name, execution_id, "orphan container removed")
+                    tracing::info!(container = %name, %execution_id, "orphan container removed")
                 }
                 Ok(false) => {}
                 Err(e) => {

@@ -415,7 +415,7 @@ async fn containers_share_an_lmdb_table_only_with_distinct_pids() {
                 execution_id: reader,
             };
             Spec {
-                execution_id: reader.to_string(),
+                execution_id: reader.into(),
                 argv: vec![
                     "/opt/fate/venv/bin/python".into(),
                     "-c".into(),
@@ -452,7 +452,7 @@ async fn containers_share_an_lmdb_table_only_with_distinct_pids() {
                 .await
                 .expect("both readers end")
                 .unwrap();
-            codes.insert(exit.execution_id.clone(), exit.code);
+            codes.insert(exit.execution_id.to_string(), exit.code);
         }
         let (a_code, b_code) = (codes["a"], codes["b"]);
         assert_eq!(a_code, Some(0), "{}", log("a"));

@@ -236,7 +236,7 @@ pub fn task_record(r: TaskRow, wait_reason: Option<String>) -> TaskRecord {
         component: r.component,
         task_id: r.task_id.to_string(),
         task_version: i64::from(r.task_version),
-        execution_id: r.execution_id,
+        execution_id: r.execution_id.into_string(),
         scheduler_party_id: r.scheduler_party_id.to_string(),
         status: r.status.to_string(),
         status_code: r.status_code,

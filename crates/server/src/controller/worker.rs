@@ -2,6 +2,7 @@
 //! call carries its run's worker token ([`authorize`], before anything else is read);
 //! untyped failures become 5008 at the edge.
 
+use ferroflow_core::id::ExecutionId;
 use std::io::Read;
 
 use serde_json::{Value, json};
@@ -44,7 +45,7 @@ impl Claim {
 /// own party's. The token of a run superseded by a newer version of its task no longer works.
 /// Answers the run's execution id; refusals are 5001 (no token, or not a token's shape) and
 /// 5003 (any other token), and change nothing.
-pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<String> {
+pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<ExecutionId> {
     use crate::run::token;
     let header = "X-Ferroflow-Worker-Token";
     let token = token
@@ -64,7 +65,7 @@ pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<
         .ok_or_else(refused)?;
     let mine = !run.superseded
         && match claim {
-            Claim::Execution(e) => e.as_deref().is_none_or(|e| e == run.execution_id),
+            Claim::Execution(e) => e.as_deref().is_none_or(|e| e == run.execution_id.as_str()),
             Claim::Party { role, party_id } => {
                 role.as_deref().is_none_or(|r| r == run.role)
                     && party_id.as_deref().is_none_or(|p| p == run.party_id)
@@ -80,17 +81,17 @@ pub async fn authorize(app: &App, token: Option<&str>, claim: &Claim) -> Result<
     }
 }
 
-async fn task_of(app: &App, execution_id: &str) -> Result<TaskRow> {
+async fn task_of(app: &App, execution_id: &ExecutionId) -> Result<TaskRow> {
     app.store
         .task_by_execution_id(execution_id)
         .await?
-        .ok_or_else(|| Error::refuse(Missing::Task, &[("execution_id", execution_id)]))
+        .ok_or_else(|| Error::refuse(Missing::Task, &[("execution_id", execution_id.as_str())]))
 }
 
 /// `/worker/task/status`: the task's own verdict. A worker that reports before it was marked
 /// running (or a failure of a task never marked running) still lands in a valid end status.
 pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()> {
-    let task = task_of(app, &req.execution_id).await?;
+    let task = task_of(app, &ExecutionId::from(req.execution_id.as_str())).await?;
     let to: TaskStatus = req.status.parse().map_err(|_| {
         Error::refuse_with(
             Input::Parameter,
@@ -173,7 +174,7 @@ fn tail_lines(path: &std::path::Path, n: usize) -> String {
 
 /// `/worker/data/tracking/save`: records an output and registers its table.
 pub async fn save_tracking(app: &App, req: &wire::DataTrackingSave) -> Result<()> {
-    let task = task_of(app, &req.execution_id).await?;
+    let task = task_of(app, &ExecutionId::from(req.execution_id.as_str())).await?;
     let now = app.now();
     app.store
         .save_tracking(
@@ -332,7 +333,7 @@ pub fn storage_key(
 
 /// `/worker/model/save`: stores the tar (atomically) and its metas.
 pub async fn save_model(app: &App, req: &wire::ModelSave, tar: &[u8]) -> Result<()> {
-    let task = task_of(app, &req.execution_id).await?;
+    let task = task_of(app, &ExecutionId::from(req.execution_id.as_str())).await?;
     let key = storage_key(
         &req.model_id,
         &req.model_version,
@@ -441,7 +442,7 @@ pub async fn download_model(app: &App, q: &wire::ModelDownload) -> Result<(Strin
 
 /// `/worker/metric/save[/<execution_id>]`.
 pub async fn save_metrics(app: &App, req: &wire::MetricSave) -> Result<()> {
-    let execution_id = req.execution_id.clone().unwrap_or_default();
+    let execution_id = ExecutionId::from(req.execution_id.clone().unwrap_or_default());
     let task = task_of(app, &execution_id).await?;
     if req.data.is_empty() {
         return Err(Error::Refused("no metric data".into()));

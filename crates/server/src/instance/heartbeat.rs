@@ -77,7 +77,7 @@ async fn take_over(app: &App, now: i64) -> store::Result<()> {
         let Some(task) = app.store.task_by_execution_id(&execution_id).await? else {
             continue;
         };
-        tracing::warn!(execution_id, from = %from.instance_id, host = %from.host, "taking over a run of a stopped instance");
+        tracing::warn!(%execution_id, from = %from.instance_id, host = %from.host, "taking over a run of a stopped instance");
         let handle = crate::run::run_handle(&task);
         if let Some(h) = handle.as_ref().filter(|h| h.container.is_some()) {
             // A container is seen through its daemon, wherever the instance ran.
@@ -88,7 +88,7 @@ async fn take_over(app: &App, now: i64) -> store::Result<()> {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(execution_id, error = %e, "cannot adopt the container of a stopped instance")
+                    tracing::warn!(%execution_id, error = %e, "cannot adopt the container of a stopped instance")
                 }
             }
         } else if from.host == me.host {

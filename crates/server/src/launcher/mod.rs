@@ -12,6 +12,7 @@
 pub mod docker;
 mod process;
 
+use ferroflow_core::id::ExecutionId;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ pub use process::ProcessLauncher;
 #[derive(Clone, Default)]
 pub struct Spec {
     /// The task's execution id; exits are reported under it.
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     /// The command line; for a container, empty runs the image's own entry point.
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
@@ -153,7 +154,7 @@ pub struct ContainerRef {
 /// A launched process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     pub handle: Handle,
     /// The exit code, or `None` when a signal ended it.
     pub code: Option<i32>,
@@ -208,7 +209,7 @@ pub trait Launcher: Send + Sync + 'static {
     /// watch it, the caller polls [`Launcher::is_alive`] instead.
     fn adopt(
         &self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         handle: &Handle,
         log_file: &std::path::Path,
     ) -> BoxFuture<'_, Result<bool, Error>> {
@@ -218,7 +219,7 @@ pub trait Launcher: Send + Sync + 'static {
 
     /// Finds a run's process by its execution id, for a run whose launch was decided but
     /// whose handle was never recorded (the site died in between).
-    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
+    fn find(&self, execution_id: &ExecutionId) -> BoxFuture<'_, Option<Handle>> {
         let _ = execution_id;
         async { None }.boxed()
     }
@@ -262,7 +263,7 @@ impl Launcher for Dispatch {
 
     fn adopt(
         &self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         handle: &Handle,
         log_file: &std::path::Path,
     ) -> BoxFuture<'_, Result<bool, Error>> {
@@ -270,7 +271,7 @@ impl Launcher for Dispatch {
     }
 
     /// Only processes are found this way; a container is found by its derived name.
-    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
+    fn find(&self, execution_id: &ExecutionId) -> BoxFuture<'_, Option<Handle>> {
         self.local.find(execution_id)
     }
 }

@@ -1,6 +1,7 @@
 //! Tasks as local processes, each in its own process group so that stopping a task takes
 //! everything it started.
 
+use ferroflow_core::id::ExecutionId;
 use std::fs::OpenOptions;
 use std::process::Stdio;
 
@@ -109,12 +110,12 @@ impl Launcher for ProcessLauncher {
 
     fn adopt(
         &self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         handle: &Handle,
         _log_file: &std::path::Path,
     ) -> BoxFuture<'_, Result<bool, Error>> {
         let (exits, execution_id, handle) =
-            (self.exits.clone(), execution_id.to_string(), handle.clone());
+            (self.exits.clone(), execution_id.clone(), handle.clone());
         // Not our child any more: its exit status is gone with the old site, so watch it.
         tokio::spawn(async move {
             while is_alive(&handle) {
@@ -130,7 +131,7 @@ impl Launcher for ProcessLauncher {
         async { Ok(true) }.boxed()
     }
 
-    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
+    fn find(&self, execution_id: &ExecutionId) -> BoxFuture<'_, Option<Handle>> {
         let found = find_by_marker(execution_id);
         async move { found }.boxed()
     }
@@ -138,7 +139,7 @@ impl Launcher for ProcessLauncher {
 
 /// The process whose environment has `FERROFLOW_EXECUTION_ID=<execution_id>` (every task
 /// process gets it), if one runs.
-pub fn find_by_marker(execution_id: &str) -> Option<Handle> {
+pub fn find_by_marker(execution_id: &ExecutionId) -> Option<Handle> {
     let marker = format!("{MARKER}={execution_id}");
     let entries = std::fs::read_dir("/proc").ok()?;
     for entry in entries.flatten() {

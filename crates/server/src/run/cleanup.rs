@@ -34,7 +34,7 @@ pub async fn start(app: &App, task: &TaskRow) {
         env.push(("EXECUTOR_ENV".into(), v));
     }
     let spec = Spec {
-        execution_id: format!("{}{SUFFIX}", task.execution_id),
+        execution_id: format!("{}{SUFFIX}", task.execution_id).into(),
         argv: vec![
             app.config.component_exe.display().to_string(),
             "task".into(),
@@ -52,7 +52,7 @@ pub async fn start(app: &App, task: &TaskRow) {
 
 /// Whether an exit is a cleanup's (then it is only logged, when it failed).
 pub fn exited(exit: &Exit) -> bool {
-    let Some(execution_id) = exit.execution_id.strip_suffix(SUFFIX) else {
+    let Some(execution_id) = exit.execution_id.as_str().strip_suffix(SUFFIX) else {
         return false;
     };
     if exit.code != Some(0) {

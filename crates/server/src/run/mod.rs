@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod spec;
 pub mod token;
 
+use ferroflow_core::id::ExecutionId;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -43,7 +44,7 @@ pub enum Error {
     },
     #[error("kill {execution_id}: {source}")]
     Kill {
-        execution_id: String,
+        execution_id: ExecutionId,
         #[source]
         source: crate::launcher::Error,
     },

@@ -115,7 +115,7 @@ fn identity<'a>(site: &'a str, t: &'a TaskRow) -> TaskIdentity<'a> {
         task_version: t.task_version,
         role: t.role.as_str(),
         party_id: t.party_id.as_str(),
-        execution_id: &t.execution_id,
+        execution_id: t.execution_id.as_str(),
     }
 }
 
@@ -170,7 +170,7 @@ pub(crate) async fn task_env(
         ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
         (
             "FERROFLOW_EXECUTION_ID".to_string(),
-            task.execution_id.clone(),
+            task.execution_id.to_string(),
         ),
         ("PROCESS_ROLE".to_string(), "worker".to_string()),
         (

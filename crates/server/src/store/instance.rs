@@ -3,6 +3,7 @@
 //! a surviving instance takes over the runs of one that stopped beating.
 
 use super::{Result, Store, get_i64, get_opt_str, get_str};
+use ferroflow_core::id::ExecutionId;
 
 /// An instance as it announces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +106,7 @@ impl Store {
 
     /// Who launched a run: its instance and host (`None` for runs recorded before instances
     /// were, or never launched).
-    pub async fn runner(&self, execution_id: &str) -> Result<Option<Runner>> {
+    pub async fn runner(&self, execution_id: &ExecutionId) -> Result<Option<Runner>> {
         let row = sqlx::query(
             self.sql("SELECT f_instance_id, f_host FROM t_launch WHERE f_execution_id = ?"),
         )
@@ -126,7 +127,7 @@ impl Store {
 
     /// Execution ids of running tasks whose run belongs to an instance other than `me` that
     /// has not beaten since `alive_since`: runs whose instance died.
-    pub async fn orphaned_runs(&self, me: &str, alive_since: i64) -> Result<Vec<String>> {
+    pub async fn orphaned_runs(&self, me: &str, alive_since: i64) -> Result<Vec<ExecutionId>> {
         let rows = sqlx::query(self.sql(
             "SELECT l.f_execution_id FROM t_launch l JOIN t_task t
                ON t.f_execution_id = l.f_execution_id
@@ -139,12 +140,19 @@ impl Store {
         .bind(alive_since)
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(|r| get_str(r, "f_execution_id")).collect()
+        rows.iter()
+            .map(|r| get_str(r, "f_execution_id").map(ExecutionId::from))
+            .collect()
     }
 
     /// Moves a run from the instance that launched it to `to`, by compare-and-swap on its
     /// instance: of instances taking over at once, one gets it.
-    pub async fn claim_run(&self, execution_id: &str, from: &str, to: &Runner) -> Result<bool> {
+    pub async fn claim_run(
+        &self,
+        execution_id: &ExecutionId,
+        from: &str,
+        to: &Runner,
+    ) -> Result<bool> {
         let n = sqlx::query(self.sql(
             "UPDATE t_launch SET f_instance_id = ? WHERE f_execution_id = ? AND f_instance_id = ?",
         ))

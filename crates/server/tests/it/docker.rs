@@ -183,7 +183,7 @@ async fn kill_removes_a_running_container_and_its_exit_is_reported() {
 
     launcher.kill(&handle).await.unwrap();
     let exit = next_exit(&mut exits).await;
-    assert_eq!(exit.execution_id, "e1");
+    assert_eq!(exit.execution_id.as_str(), "e1");
     assert!(!launcher.is_alive(&handle).await);
     wait_gone(&docker, &handle.container.unwrap().name).await;
     // Killing what is gone is fine.
@@ -282,7 +282,7 @@ async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
     };
     assert!(
         launcher
-            .adopt("ended", &ended_handle, &case.log("ended"))
+            .adopt(&"ended".into(), &ended_handle, &case.log("ended"))
             .await
             .unwrap()
     );
@@ -297,14 +297,14 @@ async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
 
     assert!(
         launcher
-            .adopt("running", &first, &case.log("running"))
+            .adopt(&"running".into(), &first, &case.log("running"))
             .await
             .unwrap()
     );
     // Adopting twice watches once.
     assert!(
         launcher
-            .adopt("running", &first, &case.log("running"))
+            .adopt(&"running".into(), &first, &case.log("running"))
             .await
             .unwrap()
     );
@@ -323,7 +323,7 @@ async fn a_new_launcher_adopts_running_ended_and_vanished_containers() {
     // A container that vanished while the site was down is reported gone at once.
     assert!(
         launcher
-            .adopt("running", &first, &case.log("running"))
+            .adopt(&"running".into(), &first, &case.log("running"))
             .await
             .unwrap()
     );

@@ -69,7 +69,7 @@ impl FakeLauncher {
         let l = self.launched.lock().unwrap();
         let (_, h) = l
             .iter()
-            .find(|(s, _)| s.execution_id == execution_id)
+            .find(|(s, _)| s.execution_id.as_str() == execution_id)
             .expect("launched");
         self.alive.lock().unwrap().retain(|p| *p != h.pid);
     }
@@ -80,7 +80,7 @@ impl FakeLauncher {
             .lock()
             .unwrap()
             .iter()
-            .find(|(s, _)| s.execution_id == execution_id)
+            .find(|(s, _)| s.execution_id.as_str() == execution_id)
             .map(|(s, _)| s.clone())
             .expect("launched")
     }
@@ -91,7 +91,7 @@ impl FakeLauncher {
             .lock()
             .unwrap()
             .iter()
-            .map(|(s, _)| s.execution_id.clone())
+            .map(|(s, _)| s.execution_id.to_string())
             .collect()
     }
 
@@ -104,7 +104,7 @@ impl FakeLauncher {
         let l = self.launched.lock().unwrap();
         let (spec, h) = l
             .iter()
-            .find(|(s, _)| s.execution_id == execution_id)
+            .find(|(s, _)| s.execution_id.as_str() == execution_id)
             .expect("launched");
         self.alive.lock().unwrap().retain(|p| *p != h.pid);
         let _ = self.exits.lock().unwrap().send(Exit {
@@ -158,7 +158,7 @@ impl Launcher for FakeLauncher {
 
     fn adopt(
         &self,
-        execution_id: &str,
+        execution_id: &ferroflow_core::id::ExecutionId,
         _handle: &Handle,
         _log: &std::path::Path,
     ) -> BoxFuture<'_, Result<bool, Error>> {
@@ -166,14 +166,17 @@ impl Launcher for FakeLauncher {
         async { Ok(true) }.boxed()
     }
 
-    fn find(&self, execution_id: &str) -> BoxFuture<'_, Option<Handle>> {
+    fn find(
+        &self,
+        execution_id: &ferroflow_core::id::ExecutionId,
+    ) -> BoxFuture<'_, Option<Handle>> {
         let found = self
             .launched
             .lock()
             .unwrap()
             .iter()
             .find(|(s, h)| {
-                s.execution_id == execution_id && self.alive.lock().unwrap().contains(&h.pid)
+                s.execution_id == *execution_id && self.alive.lock().unwrap().contains(&h.pid)
             })
             .map(|(_, h)| h.clone());
         async move { found }.boxed()

@@ -20,6 +20,7 @@ pub mod image;
 
 use container::*;
 pub use daemon::*;
+use ferroflow_core::id::ExecutionId;
 pub use identity::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -276,7 +277,7 @@ impl DockerLauncher {
 
     async fn adopt_inner(
         &self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         handle: &Handle,
         log_file: &Path,
     ) -> Result<bool, Error> {
@@ -309,9 +310,9 @@ impl DockerLauncher {
                 self.watch(docker, execution_id, &handle, log_file, true);
             }
             Err(e) if status(&e) == Some(404) => {
-                tracing::warn!(container = %c.name, execution_id, "container to adopt is gone");
+                tracing::warn!(container = %c.name, %execution_id, "container to adopt is gone");
                 let _ = self.inner.exits.send(Exit {
-                    execution_id: execution_id.to_string(),
+                    execution_id: execution_id.clone(),
                     handle: handle.clone(),
                     code: None,
                     signal: None,
@@ -328,7 +329,7 @@ impl DockerLauncher {
     fn watch(
         &self,
         docker: Docker,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         handle: &Handle,
         log_file: &Path,
         from_start: bool,
@@ -347,11 +348,8 @@ impl DockerLauncher {
             }
         }
         let inner = self.inner.clone();
-        let (execution_id, handle, log_file) = (
-            execution_id.to_string(),
-            handle.clone(),
-            log_file.to_path_buf(),
-        );
+        let (execution_id, handle, log_file) =
+            (execution_id.clone(), handle.clone(), log_file.to_path_buf());
         tokio::spawn(async move {
             let logs = docker.logs(
                 &c.name,
@@ -368,7 +366,7 @@ impl DockerLauncher {
                 Ok(_) => {}
                 Err(_) => tracing::warn!(container = %c.name, "output not drained in time"),
             }
-            tracing::info!(container = %c.name, execution_id, ?code, "container ended");
+            tracing::info!(container = %c.name, %execution_id, ?code, "container ended");
             let _ = inner.exits.send(Exit {
                 execution_id,
                 handle,
@@ -432,15 +430,12 @@ impl Launcher for DockerLauncher {
 
     fn adopt(
         &self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         handle: &Handle,
         log_file: &Path,
     ) -> BoxFuture<'_, Result<bool, super::Error>> {
-        let (execution_id, handle, log_file) = (
-            execution_id.to_string(),
-            handle.clone(),
-            log_file.to_path_buf(),
-        );
+        let (execution_id, handle, log_file) =
+            (execution_id.clone(), handle.clone(), log_file.to_path_buf());
         async move { Ok(self.adopt_inner(&execution_id, &handle, &log_file).await?) }.boxed()
     }
 }

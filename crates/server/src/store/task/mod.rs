@@ -2,6 +2,7 @@
 //! process, its party status (local execution) and federated status (pushed by the
 //! scheduler).
 
+use ferroflow_core::id::ExecutionId;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
@@ -28,7 +29,7 @@ pub struct TaskRow {
     pub protocol: String,
     pub task_name: TaskName,
     pub component: String,
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     pub scheduler_party_id: PartyId,
     /// Federated status, as pushed by the scheduler.
     pub status: TaskStatus,
@@ -92,7 +93,7 @@ impl TaskRow {
             protocol: get_str(r, "f_protocol")?,
             task_name: TaskName::new(get_str(r, "f_task_name")?),
             component: get_str(r, "f_component")?,
-            execution_id: get_str(r, "f_execution_id")?,
+            execution_id: get_str(r, "f_execution_id")?.into(),
             scheduler_party_id: PartyId::new(get_str(r, "f_scheduler_party_id")?),
             status: get_parsed(r, "f_status")?,
             status_code: get_opt_i64(r, "f_status_code")?,
@@ -194,7 +195,7 @@ impl Store {
         .bind_key(&t.key)
         .bind(t.task_name.to_string())
         .bind(t.component.clone())
-        .bind(t.key.execution_id())
+        .bind(t.key.execution_id().into_string())
         .bind(t.scheduler_party_id.to_string())
         .bind(TaskStatus::Waiting.as_str())
         .bind(to_json("component_parameters", &t.component_parameters)?)
@@ -247,7 +248,10 @@ impl Store {
         row.as_ref().map(TaskRow::from_row).transpose()
     }
 
-    pub async fn task_by_execution_id(&self, execution_id: &str) -> Result<Option<TaskRow>> {
+    pub async fn task_by_execution_id(
+        &self,
+        execution_id: &ExecutionId,
+    ) -> Result<Option<TaskRow>> {
         let row = sqlx::query(self.sql(task_select!("WHERE f_execution_id = ?")))
             .bind(execution_id.to_string())
             .fetch_optional(&self.read)

@@ -6,7 +6,7 @@ use super::*;
 /// A run this site decided to launch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchRow {
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     pub pid: Option<i64>,
     pub start_ticks: Option<i64>,
     pub decided_time: i64,
@@ -17,7 +17,7 @@ pub struct LaunchRow {
 impl LaunchRow {
     fn from_row(r: &AnyRow) -> Result<Self> {
         Ok(Self {
-            execution_id: get_str(r, "f_execution_id")?,
+            execution_id: get_str(r, "f_execution_id")?.into(),
             pid: get_opt_i64(r, "f_pid")?,
             start_ticks: get_opt_i64(r, "f_start_ticks")?,
             decided_time: get_i64(r, "f_decided_time")?,
@@ -30,7 +30,7 @@ impl LaunchRow {
 /// The run a worker token was issued to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRun {
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     pub role: String,
     pub party_id: String,
     /// A newer version of the task exists on this party.
@@ -74,7 +74,7 @@ impl Store {
         }
         let launched =
             sqlx::query(self.sql("SELECT 1 AS x FROM t_launch WHERE f_execution_id = ?"))
-                .bind(task.execution_id.clone())
+                .bind(task.execution_id.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
         if launched.is_some() {
@@ -100,7 +100,7 @@ impl Store {
                 f_party_id, f_decided_time, f_token_hash, f_instance_id, f_host)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
-        .bind(task.execution_id.clone())
+        .bind(task.execution_id.to_string())
         .bind_key(key)
         .bind(now)
         .bind(token_hash.to_string())
@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// Launch records of this site's runs, by execution id.
-    pub async fn launch(&self, execution_id: &str) -> Result<Option<LaunchRow>> {
+    pub async fn launch(&self, execution_id: &ExecutionId) -> Result<Option<LaunchRow>> {
         let row = sqlx::query(self.sql(
             "SELECT f_execution_id, f_pid, f_start_ticks, f_decided_time, f_launched_time, f_adopted_time
              FROM t_launch WHERE f_execution_id = ?",
@@ -163,7 +163,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(TokenRun {
-                execution_id: get_str(&r, "f_execution_id")?,
+                execution_id: get_str(&r, "f_execution_id")?.into(),
                 role: get_str(&r, "f_role")?,
                 party_id: get_str(&r, "f_party_id")?,
                 superseded: get_i64(&r, "newer")? > 0,
@@ -172,7 +172,7 @@ impl Store {
         .transpose()
     }
 
-    pub async fn set_adopted(&self, execution_id: &str, now: i64) -> Result<()> {
+    pub async fn set_adopted(&self, execution_id: &ExecutionId, now: i64) -> Result<()> {
         sqlx::query(self.sql("UPDATE t_launch SET f_adopted_time = ? WHERE f_execution_id = ?"))
             .bind(now)
             .bind(execution_id.to_string())
@@ -204,7 +204,7 @@ impl Store {
         .bind(run.pid)
         .bind(run.start_ticks)
         .bind(now)
-        .bind(key.execution_id())
+        .bind(key.execution_id().into_string())
         .execute(&self.write)
         .await?;
         Ok(())

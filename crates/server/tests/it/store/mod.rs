@@ -96,7 +96,7 @@ async fn create_is_idempotent_and_rows_read_back(db: Backend) {
     assert_eq!(task.party_status, TaskStatus::Waiting);
     assert_eq!(task.component_parameters, json!({"k": 1}));
     assert_eq!(
-        task.execution_id,
+        task.execution_id.as_str(),
         format!("{}_a_0_guest_9999", job_key().job_id)
     );
     assert!(!task.resource_in_use);
