@@ -225,13 +225,7 @@ async fn query(
             let url = &urls[i % urls.len()];
             let job = &jobs[(i * 7919) % jobs.len()];
             let t = Instant::now();
-            let v: Value = http
-                .get(format!("{url}/v2/job/query"))
-                .query(&[("job_id", job.as_str())])
-                .send()
-                .await?
-                .json()
-                .await?;
+            let v = job_query(http, url, job.as_str()).await?;
             if v["code"] != 0 {
                 bail!("query failed: {v}");
             }
@@ -245,15 +239,20 @@ async fn query(
     Ok(ms)
 }
 
-/// Whether every party of the job succeeded.
-async fn ended(http: &reqwest::Client, url: &str, job: &JobId) -> Result<bool> {
-    let v: Value = http
+/// `/v2/job/query?job_id=` on one instance: its envelope.
+async fn job_query(http: &reqwest::Client, url: &str, job: &str) -> Result<Value> {
+    Ok(http
         .get(format!("{url}/v2/job/query"))
-        .query(&[("job_id", job.as_str())])
+        .query(&[("job_id", job)])
         .send()
         .await?
         .json()
-        .await?;
+        .await?)
+}
+
+/// Whether every party of the job succeeded.
+async fn ended(http: &reqwest::Client, url: &str, job: &JobId) -> Result<bool> {
+    let v = job_query(http, url, job.as_str()).await?;
     let rows = v["data"].as_array().cloned().unwrap_or_default();
     Ok(!rows.is_empty() && rows.iter().all(|r| r["status"] == "success"))
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::dbserver::OwnPostgres;
-use super::support::{Server, sleep_chain, tail};
+use super::support::{Server, files_containing, sleep_chain, tail};
 
 /// A database nobody listens on: `ferroflow serve` says which one, and exits non-zero.
 #[tokio::test]
@@ -91,7 +91,9 @@ async fn a_database_lost_while_running_is_waited_out() {
         let scheduler = std::fs::read_to_string(&log)
             .unwrap_or_default()
             .contains("cannot list unsettled jobs");
-        let task = files_containing(&server.dir, "failed, retrying", &log);
+        let task = files_containing(&server.dir, "failed, retrying")
+            .iter()
+            .any(|f| *f != log);
         if scheduler && task {
             break;
         }
@@ -135,20 +137,4 @@ async fn a_database_lost_while_running_is_waited_out() {
         .map(|i| &text[i.saturating_sub(2000)..(i + 2000).min(text.len())]);
     assert!(panic_at.is_none(), "{}", panic_at.unwrap_or_default());
     server.stop().await;
-}
-
-/// Whether a file under `dir` (other than `except`) contains `needle`: a task's log.
-fn files_containing(dir: &std::path::Path, needle: &str, except: &std::path::Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let path = e.path();
-        if path.is_dir() {
-            files_containing(&path, needle, except)
-        } else {
-            path != except
-                && std::fs::read(&path).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
-        }
-    })
 }

@@ -36,22 +36,7 @@ impl Store {
             return Ok(true);
         }
         // No row yet, or held by another: the first insert wins, the others meet the key.
-        let inserted = sqlx::query(self.sql(
-            "INSERT INTO t_schedule_lease (f_job_id, f_owner, f_expires, f_create_time, f_update_time)
-             VALUES (?, ?, ?, ?, ?)",
-        ))
-        .bind(job_id.to_string())
-        .bind(owner.to_string())
-        .bind(now + ttl_ms)
-        .bind(now)
-        .bind(now)
-        .execute(&self.write)
-        .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.claim_new_lease(job_id, owner, now, ttl_ms).await
     }
 
     /// Takes the lease of a job id nobody has used yet, for a job about to be created: only
