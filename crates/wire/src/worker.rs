@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::params::{FromParams, Invalid, Params};
+use crate::params::{FromParams, Invalid, Location, Params};
 
 pub const TASK_STATUS: &str = "/worker/task/status";
 pub const MODEL_SAVE: &str = "/worker/model/save";
@@ -26,16 +26,96 @@ pub struct TaskStatusReport {
     pub status: String,
     #[serde(default)]
     pub error: Option<String>,
+    /// ferroflow's addition, sent by its task wrapper with a `running` report: the engine's
+    /// application that runs the task. FATE's wrappers never send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_application: Option<EngineApplication>,
 }
 
 impl FromParams for TaskStatusReport {
     fn from_params(p: &Params) -> Result<Self, Invalid> {
         let j = p.json();
+        let engine_application = j
+            .opt_object(ENGINE_APPLICATION)?
+            .map(|m| EngineApplication::from_map(&m))
+            .transpose()
+            .map_err(|why| Invalid::new(Location::Json, ENGINE_APPLICATION, &why))?;
         Ok(Self {
             execution_id: j.str("execution_id")?,
             status: j.str("status")?,
             error: j.opt_str("error")?,
+            engine_application,
         })
+    }
+}
+
+/// The status report's field naming the engine's application.
+pub const ENGINE_APPLICATION: &str = "engine_application";
+
+/// A task's application on its computing engine (a Spark application): its id, its UI and the
+/// master it runs on. Shown in the task's `engine_conf` (FATE's column, unused by FATE) and on
+/// the dashboard, so every field is checked for shape: it comes from a task process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineApplication {
+    pub engine: String,
+    pub application_id: String,
+    /// `http(s)://…`, or empty when the engine's UI is off.
+    pub ui: String,
+    pub master: String,
+}
+
+/// The engines whose applications a task may report.
+pub const APPLICATION_ENGINES: &[&str] = &["spark"];
+
+impl EngineApplication {
+    const MAX_LEN: usize = 512;
+
+    fn from_map(m: &Map<String, Value>) -> Result<Self, String> {
+        let field = |name: &str| -> Result<String, String> {
+            let v = match m.get(name) {
+                None | Some(Value::Null) => "",
+                Some(Value::String(s)) => s.as_str(),
+                Some(_) => return Err(format!("{name} is not a string")),
+            };
+            if v.len() > Self::MAX_LEN || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(format!(
+                    "{name} is longer than {} characters or holds spaces or control characters",
+                    Self::MAX_LEN
+                ));
+            }
+            Ok(v.to_string())
+        };
+        let a = Self {
+            engine: field("engine")?,
+            application_id: field("application_id")?,
+            ui: field("ui")?,
+            master: field("master")?,
+        };
+        if !APPLICATION_ENGINES.contains(&a.engine.as_str()) {
+            return Err(format!(
+                "engine {:?} is not one of {APPLICATION_ENGINES:?}",
+                a.engine
+            ));
+        }
+        if a.application_id.is_empty()
+            || !a
+                .application_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(
+                "application_id is empty or not made of letters, digits, -, _ and .".into(),
+            );
+        }
+        if !(a.ui.is_empty() || a.ui.starts_with("http://") || a.ui.starts_with("https://")) {
+            return Err("ui is not an http(s) address".into());
+        }
+        Ok(a)
+    }
+
+    /// The task's `engine_conf` with this application.
+    pub fn engine_conf(&self) -> Value {
+        serde_json::json!({"computing": self})
     }
 }
 

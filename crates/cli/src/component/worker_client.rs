@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use ferroflow_wire::Envelope;
 use ferroflow_wire::worker::{
-    self, DataTableInfo, DataTrackingQuery, DataTrackingSave, MetricItem, ModelDownload, ModelSave,
+    self, DataTableInfo, DataTrackingQuery, DataTrackingSave, EngineApplication, MetricItem,
+    ModelDownload, ModelSave,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -342,6 +343,25 @@ impl WorkerClient {
         self.call("metric save", self.options.request_timeout, || {
             self.http.post(&url).json(&body)
         })
+        .await
+        .map(drop)
+    }
+
+    /// `POST /worker/task/status` with `running` and the engine's application that runs the
+    /// task (ferroflow's `engine_application`), retried while the site does not answer.
+    pub async fn report_engine_application(
+        &self,
+        execution_id: &str,
+        application: &EngineApplication,
+    ) -> Result<(), Error> {
+        let url = self.url(worker::TASK_STATUS);
+        let body = json!({"execution_id": execution_id, "status": "running",
+                          worker::ENGINE_APPLICATION: application});
+        self.call(
+            "engine application report",
+            self.options.request_timeout,
+            || self.http.post(&url).json(&body),
+        )
         .await
         .map(drop)
     }

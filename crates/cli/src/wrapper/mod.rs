@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ferroflow_wire::task_config::TaskConfig;
+use ferroflow_wire::worker::EngineApplication;
 use serde_json::{Value, json};
 use tracing::Level;
 use tracing_subscriber::layer::SubscriberExt;
@@ -394,7 +395,7 @@ impl Wrapper<'_> {
             }
         };
         let status = if submit.is_some() {
-            watch_application(run.status(), &app_file).await
+            watch_application(run.status(), &app_file, self.client, &c.party_task_id).await
         } else {
             run.status().await
         };
@@ -505,38 +506,52 @@ impl Wrapper<'_> {
     }
 }
 
-/// Runs a Spark driver to its end, logging its application id and UI address in the task's
-/// log as soon as the driver has written them.
+/// Waits for the Spark driver's run; once its application is known (`spark_application.json`),
+/// logs it and reports it to the site (the task's `engine_conf`) while the run goes on.
 async fn watch_application(
     run: impl std::future::Future<Output = Result<std::process::ExitStatus, python::Error>>,
     app_file: &Path,
+    client: &WorkerClient,
+    execution_id: &str,
 ) -> Result<std::process::ExitStatus, python::Error> {
-    let log = |info: &Value| {
-        tracing::info!(
-            application_id = %info["application_id"].as_str().unwrap_or(""),
-            ui = %info["ui"].as_str().unwrap_or(""),
-            master = %info["master"].as_str().unwrap_or(""),
-            "spark application"
-        );
-    };
     tokio::pin!(run);
-    let mut seen = false;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    let status = loop {
+    let application = loop {
         tokio::select! {
-            status = &mut run => break status,
-            _ = tick.tick(), if !seen => {
-                if let Some(info) = spark::application(app_file) {
-                    log(&info);
-                    seen = true;
+            status = &mut run => {
+                // A driver that ended at once may still have written it.
+                if let Some(a) = spark::application(app_file) {
+                    log_application(&a);
+                }
+                return status;
+            }
+            _ = tick.tick() => {
+                if let Some(a) = spark::application(app_file) {
+                    break a;
                 }
             }
         }
     };
-    if !seen && let Some(info) = spark::application(app_file) {
-        log(&info);
-    }
+    log_application(&application);
+    let report = async {
+        if let Err(e) = client
+            .report_engine_application(execution_id, &application)
+            .await
+        {
+            tracing::warn!(error = %error_chain(&e), "the Spark application was not recorded by the site");
+        }
+    };
+    let (status, ()) = tokio::join!(&mut run, report);
     status
+}
+
+fn log_application(a: &EngineApplication) {
+    tracing::info!(
+        application_id = %a.application_id,
+        ui = %a.ui,
+        master = %a.master,
+        "spark application"
+    );
 }
 
 fn mkdir(dir: &Path) -> Result<(), Error> {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferroflow_wire::task_config::TaskConfig;
+use ferroflow_wire::worker::EngineApplication;
 use serde_json::{Map, Value};
 
 /// The driver program: the Spark context first (its identity written where the wrapper looks),
@@ -335,10 +336,18 @@ pub fn check_inputs(artifacts: &Map<String, Value>) -> Result<(), Error> {
     Ok(())
 }
 
-/// The application file the driver writes, once it is there.
-pub fn application(file: &Path) -> Option<Value> {
+/// The application the driver wrote to its file, once the whole file is there.
+pub fn application(file: &Path) -> Option<EngineApplication> {
     let text = std::fs::read_to_string(file).ok()?;
-    serde_json::from_str(&text).ok()
+    let v: Value = serde_json::from_str(&text).ok()?;
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Some(EngineApplication {
+        engine: "spark".into(),
+        application_id: field("application_id"),
+        ui: field("ui"),
+        master: field("master"),
+    })
+    .filter(|a| !a.application_id.is_empty())
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ const CHAIN: [(&str, Option<&str>); 4] = [
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Fits the job from the site on `port` with `scheduler`, then checks it succeeded on every
-/// site and that the guest's evaluation produced its metrics.
+/// site and that the guest's evaluation produced its metrics; returns the job and its AUC.
 async fn fit(
     dir: &Path,
     label: &str,
@@ -58,7 +58,7 @@ async fn fit(
     scheduler: &str,
     sites: &[&str],
     guest: &str,
-) {
+) -> (String, f64) {
     let (port, party) = site;
     let t = Instant::now();
     progress(label);
@@ -97,11 +97,23 @@ async fn fit(
     ))
     .await;
     assert_eq!(metrics["code"], 0, "{metrics}");
-    assert!(
-        metrics.to_string().contains("auc"),
-        "the guest's evaluation has its AUC: {metrics}"
-    );
+    let auc = find_auc(&metrics["data"])
+        .unwrap_or_else(|| panic!("the guest's evaluation has its AUC: {metrics}"));
     report(label, wall, &all_tasks(sites, &job).await);
+    println!("INTERCONNECT {label}: AUC {auc}");
+    (job, auc)
+}
+
+/// The first `{"metric": "auc", "val": x}` in pyfate's evaluation metrics.
+fn find_auc(v: &Value) -> Option<f64> {
+    match v {
+        Value::Object(m) if m.get("metric").is_some_and(|n| n == "auc") => {
+            m.get("val").and_then(Value::as_f64)
+        }
+        Value::Object(m) => m.values().find_map(find_auc),
+        Value::Array(a) => a.iter().find_map(find_auc),
+        _ => None,
+    }
 }
 
 /// Processes still running for `job`: ferroflow's task processes carry the execution id in
@@ -271,7 +283,7 @@ async fn with_fate_flow(mode: Mode) {
     let m = format!("{mode:?}");
     match mode {
         Mode::Http => {
-            fit(
+            let (_, reference) = fit(
                 dir,
                 &format!("{m}: initiator ferroflow, scheduler ferroflow"),
                 (ff_http, GUEST),
@@ -298,6 +310,51 @@ async fn with_fate_flow(mode: Mode) {
                 &sites,
             )
             .await;
+            // Each party's engine is its own business: the same site again on Apache Spark,
+            // FATE Flow's on its standalone engine, one job through RabbitMQ, the same model.
+            ff.stop().await;
+            let ff = ferroflow_on(
+                Engine::SparkLocal,
+                &dir.join("ferroflow-9999"),
+                GUEST,
+                &broker,
+                (ff_http, ff_grpc),
+                &format!("{HOST}: '{to_fate}'"),
+                "authentication: {site: true}\n",
+            )
+            .await;
+            upload_guest(dir, ff_http);
+            let table = get(&format!(
+                "{ffu}/v2/table/query?namespace=interconnect&name=breast_hetero_guest"
+            ))
+            .await;
+            assert_eq!(table["data"]["engine"], "file", "{table}");
+            let (job, on_spark) = fit(
+                dir,
+                &format!(
+                    "{m}: ferroflow on Spark local[2], FATE Flow standalone, scheduler ferroflow"
+                ),
+                (ff_http, GUEST),
+                GUEST,
+                &sites,
+                &ffu,
+            )
+            .await;
+            for t in task_rows(&ffu, &job).await {
+                let a = &t["engine_conf"]["computing"];
+                assert!(
+                    a["engine"] == "spark" && a["master"] == "local[2]",
+                    "ferroflow's tasks ran on Spark: {t}"
+                );
+            }
+            assert!(
+                (on_spark - reference).abs() < 1e-9,
+                "AUC: all standalone {reference}, ferroflow on Spark {on_spark}"
+            );
+            ff.stop().await;
+            drop(fate);
+            drop(broker);
+            return;
         }
         Mode::Grpc => {
             fit(

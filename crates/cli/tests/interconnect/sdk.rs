@@ -77,20 +77,8 @@ pub(crate) async fn diagnose(sites: &[&str], dir: &Path) -> String {
 }
 
 pub(crate) fn upload_both(dir: &Path, guest_port: u16, host_port: u16) {
-    let g = data("breast_hetero_guest.csv");
+    upload_guest(dir, guest_port);
     let h = data("breast_hetero_host.csv");
-    sdk(
-        dir,
-        guest_port,
-        &[
-            "upload",
-            "--csv",
-            g.to_str().unwrap(),
-            "--name",
-            "breast_hetero_guest",
-            "--label",
-        ],
-    );
     sdk(
         dir,
         host_port,
@@ -100,6 +88,23 @@ pub(crate) fn upload_both(dir: &Path, guest_port: u16, host_port: u16) {
             h.to_str().unwrap(),
             "--name",
             "breast_hetero_host",
+        ],
+    );
+}
+
+/// The guest's table, uploaded (again: an upload replaces the table) on the site on `port`.
+pub(crate) fn upload_guest(dir: &Path, port: u16) {
+    let g = data("breast_hetero_guest.csv");
+    sdk(
+        dir,
+        port,
+        &[
+            "upload",
+            "--csv",
+            g.to_str().unwrap(),
+            "--name",
+            "breast_hetero_guest",
+            "--label",
         ],
     );
 }

@@ -141,8 +141,7 @@ impl Broker {
     /// ferroflow's `federation.rabbitmq` section, every party on this broker.
     fn ferroflow_section(&self) -> String {
         format!(
-            "default_engines: {{computing: standalone, federation: rabbitmq, storage: standalone}}\n\
-             federation:\n  rabbitmq: {{host: 127.0.0.1, port: {p}, mng_port: {m}, user: fate, \
+            "federation:\n  rabbitmq: {{host: 127.0.0.1, port: {p}, mng_port: {m}, user: fate, \
              password: fate, mode: replication,\n    route_table: {{{GUEST}: {{host: 127.0.0.1, \
              port: {p}}}, {HOST}: {{host: 127.0.0.1, port: {p}}}}}}}\n",
             p = self.port,
@@ -227,6 +226,32 @@ impl Drop for FateSite {
     }
 }
 
+/// A ferroflow site's computing engine in these tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Engine {
+    /// FATE's standalone engine and storage.
+    Standalone,
+    /// Apache Spark `local[2]` on the `file` storage, every table in one partition (FATE's
+    /// example tables are small: each Spark stage is then one Python task).
+    SparkLocal,
+}
+
+impl Engine {
+    fn conf(self) -> &'static str {
+        match self {
+            Engine::Standalone => {
+                "default_engines: {computing: standalone, federation: rabbitmq, storage: standalone}\n"
+            }
+            Engine::SparkLocal => {
+                "default_engines: {computing: spark, federation: rabbitmq, storage: file}\n\
+                 computing:\n  spark: {cores: 16, master: 'local[2]', conf: \
+                 {spark.executor.memory: 512m, spark.ui.showConsoleProgress: false}}\n\
+                 job_default: {computing_partitions: 1}\n"
+            }
+        }
+    }
+}
+
 /// A ferroflow site for one party of these jobs: pyfate as provider `fate`, the broker as
 /// federation, `routes` to the other party, `extra` configuration lines.
 pub(crate) async fn ferroflow(
@@ -238,9 +263,32 @@ pub(crate) async fn ferroflow(
     routes: &str,
     extra_conf: &str,
 ) -> Server {
+    ferroflow_on(
+        Engine::Standalone,
+        dir,
+        party,
+        broker,
+        (http_port, grpc_port),
+        routes,
+        extra_conf,
+    )
+    .await
+}
+
+/// [`ferroflow`] on `engine`.
+pub(crate) async fn ferroflow_on(
+    engine: Engine,
+    dir: &Path,
+    party: &str,
+    broker: &Broker,
+    (http_port, grpc_port): (u16, u16),
+    routes: &str,
+    extra_conf: &str,
+) -> Server {
     let conf = format!(
-        "fateflow: {{host: 127.0.0.1, grpc_port: {grpc_port}}}\n{}routes: {{{routes}}}\n\
+        "fateflow: {{host: 127.0.0.1, grpc_port: {grpc_port}}}\n{}{}routes: {{{routes}}}\n\
          fate:\n  venv: {}\nupload_dir: {}\n{extra_conf}",
+        engine.conf(),
         broker.ferroflow_section(),
         pyfate_python().display(),
         dir.join("upload").display()

@@ -364,18 +364,26 @@ fn submit(server: &Server, dag: &Value) -> String {
     r["job_id"].as_str().unwrap().to_string()
 }
 
+/// What the guest's driver of `task` in `job` wrote of its Spark application (`Null` while
+/// nothing is written).
+fn app_file(server: &Server, job: &str, task: &str) -> Value {
+    let file = server.dir.join("site/jobs").join(job).join(format!(
+        "guest/{GUEST}/{task}/0/output/spark_application.json"
+    ));
+    std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// Waits until the guest's driver of `task` in `job` runs and has registered its Spark
 /// application with the cluster; returns the application id.
 async fn driver_up(server: &Server, cluster: &Cluster, job: &str, task: &str) -> String {
-    let app_file = server.dir.join("site/jobs").join(job).join(format!(
-        "guest/{GUEST}/{task}/0/output/spark_application.json"
-    ));
     let started = Instant::now();
     loop {
-        if let Some(id) = std::fs::read(&app_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|v| v["application_id"].as_str().map(str::to_string))
+        if let Some(id) = app_file(server, job, task)["application_id"]
+            .as_str()
+            .map(str::to_string)
             && cluster.active_apps().iter().any(|a| a["id"] == id)
         {
             return id;
@@ -489,6 +497,28 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
     // The driver's application, in the task's log.
     let logs = support::files_containing(&pdir.join("site/logs"), "spark application");
     assert!(!logs.is_empty(), "no task logged its Spark application");
+    // ... and in every party task's info (`engine_conf`), as the driver wrote it.
+    let written = app_file(&site, &train, "lr_0");
+    for (role, party) in [("guest", GUEST), ("host", HOST), ("arbiter", GUEST)] {
+        for task in tasks_of(&site, &train, role, party).await {
+            let a = &task["engine_conf"]["computing"];
+            assert_eq!(a["engine"], "spark", "{role}: {task}");
+            assert_eq!(a["master"], cluster.master.as_str(), "{role}: {task}");
+            assert!(
+                a["application_id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("app-")),
+                "{role}: {task}"
+            );
+            assert!(
+                a["ui"].as_str().is_some_and(|u| u.starts_with("http://")),
+                "{role}: {task}"
+            );
+            if role == "guest" && task["task_name"] == "lr_0" {
+                assert_eq!(a["application_id"], written["application_id"], "{task}");
+            }
+        }
+    }
 
     // A stop during coordinated_lr ends its applications: no executor is left. (This job and
     // the next take reader_0 and psi_0 over from the fit: coordinated_lr is their first task.)
@@ -525,7 +555,7 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
     let t = Instant::now();
     let port = site.port();
     let job = submit(&site, &inheriting(&site, &train).await);
-    driver_up(&site, &cluster, &job, "lr_0").await;
+    let app = driver_up(&site, &cluster, &job, "lr_0").await;
     site.kill9().await;
     let site = Server::start_on(&pdir, GUEST, Some(&conf), port).await;
     site.wait_job(
@@ -542,6 +572,14 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
                 "{role} {}: rerun",
                 task["task_name"]
             );
+            if role == "guest" && task["task_name"] == "lr_0" {
+                // The adopted driver's application, recorded before the kill.
+                assert_eq!(
+                    task["engine_conf"]["computing"]["application_id"],
+                    app.as_str(),
+                    "{task}"
+                );
+            }
         }
     }
     site.stop().await;

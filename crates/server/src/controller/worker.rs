@@ -109,6 +109,21 @@ pub async fn report_status(app: &App, req: &wire::TaskStatusReport) -> Result<()
             .await?
             .expected("reported before running");
     }
+    // Before the status: a report that ends the task still records where it ran.
+    if let Some(a) = &req.engine_application {
+        let recorded = app
+            .store
+            .set_engine_conf(&key, &a.engine_conf(), now)
+            .await?;
+        tracing::info!(
+            execution_id = %req.execution_id,
+            engine = %a.engine,
+            application_id = %a.application_id,
+            ui = %a.ui,
+            recorded,
+            "task's engine application"
+        );
+    }
     let cas = app.store.set_party_status(&key, to, error, now).await?;
     app.failpoint("worker.status_committed");
     if cas.applied() {

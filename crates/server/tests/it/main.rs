@@ -9,6 +9,7 @@ mod auth;
 mod dbserver;
 mod docker;
 mod edge;
+mod engine_application;
 mod golden_api1;
 mod grants;
 mod http;

@@ -210,6 +210,23 @@ impl Store {
         Ok(())
     }
 
+    /// Records the engine's application of a running task (`engine_conf`); a task that is no
+    /// longer running keeps what it had.
+    pub async fn set_engine_conf(&self, key: &TaskKey, conf: &Value, now: i64) -> Result<bool> {
+        let done = sqlx::query(self.sql(
+            "UPDATE t_task SET f_engine_conf = ?, f_update_time = ?
+             WHERE f_job_id = ? AND f_task_id = ? AND f_task_version = ? AND f_role = ? AND f_party_id = ?
+               AND f_party_status = ?",
+        ))
+        .bind(to_json("engine_conf", conf)?)
+        .bind(now)
+        .bind_key(key)
+        .bind(TaskStatus::Running.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn set_kill_status(&self, key: &TaskKey, now: i64) -> Result<()> {
         sqlx::query(self.sql(
             "UPDATE t_task SET f_kill_status = 1, f_update_time = ?

@@ -555,7 +555,19 @@ function renderTaskInfo(box, t) {
       el("dt", {}, "started / ended"), el("dd", {}, `${fmtTime(t.start_time)} / ${fmtTime(t.end_time)}`),
       el("dt", {}, "duration"), el("dd", {}, duration(t)),
       el("dt", {}, "cores"), el("dd", {}, t.task_cores),
-      el("dt", {}, "run"), el("dd", {}, t.worker_id ? `${t.launcher_name || ""} ${t.worker_id}` : t.run_pid ? `pid ${t.run_pid}` : "")));
+      el("dt", {}, "run"), el("dd", {}, t.worker_id ? `${t.launcher_name || ""} ${t.worker_id}` : t.run_pid ? `pid ${t.run_pid}` : ""),
+      ...engineApplication(t)));
+}
+
+/** The engine's application that ran the task (a Spark application), from its engine_conf. */
+function engineApplication(t) {
+  const a = t.engine_conf && t.engine_conf.computing;
+  if (!a || typeof a.application_id !== "string" || !a.application_id) return [];
+  const ui = typeof a.ui === "string" && /^https?:\/\//.test(a.ui) ? a.ui : "";
+  return [el("dt", {}, `${a.engine} application`),
+    el("dd", { id: "task-application" }, a.application_id,
+      ui ? el("span", {}, " · ", el("a", { href: ui, rel: "noopener noreferrer" }, ui)) : null,
+      a.master ? el("span", { class: "muted" }, ` on ${a.master}`) : null)];
 }
 
 async function tailLog(box, q, state, follow) {
