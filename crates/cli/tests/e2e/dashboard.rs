@@ -40,6 +40,33 @@ fn chain_dag(dir: &Path, seconds: f64) -> Value {
     })
 }
 
+/// The worker token of the task process running `execution_id`, read from its environment
+/// (the site gives it to the run only).
+async fn worker_token(execution_id: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let env = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let vars: Vec<String> = env
+                .split(|b| *b == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            if vars.contains(&format!("FERROFLOW_EXECUTION_ID={execution_id}"))
+                && let Some(t) = vars
+                    .iter()
+                    .find_map(|v| v.strip_prefix("FERROFLOW_WORKER_TOKEN="))
+            {
+                return t.to_string();
+            }
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no process of {execution_id} with a worker token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the job page shows the job's status as `status`.
 async fn job_status_is(b: &Browser, what: &str, status: &str) {
     b.wait_for(
@@ -284,6 +311,54 @@ async fn a_failed_task_shows_its_message_as_text_rerun_runs_it_again_and_stop_ca
     let running = submit(&server, &sleep_dag(60.0, "demo_sleep", json!({})));
     b.goto(&format!("{}/ui/job/{running}", server.url)).await;
     job_status_is(&b, "the job running", "running").await;
+
+    // A running task's engine application (what a Spark task reports), on its task page: the
+    // id as text, the UI as a link.
+    let execution_id = format!("{running}_only_0_0_guest_9999");
+    let token = worker_token(&execution_id).await;
+    let application = json!({"engine": "spark", "application_id": "app-20261204180000-0007",
+                             "ui": "http://127.0.0.1:4040", "master": "spark://127.0.0.1:7077"});
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/v2/worker/task/status", server.url))
+        .header("x-ferroflow-worker-token", token)
+        .json(&json!({"execution_id": execution_id, "status": "running",
+                      "engine_application": application}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["code"], 0, "{r}");
+    b.goto(&format!(
+        "{}/ui/job/{running}/guest/9999/only_0",
+        server.url
+    ))
+    .await;
+    let shown = b
+        .wait_for(
+            "the task's Spark application",
+            "return document.querySelector('#task-application')?.innerText",
+            WAIT,
+        )
+        .await;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(
+        shown.contains("app-20261204180000-0007") && shown.contains("spark://127.0.0.1:7077"),
+        "{shown}"
+    );
+    assert_eq!(
+        b.exec(
+            "return document.querySelector('#task-application a')?.getAttribute('href')",
+            json!([])
+        )
+        .await,
+        "http://127.0.0.1:4040"
+    );
+    b.assert_console_clean("a task page with its Spark application")
+        .await;
+    b.goto(&format!("{}/ui/job/{running}", server.url)).await;
+    job_status_is(&b, "the job still running", "running").await;
     b.click("#stop").await;
     assert_eq!(b.text("#stop").await, "Confirm stop");
     b.click("#stop").await;
