@@ -1,6 +1,6 @@
 """FATE's pipeline SDK (fate_client 2.2) against one site of a two-site deployment.
 
-    python ic_job.py upload --port P --csv F --name N [--label]
+    python ic_job.py upload --port P --csv F --name N [--label] [--partitions N]
     python ic_job.py fit    --port P --party SITE --scheduler S [--epochs N] --out result.json
     python ic_job.py submit --port P --party SITE --scheduler S [--epochs N] --out result.json
 
@@ -40,7 +40,7 @@ def upload(a):
         name=a.name,
         meta=meta,
         extend_sid=True,
-        partitions=4,
+        partitions=a.partitions,
     )
 
 
@@ -97,6 +97,7 @@ def main():
     u.add_argument("--csv", required=True)
     u.add_argument("--name", required=True)
     u.add_argument("--label", action="store_true")
+    u.add_argument("--partitions", type=int, default=4)
     for name in ("fit", "submit"):
         s = sub.add_parser(name)
         s.add_argument("--scheduler", required=True)

@@ -3,6 +3,8 @@
 //! FATE's real pipeline SDK, with the commands going through ferroflow (FATE's proxy points at
 //! it: HTTP `nginx` mode or gRPC `osx` mode) and the algorithm data through a real RabbitMQ
 //! broker. Then the same between two ferroflow sites, over mutual TLS with signed commands.
+//! Over HTTP the ferroflow site finally starts again on Apache Spark (`local[2]`) and runs the
+//! job once more with FATE Flow's standalone host: each party's engine is its own business.
 //!
 //! With the FATE Flow site, both sides sign and verify their commands with FATE's site scheme
 //! (`authentication.site: true` on both), provisioned through the API as `api.md` §7.3 says,
@@ -323,7 +325,11 @@ async fn with_fate_flow(mode: Mode) {
                 "authentication: {site: true}\n",
             )
             .await;
-            upload_guest(dir, ff_http);
+            // pyfate's hetero algorithms join the parties' data block by block: a Spark party
+            // reads every table in the job's `computing_partitions` (1 here), a standalone
+            // party keeps its table's upload partitions, so those must be 1 too.
+            upload(dir, ff_http, "guest", 1);
+            upload(dir, fate.http_port, "host", 1);
             let table = get(&format!(
                 "{ffu}/v2/table/query?namespace=interconnect&name=breast_hetero_guest"
             ))

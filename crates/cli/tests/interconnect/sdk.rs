@@ -52,13 +52,26 @@ pub(crate) async fn diagnose(sites: &[&str], dir: &Path) -> String {
                 "{s}: job {job} {} {}: {status}\n",
                 j["role"], j["party_id"]
             ));
-            if ["success", "failed", "canceled"].contains(&status) {
+            if ["success", "canceled"].contains(&status) {
                 continue;
             }
             for t in task_rows(s, job).await {
+                if status == "failed" && t["status"] != "failed" {
+                    continue;
+                }
+                let error = t["error_report"].as_str().unwrap_or_default();
                 out.push_str(&format!(
-                    "    task {} {} {} v{}: {}\n",
-                    t["task_name"], t["role"], t["party_id"], t["task_version"], t["status"]
+                    "    task {} {} {} v{}: {}{}\n",
+                    t["task_name"],
+                    t["role"],
+                    t["party_id"],
+                    t["task_version"],
+                    t["status"],
+                    if error.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", support::tail(error, 15))
+                    }
                 ));
             }
         }
@@ -77,34 +90,27 @@ pub(crate) async fn diagnose(sites: &[&str], dir: &Path) -> String {
 }
 
 pub(crate) fn upload_both(dir: &Path, guest_port: u16, host_port: u16) {
-    upload_guest(dir, guest_port);
-    let h = data("breast_hetero_host.csv");
-    sdk(
-        dir,
-        host_port,
-        &[
-            "upload",
-            "--csv",
-            h.to_str().unwrap(),
-            "--name",
-            "breast_hetero_host",
-        ],
-    );
+    upload(dir, guest_port, "guest", 4);
+    upload(dir, host_port, "host", 4);
 }
 
-/// The guest's table, uploaded (again: an upload replaces the table) on the site on `port`.
-pub(crate) fn upload_guest(dir: &Path, port: u16) {
-    let g = data("breast_hetero_guest.csv");
-    sdk(
-        dir,
-        port,
-        &[
-            "upload",
-            "--csv",
-            g.to_str().unwrap(),
-            "--name",
-            "breast_hetero_guest",
-            "--label",
-        ],
-    );
+/// A party's table (`guest` or `host`), uploaded on the site on `port` in `partitions`
+/// partitions (again: an upload replaces the table).
+pub(crate) fn upload(dir: &Path, port: u16, party: &str, partitions: u32) {
+    let name = format!("breast_hetero_{party}");
+    let csv = data(&format!("{name}.csv"));
+    let partitions = partitions.to_string();
+    let mut args = vec![
+        "upload",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--name",
+        &name,
+        "--partitions",
+        &partitions,
+    ];
+    if party == "guest" {
+        args.push("--label");
+    }
+    sdk(dir, port, &args);
 }

@@ -428,13 +428,17 @@ async fn fails_naming(server: &Server, cause: &str) {
             Duration::from_secs(300),
         )
         .await;
-    // Both parties' readers fail; the first to fail ends the job, so the other may end
+    // Both parties' first tasks fail; the first to fail ends the job, so the other may end
     // stopped by it.
     let mut errors = Vec::new();
     for (role, party) in [("guest", GUEST), ("host", HOST)] {
-        let tasks = tasks_of(server, &job, role, party).await;
-        if let Some(reader) = tasks.iter().find(|t| t["task_name"] == "reader_0") {
-            errors.push(format!("{}: {}", reader["status"], reader["error_report"]));
+        for t in tasks_of(server, &job, role, party).await {
+            if t["status"] != "success" {
+                errors.push(format!(
+                    "{} {}: {}",
+                    t["task_name"], t["status"], t["error_report"]
+                ));
+            }
         }
     }
     assert!(
@@ -609,7 +613,8 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
 
 /// What a Spark site cannot run fails at once, naming the cause: a job written for another
 /// engine at submit; the first task of a job for a master nobody answers at, a Spark
-/// installation that is not one, no Java. (No cluster: none of them gets that far.)
+/// installation that is not one, no Java; a task whose input is a table on the standalone
+/// storage. (No cluster: none of them needs one.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the pyfate venv with pyspark, Java and RabbitMQ; CI's spark step runs it"]
 async fn bad_input_fails_naming_the_cause() {
@@ -663,6 +668,30 @@ async fn bad_input_fails_naming_the_cause() {
     )
     .await;
     fails_naming(&site, "no Java").await;
+    site.stop().await;
+
+    // Tables uploaded while the site ran the standalone engine: the readers (which only name
+    // the tables) pass, psi fails before its driver starts, naming the table's address.
+    let standalone = format!(
+        "fate:\n  venv: {}\nupload_dir: {}\n",
+        python().display(),
+        pdir.join("upload").display()
+    );
+    let site = Server::start_on(&pdir, GUEST, Some(&standalone), port).await;
+    pipeline(&site, &["--upload-only"]);
+    site.stop().await;
+    let site = Server::start_on(
+        &pdir,
+        GUEST,
+        Some(&spark_conf(&pdir, &broker, "local[1]", "")),
+        port,
+    )
+    .await;
+    fails_naming(
+        &site,
+        "is on standalone storage, which the spark computing engine cannot read",
+    )
+    .await;
     site.stop().await;
     drop(broker);
 }
