@@ -519,9 +519,10 @@ async fn watch_application(
     let application = loop {
         tokio::select! {
             status = &mut run => {
-                // A driver that ended at once may still have written it.
+                // A driver that ended at once may still have written it; the task runs until
+                // the wrapper reports its end, so the site still records it.
                 if let Some(a) = spark::application(app_file) {
-                    log_application(&a);
+                    announce(client, execution_id, &a).await;
                 }
                 return status;
             }
@@ -532,26 +533,21 @@ async fn watch_application(
             }
         }
     };
-    log_application(&application);
-    let report = async {
-        if let Err(e) = client
-            .report_engine_application(execution_id, &application)
-            .await
-        {
-            tracing::warn!(error = %error_chain(&e), "the Spark application was not recorded by the site");
-        }
-    };
-    let (status, ()) = tokio::join!(&mut run, report);
+    let (status, ()) = tokio::join!(&mut run, announce(client, execution_id, &application));
     status
 }
 
-fn log_application(a: &EngineApplication) {
+/// Logs the driver's application in the task's log and reports it to the site.
+async fn announce(client: &WorkerClient, execution_id: &str, a: &EngineApplication) {
     tracing::info!(
         application_id = %a.application_id,
         ui = %a.ui,
         master = %a.master,
         "spark application"
     );
+    if let Err(e) = client.report_engine_application(execution_id, a).await {
+        tracing::warn!(error = %error_chain(&e), "the Spark application was not recorded by the site");
+    }
 }
 
 fn mkdir(dir: &Path) -> Result<(), Error> {
