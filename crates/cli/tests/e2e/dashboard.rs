@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use ferroflow_wire::worker::{TOKEN_ENV, TOKEN_HEADER};
 use serde_json::{Value, json};
 
 use super::jobs::sleep_dag;
@@ -43,6 +44,7 @@ fn chain_dag(dir: &Path, seconds: f64) -> Value {
 /// The worker token of the task process running `execution_id`, read from its environment
 /// (the site gives it to the run only).
 async fn worker_token(execution_id: &str) -> String {
+    let prefix = format!("{TOKEN_ENV}=");
     let started = std::time::Instant::now();
     loop {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -52,9 +54,7 @@ async fn worker_token(execution_id: &str) -> String {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .collect();
             if vars.contains(&format!("FERROFLOW_EXECUTION_ID={execution_id}"))
-                && let Some(t) = vars
-                    .iter()
-                    .find_map(|v| v.strip_prefix("FERROFLOW_WORKER_TOKEN="))
+                && let Some(t) = vars.iter().find_map(|v| v.strip_prefix(prefix.as_str()))
             {
                 return t.to_string();
             }
@@ -320,7 +320,7 @@ async fn a_failed_task_shows_its_message_as_text_rerun_runs_it_again_and_stop_ca
                              "ui": "http://127.0.0.1:4040", "master": "spark://127.0.0.1:7077"});
     let r: Value = reqwest::Client::new()
         .post(format!("{}/v2/worker/task/status", server.url))
-        .header("x-ferroflow-worker-token", token)
+        .header(TOKEN_HEADER, token)
         .json(&json!({"execution_id": execution_id, "status": "running",
                       "engine_application": application}))
         .send()

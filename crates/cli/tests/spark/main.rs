@@ -275,6 +275,15 @@ fn spark_conf(dir: &Path, broker: &Broker, master: &str, extra: &str) -> String 
     )
 }
 
+/// A standalone site's service_conf.yaml: pyfate as `fate`, FATE's standalone engines.
+fn standalone_conf(dir: &Path) -> String {
+    format!(
+        "fate:\n  venv: {}\nupload_dir: {}\n",
+        python().display(),
+        dir.join("upload").display()
+    )
+}
+
 /// FATE's pipeline SDK against `server` (`crates/cli/tests/pyfate/pipeline_job.py`).
 fn pipeline(server: &Server, args: &[&str]) -> Value {
     let out_file = server.dir.join("result.json");
@@ -469,13 +478,8 @@ async fn fates_algorithms_run_on_a_spark_cluster() {
 
     // The reference: the same job on the standalone engine.
     let sdir = dir.join("standalone");
-    let standalone_conf = format!(
-        "fate:\n  venv: {}\nupload_dir: {}\n",
-        python().display(),
-        sdir.join("upload").display()
-    );
     let t = Instant::now();
-    let site = Server::start(&sdir, GUEST, Some(&standalone_conf)).await;
+    let site = Server::start(&sdir, GUEST, Some(&standalone_conf(&sdir))).await;
     let reference = auc(&pipeline(&site, &["--fit-only"]));
     site.stop().await;
     step("standalone: uploads and fit", t);
@@ -623,13 +627,8 @@ async fn bad_input_fails_naming_the_cause() {
     let broker = Broker::start(dir);
     let pdir = dir.join("spark");
     let port = free_port();
-    let site = Server::start_on(
-        &pdir,
-        GUEST,
-        Some(&spark_conf(&pdir, &broker, "local[1]", "")),
-        port,
-    )
-    .await;
+    let local1 = spark_conf(&pdir, &broker, "local[1]", "");
+    let site = Server::start_on(&pdir, GUEST, Some(&local1), port).await;
     // A job asking for another engine is refused, naming it.
     let mut dag = lr_dag();
     dag["dag_schema"]["dag"]["conf"]["engine"]["name"] = json!("eggroll");
@@ -654,15 +653,14 @@ async fn bad_input_fails_naming_the_cause() {
     .await;
     fails_naming(&site, &closed).await;
     site.stop().await;
-    let no_home = spark_conf(&pdir, &broker, "local[1]", "")
-        .replace("spark: {", "spark: {home: /nonexistent/spark, ");
+    let no_home = local1.replace("spark: {", "spark: {home: /nonexistent/spark, ");
     let site = Server::start_on(&pdir, GUEST, Some(&no_home), port).await;
     fails_naming(&site, "/nonexistent/spark").await;
     site.stop().await;
     let site = Server::launch_with_env(
         &pdir,
         GUEST,
-        Some(&spark_conf(&pdir, &broker, "local[1]", "")),
+        Some(&local1),
         port,
         &[("JAVA_HOME", "/nonexistent/jvm")],
     )
@@ -672,21 +670,10 @@ async fn bad_input_fails_naming_the_cause() {
 
     // Tables uploaded while the site ran the standalone engine: the readers (which only name
     // the tables) pass, psi fails before its driver starts, naming the table's address.
-    let standalone = format!(
-        "fate:\n  venv: {}\nupload_dir: {}\n",
-        python().display(),
-        pdir.join("upload").display()
-    );
-    let site = Server::start_on(&pdir, GUEST, Some(&standalone), port).await;
+    let site = Server::start_on(&pdir, GUEST, Some(&standalone_conf(&pdir)), port).await;
     pipeline(&site, &["--upload-only"]);
     site.stop().await;
-    let site = Server::start_on(
-        &pdir,
-        GUEST,
-        Some(&spark_conf(&pdir, &broker, "local[1]", "")),
-        port,
-    )
-    .await;
+    let site = Server::start_on(&pdir, GUEST, Some(&local1), port).await;
     fails_naming(
         &site,
         "is on standalone storage, which the spark computing engine cannot read",

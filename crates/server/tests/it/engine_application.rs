@@ -6,10 +6,9 @@ use serde_json::{Value, json};
 
 use super::support::{SiteSpec, TestSite, sleep_dag};
 
-async fn engine_conf(site: &TestSite, job: &str) -> Value {
-    site.tasks(job).await[&("a".to_string(), "guest".to_string(), "9999".to_string())]
-        ["engine_conf"]
-        .clone()
+/// The guest's row of task `a`.
+async fn guest_task(site: &TestSite, job: &str) -> Value {
+    site.tasks(job).await[&("a".to_string(), "guest".to_string(), "9999".to_string())].clone()
 }
 
 #[tokio::test]
@@ -53,7 +52,7 @@ async fn a_running_task_records_its_engine_application_and_nothing_malformed() {
         );
     }
     assert_eq!(
-        engine_conf(&site, &job).await,
+        guest_task(&site, &job).await["engine_conf"],
         json!({}),
         "nothing recorded"
     );
@@ -62,8 +61,7 @@ async fn a_running_task_records_its_engine_application_and_nothing_malformed() {
         .worker_post(&guest, "/v2/worker/task/status", report(good.clone()))
         .await;
     assert_eq!(e.code, 0, "{}", e.message);
-    let tasks = site.tasks(&job).await;
-    let task = &tasks[&("a".to_string(), "guest".to_string(), "9999".to_string())];
+    let task = guest_task(&site, &job).await;
     assert_eq!(task["engine_conf"], json!({"computing": good}), "{task}");
     assert_eq!(task["party_status"], "running", "{task}");
 
@@ -75,7 +73,7 @@ async fn a_running_task_records_its_engine_application_and_nothing_malformed() {
         .await;
     assert_eq!(e.code, 0, "{}", e.message);
     assert_eq!(
-        engine_conf(&site, &job).await,
+        guest_task(&site, &job).await["engine_conf"],
         json!({"computing": good}),
         "a report after the end changes nothing"
     );
