@@ -6,7 +6,9 @@
 //!
 //! The driver program ([`DRIVER`]) starts the Spark context before pyfate does and writes its
 //! application id and UI address to `<T_out>/spark_application.json`; the wrapper logs them in
-//! the task's log as soon as they appear.
+//! the task's log as soon as they appear. It also keeps pyfate's Spark tables sorted by key
+//! within their partitions, as the standalone engine's are: pyfate's hetero algorithms pair the
+//! parties' rows by their place in a block, and blocks are filled in partition order.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,30 +17,9 @@ use ferroflow_wire::task_config::TaskConfig;
 use ferroflow_wire::worker::EngineApplication;
 use serde_json::{Map, Value};
 
-/// The driver program: the Spark context first (its identity written where the wrapper looks),
-/// then pyfate's `component` commands.
-pub const DRIVER: &str = r#"# ferroflow: pyfate's component CLI as a Spark driver program.
-import json
-import os
-
-from pyspark import SparkContext
-
-sc = SparkContext.getOrCreate()
-info = {"application_id": sc.applicationId, "ui": sc.uiWebUrl, "master": sc.master}
-path = os.environ.get("FERROFLOW_SPARK_APP")
-if path:
-    with open(path + ".tmp", "w") as f:
-        json.dump(info, f)
-    os.replace(path + ".tmp", path)
-print("ferroflow: spark application " + json.dumps(info), flush=True)
-
-import click
-from fate.components.entrypoint.cli.component.__main__ import component
-
-cli = click.Group()
-cli.add_command(component)
-cli(prog_name="fate.components")
-"#;
+/// The driver program (`spark_driver.py`): the Spark context first (its identity written where
+/// the wrapper looks), pyfate's Spark tables kept in key order, then pyfate's `component` commands.
+pub const DRIVER: &str = include_str!("spark_driver.py");
 
 /// The environment variable naming the application file.
 pub const APP_FILE_ENV: &str = "FERROFLOW_SPARK_APP";

@@ -353,11 +353,14 @@ async fn with_fate_flow(mode: Mode) {
                     "ferroflow's tasks ran on Spark: {t}"
                 );
             }
-            // Not compared for equality: pyfate's Spark backend builds a dataframe's blocks in
-            // the order its shuffle hands rows over, the standalone engine in key order, so
-            // the host's rows within a block may not be the guest's (docs/spark.md, "A job with
-            // parties on other engines"); the AUC then differs from one run to the next.
             println!("INTERCONNECT AUC: all standalone {reference}, ferroflow on Spark {on_spark}");
+            // The same model as on one engine: ferroflow's Spark driver keeps its tables in key
+            // order, as the standalone engine does, so the parties' blocks pair the same rows
+            // (docs/spark.md, "A job with parties on other engines").
+            assert_eq!(
+                on_spark, reference,
+                "a Spark guest with a standalone host trains the all-standalone model"
+            );
             ff.stop().await;
             drop(fate);
             drop(broker);
