@@ -59,11 +59,8 @@ def frame_rows(session):
     kept = session.parallelize(
         [(sid, True) for sid in ids if int(sid[1:]) % 3], include_key=True, partition=PARTITIONS
     )
-    narrowed = frame.loc(kept)
-    places = {}
-    for (block, offset), (sample_id, _) in narrowed.flatten(key_type="block_id").collect():
-        places[(block, offset)] = sample_id
-    return places
+    rows = frame.loc(kept).flatten(key_type="block_id").collect()
+    return {place: sample_id for place, (sample_id, _) in rows}
 
 
 class SparkTablesInKeyOrder(unittest.TestCase):
