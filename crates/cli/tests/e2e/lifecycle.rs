@@ -431,13 +431,21 @@ async fn demo_tasks_wait_out_a_site_that_is_down_when_they_call_it() {
         }
     }}});
     let job = submit(&server, &body);
+    // Its process has started: `running` is durable before the launch, and a kill between
+    // the two leaves no process to call the site (the restart launches it then).
     let start = Instant::now();
-    while !server
-        .tasks(&job)
-        .await
-        .iter()
-        .any(|t| t["task_name"] == "sleep_0" && t["party_status"] == "running")
-    {
+    loop {
+        let launched = Server::launches(dir.path());
+        let sleeping = server.tasks(&job).await.into_iter().any(|t| {
+            t["task_name"] == "sleep_0"
+                && t["party_status"] == "running"
+                && t["execution_id"]
+                    .as_str()
+                    .is_some_and(|id| launched.iter().any(|l| l == id))
+        });
+        if sleeping {
+            break;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "sleep_0 never ran"
