@@ -17,6 +17,10 @@ pub const METRIC_SAVE: &str = "/worker/metric/save";
 /// `docs/security.md`).
 pub const TOKEN_ENV: &str = "FERROFLOW_WORKER_TOKEN";
 
+/// The environment variable naming a task run's execution id: the site finds the processes of
+/// a run by it (re-adoption after a restart, stop).
+pub const EXECUTION_ID_ENV: &str = "FERROFLOW_EXECUTION_ID";
+
 /// The request header a task run presents its worker token in on every api-3 call.
 pub const TOKEN_HEADER: &str = "x-ferroflow-worker-token";
 

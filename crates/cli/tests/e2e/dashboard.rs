@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferroflow_wire::worker::{TOKEN_ENV, TOKEN_HEADER};
+use ferroflow_wire::worker::{EXECUTION_ID_ENV, TOKEN_ENV, TOKEN_HEADER};
 use serde_json::{Value, json};
 
 use super::jobs::sleep_dag;
@@ -53,7 +53,7 @@ async fn worker_token(execution_id: &str) -> String {
                 .split(|b| *b == 0)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .collect();
-            if vars.contains(&format!("FERROFLOW_EXECUTION_ID={execution_id}"))
+            if vars.contains(&format!("{EXECUTION_ID_ENV}={execution_id}"))
                 && let Some(t) = vars.iter().find_map(|v| v.strip_prefix(prefix.as_str()))
             {
                 return t.to_string();

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ferroflow_wire::worker::EXECUTION_ID_ENV;
 use queries::*;
 use sdk::*;
 use serde_json::{Value, json};
@@ -130,7 +131,7 @@ fn leftovers(job: &str) -> Vec<String> {
         let read = |f: &str| std::fs::read(entry.path().join(f)).unwrap_or_default();
         let env = String::from_utf8_lossy(&read("environ")).to_string();
         let cmd = String::from_utf8_lossy(&read("cmdline")).replace('\0', " ");
-        if env.contains(&format!("FERROFLOW_EXECUTION_ID={job}")) || cmd.contains(job) {
+        if env.contains(&format!("{EXECUTION_ID_ENV}={job}")) || cmd.contains(job) {
             found.push(format!("{pid}: {cmd}"));
         }
     }

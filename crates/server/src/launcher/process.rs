@@ -2,6 +2,7 @@
 //! everything it started.
 
 use ferroflow_core::id::ExecutionId;
+use ferroflow_wire::worker::EXECUTION_ID_ENV;
 use std::fs::OpenOptions;
 use std::process::Stdio;
 
@@ -137,10 +138,10 @@ impl Launcher for ProcessLauncher {
     }
 }
 
-/// The process whose environment has `FERROFLOW_EXECUTION_ID=<execution_id>` (every task
+/// The process whose environment has `FERROFLOW_EXECUTION_ID=<execution_id>` ([`EXECUTION_ID_ENV`]) (every task
 /// process gets it), if one runs.
 pub fn find_by_marker(execution_id: &ExecutionId) -> Option<Handle> {
-    let marker = format!("{MARKER}={execution_id}");
+    let marker = format!("{EXECUTION_ID_ENV}={execution_id}");
     let entries = std::fs::read_dir("/proc").ok()?;
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -162,9 +163,6 @@ pub fn find_by_marker(execution_id: &ExecutionId) -> Option<Handle> {
     }
     None
 }
-
-/// The environment variable that names a task process's run.
-pub const MARKER: &str = "FERROFLOW_EXECUTION_ID";
 
 /// Kills the process group led by the handle's process, if that process is still the one
 /// that was launched.

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use ferroflow_core::provider::{Device, FATE, FLOW_PROVIDER};
+use ferroflow_wire::worker::EXECUTION_ID_ENV;
 
 use super::{
     Error, FateRuntime, Result, fate_python, fate_runtime, provider_of, runner_of, stdout_file,
@@ -168,10 +169,7 @@ pub(crate) async fn task_env(
     Ok(vec![
         ("CONFIG".to_string(), json),
         ("FATE_JOB_ID".to_string(), task.job_id.to_string()),
-        (
-            "FERROFLOW_EXECUTION_ID".to_string(),
-            task.execution_id.to_string(),
-        ),
+        (EXECUTION_ID_ENV.to_string(), task.execution_id.to_string()),
         ("PROCESS_ROLE".to_string(), "worker".to_string()),
         (
             "FERROFLOW_SITE_WAIT_SECS".to_string(),
