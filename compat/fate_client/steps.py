@@ -668,12 +668,43 @@ def run(s):
             roles = ok(admin.permission.query_role(), "FlowClient permission.query_role")
             check("client" in json.dumps(roles["data"]), "query_role lists no client role", roles)
             ok(admin.client_.delete_client(app_id=r["data"]["app_id"]), "FlowClient client_.delete_client")
+            same_headers(admin)
         finally:
             site2.stop()
             s.init_flow(s.site)
 
     s.step("cli client apps, sites, partners, permission roles on a site with authentication / sdk",
            authentication)
+
+
+def same_headers(client):
+    """fate_client signs with 4 random digits and a whole-second timestamp, so an app's honest
+    calls share their headers now and then. With the nonce and the second held fixed, every
+    distinct call is answered; only the same command sent again is refused, and done once."""
+    import types
+    from unittest import mock
+
+    from fate_client.flow_sdk.utils import base_utils
+
+    second = time.time()
+    fixed = types.SimpleNamespace(time=lambda: second)
+    with mock.patch.object(base_utils, "time", fixed), mock.patch.object(base_utils.random, "randint",
+                                                                         lambda a, b: 4242):
+        for what, r in [
+            ("provider.query", client.provider.query()),
+            ("provider.query again", client.provider.query()),
+            ("permission.query_role", client.permission.query_role()),
+            ("client_.query_client", client.client_.query_client(app_name="admin")),
+        ]:
+            ok(r, f"{what} with shared headers")
+        made = [ok(client.client_.create_client(app_name=name), f"create_client {name} with shared headers")
+                for name in ("twin_a", "twin_b")]
+        error_of(client.client_.create_client(app_name="twin_a"), 5003, ["replay"],
+                 "the same create_client sent again")
+    twins = ok(client.client_.query_client(app_name="twin_a"), "query twin_a")
+    check(len(twins["data"]) == 1, "a command refused as sent again was carried out", twins)
+    for r in made:
+        ok(client.client_.delete_client(app_id=r["data"]["app_id"]), "delete a twin")
 
 
 def glob_csv(root):

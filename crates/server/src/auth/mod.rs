@@ -22,6 +22,8 @@ pub mod fate;
 pub mod policy;
 pub mod replay;
 
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::HeaderMap;
 
 use ferroflow_core::id::PartyId;
@@ -90,12 +92,11 @@ pub fn left_to_ferroflow_verifier(headers: &HeaderMap) -> bool {
 }
 
 /// Decides one request. `Ok(None)`: nothing to check (an open route, or the switch is off).
-pub async fn admit(
-    app: &App,
-    method: &str,
-    path: &str,
-    headers: &HeaderMap,
-) -> Result<Option<Caller>, Refusal> {
+pub async fn admit(app: &App, req: &mut Request) -> Result<Option<Caller>, Refusal> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let path = path.as_str();
+    let headers = req.headers();
     let kind = match group_of(path) {
         Group::Client if app.config.auth.client() => Kind::Client,
         Group::Site if app.config.auth.site() && !left_to_ferroflow_verifier(headers) => Kind::Site,
@@ -118,30 +119,35 @@ pub async fn admit(
         ));
     };
     signed.verify(&found.app_token)?;
-    let key = Key {
-        app_id: signed.app_id.clone(),
-        nonce: signed.nonce.clone(),
-        timestamp: signed.timestamp.clone(),
-        signature: signed.signature.clone(),
-    };
-    let forget_at = signed.timestamp_ms.saturating_add(fate::PAST_WINDOW_MS);
-    match app.replay.admit(key, now, forget_at) {
-        Ok(()) => {}
-        Err(Seen::Replayed) => {
-            return Err(Refusal::new(
-                RetCode::VerifyFailed,
-                "varify failed! this signed request was seen before (replay)",
-            ));
-        }
-        Err(Seen::Full) => {
-            return Err(Refusal::new(
-                RetCode::VerifyFailed,
-                "varify failed! too many signed requests within a minute; try again",
-            ));
+    // A read changes nothing: the same read again is harmless, and an honest client sends it
+    // (the pipeline polls ten times a second, and its headers repeat once in 9,000 pairs).
+    if !req.method().is_safe() {
+        let key = Key {
+            app_id: signed.app_id.clone(),
+            nonce: signed.nonce.clone(),
+            timestamp: signed.timestamp.clone(),
+            signature: signed.signature.clone(),
+            request: digest_of(req).await,
+        };
+        let forget_at = signed.timestamp_ms.saturating_add(fate::PAST_WINDOW_MS);
+        match app.replay.admit(key, now, forget_at) {
+            Ok(()) => {}
+            Err(Seen::Replayed) => {
+                return Err(Refusal::new(
+                    RetCode::VerifyFailed,
+                    "varify failed! this signed request was seen before (replay)",
+                ));
+            }
+            Err(Seen::Full) => {
+                return Err(Refusal::new(
+                    RetCode::VerifyFailed,
+                    "varify failed! too many signed requests within a minute; try again",
+                ));
+            }
         }
     }
     let roles = app.store.roles_of(&signed.app_id).await.map_err(database)?;
-    let allowed = roles.iter().any(|r| policy::permits(r, method, path));
+    let allowed = roles.iter().any(|r| policy::permits(r, &method, path));
     if !allowed {
         return Err(Refusal::new(
             RetCode::AuthenticationFailed,
@@ -164,6 +170,47 @@ pub async fn admit(
             app_id: signed.app_id,
         },
     }))
+}
+
+/// How much of a body the replay digest reads: a command is small; an upload past this is told
+/// apart by its declared length and its first mebibyte.
+const DIGEST_PREFIX_BYTES: usize = 1 << 20;
+
+/// The request's digest for the replay cache ([`replay::request_digest`]). The body's prefix is
+/// read and put back in front of the rest, so the handler reads the body it was sent (a read
+/// error stays in the body, for the handler to meet).
+async fn digest_of(req: &mut Request) -> [u8; 32] {
+    use futures::StreamExt;
+    let body = std::mem::take(req.body_mut());
+    let mut rest = body.into_data_stream();
+    let mut read: Vec<Result<bytes::Bytes, axum::Error>> = Vec::new();
+    let mut prefix = Vec::new();
+    while prefix.len() < DIGEST_PREFIX_BYTES {
+        match rest.next().await {
+            Some(Ok(chunk)) => {
+                let room = DIGEST_PREFIX_BYTES - prefix.len();
+                prefix.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                read.push(Ok(chunk));
+            }
+            Some(Err(e)) => {
+                read.push(Err(e));
+                break;
+            }
+            None => break,
+        }
+    }
+    *req.body_mut() = Body::from_stream(futures::stream::iter(read).chain(rest));
+    let length = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or_else(|| req.uri().path());
+    replay::request_digest(req.method().as_str(), target, length, &prefix)
 }
 
 fn database(e: crate::store::Error) -> Refusal {

@@ -1,6 +1,12 @@
-//! Refuses a signed request the second time it is seen. FATE's signature covers neither the
-//! body nor the path, so without this a captured request could be sent again, or its headers
-//! put on another command, for as long as its timestamp is in the window.
+//! Refuses a signed command the second time it is seen, so that one signed command is never
+//! carried out twice within its window.
+//!
+//! What identifies a request is its signed headers *and* the request itself (method, path with
+//! query, a digest of its body): FATE's signature covers neither the body nor the path, and
+//! its nonces are too small to tell honest requests apart. `fate_client` draws 4 digits and
+//! dates in whole seconds, so two honest requests of one app in the same second share their
+//! headers once in 9,000 pairs — and its pipeline polls ten times a second. Headers alone
+//! cannot be bound to one request; only the same request again can be refused.
 //!
 //! An entry is kept until its timestamp leaves the window (nothing older is accepted anyway),
 //! so memory is bounded by the rate of signed requests; past [`ReplayCache::capacity`] live
@@ -15,13 +21,31 @@ use std::sync::Mutex;
 /// (about 1,600 a second; one entry is some 150 bytes).
 pub const CAPACITY: usize = 200_000;
 
-/// What identifies one signed request: app id, nonce, timestamp and signature.
+/// What identifies one signed request: app id, nonce, timestamp and signature, and the digest
+/// of the request they came with ([`request_digest`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub app_id: String,
     pub nonce: String,
     pub timestamp: String,
     pub signature: String,
+    pub request: [u8; 32],
+}
+
+/// The digest of a request's method, path with query, declared length and body prefix.
+pub fn request_digest(method: &str, path_and_query: &str, length: &str, body: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        method.as_bytes(),
+        path_and_query.as_bytes(),
+        length.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.update(body);
+    h.finalize().into()
 }
 
 /// Why a signature was not admitted.
@@ -105,7 +129,34 @@ mod tests {
             nonce: n.into(),
             timestamp: "1000".into(),
             signature: "s".into(),
+            request: request_digest("POST", "/v2/job/submit", "2", b"{}"),
         }
+    }
+
+    #[test]
+    fn the_request_is_part_of_the_key() {
+        let c = ReplayCache::new(10);
+        let on = |method: &str, path: &str, length: &str, body: &[u8]| Key {
+            request: request_digest(method, path, length, body),
+            ..key("0001")
+        };
+        c.admit(on("POST", "/v2/job/stop", "2", b"{}"), 0, 100)
+            .unwrap();
+        for other in [
+            on("POST", "/v2/job/stop", "3", b"{}"),
+            on("POST", "/v2/job/stop", "2", b"[]"),
+            on("POST", "/v2/job/stop?x=1", "2", b"{}"),
+            on("PUT", "/v2/job/stop", "2", b"{}"),
+            on("POST", "/v2/job/rerun", "2", b"{}"),
+            // Parts are length-prefixed: moving bytes between them is another request.
+            on("POST", "/v2/job/sto", "p2", b"{}"),
+        ] {
+            c.admit(other, 0, 100).unwrap();
+        }
+        assert_eq!(
+            c.admit(on("POST", "/v2/job/stop", "2", b"{}"), 0, 100),
+            Err(Seen::Replayed)
+        );
     }
 
     #[test]

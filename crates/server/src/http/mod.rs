@@ -278,7 +278,7 @@ async fn authenticate(
 ) -> Response {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    match crate::auth::admit(&app, &method, &path, req.headers()).await {
+    match crate::auth::admit(&app, &mut req).await {
         Ok(Some(caller)) => {
             let who = match &caller {
                 crate::auth::Caller::Client { app_id, .. } => format!("app {app_id}"),
