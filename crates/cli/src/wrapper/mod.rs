@@ -12,7 +12,8 @@
 //!    `<T_in>/model/`), [`inputs`];
 //! 4. build the output URIs (`dag.md` §8.8), [`outputs`]; metrics go to the [`relay`], which
 //!    passes them on to the site and waits out its restarts;
-//! 5. write `<T_in>/task_parameters.yaml` and run `component execute --config …
+//! 5. write `<T_in>/task_parameters.yaml`; with RabbitMQ federation, create the task's vhosts
+//!    and wait until the broker runs them ([`rabbitmq`]); run `component execute --config …
 //!    --execution-final-meta-path <T_out>/task_result.yaml` (output:
 //!    `<task log dir>/stdout/task_execute`);
 //! 6. read the final meta; on success push data, models and metrics through api-3, then
@@ -31,7 +32,7 @@
 //!
 //! # Layout
 //! [`define`] the I/O definition; [`inputs`] and [`outputs`] the artifacts; [`python`] the
-//! processes and the embedded standalone-storage helper.
+//! processes and the embedded standalone-storage helper; [`rabbitmq`] the federation's vhosts.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub mod define;
 pub mod inputs;
 pub mod outputs;
 pub mod python;
+pub mod rabbitmq;
 pub mod relay;
 pub mod spark;
 
@@ -375,6 +377,20 @@ impl Wrapper<'_> {
             "--execution-final-meta-path".into(),
             result_file.display().to_string(),
         ];
+        if c.conf.federation.kind == "rabbitmq" {
+            let began = std::time::Instant::now();
+            match rabbitmq::prepare(&c.conf.federation.metadata).await {
+                Ok(vhosts) => tracing::info!(
+                    ?vhosts,
+                    ms = began.elapsed().as_millis() as u64,
+                    "rabbitmq vhosts running"
+                ),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "rabbitmq vhosts not prepared; pyfate makes its own"
+                ),
+            }
+        }
         let app_file = self.dirs.output.join("spark_application.json");
         let run = match &submit {
             None => self.python_run("task execute", "task_execute", args),
