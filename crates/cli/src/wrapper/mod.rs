@@ -6,14 +6,14 @@
 //! # What `entrypoint` does
 //! 1. read the CONFIG (`CONFIG` JSON, `--env-name VAR`, `--config FILE`; YAML or JSON) and log
 //!    to stderr and to the files of its logger config;
-//! 2. ask pyfate for the component's I/O definition (`component artifact-type` →
+//! 2. with RabbitMQ federation, create the task's vhosts and wait until the broker runs them
+//!    ([`rabbitmq`]); ask pyfate for the component's I/O definition (`component artifact-type` →
 //!    `<T_out>/define.yaml`), [`define`];
 //! 3. resolve the inputs through api-3 (tables by tracking query, models downloaded into
 //!    `<T_in>/model/`), [`inputs`];
 //! 4. build the output URIs (`dag.md` §8.8), [`outputs`]; metrics go to the [`relay`], which
 //!    passes them on to the site and waits out its restarts;
-//! 5. write `<T_in>/task_parameters.yaml`; with RabbitMQ federation, create the task's vhosts
-//!    and wait until the broker runs them ([`rabbitmq`]); run `component execute --config …
+//! 5. write `<T_in>/task_parameters.yaml` and run `component execute --config …
 //!    --execution-final-meta-path <T_out>/task_result.yaml` (output:
 //!    `<task log dir>/stdout/task_execute`);
 //! 6. read the final meta; on success push data, models and metrics through api-3, then
@@ -312,6 +312,22 @@ impl Wrapper<'_> {
 
     async fn run_inner(&self) -> Result<Ended, Error> {
         let c = self.config;
+        // First of all: the other parties' processes start as this one does, and the vhosts
+        // must run before any of them reaches its federation.
+        if c.conf.federation.kind == "rabbitmq" {
+            let began = std::time::Instant::now();
+            match rabbitmq::prepare(&c.conf.federation.metadata).await {
+                Ok(vhosts) => tracing::info!(
+                    ?vhosts,
+                    ms = began.elapsed().as_millis() as u64,
+                    "rabbitmq vhosts running"
+                ),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "rabbitmq vhosts not prepared; pyfate makes its own"
+                ),
+            }
+        }
         let define = self.define().await?;
         tracing::info!("start generating input artifacts");
         let resolved = inputs::resolve(c, self.client, &define, &self.dirs.input).await?;
@@ -377,20 +393,6 @@ impl Wrapper<'_> {
             "--execution-final-meta-path".into(),
             result_file.display().to_string(),
         ];
-        if c.conf.federation.kind == "rabbitmq" {
-            let began = std::time::Instant::now();
-            match rabbitmq::prepare(&c.conf.federation.metadata).await {
-                Ok(vhosts) => tracing::info!(
-                    ?vhosts,
-                    ms = began.elapsed().as_millis() as u64,
-                    "rabbitmq vhosts running"
-                ),
-                Err(error) => tracing::warn!(
-                    %error,
-                    "rabbitmq vhosts not prepared; pyfate makes its own"
-                ),
-            }
-        }
         let app_file = self.dirs.output.join("spark_application.json");
         let run = match &submit {
             None => self.python_run("task execute", "task_execute", args),

@@ -7,8 +7,9 @@
 //! vhost runs; pyfate's next queue `PUT` then fails (400), pyfate does not check, publishes into
 //! a queue that does not exist, the broker drops the message, and both tasks wait for it
 //! forever. So the wrapper creates the vhosts of its party's pairs and waits until the broker
-//! runs them; pyfate then finds them ready. The calls are idempotent: every party's wrapper
-//! makes them.
+//! runs them, first thing, seconds before any party's pyfate gets there; pyfate then finds
+//! them ready. The calls are idempotent: every party's wrapper makes them. pyfate's own
+//! destroy, at the end of the run or in the task's `cleanup`, removes them.
 
 use std::time::{Duration, Instant};
 
