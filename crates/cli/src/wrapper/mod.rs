@@ -32,13 +32,13 @@
 //!
 //! # Layout
 //! [`define`] the I/O definition; [`inputs`] and [`outputs`] the artifacts; [`python`] the
-//! processes and the embedded standalone-storage helper; [`rabbitmq`] the federation's vhosts.
+//! processes and the embedded standalone-storage helper; [`rabbitmq`] the federation's vhosts;
+//! [`spark`] the Spark driver and its application; `cleanup` the `cleanup` command.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ferroflow_wire::task_config::TaskConfig;
-use ferroflow_wire::worker::EngineApplication;
 use serde_json::{Value, json};
 use tracing::Level;
 use tracing_subscriber::layer::SubscriberExt;
@@ -46,6 +46,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use crate::component::worker_client::{self, WorkerClient};
 use crate::component::{self, Options, Status, error_chain};
 
+mod cleanup;
 pub mod define;
 pub mod inputs;
 pub mod outputs;
@@ -56,6 +57,8 @@ pub mod spark;
 
 #[cfg(test)]
 mod tests;
+
+pub use cleanup::cleanup;
 
 use define::Define;
 
@@ -134,7 +137,7 @@ pub enum Error {
 pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Entrypoint(args) => entrypoint_process(&args),
-        Command::Cleanup(args) => cleanup_process(&args),
+        Command::Cleanup(args) => cleanup::process(&args),
     }
 }
 
@@ -413,7 +416,7 @@ impl Wrapper<'_> {
             }
         };
         let status = if submit.is_some() {
-            watch_application(run.status(), &app_file, self.client, &c.party_task_id).await
+            spark::watch_application(run.status(), &app_file, self.client, &c.party_task_id).await
         } else {
             run.status().await
         };
@@ -521,50 +524,6 @@ impl Wrapper<'_> {
                 }
             }
         }
-    }
-}
-
-/// Waits for the Spark driver's run; once its application is known (`spark_application.json`),
-/// logs it and reports it to the site (the task's `engine_conf`) while the run goes on.
-async fn watch_application(
-    run: impl std::future::Future<Output = Result<std::process::ExitStatus, python::Error>>,
-    app_file: &Path,
-    client: &WorkerClient,
-    execution_id: &str,
-) -> Result<std::process::ExitStatus, python::Error> {
-    tokio::pin!(run);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-    let application = loop {
-        tokio::select! {
-            status = &mut run => {
-                // A driver that ended at once may still have written it; the task runs until
-                // the wrapper reports its end, so the site still records it.
-                if let Some(a) = spark::application(app_file) {
-                    announce(client, execution_id, &a).await;
-                }
-                return status;
-            }
-            _ = tick.tick() => {
-                if let Some(a) = spark::application(app_file) {
-                    break a;
-                }
-            }
-        }
-    };
-    let (status, ()) = tokio::join!(&mut run, announce(client, execution_id, &application));
-    status
-}
-
-/// Logs the driver's application in the task's log and reports it to the site.
-async fn announce(client: &WorkerClient, execution_id: &str, a: &EngineApplication) {
-    tracing::info!(
-        application_id = %a.application_id,
-        ui = %a.ui,
-        master = %a.master,
-        "spark application"
-    );
-    if let Err(e) = client.report_engine_application(execution_id, a).await {
-        tracing::warn!(error = %error_chain(&e), "the Spark application was not recorded by the site");
     }
 }
 
@@ -706,100 +665,4 @@ pub async fn entrypoint(
 
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from((code.rem_euclid(256)) as u8)
-}
-
-fn cleanup_process(args: &Args) -> ExitCode {
-    let subscriber = tracing_subscriber::registry()
-        .with(component::log::TaskLog::new(Some(Level::INFO), Vec::new()));
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let (config, _) = load(args);
-    let config = match config {
-        Ok(c) => c,
-        Err(error) => {
-            tracing::error!(%error, "cleanup failed");
-            return ExitCode::FAILURE;
-        }
-    };
-    let Some(rt) = runtime() else {
-        return ExitCode::FAILURE;
-    };
-    let get = |k: &str| std::env::var(k).ok();
-    let python = python::interpreter(args.python.as_deref(), &get);
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    match rt.block_on(cleanup(&config, &python, &cwd)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %error_chain(&e), "cleanup failed");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Ends the task's sessions: the standalone engines' namespaces (the computing id's and the
-/// federation id's directories under the data home, which is all pyfate's standalone
-/// `destroy` removes); pyfate's `component cleanup` for other engines.
-pub async fn cleanup(config: &TaskConfig, python: &Path, cwd: &Path) -> Result<(), Error> {
-    let c = &config.conf;
-    let data_dir = c
-        .computing
-        .metadata
-        .get("options")
-        .and_then(|o| o.get("data_dir"))
-        .and_then(Value::as_str)
-        .map(|d| cwd.join(d));
-    let mut others = false;
-    for (engine, id_key) in [
-        (&c.computing, "computing_id"),
-        (&c.federation, "federation_id"),
-    ] {
-        let id = engine.metadata.get(id_key).and_then(Value::as_str);
-        match (engine.kind.as_str(), &data_dir, id) {
-            ("standalone", Some(home), Some(id))
-                if !id.is_empty() && !id.contains(['/', '\\']) && id != ".." =>
-            {
-                let dir = home.join(id);
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => tracing::info!(dir = %dir.display(), "session removed"),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(Error::Io {
-                            action: "remove",
-                            path: dir,
-                            source,
-                        });
-                    }
-                }
-            }
-            ("standalone", _, _) => {}
-            // pyfate's Spark session holds nothing once its driver has ended.
-            ("spark", _, _) if id_key == "computing_id" => {}
-            _ => others = true,
-        }
-    }
-    if others {
-        let conf = json!({"computing": c.computing, "federation": c.federation});
-        let log = cwd.join("execute_clean.log");
-        python::Run {
-            what: "cleanup",
-            python,
-            args: vec![
-                "-m".into(),
-                "fate.components".into(),
-                "component".into(),
-                "cleanup".into(),
-                "--env-name".into(),
-                "FATE_TASK_CONFIG".into(),
-            ],
-            cwd,
-            log,
-            set_env: vec![(
-                "FATE_TASK_CONFIG".into(),
-                serde_yaml::to_string(&conf).unwrap_or_default(),
-            )],
-            remove_env: vec!["CONFIG"],
-        }
-        .success()
-        .await?;
-    }
-    Ok(())
 }

@@ -86,17 +86,13 @@ impl Management {
         })
     }
 
-    fn url(&self, vhost: &str) -> String {
-        let encoded: String = vhost
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        format!("{}/vhosts/{encoded}", self.base)
+    /// `…/api/vhosts/<name>`, the name escaped as one path segment.
+    fn url(&self, vhost: &str) -> Result<reqwest::Url, String> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| format!("{}: {e}", self.base))?;
+        url.path_segments_mut()
+            .map_err(|()| format!("{}: not a base", self.base))?
+            .extend(["vhosts", vhost]);
+        Ok(url)
     }
 }
 
@@ -113,9 +109,9 @@ pub async fn prepare(metadata: &Map<String, Value>) -> Result<Vec<String>, Strin
         .build()
         .map_err(|e| e.to_string())?;
     for name in &names {
-        let url = m.url(name);
+        let url = m.url(name)?;
         let r = http
-            .put(&url)
+            .put(url.clone())
             .basic_auth(&m.user, Some(&m.password))
             .header("content-type", "application/json")
             .body("{}")
@@ -128,7 +124,7 @@ pub async fn prepare(metadata: &Map<String, Value>) -> Result<Vec<String>, Strin
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             let r = http
-                .get(&url)
+                .get(url.clone())
                 .basic_auth(&m.user, Some(&m.password))
                 .send()
                 .await
@@ -221,7 +217,7 @@ mod tests {
     fn names_are_escaped_in_the_url() {
         let m = Management::of(&meta(("guest", "9999"), &[])).unwrap();
         assert_eq!(
-            m.url("a/b c"),
+            m.url("a/b c").unwrap().as_str(),
             "http://127.0.0.1:15672/api/vhosts/a%2Fb%20c"
         );
     }

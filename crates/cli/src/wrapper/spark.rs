@@ -17,6 +17,9 @@ use ferroflow_wire::task_config::TaskConfig;
 use ferroflow_wire::worker::EngineApplication;
 use serde_json::{Map, Value};
 
+use crate::component::error_chain;
+use crate::component::worker_client::WorkerClient;
+
 /// The driver program (`spark_driver.py`): the Spark context first (its identity written where
 /// the wrapper looks), pyfate's Spark tables kept in key order, then pyfate's `component` commands.
 pub const DRIVER: &str = include_str!("spark_driver.py");
@@ -329,6 +332,50 @@ pub fn application(file: &Path) -> Option<EngineApplication> {
         master: field("master"),
     })
     .filter(|a| !a.application_id.is_empty())
+}
+
+/// Waits for the Spark driver's run; once its application is known (`spark_application.json`),
+/// logs it and reports it to the site (the task's `engine_conf`) while the run goes on.
+pub(super) async fn watch_application(
+    run: impl std::future::Future<Output = Result<std::process::ExitStatus, super::python::Error>>,
+    app_file: &Path,
+    client: &WorkerClient,
+    execution_id: &str,
+) -> Result<std::process::ExitStatus, super::python::Error> {
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    let application = loop {
+        tokio::select! {
+            status = &mut run => {
+                // A driver that ended at once may still have written it; the task runs until
+                // the wrapper reports its end, so the site still records it.
+                if let Some(a) = application(app_file) {
+                    announce(client, execution_id, &a).await;
+                }
+                return status;
+            }
+            _ = tick.tick() => {
+                if let Some(a) = application(app_file) {
+                    break a;
+                }
+            }
+        }
+    };
+    let (status, ()) = tokio::join!(&mut run, announce(client, execution_id, &application));
+    status
+}
+
+/// Logs the driver's application in the task's log and reports it to the site.
+async fn announce(client: &WorkerClient, execution_id: &str, a: &EngineApplication) {
+    tracing::info!(
+        application_id = %a.application_id,
+        ui = %a.ui,
+        master = %a.master,
+        "spark application"
+    );
+    if let Err(e) = client.report_engine_application(execution_id, a).await {
+        tracing::warn!(error = %error_chain(&e), "the Spark application was not recorded by the site");
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod instances;
 mod lifecycle;
 mod relay;
 mod scheduler;
+mod site_auth;
 mod store;
 mod support;
 mod tls;
